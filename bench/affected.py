@@ -1,0 +1,87 @@
+"""`affected` query benchmark on a store holding the dev set.
+
+Usage: python bench/affected.py [FILE]. Queries are real (ecosystem, package, version) triples drawn with a fixed
+seed from the data: introduced and fixed versions of ranges and listed versions. Prints the median and p95 of
+the query service (what `clearinghouse affected` and the API call) against the 5 ms median target, and the
+wall time of the whole CLI process for one query for comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import dataset
+
+from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.store.db import create_engine, migrate
+from clearinghouse.store.records import RecordStore
+
+TARGET_MEDIAN_MS = 5.0
+QUERIES = 2000
+
+
+def sample_queries(store: RecordStore, count: int) -> list[tuple[str, str, str]]:
+    triples = []
+    for record in store.iter_records():
+        for entry in record.osv.affected or ():
+            if entry.package is None:
+                continue
+            versions = [e.value for r in entry.ranges or () for e in r.events if e.value != "0" and r.type != "GIT"]
+            versions += list(entry.versions or ())[:3]
+            triples += [(entry.package.ecosystem, entry.package.name, v) for v in versions]
+    return random.Random(2374).sample(triples, min(count, len(triples)))
+
+
+def main() -> None:
+    path = dataset()
+    with tempfile.TemporaryDirectory() as home:
+        url = f"sqlite:///{home}/bench.db"
+        engine = create_engine(url)
+        migrate(engine)
+        store = RecordStore(engine)
+        ImportPipeline(store).run([path])
+        queries = sample_queries(store, QUERIES)
+        for query in queries[:50]:  # warm caches as a long-running server would be
+            store.affected(*query)
+        timings, hits = [], 0
+        for query in queries:
+            started = time.perf_counter()
+            hits += len(store.affected(*query))
+            timings.append((time.perf_counter() - started) * 1000)
+        median = statistics.median(timings)
+        p95 = statistics.quantiles(timings, n=20)[18]
+        ecosystem, package, version = queries[0]
+        env = dict(os.environ, CLEARINGHOUSE_DATABASE_URL=url)
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "clearinghouse",
+                "affected",
+                "-e",
+                ecosystem,
+                "-p",
+                package,
+                "-v",
+                version,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        cli_ms = (time.perf_counter() - started) * 1000
+    print(f"dataset: {path}; {len(queries):,} queries, {hits:,} matching records in all")
+    print(f"query service: median {median:.2f} ms, p95 {p95:.2f} ms, max {max(timings):.2f} ms")
+    print(f"target median < {TARGET_MEDIAN_MS} ms: {'MET' if median < TARGET_MEDIAN_MS else 'NOT MET'}")
+    print(f"for comparison, one whole CLI process (start-up, migration check, query, print): {cli_ms:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Import benchmark: the dev set into a fresh SQLite store, against orjson parsing the same file.
+
+Usage: python bench/import.py [FILE]. Prints records/s and the ratio to the parse-only baseline measured in the
+same run, and whether the targets (>= 5,000 records/s, <= 5x parse-only) are met.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from _common import dataset
+
+from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.store.db import create_engine, migrate
+from clearinghouse.store.records import RecordStore
+
+TARGET_RATE = 5000.0
+TARGET_RATIO = 5.0
+
+
+def parse_only(path: Path) -> tuple[int, float]:
+    """Decompress, split and orjson-parse every line: the floor any importer stands on."""
+    started = time.perf_counter()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as stream:
+        count = sum(1 for line in stream if line.strip() and orjson.loads(line) is not None)
+    return count, time.perf_counter() - started
+
+
+def import_once(path: Path) -> tuple[int, float, dict[str, float]]:
+    with tempfile.TemporaryDirectory() as home:
+        engine = create_engine(f"sqlite:///{home}/bench.db")
+        migrate(engine)
+        started = time.perf_counter()
+        report = ImportPipeline(RecordStore(engine)).run([path])
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+    return report.outcome.inserted, elapsed, report.seconds
+
+
+def main() -> None:
+    path = dataset()
+    parse_runs = [parse_only(path) for _ in range(3)]
+    records, parse_seconds = parse_runs[0][0], min(s for _, s in parse_runs)
+    import_runs = [import_once(path) for _ in range(3)]
+    stored, import_seconds, steps = min(import_runs, key=lambda run: run[1])
+    rate = stored / import_seconds
+    ratio = import_seconds / parse_seconds
+    print(f"dataset: {path} ({records:,} records)")
+    print(f"baseline  orjson parse only (best of 3): {parse_seconds:.3f} s  ({records / parse_seconds:,.0f} records/s)")
+    print(
+        f"import    into fresh SQLite (best of 3): {import_seconds:.3f} s  ({rate:,.0f} records/s, {stored:,} stored)"
+    )
+    print("          steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))
+    print(f"rate  {rate:,.0f} records/s  target >= {TARGET_RATE:,.0f}: {'MET' if rate >= TARGET_RATE else 'NOT MET'}")
+    print(
+        f"ratio {ratio:.1f}x parse-only  target <= {TARGET_RATIO:.0f}x: {'MET' if ratio <= TARGET_RATIO else 'NOT MET'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The FastAPI application: OpenAPI at /openapi.json, interactive docs at /docs served without any CDN."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from clearinghouse import __version__
+from clearinghouse.api import problems
+from clearinghouse.api.limits import BodySizeLimit, RateLimiter
+from clearinghouse.api.routers import records, reports
+from clearinghouse.config import Settings
+from clearinghouse.intake.dedup_service import DuplicateFinder
+from clearinghouse.intake.pipeline import ReportPipeline
+from clearinghouse.intake.worker import Worker, start_in_thread
+from clearinghouse.store.db import open_engine
+from clearinghouse.store.identity import IdentityStore
+from clearinghouse.store.jobs import JobQueue
+from clearinghouse.store.records import RecordStore
+from clearinghouse.store.reports import PROCESS_REPORT, ReportStore
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    engine = open_engine(settings)
+    record_store = RecordStore(engine)
+    report_store = ReportStore(engine)
+    pipeline = ReportPipeline(record_store, report_store, DuplicateFinder(record_store, report_store))
+    worker = Worker(JobQueue(engine), {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])})
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        running = start_in_thread(worker) if settings.embedded_worker else None
+        yield
+        if running is not None:
+            thread, stop = running
+            stop.set()
+            thread.join(timeout=10)
+
+    app = FastAPI(
+        title="Clearinghouse",
+        version=__version__,
+        description="AI cybersecurity clearinghouse: vulnerability records, report intake and triage.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.records = record_store
+    app.state.reports = report_store
+    app.state.identity = IdentityStore(engine)
+    app.state.pipeline = pipeline
+    app.state.worker = worker
+    app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    problems.install(app)
+    app.include_router(records.router)
+    app.include_router(reports.router)
+    _offline_docs(app)
+
+    @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    # FastAPI's /docs loads Swagger UI from a CDN; these machines (and many evaluation hosts) have no internet.
+    assets = Path(swagger_ui_bundle.swagger_ui_path)
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Clearinghouse API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )

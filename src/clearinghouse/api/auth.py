@@ -1,0 +1,52 @@
+"""Authentication (bearer tokens) and the per-endpoint access rule every route declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from clearinghouse.identity.model import Principal, Role, Scope
+from clearinghouse.store.identity import Forbidden, IdentityStore, Unauthenticated
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `clearinghouse admin create-token`")
+
+
+def identity_store(request: Request) -> IdentityStore:
+    store: IdentityStore = request.app.state.identity
+    return store
+
+
+def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    if credentials is None:
+        return None
+    principal = identity_store(request).authenticate(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+def requires(scope: Scope, *roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting callers whose token holds `scope` (and, if given, one of `roles`)."""
+
+    def check(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+        if principal is None:
+            raise Unauthenticated("this endpoint needs a bearer token")
+        if not principal.may(scope) or (roles and principal.role not in roles):
+            who = f"role {principal.role.value}" if roles and principal.role not in roles else "this token"
+            raise Forbidden(f"{who} may not do this (needs scope {scope.value})")
+        return principal
+
+    return check
+
+
+def access_note(scope: Scope | None, *roles: Role) -> str:
+    """The 'who may call it' line every endpoint's OpenAPI description carries."""
+    if scope is None:
+        return "**Access:** anyone; a token widens what is visible (TLP)."
+    who = ", ".join(r.value for r in roles) if roles else "any role"
+    return f"**Access:** bearer token with scope `{scope.value}` ({who})."

@@ -1,0 +1,109 @@
+"""Every error as an RFC 9457 problem (``application/problem+json``) with a stable code, mapped in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from clearinghouse.errors import (
+    ClearinghouseError,
+    ConfigurationError,
+    InputTooLarge,
+    InvalidRecord,
+    NotFound,
+    UnsupportedExport,
+)
+from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem
+from clearinghouse.store.identity import Forbidden, IdentityError, Unauthenticated
+
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific first: the first class an error is an instance of decides its status. Looked up by code for
+# errors defined in modules that import this one (rate limits, idempotency).
+_STATUS_BY_CODE = {
+    "rate-limited": 429,
+    "idempotency-key-reused": 409,
+    "illegal-transition": 409,
+    "malformed-json": 400,
+    "unsupported-media-type": 415,
+}
+_STATUS: list[tuple[type[ClearinghouseError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (InputTooLarge, 413),
+    (InvalidRecord, 422),
+    (InvalidVersion, 422),
+    (UnknownEcosystem, 422),
+    (UnsupportedExport, 422),
+    (IdentityError, 409),
+    (ConfigurationError, 500),
+]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal error",
+}
+
+
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {
+        "type": f"urn:clearinghouse:problem:{code}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(error: ClearinghouseError) -> int:
+    if error.code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[error.code]
+    return next((status for kind, status in _STATUS if isinstance(error, kind)), 400)
+
+
+async def _domain(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ClearinghouseError)
+    status = status_of(error)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
+    extra: dict[str, Any] = {}
+    if isinstance(error, InvalidRecord) and error.location.field:
+        extra["field"] = error.location.field
+    return problem(status, error.code, error.message, headers, **extra)
+
+
+async def _validation(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [{"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]} for e in error.errors()]
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    return problem(422, "invalid-request", f"{first['field']}: {first['message']}", errors=errors)
+
+
+async def _http(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = _TITLES.get(error.status_code, "error").lower().replace(" ", "-")
+    return problem(error.status_code, code, str(error.detail), dict(error.headers or {}) or None)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ClearinghouseError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)

@@ -1,0 +1,141 @@
+"""Report intake: submit (202 + status URL), read, the analyst queue, lifecycle changes and reprocessing."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from clearinghouse.api.auth import access_note, requires
+from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location
+from clearinghouse.formats.osv import json_path
+from clearinghouse.identity.model import Principal, Role, Scope
+from clearinghouse.intake.findings import normalise
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.submission import Submission
+from clearinghouse.store.reports import ReportStore
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+_submission = TypeAdapter(Submission)
+
+
+class MalformedJson(ClearinghouseError):
+    code = "malformed-json"
+
+
+class UnsupportedMediaType(ClearinghouseError):
+    code = "unsupported-media-type"
+
+
+class StateChange(BaseModel):
+    target: ReportState
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+def report_store(request: Request) -> ReportStore:
+    store: ReportStore = request.app.state.reports
+    return store
+
+
+Reports = Annotated[ReportStore, Depends(report_store)]
+Submitter = Annotated[Principal, Depends(requires(Scope.REPORTS_SUBMIT))]
+Reader = Annotated[Principal, Depends(requires(Scope.REPORTS_READ))]
+Analyst = Annotated[Principal, Depends(requires(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN))]
+
+
+def _actor(principal: Principal) -> str:
+    return f"{principal.user}@{principal.organisation.name}"
+
+
+@router.post(
+    "/reports",
+    status_code=202,
+    description="Submit a structured report, an OSV record or a SARIF 2.1 log (one report per result), with "
+    "provenance. Answers 202 with the report ids and where to follow them. Send `Idempotency-Key` to make "
+    "retries safe. " + access_note(Scope.REPORTS_SUBMIT),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _submission.json_schema()}}}
+    },
+)
+async def submit(
+    request: Request,
+    response: Response,
+    reports: Reports,
+    principal: Submitter,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    request.app.state.rate_limiter.check(principal.token_id)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType(f"send application/json, not {content_type or 'no content type'}")
+    body = await request.body()
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+    try:
+        submission = _submission.validate_python(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        raise InvalidRecord(message, Location(field=json_path(first["loc"]))) from None
+    findings = normalise(submission)
+    request_hash = hashlib.sha256(body).hexdigest()
+    accepted = await run_in_threadpool(
+        reports.accept,
+        principal,
+        findings,
+        submission.provenance.model_dump(mode="json"),
+        idempotency_key,
+        request_hash,
+    )
+    if accepted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    status_urls = [f"/api/v1/reports/{report_id}" for report_id in accepted.report_ids]
+    response.headers["Location"] = status_urls[0]
+    return {"report_ids": accepted.report_ids, "status_urls": status_urls, "state": "received"}
+
+
+@router.get(
+    "/reports/{report_id}",
+    description="A report with its checks, duplicates and triage explained. The submitting organisation and "
+    "clearinghouse analysts see it; anyone else gets 404. " + access_note(Scope.REPORTS_READ),
+)
+def get_report(report_id: str, reports: Reports, principal: Reader) -> dict[str, Any]:
+    return reports.get(report_id, principal)
+
+
+@router.get(
+    "/reports",
+    description="Analysts: the priority queue (SSVC decision, then CVSS, then credibility). Others: their "
+    "organisation's reports. " + access_note(Scope.REPORTS_READ),
+)
+def list_reports(
+    reports: Reports, principal: Reader, state: ReportState | None = None, limit: int = 100
+) -> dict[str, Any]:
+    return {"reports": reports.list_for(principal, min(max(limit, 1), 500), state)}
+
+
+@router.post(
+    "/reports/{report_id}/state",
+    description="Move a report through its lifecycle; the reason is kept in the audit log. "
+    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+)
+def change_state(report_id: str, change: StateChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
+    reports.change_state(report_id, change.target, _actor(principal), change.reason)
+    return reports.get(report_id, principal)
+
+
+@router.post(
+    "/reports/{report_id}/reprocess",
+    status_code=202,
+    description="Run the intake pipeline again (after new data or a fix). "
+    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+)
+def reprocess(report_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
+    reports.reprocess(report_id, _actor(principal))
+    return {"report_id": report_id, "status_url": f"/api/v1/reports/{report_id}"}

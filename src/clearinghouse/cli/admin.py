@@ -1,0 +1,58 @@
+"""`clearinghouse admin`: organisations and API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from clearinghouse.config import Settings
+from clearinghouse.identity.model import OrgKind, Role, Scope
+from clearinghouse.store.db import open_engine
+from clearinghouse.store.identity import IdentityStore
+
+admin_app = typer.Typer(help="Organisations, users and API tokens.", no_args_is_help=True)
+console = Console()
+
+
+def _identity() -> IdentityStore:
+    return IdentityStore(open_engine(Settings.from_env()))
+
+
+@admin_app.command("create-org")
+def create_org(
+    name: Annotated[str, typer.Argument(help="Organisation name (unique)")],
+    kind: Annotated[OrgKind, typer.Option(help="What the organisation is")],
+    sector: Annotated[str | None, typer.Option(help="Critical-infrastructure sector (partners only)")] = None,
+) -> None:
+    """Register an organisation."""
+    organisation = _identity().create_organisation(name, kind, sector)
+    console.print(f"created {organisation.kind.value} organisation {organisation.name!r} ({organisation.id})")
+
+
+@admin_app.command("create-token")
+def create_token(
+    org: Annotated[str, typer.Option(help="Organisation name")],
+    user: Annotated[str, typer.Option(help="User the token belongs to (created if new)")],
+    role: Annotated[Role, typer.Option(help="The user's role")],
+    scope: Annotated[list[Scope] | None, typer.Option(help="Limit the token to these scopes (repeatable)")] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days until the token expires")] = 90,
+) -> None:
+    """Issue an API token. It is printed once and stored only as a hash."""
+    grant = _identity().create_token(org, user, role, scope, timedelta(days=days))
+    console.print(
+        f"token id {grant.token_id}, expires {grant.expires_at:%Y-%m-%d}, scopes "
+        f"{', '.join(sorted(s.value for s in grant.scopes))}",
+        highlight=False,
+    )
+    console.print("copy it now, it is not shown again:", style="bold")
+    print(grant.plaintext)
+
+
+@admin_app.command("revoke-token")
+def revoke_token(token_id: Annotated[str, typer.Argument(help="The token id printed by create-token")]) -> None:
+    """Revoke a token at once."""
+    _identity().revoke_token(token_id)
+    console.print(f"revoked token {token_id}")

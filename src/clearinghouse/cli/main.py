@@ -1,0 +1,361 @@
+"""`clearinghouse`: import, query and export vulnerability records."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from clearinghouse.cli import render
+from clearinghouse.cli.admin import admin_app
+from clearinghouse.config import Settings
+from clearinghouse.data import sample_path
+from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
+from clearinghouse.formats import kev, osv
+from clearinghouse.ingest.pipeline import ImportPipeline, ImportReport
+from clearinghouse.ingest.readers import Limits
+from clearinghouse.records.model import Tlp, VulnerabilityRecord, canonical_ecosystem
+from clearinghouse.sharing.export import ExportFormat, export_records
+from clearinghouse.store.db import open_engine
+from clearinghouse.store.records import RecordStore
+
+app = typer.Typer(
+    name="clearinghouse",
+    help="AI cybersecurity clearinghouse: vulnerability records in, triaged and coordinated, standard formats out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_INPUT_ERRORS = 1
+EXIT_USAGE = 2
+
+
+def run() -> None:
+    """Console-script entry point: every domain error becomes one message on stderr and a non-zero exit."""
+    try:
+        app()
+    except ClearinghouseError as exc:
+        errors.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        sys.exit(EXIT_USAGE)
+
+
+def _store() -> RecordStore:
+    return RecordStore(open_engine(Settings.from_env()))
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    )
+
+
+def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
+    for error in report.errors[:max_shown]:
+        errors.print(f"[yellow]skipped[/yellow] {error.message}", highlight=False, soft_wrap=True)
+    if report.failed > max_shown:
+        errors.print(f"... and {report.failed - max_shown:,} more skipped records", highlight=False)
+    outcome = report.outcome
+    console.print(
+        f"read {report.read:,} records: {outcome.inserted:,} new, {outcome.updated:,} updated, "
+        f"{outcome.unchanged:,} unchanged (not newer), {report.failed:,} failed; "
+        f"{report.known_exploited:,} known exploited",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="OSV .json files, directories, .jsonl, .jsonl.gz or .zip")],
+    max_record_mb: Annotated[float, typer.Option(help="Refuse records larger than this")] = 16.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per transaction")] = 2000,
+) -> None:
+    """Import OSV records. A record replaces a stored one only if its `modified` is newer.
+
+    Bad records are reported (file, line, record, field) and skipped; the others are kept. Exits 1 if any
+    record failed.
+    """
+    store = _store()
+    limits = Limits(max_record_bytes=int(max_record_mb * 1024 * 1024))
+    with _progress() as progress:
+        task = progress.add_task("Importing", total=None)
+        pipeline = ImportPipeline(store, limits, batch_size, on_progress=lambda n: progress.advance(task, n))
+        report = pipeline.run(paths)
+    _print_import_report(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_INPUT_ERRORS)
+
+
+@app.command("import-kev")
+def import_kev(path: Annotated[Path, typer.Argument(help="CISA KEV catalog JSON")]) -> None:
+    """Load the CISA Known Exploited Vulnerabilities catalog and mark the records whose CVEs it lists."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRecord(f"cannot read: {exc.strerror}").at(file=str(path)) from None
+    catalog = kev.parse(data, str(path))
+    marked = _store().replace_kev(catalog)
+    console.print(
+        f"KEV catalog {catalog.version}: {len(catalog.entries):,} entries; {marked:,} records marked known exploited",
+        highlight=False,
+    )
+
+
+@app.command()
+def show(
+    identifier: Annotated[str, typer.Argument(help="A record id or any alias (e.g. a CVE or GHSA id)")],
+    json_: Annotated[bool, typer.Option("--json", help="Print the OSV record(s) as JSON")] = False,
+) -> None:
+    """Show the record(s) with this id or alias, with the other records of the same vulnerability."""
+    store = _store()
+    found = store.find(identifier)
+    if not found:
+        raise NotFound(f"no record has the id or alias {identifier!r}")
+    if json_:
+        documents = [osv.dump(record.osv) for record in found]
+        payload = documents[0] if len(documents) == 1 else documents
+        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    for record in found:
+        console.print(render.record_panel(record, store.group(record)))
+
+
+@app.command()
+def affected(
+    ecosystem: Annotated[str, typer.Option("--ecosystem", "-e", help="OSV ecosystem, e.g. PyPI, Go, AlmaLinux:8")],
+    package: Annotated[str, typer.Option("--package", "-p", help="Package name as the ecosystem spells it")],
+    version: Annotated[str, typer.Option("--version", "-v", help="The version to check")],
+    json_: Annotated[bool, typer.Option("--json", help="Print OSV records as JSON lines")] = False,
+) -> None:
+    """List the records that affect this version of a package, using the ecosystem's version rules."""
+    try:
+        ecosystem = canonical_ecosystem(ecosystem)
+    except ValueError as exc:
+        raise ClearinghouseError(str(exc)) from None
+    found = _store().affected(ecosystem, package, version)
+    if json_:
+        for record in found:
+            sys.stdout.write(orjson.dumps(osv.dump(record.osv)).decode() + "\n")
+        return
+    console.print(render.records_table(found, f"{len(found)} records affect {ecosystem} {package} {version}"))
+
+
+@app.command()
+def stats(json_: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
+    """Counts of records by source and ecosystem."""
+    figures = _store().stats()
+    if json_:
+        sys.stdout.write(orjson.dumps(figures.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    render.print_stats(console, figures)
+
+
+@app.command()
+def export(
+    export_format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write one file per record into")],
+    ids: Annotated[list[str] | None, typer.Argument(help="Record ids or aliases (default: every record)")] = None,
+    max_tlp: Annotated[Tlp, typer.Option(help="Withhold records marked above this TLP label")] = Tlp.CLEAR,
+) -> None:
+    """Export records as OSV, CSAF 2.0 or CVE JSON 5.1.1, one file per record."""
+    store = _store()
+
+    def selected() -> Iterator[VulnerabilityRecord]:
+        if not ids:
+            yield from store.iter_records()
+            return
+        for identifier in ids:
+            found = store.find(identifier)
+            if not found:
+                raise NotFound(f"no record has the id or alias {identifier!r}")
+            yield from found
+
+    with _progress() as progress:
+        task = progress.add_task(f"Exporting {export_format.value}", total=None)
+        report = export_records(selected(), export_format, out, max_tlp, lambda: progress.advance(task))
+    console.print(f"wrote {len(report.written):,} {export_format.value} files to {out}", highlight=False)
+    if report.withheld:
+        console.print(f"withheld {len(report.withheld):,} records marked above TLP:{max_tlp.value}")
+    if report.unsupported:
+        if ids:
+            for problem in report.unsupported:
+                errors.print(f"[yellow]not exported[/yellow] {problem.message}", highlight=False)
+            raise typer.Exit(EXIT_INPUT_ERRORS)
+        errors.print(
+            f"skipped {len(report.unsupported):,} records that {export_format.value} cannot express, e.g. "
+            f"{report.unsupported[0].message}",
+            highlight=False,
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
+) -> None:
+    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs, both offline)."""
+    import uvicorn  # the server is only needed here; keep the other commands' start-up lean
+
+    from clearinghouse.api.app import create_app
+
+    console.print(f"Clearinghouse API on http://{host}:{port}/docs", highlight=False)
+    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    until_idle: Annotated[bool, typer.Option(help="Exit when no job is due instead of waiting for more")] = False,
+) -> None:
+    """Run queued jobs (report processing) outside the API server, e.g. several processes on PostgreSQL."""
+    import threading
+
+    from clearinghouse.intake.dedup_service import DuplicateFinder
+    from clearinghouse.intake.pipeline import ReportPipeline
+    from clearinghouse.intake.worker import Worker
+    from clearinghouse.store.jobs import JobQueue
+    from clearinghouse.store.reports import PROCESS_REPORT, ReportStore
+
+    engine = open_engine(Settings.from_env())
+    records, reports = RecordStore(engine), ReportStore(engine)
+    pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
+    runner = Worker(JobQueue(engine), {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])})
+    if until_idle:
+        console.print(f"ran {runner.run_until_idle():,} jobs")
+        return
+    stop = threading.Event()
+    try:
+        runner.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    head: Annotated[
+        str | None, typer.Option(help="A head hash printed by an earlier run: entries cut from the end are found too")
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain: any edited, deleted or reordered entry is reported."""
+    from clearinghouse.store.audit import AuditLog
+
+    report = AuditLog(open_engine(Settings.from_env())).verify(head)
+    if not report.ok:
+        errors.print(f"[red]audit log BROKEN[/red] at entry {report.first_bad_seq}: {report.reason}", highlight=False)
+        raise typer.Exit(EXIT_INPUT_ERRORS)
+    console.print(f"audit log intact: {report.checked:,} entries, hash chain verified", highlight=False)
+    console.print(f"head: {report.head or '(empty)'}  (keep it; pass --head later to detect a truncated tail)")
+
+
+@app.command()
+def dedup(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="OSV records as JSONL (optionally .gz)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write {id, cluster} lines")],
+    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Near-duplicate score cut-off")] = None,
+) -> None:
+    """Group a file of OSV records into duplicate clusters (ids may be opaque, aliases absent)."""
+    from clearinghouse.intake.batch_dedup import dedup_file
+
+    summary = dedup_file(input_path, out, threshold)
+    console.print(str(summary), highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the store's schema to the current version."""
+    settings = Settings.from_env()
+    open_engine(settings)
+    console.print(f"store at {settings.database_url.split('@')[-1]} is up to date", highlight=False)
+
+
+def _demo_dataset() -> Path:
+    # The full development set sits beside the project on the team's machines; elsewhere use the bundled sample.
+    for candidate in (
+        Path("../shared/data/advisories-dev.jsonl.gz"),
+        Path("shared/data/advisories-dev.jsonl.gz"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return sample_path("osv-sample.jsonl")
+
+
+@app.command()
+def demo(
+    dataset: Annotated[
+        Path | None, typer.Option(help="OSV input (default: the dev set if present, else the sample)")
+    ] = None,
+    kev_catalog: Annotated[Path | None, typer.Option("--kev", help="KEV catalog (default: bundled sample)")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the example exports")] = Path("export"),
+) -> None:
+    """Import a dataset and the KEV catalog into the default store, then query and export it."""
+    dataset = dataset or _demo_dataset()
+    if kev_catalog is None:
+        beside = dataset.parent / "kev.json"
+        kev_catalog = beside if beside.is_file() else sample_path("kev-sample.json")
+    settings = Settings.from_env()
+    console.rule(f"1. Import {dataset} into {settings.database_url}")
+    ctx = typer.Context(typer.main.get_command(app))
+    ctx.invoke(import_kev, path=kev_catalog)
+    try:
+        ctx.invoke(import_, paths=[dataset], max_record_mb=16.0, batch_size=2000)
+    except typer.Exit as exit_:
+        if exit_.exit_code:  # a few real records fail the OSV schema; they were reported, carry on
+            console.print("[yellow]some records were skipped, see above[/yellow]")
+    console.rule("2. What is in the store")
+    ctx.invoke(stats, json_=False)
+    store = _store()
+    exploited = next((r for r in store.iter_records() if r.known_exploited and r.osv.aliases), None)
+    if exploited is not None:
+        console.rule(f"3. A known-exploited vulnerability: clearinghouse show {exploited.id}")
+        console.print(render.record_panel(exploited, store.group(exploited)))
+    example = _affected_example(store)
+    if example:
+        ecosystem, package, version = example
+        console.rule(f"4. clearinghouse affected -e {ecosystem} -p {package} -v {version}")
+        ctx.invoke(affected, ecosystem=ecosystem, package=package, version=version, json_=False)
+    chosen = [r.id for r in store.iter_records() if r.known_exploited]
+    console.rule(f"5. Export the {len(chosen)} known-exploited records to {out}/")
+    for export_format in ExportFormat:
+        # Records without a CVE id cannot be CVE JSON 5: export names them and exits non-zero; carry on.
+        with contextlib.suppress(typer.Exit):
+            target = out / export_format.value
+            ctx.invoke(export, export_format=export_format, out=target, ids=chosen, max_tlp=Tlp.CLEAR)
+
+
+def _affected_example(store: RecordStore) -> tuple[str, str, str] | None:
+    """A package and version known to be affected: the `introduced` version of some PyPI range."""
+    for record in store.iter_records():
+        for entry in record.osv.affected or ():
+            for version_range in entry.ranges or ():
+                introduced = [e.value for e in version_range.events if e.kind == "introduced" and e.value != "0"]
+                if entry.package and entry.package.ecosystem == "PyPI" and introduced:
+                    return entry.package.ecosystem, entry.package.name, introduced[0]
+    return None

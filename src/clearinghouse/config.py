@@ -1,0 +1,39 @@
+"""Settings, read from the environment once per process, never at module import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from clearinghouse.errors import ConfigurationError
+
+DEFAULT_HOME = ".clearinghouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    max_body_bytes: int = 2 * 1024 * 1024
+    rate_per_second: float = 50.0  # per API token, sustained
+    rate_burst: int = 200
+    embedded_worker: bool = True  # run the job queue inside the API server
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("CLEARINGHOUSE_HOME", DEFAULT_HOME)).expanduser()
+        url = env.get("CLEARINGHOUSE_DATABASE_URL") or f"sqlite:///{(home / 'clearinghouse.db').resolve()}"
+        try:
+            return cls(
+                home=home,
+                database_url=url,
+                max_body_bytes=int(env.get("CLEARINGHOUSE_MAX_BODY_BYTES", cls.max_body_bytes)),
+                rate_per_second=float(env.get("CLEARINGHOUSE_RATE_PER_SECOND", cls.rate_per_second)),
+                rate_burst=int(env.get("CLEARINGHOUSE_RATE_BURST", cls.rate_burst)),
+                embedded_worker=env.get("CLEARINGHOUSE_EMBEDDED_WORKER", "1") not in {"0", "false", "no"},
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"bad CLEARINGHOUSE_* setting: {exc}") from None

@@ -1,0 +1,1 @@
+"""One module per external format, each with ``parse(...)`` and/or ``dump(...)``."""

@@ -1,0 +1,171 @@
+"""SARIF 2.1.0 logs (static-analysis output from bandit, semgrep, CodeQL, AI scanners): `parse` into results.
+
+Only the parts intake needs are modelled, and checked as strictly as the SARIF schema: version, runs, the tool
+driver and its rules, and each result's rule, message, level and locations. Anything else is kept as given.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from clearinghouse.errors import InvalidRecord, Location
+from clearinghouse.formats.osv import json_path
+
+MAX_RESULTS = 5000
+_CWE_TAG = re.compile(r"cwe[-/_:]?0*([1-9][0-9]{0,5})", re.IGNORECASE)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Message(_Model):
+    text: StrictStr | None = None
+    markdown: StrictStr | None = None
+
+
+class ArtifactLocation(_Model):
+    uri: StrictStr | None = None
+
+
+class Region(_Model):
+    startLine: Annotated[StrictInt, Field(ge=1)] | None = None
+    endLine: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
+class PhysicalLocation(_Model):
+    artifactLocation: ArtifactLocation | None = None
+    region: Region | None = None
+
+
+class LogicalLocation(_Model):
+    fullyQualifiedName: StrictStr | None = None
+    name: StrictStr | None = None
+
+
+class SarifLocation(_Model):
+    physicalLocation: PhysicalLocation | None = None
+    logicalLocations: list[LogicalLocation] | None = None
+
+
+class Result(_Model):
+    ruleId: StrictStr | None = None
+    ruleIndex: Annotated[StrictInt, Field(ge=-1)] | None = None
+    message: Message
+    level: Literal["none", "note", "warning", "error"] | None = None
+    locations: list[SarifLocation] | None = None
+    properties: dict[str, Any] | None = None
+
+
+class Rule(_Model):
+    id: StrictStr
+    name: StrictStr | None = None
+    shortDescription: Message | None = None
+    fullDescription: Message | None = None
+    properties: dict[str, Any] | None = None
+
+
+class Driver(_Model):
+    name: Annotated[StrictStr, Field(min_length=1)]
+    version: StrictStr | None = None
+    rules: list[Rule] | None = None
+
+
+class Tool(_Model):
+    driver: Driver
+
+
+class Run(_Model):
+    tool: Tool
+    results: list[Result] | None = None
+
+
+class SarifLog(_Model):
+    version: Literal["2.1.0"]
+    runs: list[Run]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One SARIF result, resolved against its run's rules."""
+
+    tool: str
+    rule_id: str | None
+    title: str
+    message: str
+    level: str
+    cwes: list[str]
+    locations: list[str]  # "path:line" and logical names
+    raw: dict[str, Any]
+
+
+def parse(document: Any, location: Location | None = None) -> list[Finding]:
+    location = location or Location()
+    if not isinstance(document, dict):
+        raise InvalidRecord("a SARIF log must be a JSON object", location)
+    try:
+        log = SarifLog.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise InvalidRecord(
+            f"invalid SARIF: {first['msg']}",
+            Location(location.file, location.line, location.record, json_path(first["loc"])),
+        ) from None
+    total = sum(len(run.results or ()) for run in log.runs)
+    if total > MAX_RESULTS:
+        raise InvalidRecord(f"the log has {total:,} results; submit at most {MAX_RESULTS:,} at a time", location)
+    findings = []
+    for run_index, run in enumerate(log.runs):
+        rules = {rule.id: rule for rule in run.tool.driver.rules or ()}
+        indexed = list(run.tool.driver.rules or ())
+        for result_index, result in enumerate(run.results or ()):
+            rule = _rule_of(result, rules, indexed)
+            if result.ruleIndex is not None and result.ruleIndex >= len(indexed):
+                raise InvalidRecord(
+                    f"ruleIndex {result.ruleIndex} points past the {len(indexed)} rules of the run",
+                    Location(field=f"$.runs[{run_index}].results[{result_index}].ruleIndex"),
+                )
+            findings.append(_finding(run, result, rule, document["runs"][run_index]["results"][result_index]))
+    return findings
+
+
+def _rule_of(result: Result, rules: dict[str, Rule], indexed: list[Rule]) -> Rule | None:
+    if result.ruleIndex is not None and 0 <= result.ruleIndex < len(indexed):
+        return indexed[result.ruleIndex]
+    return rules.get(result.ruleId or "")
+
+
+def _finding(run: Run, result: Result, rule: Rule | None, raw: dict[str, Any]) -> Finding:
+    message = result.message.text or result.message.markdown or ""
+    # Rule names and short descriptions are often generic ("blacklist", "Semgrep Finding: <id>"); the rule's
+    # full description, else the result's own message, says what was found.
+    title = (rule.fullDescription.text if rule and rule.fullDescription else None) or message
+    title = title.strip().splitlines()[0][:160] if title.strip() else "finding"
+    tags = [str(t) for t in ((rule.properties or {}).get("tags", []) if rule else [])]
+    tags += [str(t) for t in (result.properties or {}).get("tags", [])]
+    cwes = sorted({f"CWE-{m.group(1)}" for tag in tags for m in _CWE_TAG.finditer(tag)})
+    return Finding(
+        tool=run.tool.driver.name,
+        rule_id=result.ruleId or (rule.id if rule else None),
+        title=f"{result.ruleId or 'finding'}: {title}",
+        message=message,
+        level=result.level or "warning",
+        cwes=cwes,
+        locations=_locations(result),
+        raw=raw,
+    )
+
+
+def _locations(result: Result) -> list[str]:
+    found = []
+    for place in result.locations or ():
+        physical = place.physicalLocation
+        if physical and physical.artifactLocation and physical.artifactLocation.uri:
+            line = physical.region.startLine if physical.region else None
+            found.append(f"{physical.artifactLocation.uri}:{line}" if line else physical.artifactLocation.uri)
+        found += [logical.fullyQualifiedName or logical.name or "" for logical in place.logicalLocations or ()]
+    return [f for f in found if f]

@@ -1,0 +1,99 @@
+"""Organisations, roles and the principal an API call acts as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class OrgKind(StrEnum):
+    REPORTER = "reporter"
+    VENDOR = "vendor"
+    CRITICAL_INFRASTRUCTURE = "critical-infrastructure"
+    AI_DEVELOPER = "ai-developer"
+    GOVERNMENT_EVALUATOR = "government-evaluator"
+    CLEARINGHOUSE = "clearinghouse"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ANALYST = "analyst"
+    REPORTER = "reporter"
+    VENDOR = "vendor"
+    PARTNER = "partner"
+    EVALUATOR = "evaluator"
+
+
+# CISA's 16 critical-infrastructure sectors (PPD-21); a partner organisation names one.
+SECTORS = frozenset(
+    {
+        "chemical",
+        "commercial-facilities",
+        "communications",
+        "critical-manufacturing",
+        "dams",
+        "defense-industrial-base",
+        "emergency-services",
+        "energy",
+        "financial-services",
+        "food-and-agriculture",
+        "government-facilities",
+        "healthcare-and-public-health",
+        "information-technology",
+        "nuclear",
+        "transportation-systems",
+        "water-and-wastewater",
+    }
+)
+
+# Which roles an organisation of each kind may hand out: a vendor cannot mint analysts.
+ROLES_BY_KIND: dict[OrgKind, frozenset[Role]] = {
+    OrgKind.CLEARINGHOUSE: frozenset({Role.ADMIN, Role.ANALYST}),
+    OrgKind.REPORTER: frozenset({Role.REPORTER}),
+    OrgKind.VENDOR: frozenset({Role.VENDOR, Role.REPORTER}),
+    OrgKind.CRITICAL_INFRASTRUCTURE: frozenset({Role.PARTNER, Role.REPORTER}),
+    OrgKind.AI_DEVELOPER: frozenset({Role.REPORTER, Role.VENDOR}),
+    OrgKind.GOVERNMENT_EVALUATOR: frozenset({Role.EVALUATOR, Role.ANALYST}),
+}
+
+
+class Scope(StrEnum):
+    RECORDS_READ = "records:read"
+    REPORTS_SUBMIT = "reports:submit"
+    REPORTS_READ = "reports:read"
+    REPORTS_TRIAGE = "reports:triage"
+    ADMIN = "admin"
+
+
+SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
+    Role.ADMIN: frozenset(Scope),
+    Role.ANALYST: frozenset({Scope.RECORDS_READ, Scope.REPORTS_SUBMIT, Scope.REPORTS_READ, Scope.REPORTS_TRIAGE}),
+    Role.REPORTER: frozenset({Scope.RECORDS_READ, Scope.REPORTS_SUBMIT, Scope.REPORTS_READ}),
+    Role.VENDOR: frozenset({Scope.RECORDS_READ, Scope.REPORTS_READ}),
+    Role.PARTNER: frozenset({Scope.RECORDS_READ}),
+    Role.EVALUATOR: frozenset({Scope.RECORDS_READ}),
+}
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: str
+    name: str
+    kind: OrgKind
+    sector: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of an API request, as established by its token."""
+
+    token_id: str
+    user: str
+    organisation: Organisation
+    role: Role
+    scopes: frozenset[Scope]
+
+    def may(self, scope: Scope) -> bool:
+        return scope in self.scopes

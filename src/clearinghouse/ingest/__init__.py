@@ -1,0 +1,1 @@
+"""Taking public vulnerability data in: readers for every input layout and the import pipeline."""

@@ -1,0 +1,1 @@
+"""Report intake: submissions, checks, de-duplication, triage and the report lifecycle."""

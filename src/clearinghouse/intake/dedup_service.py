@@ -1,0 +1,94 @@
+"""De-duplication of incoming reports against earlier reports and published records.
+
+Three kinds of evidence, strongest first: the same canonical content hash (exact duplicate), a shared
+identifier (CVE, GHSA or any record id or alias), and near-duplicate text on the same package with
+agreeing versions, CWE and code location (`intake.dedup`). A report joins the cluster of its best earlier
+match above the threshold; analysts confirm, split or merge clusters afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from clearinghouse.intake import dedup
+from clearinghouse.intake.findings import Finding
+from clearinghouse.store.records import RecordStore
+from clearinghouse.store.reports import ReportStore
+
+NEAR_DUPLICATE_THRESHOLD = 0.6
+MAX_CANDIDATES = 10
+
+
+def finding_fingerprint(finding: Finding) -> dedup.Fingerprint:
+    return dedup.fingerprint(
+        finding.title,
+        finding.description,
+        [(p.ecosystem or "", p.name) for p in finding.packages],
+        [v for p in finding.packages for v in p.versions],
+        list(finding.cwes),
+        list(finding.locations),
+    )
+
+
+class DuplicateFinder:
+    """Keeps an in-memory index of published records and earlier reports, built on first use."""
+
+    def __init__(self, records: RecordStore, reports: ReportStore) -> None:
+        self.records = records
+        self.reports = reports
+        self._lock = threading.Lock()
+        self._index: dedup.DedupIndex | None = None
+        self._by_hash: dict[str, str] = {}
+        self._by_identifier: dict[str, set[str]] = {}
+        self._cluster_of: dict[str, str] = {}
+
+    def _ensure_index(self) -> dedup.DedupIndex:
+        if self._index is None:
+            index = dedup.DedupIndex()
+            for record in self.records.iter_records():
+                index.add(f"record:{record.id}", dedup.fingerprint_osv(record.osv))
+            self._index = index
+            for report_id in self.reports.ids():
+                report = self.reports.get(report_id)
+                if report["pipeline"].get("deduplicate", {}).get("ok"):
+                    self._remember(report_id, self.reports.finding(report_id), report["cluster_id"] or report_id)
+        return self._index
+
+    def _remember(self, report_id: str, finding: Finding, cluster_id: str) -> None:
+        assert self._index is not None
+        self._index.add(f"report:{report_id}", finding_fingerprint(finding))
+        self._by_hash.setdefault(finding.content_hash, report_id)
+        for identifier in finding.identifiers:
+            self._by_identifier.setdefault(identifier, set()).add(report_id)
+        self._cluster_of[report_id] = cluster_id
+
+    def find(self, report_id: str, finding: Finding) -> dict[str, Any]:
+        with self._lock:
+            index = self._ensure_index()
+            candidates: dict[str, dict[str, Any]] = {}
+            exact = self._by_hash.get(finding.content_hash)
+            if exact and exact != report_id:
+                candidates[f"report:{exact}"] = {"score": 1.0, "evidence": {"exact": "same canonical content hash"}}
+            for identifier in finding.identifiers:
+                for other in sorted(self._by_identifier.get(identifier, ())):
+                    if other != report_id:
+                        candidates.setdefault(
+                            f"report:{other}", {"score": 0.95, "evidence": {"identifier": identifier}}
+                        )
+            for record_id in self.records.records_naming(list(finding.identifiers)):
+                candidates.setdefault(f"record:{record_id}", {"score": 0.95, "evidence": {"identifier": record_id}})
+            for candidate in index.candidates(finding_fingerprint(finding), MAX_CANDIDATES):
+                if candidate.other_id != f"report:{report_id}" and candidate.score >= NEAR_DUPLICATE_THRESHOLD:
+                    candidates.setdefault(
+                        candidate.other_id, {"score": candidate.score, "evidence": candidate.evidence}
+                    )
+            ranked = sorted(candidates.items(), key=lambda item: -float(item[1]["score"]))[:MAX_CANDIDATES]
+            best_report = next((key.removeprefix("report:") for key, _ in ranked if key.startswith("report:")), None)
+            cluster_id = self._cluster_of.get(best_report, best_report) if best_report else report_id
+            self._remember(report_id, finding, cluster_id or report_id)
+        return {
+            "candidates": [{"id": key, **value} for key, value in ranked],
+            "cluster_id": cluster_id,
+            "exact_duplicate_of": exact if exact != report_id else None,
+        }

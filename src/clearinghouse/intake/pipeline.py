@@ -1,0 +1,152 @@
+"""The intake pipeline for one report: normalise -> check -> deduplicate -> triage.
+
+Each step is timed and its outcome stored on the report. A failing step marks the report (with the step and
+the error) and stops there; the report itself is never lost and can be reprocessed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.triage import credibility, decide, derive_decision_points, priority_key
+
+from clearinghouse.intake.checks import KnownFacts, run_checks
+from clearinghouse.intake.findings import Finding
+from clearinghouse.records.severity import base_score
+from clearinghouse.store.records import RecordStore
+from clearinghouse.store.reports import ReportStore
+
+log = logging.getLogger("clearinghouse.intake")
+PIPELINE_ACTOR = "clearinghouse-pipeline"
+
+
+@dataclass
+class _Context:
+    report_id: str
+    finding: Finding | None = None
+    known_exploited: tuple[str, ...] = ()
+
+
+class ReportPipeline:
+    steps = ("normalise", "check", "deduplicate", "triage")
+
+    def __init__(self, records: RecordStore, reports: ReportStore, duplicates: Any) -> None:
+        self.records = records
+        self.reports = reports
+        self.duplicates = duplicates  # intake.dedup_service.DuplicateFinder
+
+    def process(self, report_id: str) -> bool:
+        """Run every step; False if one failed (recorded on the report)."""
+        context = _Context(report_id)
+        runners: dict[str, Callable[[_Context], dict[str, Any]]] = {
+            "normalise": self._normalise,
+            "check": self._check,
+            "deduplicate": self._deduplicate,
+            "triage": self._triage,
+        }
+        for step in self.steps:
+            started = time.perf_counter()
+            try:
+                outcome = runners[step](context)
+            except Exception as exc:  # recorded on the report; the job itself completes
+                elapsed = round((time.perf_counter() - started) * 1000, 2)
+                log.exception("report %s: step %s failed", report_id, step)
+                self.reports.record_step(
+                    report_id, step, {"ok": False, "ms": elapsed, "error": f"{exc.__class__.__name__}: {exc}"}
+                )
+                return False
+            elapsed = round((time.perf_counter() - started) * 1000, 2)
+            log.info("report %s: %s in %.2f ms", report_id, step, elapsed)
+            columns = outcome.pop("_columns", {})
+            self.reports.record_step(report_id, step, {"ok": True, "ms": elapsed, **outcome}, **columns)
+        return True
+
+    def _normalise(self, context: _Context) -> dict[str, Any]:
+        context.finding = self.reports.finding(context.report_id)
+        return {"packages": len(context.finding.packages), "identifiers": list(context.finding.identifiers)}
+
+    def _check(self, context: _Context) -> dict[str, Any]:
+        finding = _required(context)
+        provenance = self.reports.get(context.report_id)["provenance"]
+        known = {
+            f"{p.ecosystem}/{p.name}": self.records.package_known(p.ecosystem, p.name)
+            for p in finding.packages
+            if p.ecosystem
+        }
+        facts = KnownFacts(known, provenance.get("origin") == "ai", bool(provenance.get("human_verified")))
+        signals = run_checks(finding, facts)
+        score = credibility(signals)
+        checks = [
+            {"name": s.name, "passed": s.passed, "weight": s.weight, "explanation": s.explanation} for s in signals
+        ]
+        return {"credibility": score, "_columns": {"checks": checks, "credibility": score}}
+
+    def _deduplicate(self, context: _Context) -> dict[str, Any]:
+        finding = _required(context)
+        result = self.duplicates.find(context.report_id, finding)
+        return {
+            "candidates": len(result["candidates"]),
+            "_columns": {"duplicates": result, "cluster_id": result["cluster_id"]},
+        }
+
+    def _triage(self, context: _Context) -> dict[str, Any]:
+        finding = _required(context)
+        related = self.records.records_naming(list(finding.identifiers))
+        identifiers = set(finding.identifiers)
+        for record in self.records.many(related):
+            identifiers |= set(record.osv.identifiers())
+        kev = self.records.kev_listed(sorted(identifiers))
+        scores = []
+        for vector in finding.cvss_vectors:
+            kind = (
+                "CVSS_V4" if vector.startswith("CVSS:4.0/") else "CVSS_V3" if vector.startswith("CVSS:3") else "CVSS_V2"
+            )
+            version, score, rating = base_score(kind, vector)
+            scores.append({"version": version, "vector": vector, "base_score": score, "rating": rating})
+        report = self.reports.get(context.report_id)
+        points = derive_decision_points(
+            kev=bool(kev),
+            poc_present=bool(finding.proof_of_concept or finding.attachments),
+            cvss_vectors=list(finding.cvss_vectors),
+            mission_wellbeing=None,
+        )
+        decision = decide(points)
+        best = max((s["base_score"] for s in scores), default=0.0)
+        credibility_score = float(report["credibility"] or 0.0)
+        priority = priority_key(decision, best, credibility_score)
+        triage = {
+            "ssvc": {
+                "outcome": decision.outcome.value,
+                "points": [{"name": n, "value": v, "source": s} for n, v, s in decision.points],
+            },
+            "cvss": scores,
+            "kev": kev,
+            "related_records": related,
+        }
+        if ReportState(report["state"]) is ReportState.RECEIVED:
+            self.reports.change_state(
+                context.report_id, ReportState.TRIAGED, PIPELINE_ACTOR, f"automatic triage: {decision.outcome.value}"
+            )
+        return {
+            "ssvc": decision.outcome.value,
+            "_columns": {"triage": triage, "ssvc": decision.outcome.value, "priority": _priority_number(priority)},
+        }
+
+
+def _required(context: _Context) -> Finding:
+    if context.finding is None:
+        raise RuntimeError("normalise did not run")
+    return context.finding
+
+
+def _priority_number(key: tuple[float, ...]) -> float:
+    """Fold the ordered priority key into one sortable number for the queue index."""
+    number = 0.0
+    for part in key:
+        number = number * 1000 + float(part)
+    return number

@@ -1,0 +1,137 @@
+"""What a reporter submits: a structured report, an OSV record or a SARIF 2.1 log, always with provenance.
+
+Each submission becomes one or more `Finding`s (a SARIF log gives one per result), the common shape the intake
+pipeline checks, de-duplicates and triages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from packageurl import PackageURL
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+
+from clearinghouse.records.severity import parse_vector
+
+MAX_ATTACHMENT_BYTES = 256 * 1024
+MAX_ATTACHMENTS = 10
+_CWE = re.compile(r"^CWE-[1-9][0-9]{0,5}$")
+
+
+class Origin(StrEnum):
+    HUMAN = "human"
+    AI = "ai"
+
+
+class Provenance(BaseModel):
+    """Who or what found it. AI findings name the model, the tool and the run, and say whether a person checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    origin: Origin
+    model: Annotated[StrictStr | None, Field(max_length=200)] = None
+    tool: Annotated[StrictStr | None, Field(max_length=200)] = None
+    run_id: Annotated[StrictStr | None, Field(max_length=200)] = None
+    human_verified: StrictBool = False
+
+    @model_validator(mode="after")
+    def _ai_names_its_source(self) -> Provenance:
+        if self.origin is Origin.AI and not (self.model or self.tool):
+            raise ValueError("an AI-generated report must name the model or the tool that produced it")
+        return self
+
+
+def _check_purl(value: str) -> str:
+    try:
+        PackageURL.from_string(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid purl {value!r}: {exc}") from None
+    return value
+
+
+def _check_cwe(value: str) -> str:
+    if not _CWE.match(value):
+        raise ValueError(f"{value!r} is not a CWE id like CWE-79")
+    return value
+
+
+def _check_cvss(value: str) -> str:
+    kind = "CVSS_V4" if value.startswith("CVSS:4.0/") else "CVSS_V3" if value.startswith("CVSS:3.") else "CVSS_V2"
+    parse_vector(kind, value)
+    return value
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$")]
+    media_type: Annotated[StrictStr, Field(max_length=100)] = "application/octet-stream"
+    content_base64: StrictStr
+
+    @model_validator(mode="after")
+    def _decodes_within_limit(self) -> Attachment:
+        if len(self.content_base64) > (MAX_ATTACHMENT_BYTES * 4) // 3 + 4:
+            raise ValueError(f"attachment {self.name!r} is over the {MAX_ATTACHMENT_BYTES:,}-byte limit")
+        try:
+            base64.b64decode(self.content_base64, validate=True)
+        except binascii.Error:
+            raise ValueError(f"attachment {self.name!r} is not valid base64") from None
+        return self
+
+
+class AffectedProduct(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    purl: Annotated[StrictStr | None, AfterValidator(lambda v: v if v is None else _check_purl(v))] = None
+    ecosystem: Annotated[StrictStr | None, Field(max_length=100)] = None
+    name: Annotated[StrictStr | None, Field(max_length=300)] = None
+    versions: Annotated[list[Annotated[StrictStr, Field(max_length=100)]], Field(max_length=200)] = []
+
+    @model_validator(mode="after")
+    def _names_something(self) -> AffectedProduct:
+        if not self.purl and not self.name:
+            raise ValueError("an affected product needs a purl or a name")
+        return self
+
+
+class StructuredReport(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: Annotated[StrictStr, Field(min_length=5, max_length=300)]
+    description: Annotated[StrictStr, Field(min_length=20, max_length=100_000)]
+    affected: Annotated[list[AffectedProduct], Field(min_length=1, max_length=50)]
+    cwe: Annotated[StrictStr | None, AfterValidator(lambda v: v if v is None else _check_cwe(v))] = None
+    cvss_vector: Annotated[StrictStr | None, AfterValidator(lambda v: v if v is None else _check_cvss(v))] = None
+    proof_of_concept: Annotated[StrictStr | None, Field(max_length=100_000)] = None
+    attachments: Annotated[list[Attachment], Field(max_length=MAX_ATTACHMENTS)] = []
+    contact: Annotated[StrictStr | None, Field(max_length=300)] = None
+    locations: Annotated[list[Annotated[StrictStr, Field(max_length=500)]], Field(max_length=50)] = []
+
+
+class StructuredSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["structured"]
+    provenance: Provenance
+    report: StructuredReport
+
+
+class OsvSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["osv"]
+    provenance: Provenance
+    osv: dict[str, Any]
+
+
+class SarifSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["sarif"]
+    provenance: Provenance
+    sarif: dict[str, Any]
+    product: AffectedProduct | None = None  # what the scanned code is, when the log does not say
+
+
+Submission = Annotated[StructuredSubmission | OsvSubmission | SarifSubmission, Field(discriminator="kind")]

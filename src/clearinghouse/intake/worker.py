@@ -1,0 +1,77 @@
+"""Runs queued jobs: in a thread of the API server (embedded default) or as `clearinghouse worker` processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from clearinghouse.store.jobs import Job, JobQueue
+
+log = logging.getLogger("clearinghouse.worker")
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+class Worker:
+    def __init__(self, queue: JobQueue, handlers: dict[str, Handler], idle_sleep: float = 0.05) -> None:
+        self.queue = queue
+        self.handlers = handlers
+        self.idle_sleep = idle_sleep
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+    def run_once(self) -> bool:
+        """Run one due job; False when there was none."""
+        job = self.queue.claim(self.name)
+        if job is None:
+            return False
+        self._run(job)
+        return True
+
+    def run_until_idle(self, limit: int = 100_000) -> int:
+        done = 0
+        while done < limit and self.run_once():
+            done += 1
+        return done
+
+    def run_forever(self, stop: threading.Event) -> None:
+        self.queue.requeue_orphans(socket.gethostname())
+        self.queue.requeue_stale()
+        last_sweep = time.monotonic()
+        while not stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the database went away for a moment: wait and carry on
+                log.exception("job queue unavailable")
+                worked = False
+            if time.monotonic() - last_sweep > 60:
+                self.queue.requeue_stale()
+                last_sweep = time.monotonic()
+            if not worked:
+                stop.wait(self.idle_sleep)
+
+    def _run(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            self.queue.fail(job, f"no handler for job kind {job.kind!r}")
+            return
+        started = time.perf_counter()
+        try:
+            handler(job.payload)
+        except Exception as exc:  # a failing job is retried with back-off, never lost
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            self.queue.fail(job, f"{exc.__class__.__name__}: {exc}")
+            return
+        self.queue.complete(job)
+        log.info("job %s (%s) done in %.1f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
+
+
+def start_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="clearinghouse-worker", daemon=True)
+    thread.start()
+    return thread, stop

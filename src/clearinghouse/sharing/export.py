@@ -1,0 +1,95 @@
+"""Export stored records to a directory, one file per record, in OSV, CSAF 2.0 or CVE JSON 5.1.1."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from clearinghouse.errors import ClearinghouseError, UnsupportedExport
+from clearinghouse.formats import csaf, cve5, osv
+from clearinghouse.records.model import Tlp, VulnerabilityRecord
+
+_TLP_ORDER = list(Tlp)
+
+
+class ExportFormat(StrEnum):
+    OSV = "osv"
+    CSAF = "csaf"
+    CVE5 = "cve5"
+
+
+def _osv(record: VulnerabilityRecord) -> dict[str, Any]:
+    return osv.dump(record.osv)
+
+
+_DUMPERS: dict[ExportFormat, Callable[[VulnerabilityRecord], dict[str, Any]]] = {
+    ExportFormat.OSV: _osv,
+    ExportFormat.CSAF: csaf.dump,
+    ExportFormat.CVE5: cve5.dump,
+}
+
+
+def file_name(export_format: ExportFormat, record: VulnerabilityRecord, document: dict[str, Any]) -> str:
+    if export_format is ExportFormat.CSAF:
+        # CSAF 2.0 section 5.1: lower-case tracking id, anything outside [+\-a-z0-9] replaced by "_".
+        tracking = str(document["document"]["tracking"]["id"]).lower()
+        return "".join(c if c.isascii() and (c.isalnum() or c in "+-") else "_" for c in tracking) + ".json"
+    if export_format is ExportFormat.CVE5:
+        return f"{document['cveMetadata']['cveId']}.json"
+    return f"{record.id}.json"
+
+
+@dataclass
+class ExportReport:
+    written: list[Path] = field(default_factory=list)
+    unsupported: list[UnsupportedExport] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)  # above the TLP ceiling
+
+
+def export_records(
+    records: Iterable[VulnerabilityRecord],
+    export_format: ExportFormat,
+    out_dir: Path,
+    max_tlp: Tlp = Tlp.CLEAR,
+    on_record: Callable[[], None] | None = None,
+) -> ExportReport:
+    """Write each record in `export_format`; records above `max_tlp` are withheld, not written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dump = _DUMPERS[export_format]
+    report = ExportReport()
+    for record in records:
+        if on_record:
+            on_record()
+        if _TLP_ORDER.index(record.tlp) > _TLP_ORDER.index(max_tlp):
+            report.withheld.append(record.id)
+            continue
+        try:
+            document = dump(record)
+        except UnsupportedExport as exc:
+            report.unsupported.append(exc)
+            continue
+        target = out_dir / file_name(export_format, record, document)
+        _write_atomically(target, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        report.written.append(target)
+    return report
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    # A reader (or a crash) never sees half a file: write beside it, then rename over it.
+    if target.parent.resolve() != target.resolve().parent:
+        raise ClearinghouseError(f"refusing to write outside the export directory: {target}")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".export-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        Path(temporary).replace(target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

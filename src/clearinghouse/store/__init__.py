@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 over SQLite (embedded default, WAL) or PostgreSQL, schema managed by Alembic."""

@@ -1,0 +1,182 @@
+"""Organisations, users and API tokens in the store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.identity import tokens
+from clearinghouse.identity.model import (
+    ROLES_BY_KIND,
+    SCOPES_BY_ROLE,
+    SECTORS,
+    Organisation,
+    OrgKind,
+    Principal,
+    Role,
+    Scope,
+)
+from clearinghouse.store.tables import api_tokens, organisations, users
+
+
+class IdentityError(ClearinghouseError):
+    code = "identity-error"
+
+
+class Unauthenticated(ClearinghouseError):
+    """No usable credentials: missing, malformed, unknown, revoked or expired token."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(ClearinghouseError):
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    token_id: str
+    plaintext: str
+    expires_at: datetime
+    scopes: frozenset[Scope]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class IdentityStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def create_organisation(self, name: str, kind: OrgKind, sector: str | None = None) -> Organisation:
+        if kind is OrgKind.CRITICAL_INFRASTRUCTURE and sector not in SECTORS:
+            raise IdentityError(
+                f"a critical-infrastructure partner needs a sector, one of: {', '.join(sorted(SECTORS))}"
+            )
+        if kind is not OrgKind.CRITICAL_INFRASTRUCTURE and sector is not None:
+            raise IdentityError("only critical-infrastructure partners have a sector")
+        organisation = Organisation(str(uuid.uuid4()), name, kind, sector, datetime.now(UTC))
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(organisations.c.id).where(organisations.c.name == name)).first():
+                raise IdentityError(f"an organisation named {name!r} already exists")
+            conn.execute(
+                organisations.insert().values(
+                    id=organisation.id, name=name, kind=kind.value, sector=sector, created_at=organisation.created_at
+                )
+            )
+        return organisation
+
+    def organisation(self, name: str) -> Organisation:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*_ORGANISATION).where(organisations.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no organisation named {name!r}")
+        return _organisation(row)
+
+    def create_token(
+        self,
+        organisation_name: str,
+        user: str,
+        role: Role,
+        scopes: Iterable[Scope] | None = None,
+        valid_for: timedelta = timedelta(days=90),
+    ) -> TokenGrant:
+        """Issue a token for `user` of the organisation (created on first use) with `role`."""
+        organisation = self.organisation(organisation_name)
+        if role not in ROLES_BY_KIND[organisation.kind]:
+            allowed = ", ".join(sorted(r.value for r in ROLES_BY_KIND[organisation.kind]))
+            raise IdentityError(f"a {organisation.kind.value} organisation can hold roles {allowed}, not {role.value}")
+        granted = frozenset(scopes) if scopes is not None else SCOPES_BY_ROLE[role]
+        beyond = granted - SCOPES_BY_ROLE[role]
+        if beyond:
+            raise IdentityError(f"role {role.value} cannot hold scopes {', '.join(sorted(beyond))}")
+        if valid_for <= timedelta(0) or valid_for > timedelta(days=366):
+            raise IdentityError("a token must expire within 366 days")
+        now = datetime.now(UTC)
+        issued = tokens.issue()
+        with self.engine.begin() as conn:
+            user_id = conn.execute(
+                sa.select(users.c.id).where(users.c.organisation_id == organisation.id, users.c.name == user)
+            ).scalar_one_or_none()
+            if user_id is None:
+                user_id = str(uuid.uuid4())
+                conn.execute(
+                    users.insert().values(
+                        id=user_id, organisation_id=organisation.id, name=user, role=role.value, created_at=now
+                    )
+                )
+            else:
+                conn.execute(sa.update(users).where(users.c.id == user_id).values(role=role.value))
+            conn.execute(
+                api_tokens.insert().values(
+                    id=issued.token_id,
+                    user_id=user_id,
+                    digest=issued.digest,
+                    scopes=sorted(s.value for s in granted),
+                    created_at=now,
+                    expires_at=now + valid_for,
+                )
+            )
+        return TokenGrant(issued.token_id, issued.plaintext, now + valid_for, granted)
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(api_tokens)
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+        if done.rowcount != 1:
+            raise NotFound(f"no active token with id {token_id!r}")
+
+    def authenticate(self, plaintext: str) -> Principal:
+        """The principal a bearer token stands for; `Unauthenticated` with the reason otherwise."""
+        token_id = tokens.token_id_of(plaintext)
+        if token_id is None:
+            raise Unauthenticated("malformed token")
+        query = (
+            sa.select(api_tokens, users.c.name.label("user_name"), users.c.role, *_ORGANISATION)
+            .join(users, users.c.id == api_tokens.c.user_id)
+            .join(organisations, organisations.c.id == users.c.organisation_id)
+            .where(api_tokens.c.id == token_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or not tokens.matches(plaintext, row.digest):
+            raise Unauthenticated("unknown token")
+        if row.revoked_at is not None:
+            raise Unauthenticated("token revoked")
+        if _utc(row.expires_at) <= datetime.now(UTC):  # type: ignore[operator]
+            raise Unauthenticated("token expired")
+        role = Role(row.role)
+        # Scopes are cut to what the role allows today, so a role change narrows old tokens at once.
+        scopes = frozenset(Scope(s) for s in row.scopes) & SCOPES_BY_ROLE[role]
+        return Principal(row.id, row.user_name, _organisation(row), role, scopes)
+
+
+_ORGANISATION = (
+    organisations.c.id.label("org_id"),
+    organisations.c.name.label("org_name"),
+    organisations.c.kind.label("org_kind"),
+    organisations.c.sector.label("org_sector"),
+    organisations.c.created_at.label("org_created_at"),
+)
+
+
+def _organisation(row: Any) -> Organisation:
+    return Organisation(
+        row.org_id,
+        row.org_name,
+        OrgKind(row.org_kind),
+        row.org_sector,
+        _utc(row.org_created_at),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,126 @@
+"""A durable job queue kept in the store: nothing extra to run on SQLite, SKIP LOCKED on PostgreSQL.
+
+Jobs are rows, so an acknowledged piece of work survives a crash or restart. A worker claims a job by moving it
+to `running` under a lease; a job whose lease ran out (its worker died) is queued again by `requeue_stale`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from clearinghouse.store.tables import jobs
+
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def enqueue(conn: sa.Connection, kind: str, payload: dict[str, Any], delay: timedelta = timedelta(0)) -> None:
+    """Add a job inside the caller's transaction, so the job exists exactly when the work it is for does."""
+    now = datetime.now(UTC)
+    conn.execute(
+        jobs.insert().values(
+            kind=kind, payload=payload, status="queued", attempts=0, run_after=now + delay, created_at=now
+        )
+    )
+
+
+class JobQueue:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def claim(self, worker: str) -> Job | None:
+        now = datetime.now(UTC)
+        query = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.status == "queued", jobs.c.run_after <= now)
+            .order_by(jobs.c.run_after, jobs.c.id)
+            .limit(1)
+        )
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            job_id = conn.execute(query).scalar_one_or_none()
+            if job_id is None:
+                return None
+            # The status condition makes the claim safe where SKIP LOCKED does not exist (SQLite).
+            claimed = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "queued")
+                .values(status="running", locked_by=worker, locked_at=now, attempts=jobs.c.attempts + 1)
+            )
+            if claimed.rowcount != 1:
+                return None
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
+        return Job(row.id, row.kind, row.payload, row.attempts)
+
+    def complete(self, job: Job) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(status="done", last_error=None))
+
+    def fail(self, job: Job, error: str) -> None:
+        """Retry later with exponential back-off, or give up (status `failed`) after MAX_ATTEMPTS."""
+        status = "failed" if job.attempts >= MAX_ATTEMPTS else "queued"
+        retry_at = datetime.now(UTC) + timedelta(seconds=2**job.attempts)
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job.id)
+                .values(status=status, run_after=retry_at, last_error=error[:2000], locked_by=None)
+            )
+
+    def requeue_stale(self, lease: timedelta = LEASE) -> int:
+        """Queue again the jobs whose worker stopped without finishing them (crash, kill, restart)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.status == "running", jobs.c.locked_at < datetime.now(UTC) - lease)
+                .values(status="queued", locked_by=None)
+            )
+        return int(result.rowcount)
+
+    def requeue_orphans(self, host: str) -> int:
+        """Queue again, at once, running jobs claimed on this host by a process that no longer exists.
+
+        Saves waiting out the lease after a crash or SIGKILL; jobs of live processes (or other hosts) are left
+        to the lease.
+        """
+        with self.engine.begin() as conn:
+            running = conn.execute(
+                sa.select(jobs.c.id, jobs.c.locked_by).where(
+                    jobs.c.status == "running", jobs.c.locked_by.like(f"{host}:%")
+                )
+            ).all()
+            orphans = [row.id for row in running if not _alive(row.locked_by.split(":")[1])]
+            if orphans:
+                conn.execute(sa.update(jobs).where(jobs.c.id.in_(orphans)).values(status="queued", locked_by=None))
+        return len(orphans)
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all()
+        return {status: int(n) for status, n in rows}
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

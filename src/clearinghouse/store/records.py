@@ -1,0 +1,404 @@
+"""The record store: upsert, look-up by any identifier, affected-version queries, statistics, KEV marking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from clearinghouse.errors import NotFound
+from clearinghouse.formats import kev as kev_format
+from clearinghouse.records.grouping import Grouping, group_records
+from clearinghouse.records.model import (
+    Affected,
+    OsvRecord,
+    Provenance,
+    RecordStatus,
+    Tlp,
+    VulnerabilityRecord,
+)
+from clearinghouse.records.severity import ComputedScore
+from clearinghouse.records.versions import affects, normalize_name
+from clearinghouse.store.bulk import insert_many
+from clearinghouse.store.tables import (
+    affected_packages,
+    import_runs,
+    kev_entries,
+    record_identifiers,
+    records,
+)
+
+_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass
+class UpsertOutcome:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0  # already stored with the same or a newer `modified`
+
+    def add(self, other: UpsertOutcome) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+@dataclass(frozen=True)
+class Stats:
+    records: int
+    withdrawn: int
+    known_exploited: int
+    vulnerabilities: int
+    with_cvss: int
+    by_source: dict[str, int]
+    by_ecosystem: dict[str, int]
+    kev_entries: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    kind: str
+    started_at: datetime
+    finished_at: datetime
+    inputs: list[str]
+    read: int
+    outcome: UpsertOutcome
+    failed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class RecordStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    def upsert(self, batch: Iterable[VulnerabilityRecord]) -> UpsertOutcome:
+        """Insert new records and replace stored ones that have an older `modified`, in one transaction."""
+        newest: dict[str, VulnerabilityRecord] = {}
+        for record in batch:
+            kept = newest.get(record.id)
+            if kept is None or record.osv.modified_at > kept.osv.modified_at:
+                newest[record.id] = record
+        outcome = UpsertOutcome()
+        if not newest:
+            return outcome
+        with self.engine.begin() as conn:
+            stored: dict[str, datetime] = {}
+            for ids in _chunks(list(newest)):
+                rows = conn.execute(sa.select(records.c.id, records.c.modified).where(records.c.id.in_(ids)))
+                stored.update({row.id: _utc(row.modified) for row in rows})
+            replace = [i for i in newest if i in stored and newest[i].osv.modified_at > stored[i]]
+            write = [r for i, r in newest.items() if i not in stored or i in replace]
+            for ids in _chunks(replace):
+                # Children go by ON DELETE CASCADE; deleting explicitly keeps SQLite honest if a connection
+                # ever forgot the foreign_keys pragma.
+                conn.execute(sa.delete(record_identifiers).where(record_identifiers.c.record_id.in_(ids)))
+                conn.execute(sa.delete(affected_packages).where(affected_packages.c.record_id.in_(ids)))
+                conn.execute(sa.delete(records).where(records.c.id.in_(ids)))
+            insert_many(conn, records, [_record_row(r) for r in write])
+            insert_many(conn, record_identifiers, [row for r in write for row in _identifier_rows(r.osv)])
+            insert_many(conn, affected_packages, [row for r in write for row in _affected_rows(r.osv)])
+        outcome.updated = len(replace)
+        outcome.inserted = len(write) - len(replace)
+        outcome.unchanged = len(newest) - len(write)
+        return outcome
+
+    def regroup(self) -> Grouping:
+        """Recompute alias groups (see `records.grouping`) and store each record's group id."""
+        with self.engine.begin() as conn:
+            aliases: dict[str, list[str]] = {row.id: [] for row in conn.execute(sa.select(records.c.id))}
+            for row in conn.execute(
+                sa.select(record_identifiers.c.record_id, record_identifiers.c.identifier).where(
+                    record_identifiers.c.kind == "alias"
+                )
+            ):
+                aliases[row.record_id].append(row.identifier)
+            grouping = group_records(aliases.items())
+            current = {row.id: row.group_id for row in conn.execute(sa.select(records.c.id, records.c.group_id))}
+            changes = [{"rid": rid, "gid": gid} for rid, gid in grouping.group_of.items() if current.get(rid) != gid]
+            if changes:
+                conn.execute(
+                    sa.update(records).where(records.c.id == sa.bindparam("rid")).values(group_id=sa.bindparam("gid")),
+                    changes,
+                )
+        return grouping
+
+    def replace_kev(self, catalog: kev_format.KevCatalog) -> int:
+        """Store the KEV catalog (replacing any earlier one) and re-mark records; returns records marked."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(kev_entries))
+            if catalog.entries:
+                conn.execute(kev_entries.insert(), [_kev_row(e, catalog.version) for e in catalog.entries])
+        return self.mark_known_exploited()
+
+    def mark_known_exploited(self) -> int:
+        """Flag records whose id, aliases, related or upstream ids include a CVE in the KEV catalog."""
+        in_kev = (
+            sa.select(sa.literal(1))
+            .select_from(record_identifiers.join(kev_entries, kev_entries.c.cve_id == record_identifiers.c.identifier))
+            .where(record_identifiers.c.record_id == records.c.id)
+            .exists()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(records).values(known_exploited=in_kev))
+            return int(conn.execute(sa.select(sa.func.count()).where(records.c.known_exploited)).scalar_one())
+
+    def record_run(self, run: ImportRun) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                import_runs.insert().values(
+                    kind=run.kind,
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                    inputs=run.inputs,
+                    read=run.read,
+                    inserted=run.outcome.inserted,
+                    updated=run.outcome.updated,
+                    unchanged=run.outcome.unchanged,
+                    failed=run.failed,
+                )
+            )
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def get(self, record_id: str) -> VulnerabilityRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(records).where(records.c.id == record_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"no record with id {record_id!r}")
+        return _from_row(row)
+
+    def find(self, identifier: str) -> list[VulnerabilityRecord]:
+        """Records answering to `identifier`: the record with that id, else those listing it as an alias."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(record_identifiers.c.record_id, record_identifiers.c.kind).where(
+                    record_identifiers.c.identifier == identifier,
+                    record_identifiers.c.kind.in_(("id", "alias")),
+                )
+            ).all()
+        own = [row.record_id for row in ids if row.kind == "id"]
+        return self.many(own or sorted({row.record_id for row in ids}))
+
+    def group(self, record: VulnerabilityRecord) -> list[VulnerabilityRecord]:
+        """Every record of the vulnerability `record` belongs to (itself included)."""
+        if record.group_id is None:
+            return [record]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(records).where(records.c.group_id == record.group_id).order_by(records.c.id)
+            ).all()
+        return [_from_row(row) for row in rows]
+
+    def many(self, record_ids: Sequence[str]) -> list[VulnerabilityRecord]:
+        found: dict[str, VulnerabilityRecord] = {}
+        with self.engine.connect() as conn:
+            for ids in _chunks(list(record_ids)):
+                for row in conn.execute(sa.select(records).where(records.c.id.in_(ids))):
+                    found[row.id] = _from_row(row)
+        return [found[i] for i in record_ids if i in found]
+
+    def iter_records(self, batch_size: int = 500) -> Iterator[VulnerabilityRecord]:
+        """Every record, in id order, read in pages so memory stays flat on large stores."""
+        last = ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(records).where(records.c.id > last).order_by(records.c.id).limit(batch_size)
+                ).all()
+            if not rows:
+                return
+            yield from (_from_row(row) for row in rows)
+            last = rows[-1].id
+
+    def affected(self, ecosystem: str, name: str, version: str) -> list[VulnerabilityRecord]:
+        """Records with an affected entry for this package whose ranges or versions include `version`.
+
+        `ecosystem` without a release suffix (``AlmaLinux``) matches every release (``AlmaLinux:8``, ...);
+        with one, only that release.
+        """
+        base = ecosystem.split(":", 1)[0]
+        query = sa.select(affected_packages.c.record_id, affected_packages.c.entry).where(
+            affected_packages.c.ecosystem_base == base,
+            affected_packages.c.name_key == normalize_name(ecosystem, name),
+        )
+        if ":" in ecosystem:
+            query = query.where(affected_packages.c.ecosystem == ecosystem)
+        with self.engine.connect() as conn:
+            candidates = conn.execute(query).all()
+        matched = sorted({row.record_id for row in candidates if affects(Affected.model_validate(row.entry), version)})
+        return self.many(matched)
+
+    def package_known(self, ecosystem: str, name: str) -> bool:
+        """Whether any record names this package (in any release of the ecosystem)."""
+        query = (
+            sa.select(affected_packages.c.record_id)
+            .where(
+                affected_packages.c.ecosystem_base == ecosystem.split(":", 1)[0],
+                affected_packages.c.name_key == normalize_name(ecosystem, name),
+            )
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def records_naming(self, identifiers: Sequence[str]) -> list[str]:
+        """Ids of records whose id or aliases are among `identifiers`."""
+        if not identifiers:
+            return []
+        query = (
+            sa.select(record_identifiers.c.record_id)
+            .where(
+                record_identifiers.c.identifier.in_(list(identifiers)),
+                record_identifiers.c.kind.in_(("id", "alias")),
+            )
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def kev_listed(self, identifiers: Sequence[str]) -> list[str]:
+        """The CVE ids among `identifiers` that CISA KEV lists."""
+        if not identifiers:
+            return []
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(kev_entries.c.cve_id).where(kev_entries.c.cve_id.in_(list(identifiers))))
+            return sorted(found.scalars())
+
+    def stats(self) -> Stats:
+        count = sa.func.count()
+        with self.engine.connect() as conn:
+            totals = conn.execute(
+                sa.select(
+                    count,
+                    sa.func.count(records.c.withdrawn),
+                    sa.func.coalesce(sa.func.sum(sa.case((records.c.known_exploited, 1), else_=0)), 0),
+                    sa.func.count(sa.distinct(sa.func.coalesce(records.c.group_id, records.c.id))),
+                    sa.func.count(records.c.max_score),
+                )
+            ).one()
+            by_source = conn.execute(
+                sa.select(records.c.source, count).group_by(records.c.source).order_by(count.desc())
+            ).all()
+            by_ecosystem = conn.execute(
+                sa.select(affected_packages.c.ecosystem, sa.func.count(sa.distinct(affected_packages.c.record_id)))
+                .group_by(affected_packages.c.ecosystem)
+                .order_by(sa.func.count(sa.distinct(affected_packages.c.record_id)).desc())
+            ).all()
+            kev_count = conn.execute(sa.select(count).select_from(kev_entries)).scalar_one()
+            return Stats(
+                records=int(totals[0]),
+                withdrawn=int(totals[1]),
+                known_exploited=int(totals[2]),
+                vulnerabilities=int(totals[3]),
+                with_cvss=int(totals[4]),
+                by_source={source: n for source, n in by_source},
+                by_ecosystem={ecosystem: n for ecosystem, n in by_ecosystem},
+                kev_entries=int(kev_count),
+            )
+
+
+def _record_row(record: VulnerabilityRecord) -> dict[str, Any]:
+    osv = record.osv
+    provenance = record.provenance
+    return {
+        "id": osv.id,
+        "modified": osv.modified_at,
+        "published": osv.published_at,
+        "withdrawn": osv.withdrawn_at,
+        "summary": osv.summary,
+        "doc": osv.document(),
+        "scores": [
+            {"version": s.version, "vector": s.vector, "base_score": s.base_score, "rating": s.rating}
+            for s in record.scores
+        ],
+        "max_score": max((s.base_score for s in record.scores), default=None),
+        "source": provenance.source,
+        "source_id": provenance.source_id,
+        "licence": provenance.licence,
+        "imported_at": provenance.imported_at,
+        "origin": provenance.origin,
+        "tlp": record.tlp.value,
+        "status": record.status.value,
+        "known_exploited": record.known_exploited,
+        "group_id": record.group_id,
+    }
+
+
+def _identifier_rows(osv: OsvRecord) -> Iterator[dict[str, str]]:
+    seen: set[tuple[str, str]] = set()
+    kinds = (("id", [osv.id]), ("alias", osv.aliases), ("related", osv.related), ("upstream", osv.upstream))
+    for kind, values in kinds:
+        for value in values or ():
+            if (value, kind) not in seen:
+                seen.add((value, kind))
+                yield {"record_id": osv.id, "identifier": value, "kind": kind}
+
+
+def _affected_rows(osv: OsvRecord) -> Iterator[dict[str, Any]]:
+    entries = osv.document().get("affected") or ()
+    for position, (affected, entry) in enumerate(zip(osv.affected or (), entries, strict=True)):
+        package = affected.package
+        if package is None:
+            continue
+        yield {
+            "record_id": osv.id,
+            "position": position,
+            "ecosystem": package.ecosystem,
+            "ecosystem_base": package.ecosystem.split(":", 1)[0],
+            "name": package.name,
+            "name_key": normalize_name(package.ecosystem, package.name),
+            "purl": package.purl,
+            "entry": entry,
+        }
+
+
+def _from_row(row: sa.Row[Any]) -> VulnerabilityRecord:
+    return VulnerabilityRecord(
+        osv=OsvRecord.from_document(row.doc),
+        provenance=Provenance(
+            source=row.source,
+            source_id=row.source_id,
+            licence=row.licence,
+            imported_at=_utc(row.imported_at),  # type: ignore[arg-type]
+            origin=row.origin,
+        ),
+        tlp=Tlp(row.tlp),
+        status=RecordStatus(row.status),
+        scores=[ComputedScore(**score) for score in row.scores],
+        known_exploited=bool(row.known_exploited),
+        group_id=row.group_id,
+    )
+
+
+def _kev_row(entry: kev_format.KevEntry, version: str) -> dict[str, Any]:
+    return {
+        "cve_id": entry.cve_id,
+        "vendor_project": entry.vendor_project,
+        "product": entry.product,
+        "vulnerability_name": entry.vulnerability_name,
+        "date_added": entry.date_added,
+        "due_date": entry.due_date,
+        "known_ransomware_campaign_use": entry.known_ransomware_campaign_use,
+        "catalog_version": version,
+        "entry": entry.raw,
+    }

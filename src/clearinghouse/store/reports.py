@@ -1,0 +1,234 @@
+"""Reports in the store: durable acceptance (report, attachments, job, idempotency key and audit entry in one
+transaction), visibility by organisation and role, the analyst queue and lifecycle changes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.identity.model import Principal, Role
+from clearinghouse.intake.findings import Finding, PackageRef
+from clearinghouse.intake.lifecycle import ReportState, transition
+from clearinghouse.store import jobs as job_queue
+from clearinghouse.store.audit import AuditLog
+from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
+
+PROCESS_REPORT = "process-report"
+_STAFF = frozenset({Role.ADMIN, Role.ANALYST})
+
+
+class IdempotencyConflict(ClearinghouseError):
+    code = "idempotency-key-reused"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    report_ids: list[str]
+    replayed: bool
+
+
+def finding_from_json(data: dict[str, Any]) -> Finding:
+    packages = tuple(
+        PackageRef(p["ecosystem"], p["name"], p.get("purl"), tuple(p.get("versions") or ())) for p in data["packages"]
+    )
+    fields = {k: v for k, v in data.items() if k != "packages"}
+    for key in ("cwes", "cvss_vectors", "locations", "identifiers", "attachments"):
+        fields[key] = tuple(fields.get(key) or ())
+    return Finding(packages=packages, **fields)
+
+
+class ReportStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.audit = AuditLog(engine)
+
+    def accept(
+        self,
+        principal: Principal,
+        findings: list[Finding],
+        provenance: dict[str, Any],
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> Accepted:
+        """Store findings as received reports and queue their processing, atomically."""
+        now = datetime.now(UTC)
+        organisation = principal.organisation.id
+        with self.audit.writing() as conn:
+            if idempotency_key is not None:
+                earlier = conn.execute(
+                    sa.select(idempotency_keys).where(
+                        idempotency_keys.c.organisation_id == organisation, idempotency_keys.c.key == idempotency_key
+                    )
+                ).first()
+                if earlier is not None:
+                    if earlier.request_hash != request_hash:
+                        raise IdempotencyConflict(
+                            f"Idempotency-Key {idempotency_key!r} was used before with a different request body"
+                        )
+                    return Accepted(list(earlier.response["report_ids"]), replayed=True)
+            ids = []
+            for finding in findings:
+                report_id = str(uuid.uuid4())
+                ids.append(report_id)
+                conn.execute(
+                    reports.insert().values(
+                        id=report_id,
+                        received_at=now,
+                        updated_at=now,
+                        organisation_id=organisation,
+                        submitted_by=principal.user,
+                        kind=finding.kind,
+                        title=finding.title[:300],
+                        submission=_without_attachment_content(finding.as_json()),
+                        provenance=provenance,
+                        content_hash=finding.content_hash,
+                        state=ReportState.RECEIVED.value,
+                        tlp="AMBER",  # unvetted vulnerability reports are need-to-know until triaged
+                        pipeline={},
+                    )
+                )
+                for attachment in finding.attachments:
+                    content = base64.b64decode(attachment["content_base64"])
+                    conn.execute(
+                        report_attachments.insert().values(
+                            report_id=report_id,
+                            name=attachment["name"],
+                            media_type=attachment["media_type"],
+                            sha256=hashlib.sha256(content).hexdigest(),
+                            content=content,
+                        )
+                    )
+                job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
+                self.audit.append(
+                    conn,
+                    _actor(principal),
+                    "report.received",
+                    "report",
+                    report_id,
+                    {"kind": finding.kind, "origin": provenance.get("origin"), "content_hash": finding.content_hash},
+                )
+            if idempotency_key is not None:
+                conn.execute(
+                    idempotency_keys.insert().values(
+                        organisation_id=organisation,
+                        key=idempotency_key,
+                        request_hash=request_hash or "",
+                        response={"report_ids": ids},
+                        created_at=now,
+                    )
+                )
+        return Accepted(ids, replayed=False)
+
+    def get(self, report_id: str, principal: Principal | None = None) -> dict[str, Any]:
+        """One report as its submitter or an analyst sees it; `NotFound` for anyone else (no existence oracle)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).first()
+        if row is None or (principal is not None and not _may_read(principal, row.organisation_id)):
+            raise NotFound(f"no report with id {report_id!r}")
+        return _report_json(row)
+
+    def finding(self, report_id: str) -> Finding:
+        with self.engine.connect() as conn:
+            data = conn.execute(sa.select(reports.c.submission).where(reports.c.id == report_id)).scalar_one_or_none()
+        if data is None:
+            raise NotFound(f"no report with id {report_id!r}")
+        return finding_from_json(data)
+
+    def list_for(
+        self, principal: Principal, limit: int = 100, state: ReportState | None = None
+    ) -> list[dict[str, Any]]:
+        """Reports the caller may see: analysts get the priority queue, others their organisation's reports."""
+        query = sa.select(reports)
+        if principal.role not in _STAFF:
+            query = query.where(reports.c.organisation_id == principal.organisation.id)
+        if state is not None:
+            query = query.where(reports.c.state == state.value)
+        query = query.order_by(reports.c.priority.desc().nulls_last(), reports.c.received_at).limit(limit)
+        with self.engine.connect() as conn:
+            return [_report_json(row) for row in conn.execute(query)]
+
+    def record_step(self, report_id: str, step: str, outcome: dict[str, Any], **columns: Any) -> None:
+        """Store one pipeline step's outcome (and any columns it sets) on the report."""
+        with self.audit.writing() as conn:
+            pipeline = conn.execute(sa.select(reports.c.pipeline).where(reports.c.id == report_id)).scalar_one()
+            conn.execute(
+                sa.update(reports)
+                .where(reports.c.id == report_id)
+                .values(pipeline={**pipeline, step: outcome}, updated_at=datetime.now(UTC), **columns)
+            )
+
+    def change_state(self, report_id: str, target: ReportState, actor: str, reason: str) -> ReportState:
+        with self.audit.writing() as conn:
+            current = conn.execute(sa.select(reports.c.state).where(reports.c.id == report_id)).scalar_one_or_none()
+            if current is None:
+                raise NotFound(f"no report with id {report_id!r}")
+            now = datetime.now(UTC)
+            change = transition(ReportState(current), target, actor, reason, now)
+            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(state=target.value, updated_at=now))
+            self.audit.append(
+                conn,
+                actor,
+                "report.state",
+                "report",
+                report_id,
+                {"from": change.source.value, "to": change.target.value, "reason": reason},
+            )
+        return target
+
+    def reprocess(self, report_id: str, actor: str) -> None:
+        with self.audit.writing() as conn:
+            if conn.execute(sa.select(reports.c.id).where(reports.c.id == report_id)).first() is None:
+                raise NotFound(f"no report with id {report_id!r}")
+            job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
+            self.audit.append(conn, actor, "report.reprocess", "report", report_id, {})
+
+    def ids(self, states: Iterable[ReportState] | None = None) -> list[str]:
+        query = sa.select(reports.c.id).order_by(reports.c.received_at)
+        if states is not None:
+            query = query.where(reports.c.state.in_([s.value for s in states]))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+
+def _actor(principal: Principal) -> str:
+    return f"{principal.user}@{principal.organisation.name}"
+
+
+def _may_read(principal: Principal, organisation_id: str) -> bool:
+    return principal.role in _STAFF or principal.organisation.id == organisation_id
+
+
+def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
+    # Attachment bytes live in report_attachments; the finding keeps their names and types.
+    attachments = [{k: v for k, v in a.items() if k != "content_base64"} for a in finding.get("attachments", ())]
+    return {**finding, "attachments": attachments}
+
+
+def _report_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "state": row.state,
+        "kind": row.kind,
+        "title": row.title,
+        "received_at": row.received_at.isoformat(),
+        "submitted_by": row.submitted_by,
+        "provenance": row.provenance,
+        "tlp": row.tlp,
+        "finding": row.submission,
+        "pipeline": row.pipeline,
+        "checks": row.checks,
+        "credibility": row.credibility,
+        "triage": row.triage,
+        "ssvc": row.ssvc,
+        "priority": row.priority,
+        "duplicates": row.duplicates,
+        "cluster_id": row.cluster_id,
+    }

@@ -1,0 +1,215 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in `migrations/` create them; a test checks both agree."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Timestamp = sa.DateTime(timezone=True)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("modified", Timestamp, nullable=False),
+    sa.Column("published", Timestamp),
+    sa.Column("withdrawn", Timestamp),
+    sa.Column("summary", sa.Text),
+    sa.Column("doc", Json, nullable=False),
+    sa.Column("scores", Json, nullable=False),
+    sa.Column("max_score", sa.Float),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("source_id", sa.String(200), nullable=False),
+    sa.Column("licence", sa.String(200)),
+    sa.Column("imported_at", Timestamp, nullable=False),
+    sa.Column("origin", sa.Text),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("known_exploited", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("group_id", sa.String(128)),
+    sa.Index(None, "source"),
+    sa.Index(None, "group_id"),
+)
+
+# Every identifier a record answers to: its own id, aliases, related and upstream ids. `show ID`, alias grouping
+# and KEV matching all look records up here.
+record_identifiers = sa.Table(
+    "record_identifiers",
+    metadata,
+    sa.Column("record_id", sa.String(128), sa.ForeignKey("records.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("identifier", sa.String(256), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Index(None, "identifier"),
+)
+
+# One row per affected[] entry, keyed by ecosystem and normalised package name so `affected` reads only
+# candidate rows and evaluates their ranges with the ecosystem's own version semantics.
+affected_packages = sa.Table(
+    "affected_packages",
+    metadata,
+    sa.Column("record_id", sa.String(128), sa.ForeignKey("records.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("ecosystem", sa.String(100), nullable=False),
+    sa.Column("ecosystem_base", sa.String(100), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.Text, nullable=False),
+    sa.Column("purl", sa.Text),
+    sa.Column("entry", Json, nullable=False),
+    sa.Index(None, "ecosystem_base", "name_key"),
+)
+
+kev_entries = sa.Table(
+    "kev_entries",
+    metadata,
+    sa.Column("cve_id", sa.String(32), primary_key=True),
+    sa.Column("vendor_project", sa.Text, nullable=False),
+    sa.Column("product", sa.Text, nullable=False),
+    sa.Column("vulnerability_name", sa.Text, nullable=False),
+    sa.Column("date_added", sa.Date, nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("known_ransomware_campaign_use", sa.String(16), nullable=False),
+    sa.Column("catalog_version", sa.String(32), nullable=False),
+    sa.Column("entry", Json, nullable=False),
+)
+
+import_runs = sa.Table(
+    "import_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp, nullable=False),
+    sa.Column("inputs", Json, nullable=False),
+    sa.Column("read", sa.Integer, nullable=False),
+    sa.Column("inserted", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Integer, nullable=False),
+    sa.Column("unchanged", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+)
+
+organisations = sa.Table(
+    "organisations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("sector", sa.String(64)),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("organisation_id", "name"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(12), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("scopes", Json, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp),
+    sa.Column("last_used_at", Timestamp),
+)
+
+# Append-only and hash-chained (see store/audit.py); nothing ever updates or deletes a row.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject_type", sa.String(64), nullable=False),
+    sa.Column("subject_id", sa.String(200), nullable=False),
+    sa.Column("details", Json, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index(None, "subject_type", "subject_id"),
+)
+
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("submitted_by", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("submission", Json, nullable=False),  # the finding as submitted (one SARIF result, not the log)
+    sa.Column("provenance", Json, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("pipeline", Json, nullable=False),  # per-step outcome, timing and error
+    sa.Column("checks", Json),
+    sa.Column("credibility", sa.Float),
+    sa.Column("triage", Json),
+    sa.Column("ssvc", sa.String(8)),
+    sa.Column("priority", sa.Float),
+    sa.Column("duplicates", Json),
+    sa.Column("cluster_id", sa.String(36)),
+    sa.Index(None, "content_hash"),
+    sa.Index(None, "state", "priority"),
+    sa.Index(None, "cluster_id"),
+    sa.Index(None, "organisation_id"),
+)
+
+report_attachments = sa.Table(
+    "report_attachments",
+    metadata,
+    sa.Column("report_id", sa.String(36), sa.ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+)
+
+# Idempotency-Key: the same key and body from the same organisation gives back the first answer.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("organisation_id", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response", Json, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+# A durable job queue in the store itself: no extra server on SQLite, SKIP LOCKED on PostgreSQL.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("run_after", Timestamp, nullable=False),
+    sa.Column("locked_by", sa.String(100)),
+    sa.Column("locked_at", Timestamp),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index(None, "status", "run_after"),
+)

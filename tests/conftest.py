@@ -1,0 +1,125 @@
+"""Store fixtures: every store test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests use the server at CLEARINGHOUSE_TEST_POSTGRES_URL (default: the local one on 127.0.0.1:5432,
+database `test`). Each test session gets its own schema, dropped at the end; tables are emptied after each
+test. Where no server answers the PostgreSQL tests skip, saying how to enable them, except under CI, where a
+missing server is a failure rather than a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from clearinghouse.data import sample_path
+from clearinghouse.store.db import create_engine, migrate
+from clearinghouse.store.records import RecordStore
+from clearinghouse.store.tables import metadata
+
+POSTGRES_URL = os.environ.get("CLEARINGHOUSE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "advisories-dev.jsonl.gz"
+SAMPLE = sample_path("osv-sample.jsonl")
+KEV_SAMPLE = sample_path("kev-sample.json")
+
+
+def sample_documents() -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in SAMPLE.read_bytes().splitlines() if line.strip()]
+
+
+def _postgres_reason() -> str | None:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means "no server here"
+        return (
+            f"PostgreSQL not reachable at {POSTGRES_URL} ({exc.__class__.__name__}); start it or set "
+            "CLEARINGHOUSE_TEST_POSTGRES_URL=postgresql+psycopg://USER@HOST:PORT/DB to run these tests"
+        )
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    reason = _postgres_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[sa.Engine]:
+    engine = create_engine(postgres_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty store's URL on each back end."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    engine: sa.Engine = request.getfixturevalue("postgres_engine")
+    yield request.getfixturevalue("postgres_url")
+    with engine.begin() as conn:
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = create_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: sa.Engine) -> RecordStore:
+    return RecordStore(engine)
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the CLI at the test store; returns the data directory."""
+    monkeypatch.setenv("CLEARINGHOUSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLEARINGHOUSE_DATABASE_URL", database_url)
+    return tmp_path / "home"
+
+
+def tamper_with_audit_log(engine: sa.Engine, statement: sa.Executable) -> None:
+    """Run `statement` against audit_log as a database owner would: past the append-only triggers."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+            conn.execute(statement)
+            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+            return
+        triggers = conn.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")
+        ).all()
+        for name, _ in triggers:
+            conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
+        conn.execute(statement)
+        for _, sql in triggers:
+            conn.execute(sa.text(sql))
