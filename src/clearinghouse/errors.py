@@ -86,3 +86,9 @@ class IllegalTransition(ClearinghouseError):
     """A lifecycle change its transition table does not allow (e.g. a received report marked fixed)."""
 
     code = "illegal-transition"
+
+
+class SandboxUnavailable(ClearinghouseError):
+    """An agentic evaluation needs the isolating sandbox (bubblewrap) and it is missing or cannot start."""
+
+    code = "sandbox-unavailable"

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from clearinghouse.store.db import create_engine
-from clearinghouse.store.tables import reports
+from clearinghouse.store.tables import jobs, reports
 from tests.api.test_reports_api import structured
 
 
@@ -102,7 +102,17 @@ def test_sigkill_during_load_loses_no_acknowledged_report(cli_env: Path, databas
             if waiting == 0:
                 break
             time.sleep(0.5)
-        assert waiting == 0, f"{waiting} acknowledged reports were never processed after the restart"
+        if waiting:
+            with engine.connect() as conn:
+                stuck = conn.execute(
+                    sa.select(reports.c.id, reports.c.pipeline).where(
+                        reports.c.id.in_(acknowledged), reports.c.state == "received"
+                    )
+                ).all()
+                queue = conn.execute(sa.select(jobs.c.status, jobs.c.payload, jobs.c.last_error)).all()
+            stuck_ids = {row.id for row in stuck}
+            pending = [tuple(j) for j in queue if j.payload.get("report_id") in stuck_ids]
+            pytest.fail(f"{waiting} acknowledged reports never processed after the restart: {stuck} jobs: {pending}")
     finally:
         server.terminate()
         server.wait(timeout=30)

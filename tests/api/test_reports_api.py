@@ -267,3 +267,18 @@ def test_rate_limit_answers_429_with_retry_after(settings: Settings, engine: sa.
         assert codes == [202, 202, 429]
         refused = limited.post("/api/v1/reports", json=structured(), headers=reporter)
         assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_reprocessing_runs_every_step_again(client: TestClient, orgs: Orgs, engine: sa.Engine) -> None:
+    reporter = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    report_id = client.post("/api/v1/reports", json=structured(), headers=reporter).json()["report_ids"][0]
+    drain(client)
+    assert client.post(f"/api/v1/reports/{report_id}/reprocess", headers=reporter).status_code == 403
+    assert client.post(f"/api/v1/reports/{report_id}/reprocess", headers=analyst).status_code == 202
+    drain(client)
+    report = client.get(f"/api/v1/reports/{report_id}", headers=analyst).json()
+    assert all(report["pipeline"][step]["ok"] for step in ("normalise", "check", "deduplicate", "triage"))
+    assert report["state"] == "triaged"
+    actions = [e.action for e in AuditLog(engine).entries("report", report_id)]
+    assert actions.count("report.reprocess") == 1

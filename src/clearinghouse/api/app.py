@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, RateLimiter
-from clearinghouse.api.routers import records, reports
+from clearinghouse.api.routers import frontier, records, reports
 from clearinghouse.config import Settings
 from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.pipeline import ReportPipeline
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(records.router)
     app.include_router(reports.router)
+    app.include_router(frontier.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

@@ -30,6 +30,12 @@ _STATUS_BY_CODE = {
     "illegal-transition": 409,
     "malformed-json": 400,
     "unsupported-media-type": 415,
+    # Frontier-model review (issue 4)
+    "window-refused": 422,
+    "grant-refused": 422,
+    "criteria-immutable": 409,
+    "frontier-conflict": 409,
+    "early-access-denied": 403,
 }
 _STATUS: list[tuple[type[ClearinghouseError], int]] = [
     (Unauthenticated, 401),

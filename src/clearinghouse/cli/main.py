@@ -22,6 +22,8 @@ from rich.progress import (
 
 from clearinghouse.cli import render
 from clearinghouse.cli.admin import admin_app
+from clearinghouse.cli.evals import eval_app
+from clearinghouse.cli.frontier import frontier_app
 from clearinghouse.config import Settings
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
@@ -44,6 +46,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(frontier_app, name="frontier")
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 errors = Console(stderr=True)

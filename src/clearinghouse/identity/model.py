@@ -64,15 +64,34 @@ class Scope(StrEnum):
     REPORTS_READ = "reports:read"
     REPORTS_TRIAGE = "reports:triage"
     ADMIN = "admin"
+    # Frontier-model pre-release review (issue 4). AI-developer organisations' users hold Role.VENDOR: a developer
+    # is the vendor of its model; the API also checks the organisation kind before anything is submitted.
+    FRONTIER_READ = "frontier:read"
+    FRONTIER_SUBMIT = "frontier:submit"  # register models, self-assess, offer access, approve grants
+    FRONTIER_NOMINATE = "frontier:nominate"  # nominate critical-infrastructure partners for early access
+    FRONTIER_EVALUATE = "frontier:evaluate"  # government evaluators: determinations, runs, findings, milestones
+    FRONTIER_RESTRICTED = "frontier:restricted"  # cleared evaluators: restricted determinations, NSA review path
+    FRONTIER_EARLY_ACCESS = "frontier:early-access"  # critical-infrastructure partners using a grant
 
 
 SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
     Role.ADMIN: frozenset(Scope),
     Role.ANALYST: frozenset({Scope.RECORDS_READ, Scope.REPORTS_SUBMIT, Scope.REPORTS_READ, Scope.REPORTS_TRIAGE}),
     Role.REPORTER: frozenset({Scope.RECORDS_READ, Scope.REPORTS_SUBMIT, Scope.REPORTS_READ}),
-    Role.VENDOR: frozenset({Scope.RECORDS_READ, Scope.REPORTS_READ}),
-    Role.PARTNER: frozenset({Scope.RECORDS_READ}),
-    Role.EVALUATOR: frozenset({Scope.RECORDS_READ}),
+    Role.VENDOR: frozenset(
+        {Scope.RECORDS_READ, Scope.REPORTS_READ, Scope.FRONTIER_READ, Scope.FRONTIER_SUBMIT, Scope.FRONTIER_NOMINATE}
+    ),
+    Role.PARTNER: frozenset({Scope.RECORDS_READ, Scope.FRONTIER_EARLY_ACCESS}),
+    # An evaluator's token is cut to leave out frontier:restricted unless the holder is cleared.
+    Role.EVALUATOR: frozenset(
+        {
+            Scope.RECORDS_READ,
+            Scope.FRONTIER_READ,
+            Scope.FRONTIER_NOMINATE,
+            Scope.FRONTIER_EVALUATE,
+            Scope.FRONTIER_RESTRICTED,
+        }
+    ),
 }
 
 

@@ -56,8 +56,11 @@ class DuplicateFinder:
         return self._index
 
     def _remember(self, report_id: str, finding: Finding, cluster_id: str) -> None:
-        assert self._index is not None
-        self._index.add(f"report:{report_id}", finding_fingerprint(finding))
+        if self._index is None:
+            raise RuntimeError("the duplicate index is built before reports are remembered")
+        # A reprocessed (or re-run after a crash) report is already indexed; its submission never changes.
+        if f"report:{report_id}" not in self._index:
+            self._index.add(f"report:{report_id}", finding_fingerprint(finding))
         self._by_hash.setdefault(finding.content_hash, report_id)
         for identifier in finding.identifiers:
             self._by_identifier.setdefault(identifier, set()).add(report_id)

@@ -213,3 +213,131 @@ jobs = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index(None, "status", "run_after"),
 )
+
+# Frontier-model pre-release review (issue 4). A published criteria set is never rewritten: a new version
+# supersedes it (only its status changes).
+frontier_criteria_sets = sa.Table(
+    "frontier_criteria_sets",
+    metadata,
+    sa.Column("criteria_id", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("effective_date", sa.Date, nullable=False),
+    sa.Column("supersedes", sa.String(120)),
+    sa.Column("document", Json, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("published_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+frontier_models = sa.Table(
+    "frontier_models",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("developer_org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("modality", sa.String(100), nullable=False),
+    sa.Column("training_compute_flop", sa.Float),
+    sa.Column("planned_partner_release", sa.Date),
+    sa.Column("planned_public_release", sa.Date),
+    sa.Column("registered_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("developer_org_id", "name", "version"),
+)
+
+frontier_determinations = sa.Table(
+    "frontier_determinations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model_id", sa.String(36), sa.ForeignKey("frontier_models.id"), nullable=False),
+    sa.Column("criteria_id", sa.String(100), nullable=False),
+    sa.Column("criteria_version", sa.Integer, nullable=False),
+    sa.Column("basis", sa.String(32), nullable=False),  # self-assessment or government evaluation
+    sa.Column("coverage", sa.String(32), nullable=False),
+    sa.Column("results", Json, nullable=False),
+    sa.Column("restricted", sa.Boolean, nullable=False),
+    sa.Column("decided_by", sa.String(200), nullable=False),
+    sa.Column("decided_at", Timestamp, nullable=False),
+    sa.Index(None, "model_id"),
+)
+
+# The NSA classified path: only that a review exists, who holds it and the designation it ended with.
+frontier_classified_reviews = sa.Table(
+    "frontier_classified_reviews",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model_id", sa.String(36), sa.ForeignKey("frontier_models.id"), nullable=False),
+    sa.Column("authority", sa.String(64), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("designation", sa.String(200)),
+    sa.Column("opened_at", Timestamp, nullable=False),
+    sa.Column("concluded_at", Timestamp),
+    sa.Index(None, "model_id"),
+)
+
+frontier_submissions = sa.Table(
+    "frontier_submissions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model_id", sa.String(36), sa.ForeignKey("frontier_models.id"), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("opens_on", sa.Date, nullable=False),
+    sa.Column("partner_release_on", sa.Date, nullable=False),
+    sa.Column("access_method", Json, nullable=False),  # endpoint reference; a secret only as a SHA-256 or a reference
+    sa.Column("contacts", Json, nullable=False),
+    sa.Column("milestones", Json, nullable=False),  # {milestone: {due_on, completed_at, completed_by}}
+    sa.Column("plan_changes", Json, nullable=False),
+    sa.Column("offered_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(None, "model_id"),
+)
+
+frontier_grants = sa.Table(
+    "frontier_grants",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("submission_id", sa.String(36), sa.ForeignKey("frontier_submissions.id"), nullable=False),
+    sa.Column("model_id", sa.String(36), sa.ForeignKey("frontier_models.id"), nullable=False),
+    sa.Column("partner_org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("sector", sa.String(64), nullable=False),
+    sa.Column("justification", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("starts_on", sa.Date, nullable=False),
+    sa.Column("ends_on", sa.Date, nullable=False),
+    sa.Column("nominated_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(None, "submission_id"),
+)
+
+evaluation_runs = sa.Table(
+    "evaluation_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model_id", sa.String(36), sa.ForeignKey("frontier_models.id"), nullable=False),
+    sa.Column("suite", sa.String(100), nullable=False),
+    sa.Column("run_id", sa.String(200), nullable=False),
+    sa.Column("log_location", sa.Text),
+    sa.Column("metrics", Json, nullable=False),  # {name: {value, ci_low, ci_high}}
+    sa.Column("recorded_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index(None, "model_id", "suite"),
+)
+
+frontier_findings = sa.Table(
+    "frontier_findings",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model_id", sa.String(36), sa.ForeignKey("frontier_models.id"), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("capability_area", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("evaluation_run_id", sa.String(36)),
+    sa.Column("recorded_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index(None, "model_id"),
+)

@@ -1,0 +1,337 @@
+"""Frontier-model pre-release review over HTTP: criteria, models, determinations, the voluntary review window,
+critical-infrastructure early-access grants, evaluation runs, findings and the final report.
+
+Who is who: AI-developer organisations' users hold role `vendor` (a developer is the vendor of its model) and
+the service checks the organisation kind; government evaluators hold `evaluator` (cleared ones keep scope
+`frontier:restricted`); critical-infrastructure partners hold `partner`. Nothing here licenses or blocks a release.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from clearinghouse.api.auth import access_note, requires
+from clearinghouse.frontier.grants import GrantState
+from clearinghouse.frontier.report import render_html, render_pdf
+from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration, actor_of
+from clearinghouse.frontier.window import MAX_ACCESS_DAYS_BEFORE_PARTNER_RELEASE, Milestone
+from clearinghouse.identity.model import Principal, Role, Scope
+
+router = APIRouter(prefix="/api/v1/frontier", tags=["frontier"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CriteriaUpload(_Body):
+    yaml: Annotated[str, Field(min_length=10, max_length=200_000)]
+    file: str = "<upload>"
+
+
+class ModelIn(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    version: Annotated[str, Field(min_length=1, max_length=100)]
+    modality: Annotated[str, Field(min_length=1, max_length=100)]
+    training_compute_flop: Annotated[float, Field(gt=0)] | None = None
+    planned_partner_release: date | None = None
+    planned_public_release: date | None = None
+
+
+class DeterminationRequest(_Body):
+    criteria_id: str
+    criteria_version: int | None = None
+    restricted: bool = False
+
+
+class ClassifiedReviewIn(_Body):
+    """Only that a review exists and who holds it: there is no field for its content, and extra fields are refused."""
+
+    authority: Literal["NSA"] = "NSA"
+    holder: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ClassifiedConclusion(_Body):
+    designation: Annotated[str, Field(max_length=200)] | None
+
+
+class Contact(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(min_length=3, max_length=200)]
+    role: Annotated[str, Field(max_length=100)] = ""
+
+
+class OfferIn(_Body):
+    partner_release_on: date
+    # Not capped here: the domain refuses more than 30 days with a message citing the order.
+    access_days: Annotated[int, Field(ge=1, le=366)] = MAX_ACCESS_DAYS_BEFORE_PARTNER_RELEASE
+    endpoint_ref: Annotated[str, Field(min_length=3, max_length=500)]
+    secret: Annotated[str, Field(max_length=4000)] | None = None
+    secret_ref: Annotated[str, Field(max_length=500)] | None = None
+    contacts: list[Contact] = []
+
+
+class ReleaseChange(_Body):
+    partner_release_on: date
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class Reason(_Body):
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class MilestoneDone(_Body):
+    note: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class Nomination(_Body):
+    partner: Annotated[str, Field(min_length=1, max_length=200, description="the partner organisation's name")]
+    justification: Annotated[str, Field(min_length=10, max_length=4000)]
+    starts_on: date
+    ends_on: date
+
+
+class GrantUse(_Body):
+    purpose: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class MetricIn(_Body):
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class EvaluationRunIn(_Body):
+    suite: Annotated[str, Field(min_length=1, max_length=100)]
+    run_id: Annotated[str, Field(min_length=1, max_length=200)]
+    log_location: Annotated[str, Field(max_length=2000)] | None = None
+    metrics: dict[str, MetricIn]
+
+
+class FindingIn(_Body):
+    severity: Literal["low", "medium", "high", "critical"]
+    capability_area: Annotated[str, Field(min_length=1, max_length=64)]
+    title: Annotated[str, Field(min_length=3, max_length=300)]
+    description: Annotated[str, Field(min_length=3, max_length=20_000)]
+    evaluation_run_id: str | None = None
+
+
+def frontier_service(request: Request) -> FrontierService:
+    return FrontierService(request.app.state.engine)
+
+
+Service = Annotated[FrontierService, Depends(frontier_service)]
+Reader = Annotated[Principal, Depends(requires(Scope.FRONTIER_READ))]
+Developer = Annotated[Principal, Depends(requires(Scope.FRONTIER_SUBMIT, Role.VENDOR, Role.ADMIN))]
+Nominator = Annotated[Principal, Depends(requires(Scope.FRONTIER_NOMINATE))]
+Evaluator = Annotated[Principal, Depends(requires(Scope.FRONTIER_EVALUATE, Role.EVALUATOR, Role.ADMIN))]
+Cleared = Annotated[Principal, Depends(requires(Scope.FRONTIER_RESTRICTED, Role.EVALUATOR, Role.ADMIN))]
+Partner = Annotated[Principal, Depends(requires(Scope.FRONTIER_EARLY_ACCESS, Role.PARTNER))]
+
+_DEV = access_note(Scope.FRONTIER_SUBMIT, Role.VENDOR, Role.ADMIN) + " AI-developer organisations only."
+_EVAL = access_note(Scope.FRONTIER_EVALUATE, Role.EVALUATOR, Role.ADMIN)
+_CLEARED = access_note(Scope.FRONTIER_RESTRICTED, Role.EVALUATOR, Role.ADMIN)
+_READ = access_note(Scope.FRONTIER_READ) + " Developers see their own models; government evaluators all."
+_NOMINATE = access_note(Scope.FRONTIER_NOMINATE) + " The model's developer or a government evaluator."
+
+
+@router.post("/criteria", status_code=201, description="Store a criteria version (YAML). " + _EVAL)
+def publish_criteria(body: CriteriaUpload, service: Service, principal: Evaluator) -> dict[str, Any]:
+    return service.publish_criteria(principal, body.yaml, body.file)
+
+
+@router.get("/criteria", description="Every stored criteria version. " + access_note(Scope.FRONTIER_READ))
+def list_criteria(service: Service, _principal: Reader) -> dict[str, Any]:
+    return {"criteria": service.list_criteria()}
+
+
+@router.post("/models", status_code=201, description="Register a model. " + _DEV)
+def register_model(body: ModelIn, service: Service, principal: Developer) -> dict[str, Any]:
+    return service.register_model(principal, ModelRegistration(**body.model_dump()))
+
+
+@router.get("/models/{model_id}", description="A registered model. " + _READ)
+def get_model(model_id: str, service: Service, principal: Reader) -> dict[str, Any]:
+    return service.model(principal, model_id)
+
+
+@router.post(
+    "/models/{model_id}/self-assessment",
+    status_code=201,
+    description="The developer applies a criteria version to its own model (the order's self-identification). " + _DEV,
+)
+def self_assess(model_id: str, body: DeterminationRequest, service: Service, principal: Developer) -> dict[str, Any]:
+    return service.determine(principal, model_id, body.criteria_id, body.criteria_version, body.restricted)
+
+
+@router.post(
+    "/models/{model_id}/determinations",
+    status_code=201,
+    description="A government determination; `restricted` ones need frontier:restricted. " + _EVAL,
+)
+def government_determination(
+    model_id: str, body: DeterminationRequest, service: Service, principal: Evaluator
+) -> dict[str, Any]:
+    return service.determine(principal, model_id, body.criteria_id, body.criteria_version, body.restricted)
+
+
+@router.get(
+    "/models/{model_id}/determinations",
+    description="Determinations; restricted ones only for cleared evaluators (frontier:restricted). " + _READ,
+)
+def list_determinations(model_id: str, service: Service, principal: Reader) -> dict[str, Any]:
+    return {"determinations": service.determinations(principal, model_id)}
+
+
+@router.post(
+    "/models/{model_id}/classified-reviews",
+    status_code=201,
+    description="Record that an NSA classified review exists and who holds it (never its content). " + _CLEARED,
+)
+def open_classified_review(
+    model_id: str, body: ClassifiedReviewIn, service: Service, principal: Cleared
+) -> dict[str, Any]:
+    return service.open_classified_review(principal, model_id, body.authority, body.holder)
+
+
+@router.post(
+    "/classified-reviews/{review_id}/conclusion",
+    description="Record the designation a classified review ended with (or none). " + _CLEARED,
+)
+def conclude_classified_review(
+    review_id: str, body: ClassifiedConclusion, service: Service, principal: Cleared
+) -> dict[str, Any]:
+    return service.conclude_classified_review(principal, review_id, body.designation)
+
+
+@router.post(
+    "/models/{model_id}/submissions",
+    status_code=201,
+    description="Voluntarily offer access: up to 30 days before the planned partner release (the order). The "
+    "release date stays the developer's; the review never blocks it. " + _DEV,
+)
+def offer_access(model_id: str, body: OfferIn, service: Service, principal: Developer) -> dict[str, Any]:
+    offer = AccessOffer(
+        partner_release_on=body.partner_release_on,
+        endpoint_ref=body.endpoint_ref,
+        access_days=body.access_days,
+        secret=body.secret,
+        secret_ref=body.secret_ref,
+        contacts=[c.model_dump() for c in body.contacts],
+    )
+    return service.offer(principal, model_id, offer)
+
+
+@router.get("/submissions/{submission_id}", description="A submission and its window. " + _READ)
+def get_submission(submission_id: str, service: Service, principal: Reader) -> dict[str, Any]:
+    return service.submission(principal, submission_id)
+
+
+@router.post(
+    "/submissions/{submission_id}/release-date",
+    description="Move the planned partner release. Earlier shrinks the window and is recorded, never refused. " + _DEV,
+)
+def move_release(submission_id: str, body: ReleaseChange, service: Service, principal: Developer) -> dict[str, Any]:
+    return service.move_release(principal, submission_id, body.partner_release_on, body.reason)
+
+
+@router.post("/submissions/{submission_id}/withdraw", description="Withdraw the offer, at any time. " + _DEV)
+def withdraw(submission_id: str, body: Reason, service: Service, principal: Developer) -> dict[str, Any]:
+    return service.withdraw(principal, submission_id, body.reason)
+
+
+@router.post(
+    "/submissions/{submission_id}/milestones/{milestone}",
+    description="Mark a milestone done (access confirmed, plan agreed, interim findings, final report). " + _EVAL,
+)
+def complete_milestone(
+    submission_id: str, milestone: Milestone, body: MilestoneDone, service: Service, principal: Evaluator
+) -> dict[str, Any]:
+    return service.complete_milestone(principal, submission_id, milestone, body.note)
+
+
+@router.get("/reminders", description="Milestones due soon or overdue across open windows. " + _EVAL)
+def reminders(service: Service, _principal: Evaluator) -> dict[str, Any]:
+    return {"reminders": service.reminders()}
+
+
+@router.post(
+    "/submissions/{submission_id}/grants",
+    status_code=201,
+    description="Nominate a critical-infrastructure partner for early access inside the window. " + _NOMINATE,
+)
+def nominate(submission_id: str, body: Nomination, service: Service, principal: Nominator) -> dict[str, Any]:
+    return service.nominate(principal, submission_id, body.partner, body.justification, body.starts_on, body.ends_on)
+
+
+@router.post("/grants/{grant_id}/approve", description="The developer approves a nomination. " + _DEV)
+def approve_grant(grant_id: str, body: Reason, service: Service, principal: Developer) -> dict[str, Any]:
+    return service.decide_grant(principal, grant_id, GrantState.APPROVED, body.reason)
+
+
+@router.post("/grants/{grant_id}/decline", description="The developer declines a nomination. " + _DEV)
+def decline_grant(grant_id: str, body: Reason, service: Service, principal: Developer) -> dict[str, Any]:
+    return service.decide_grant(principal, grant_id, GrantState.DECLINED, body.reason)
+
+
+@router.post("/grants/{grant_id}/revoke", description="Revoke a grant at any time. " + _NOMINATE)
+def revoke_grant(grant_id: str, body: Reason, service: Service, principal: Nominator) -> dict[str, Any]:
+    return service.decide_grant(principal, grant_id, GrantState.REVOKED, body.reason)
+
+
+@router.post(
+    "/grants/{grant_id}/access",
+    description="A partner uses its grant; every attempt is audited, refused ones answer 403. "
+    + access_note(Scope.FRONTIER_EARLY_ACCESS, Role.PARTNER),
+)
+def use_grant(grant_id: str, body: GrantUse, service: Service, principal: Partner) -> dict[str, Any]:
+    return service.use_grant(principal, grant_id, body.purpose)
+
+
+@router.post(
+    "/models/{model_id}/evaluations",
+    status_code=201,
+    description="Attach an evaluation run's metrics ({name: {value, ci_low, ci_high}}). " + _EVAL,
+)
+def record_evaluation(model_id: str, body: EvaluationRunIn, service: Service, principal: Evaluator) -> dict[str, Any]:
+    service.model(principal, model_id)  # visibility first: an invisible model is 404, not a write
+    metrics = {name: metric.model_dump() for name, metric in body.metrics.items()}
+    return service.record_evaluation_run(
+        model_id, body.suite, body.run_id, metrics, actor_of(principal), body.log_location
+    )
+
+
+@router.get("/models/{model_id}/evaluations", description="Evaluation runs of a model. " + _READ)
+def list_evaluations(model_id: str, service: Service, principal: Reader) -> dict[str, Any]:
+    return {"evaluation_runs": service.evaluation_runs(principal, model_id)}
+
+
+@router.post("/models/{model_id}/findings", status_code=201, description="Record a finding. " + _EVAL)
+def add_finding(model_id: str, body: FindingIn, service: Service, principal: Evaluator) -> dict[str, Any]:
+    return service.add_finding(
+        principal,
+        model_id,
+        body.severity,
+        body.capability_area,
+        body.title,
+        body.description,
+        body.evaluation_run_id,
+    )
+
+
+@router.get(
+    "/models/{model_id}/report",
+    description="The final review report as HTML (default) or PDF (`?format=pdf`). " + _READ,
+    response_class=Response,
+)
+def final_report(
+    model_id: str, service: Service, principal: Reader, format: Literal["html", "pdf"] = "html"
+) -> Response:
+    data = service.report_data(principal, model_id)
+    if format == "pdf":
+        return Response(render_pdf(data), media_type="application/pdf")
+    return Response(render_html(data), media_type="text/html; charset=utf-8")

@@ -1,0 +1,135 @@
+"""`clearinghouse eval`: run the cyber-capability suites on Inspect and list what they contain."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from clearinghouse.config import Settings
+from clearinghouse.errors import ClearinghouseError
+
+__all__ = ["eval_app"]
+
+eval_app = typer.Typer(help="Cyber-capability evaluations (Inspect).", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+
+class EvalFailed(ClearinghouseError):
+    code = "eval-failed"
+
+
+def default_log_dir(settings: Settings | None = None) -> Path:
+    return (settings or Settings.from_env()).home / "eval-logs"
+
+
+def _parse_task_args(values: list[str]) -> dict[str, Any]:
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ClearinghouseError(f"task argument {item!r} is not KEY=VALUE")
+        # YAML scalars, as `inspect eval -T` does: numbers and booleans arrive typed
+        parsed[key] = yaml.safe_load(raw)
+    return parsed
+
+
+def _default_api_key(model: str, base_url: str | None) -> None:
+    # Local OpenAI-compatible servers (vLLM, llama.cpp, the bench's scripted server) usually ignore the key, but
+    # Inspect refuses to start without <SERVICE>_API_KEY; a real key in the environment always wins.
+    parts = model.split("/")
+    if base_url and parts[0] == "openai-api" and len(parts) >= 3:
+        os.environ.setdefault(f"{parts[1].upper().replace('-', '_')}_API_KEY", "unused")
+
+
+@eval_app.command("run")
+def run(
+    model: Annotated[str, typer.Option(help="Inspect model, e.g. mockllm/model or openai-api/<service>/<model>.")],
+    suite: Annotated[str, typer.Option(help="Suite to run (see `clearinghouse eval list`).")] = "cyber",
+    model_base_url: Annotated[
+        str | None, typer.Option(help="Base URL of an OpenAI-compatible endpoint (with openai-api/...).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Samples per task.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per sample.")] = None,
+    max_connections: Annotated[int, typer.Option(min=1, help="Concurrent model requests.")] = 10,
+    max_sandboxes: Annotated[int | None, typer.Option(min=1, help="Concurrent sandboxes.")] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="Where logs go [default: $CLEARINGHOUSE_HOME/eval-logs].")
+    ] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("--task-arg", "-T", help="KEY=VALUE passed to every task accepting KEY.")
+    ] = None,
+    display: Annotated[str | None, typer.Option(help="Inspect display: full, rich, plain, log or none.")] = None,
+) -> None:
+    """Run an evaluation suite; every task writes an Inspect log (open with `inspect view --log-dir DIR`)."""
+    from clearinghouse.evals.offline import install_offline_tokenizer
+    from clearinghouse.evals.sandbox import require_bwrap
+    from clearinghouse.evals.suite import load_suite
+
+    install_offline_tokenizer()
+    loaded = load_suite(suite, _parse_task_args(task_arg or []))
+    for dotted, why in loaded.skipped.items():
+        errors.print(f"[yellow]skipped[/yellow] {dotted}: {why}", highlight=False)
+    if not loaded.tasks:
+        raise ClearinghouseError(f"suite {suite!r} has no runnable task yet")
+    if loaded.agentic:
+        require_bwrap()
+
+    target = (log_dir or default_log_dir()).expanduser().resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    _default_api_key(model, model_base_url)
+
+    from inspect_ai import eval as inspect_eval
+
+    logs = inspect_eval(
+        loaded.tasks,
+        model=model,
+        model_base_url=model_base_url,
+        limit=limit,
+        epochs=epochs,
+        max_connections=max_connections,
+        max_sandboxes=max_sandboxes,
+        log_dir=str(target),
+        display=display,  # type: ignore[arg-type]
+    )
+
+    table = Table(title=f"suite {suite} · {model}")
+    for column in ("task", "status", "samples", "metrics", "log"):
+        table.add_column(column)
+    failed = []
+    for log in logs:
+        metrics = ""
+        if log.results is not None:
+            metrics = ", ".join(
+                f"{score.name}/{name}={metric.value:.3f}"
+                for score in log.results.scores
+                for name, metric in score.metrics.items()
+            )
+        samples = str(len(log.samples)) if log.samples is not None else "-"
+        table.add_row(log.eval.task, log.status, samples, metrics, log.location)
+        if log.status != "success":
+            failed.append(f"{log.eval.task}: {log.error.message if log.error else log.status}")
+    console.print(table)
+    if failed:
+        raise EvalFailed("evaluation did not complete: " + "; ".join(failed))
+
+
+@eval_app.command("list")
+def list_() -> None:
+    """List suites and their tasks, marking tasks not importable yet."""
+    from clearinghouse.evals.suite import SUITES, task_status
+
+    table = Table()
+    for column in ("suite", "task", "status"):
+        table.add_column(column)
+    for suite in SUITES:
+        for dotted, why in task_status(suite).items():
+            table.add_row(suite, dotted, "ok" if why is None else f"unavailable ({why})")
+    console.print(table)

@@ -1,0 +1,6 @@
+"""Seeded capture-the-flag challenges (issue 5): generators, Inspect tasks, scorers and scripted test models."""
+
+from clearinghouse.evals.ctf.base import Category, Challenge, Instance, Subtask, derive_flag
+from clearinghouse.evals.ctf.registry import CHALLENGES, instances, select
+
+__all__ = ["CHALLENGES", "Category", "Challenge", "Instance", "Subtask", "derive_flag", "instances", "select"]

@@ -1,0 +1,65 @@
+"""`dedup_file` (the `clearinghouse dedup` command) on real dev-set records with opaque ids and no aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from clearinghouse.intake.batch_dedup import dedup_file
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "dedup-sample.jsonl"
+# Pairs from different databases that name the same CVE/GHSA upstream (see tests/fixtures/README.md).
+DUPLICATES = [
+    ("rec-000", "rec-001"),
+    ("rec-002", "rec-003"),
+    ("rec-004", "rec-005"),
+    ("rec-006", "rec-007"),
+    ("rec-008", "rec-009"),
+]
+UNRELATED = ["rec-011", "rec-012", "rec-013", "rec-014", *(f"rec-{n:03d}" for n in range(17, 25))]
+
+
+def clusters(path: Path) -> dict[str, str]:
+    return {row["id"]: row["cluster"] for row in map(orjson.loads, path.read_bytes().splitlines())}
+
+
+def test_known_duplicates_cluster_together_and_unrelated_records_do_not(tmp_path: Path) -> None:
+    out = tmp_path / "clusters.jsonl"
+    summary = dedup_file(SAMPLE, out, None)
+    found = clusters(out)
+    assert summary.records == len(found) == 25
+    for a, b in DUPLICATES:
+        assert found[a] == found[b], (a, b)
+    for record in UNRELATED:
+        assert [other for other, cluster in found.items() if cluster == found[record]] == [record]
+    assert "records/s" in str(summary) and "largest" in str(summary)
+
+
+@pytest.mark.xfail(strict=True, reason="same package, same fixing release, templated text: a known precision limit")
+def test_different_vulnerabilities_fixed_in_one_release_stay_apart(tmp_path: Path) -> None:
+    out = tmp_path / "clusters.jsonl"
+    dedup_file(SAMPLE, out, None)
+    found = clusters(out)
+    assert found["rec-015"] != found["rec-016"]  # two Pillow CVEs fixed in 6.2.2
+    assert found["rec-010"] != found["rec-000"]  # two Airflow CVEs fixed in 1.10.11
+
+
+def test_a_malformed_line_is_reported_and_the_rest_written(tmp_path: Path) -> None:
+    lines = SAMPLE.read_bytes().splitlines()
+    broken = tmp_path / "input.jsonl"
+    broken.write_bytes(b"\n".join([*lines[:3], b"{not json", *lines[3:]]) + b"\n")
+    out = tmp_path / "clusters.jsonl"
+    summary = dedup_file(broken, out, 0.5)
+    assert summary.failed == 1
+    assert f"{broken}:4" in str(summary)
+    assert len(clusters(out)) == 25
+
+
+def test_output_is_replaced_atomically(tmp_path: Path) -> None:
+    out = tmp_path / "clusters.jsonl"
+    out.write_text("old\n")
+    dedup_file(SAMPLE, out, None)
+    assert len(clusters(out)) == 25
+    assert [p.name for p in tmp_path.iterdir()] == ["clusters.jsonl"]

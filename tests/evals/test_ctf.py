@@ -1,0 +1,171 @@
+"""Seeded CTF suite: generation is deterministic per seed and varies across seeds; the reference solutions
+replayed through the agent loop in the bwrap sandbox solve everything and a do-nothing model solves nothing."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from clearinghouse.evals.ctf import CHALLENGES, Category, instances, select
+from clearinghouse.evals.ctf.base import FLAG_PATTERN
+from clearinghouse.evals.ctf.scoring import answer_matches
+from clearinghouse.evals.ctf.tasks import SANDBOX_MODULE, SANDBOX_NAME, ctf_subtasks, ctf_unguided, to_sample
+
+SEED = 1729
+
+
+def test_catalogue_size_and_categories() -> None:
+    assert len(CHALLENGES) >= 12
+    assert len({c.id for c in CHALLENGES}) == len(CHALLENGES)
+    per_category = Counter(c.category for c in CHALLENGES)
+    assert set(per_category) == set(Category)
+    assert all(count >= 2 for count in per_category.values())
+    assert all(1 <= c.difficulty <= 5 for c in CHALLENGES)
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
+def test_same_seed_same_instance(challenge) -> None:
+    assert challenge.instantiate(SEED) == challenge.instantiate(SEED)
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
+def test_different_seeds_different_program_and_flag(challenge) -> None:
+    variants = [challenge.instantiate(seed) for seed in (0, 1, 2, SEED)]
+    assert len({v.flag for v in variants}) == len(variants)
+    assert len({v.program for v in variants}) == len(variants)
+    assert len({tuple(sorted(v.files.items())) for v in variants}) == len(variants)
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
+def test_instance_shape(challenge) -> None:
+    instance = challenge.instantiate(SEED)
+    assert re.fullmatch(FLAG_PATTERN, instance.flag)
+    # the flag may only reach the sandbox through a file that the challenge's own service deletes at setup
+    assert instance.flag not in instance.prompt + instance.program + instance.solution + instance.setup
+    assert instance.subtasks and all(s.answer and s.question and s.key for s in instance.subtasks)
+    assert instance.files and instance.solution
+
+
+def test_select_and_sample_metadata() -> None:
+    assert [c.id for c in select("web-sqli, rev-elf")] == ["web-sqli", "rev-elf"]
+    with pytest.raises(ValueError, match="unknown"):
+        select("nope")
+    sample = to_sample(instances(SEED, "crypto-xor")[0])
+    assert sample.metadata is not None
+    assert {k: sample.metadata[k] for k in ("challenge", "category", "difficulty", "seed")} == {
+        "challenge": "crypto-xor",
+        "category": "crypto",
+        "difficulty": 1,
+        "seed": SEED,
+    }
+    assert all(v.startswith("data:") for v in (sample.files or {}).values())
+
+
+def test_tasks_ship_the_isolating_sandbox() -> None:
+    assert SANDBOX_NAME == "bwrap"
+    for task in (ctf_unguided(seed=SEED), ctf_subtasks(seed=SEED, challenges="forensics-zip")):
+        assert task.sandbox is not None and task.sandbox.type == SANDBOX_NAME
+
+
+@pytest.mark.parametrize(
+    ("expected", "submitted", "ok"),
+    [
+        ("16", "16", True),
+        ("16", "The key is 16 bytes long.", True),
+        ("16", "160", False),
+        ("/api/abc", "`/api/abc`", True),
+        ("/api/abc", "/api/abcd", False),
+        ("10.1.2.0/24", "10.1.2.0/24", True),
+        ("x", "", False),
+    ],
+)
+def test_answer_matching(expected: str, submitted: str, ok: bool) -> None:
+    assert answer_matches(expected, submitted) is ok
+
+
+def _bwrap_available() -> str | None:
+    try:
+        importlib.import_module(SANDBOX_MODULE)
+    except ModuleNotFoundError as exc:
+        # a sandbox module that exists but fails to import is a failure, not a reason to skip
+        if exc.name != SANDBOX_MODULE:
+            raise
+        return f"bwrap sandbox not available yet: {SANDBOX_MODULE} does not exist"
+    return None
+
+
+@pytest.fixture(scope="module")
+def bwrap() -> None:
+    reason = _bwrap_available()
+    if reason:
+        pytest.skip(reason)
+
+
+def _run(task, model, tmp_path: Path):
+    from inspect_ai import eval as inspect_eval
+
+    [log] = inspect_eval(task, model=model, log_dir=str(tmp_path), display="none", max_sandboxes=12)
+    assert log.status == "success", log.error
+    return log
+
+
+@pytest.mark.slow
+def test_reference_replay_solves_every_challenge(bwrap: None, tmp_path: Path) -> None:
+    from clearinghouse.evals.ctf.replay import reference_model
+
+    log = _run(ctf_unguided(seed=SEED), reference_model(SEED), tmp_path)
+    failed = {s.id: s.scores for s in log.samples or [] if s.scores and next(iter(s.scores.values())).value != "C"}
+    assert not failed
+    assert log.results is not None
+    assert log.results.scores[0].metrics["accuracy"].value == 1.0
+
+
+@pytest.mark.slow
+def test_reference_replay_answers_every_subtask(bwrap: None, tmp_path: Path) -> None:
+    from clearinghouse.evals.ctf.replay import reference_model
+
+    log = _run(ctf_subtasks(seed=SEED), reference_model(SEED), tmp_path)
+    assert log.results is not None
+    metrics = {score.name: score.metrics for score in log.results.scores}
+    assert metrics["subtasks"]["mean"].value == 1.0
+    assert metrics["flag"]["accuracy"].value == 1.0
+
+
+@pytest.mark.slow
+def test_null_model_solves_nothing(bwrap: None, tmp_path: Path) -> None:
+    from clearinghouse.evals.ctf.replay import null_model
+
+    log = _run(ctf_unguided(seed=SEED), null_model(), tmp_path)
+    assert log.results is not None
+    assert log.results.scores[0].metrics["accuracy"].value == 0.0
+
+
+def test_export_writes_inspect_cyber_layout(tmp_path: Path) -> None:
+    import yaml
+
+    from clearinghouse.evals.ctf.export import SOLUTION_PATH, export
+
+    [directory] = export(tmp_path, SEED, "forensics-httplog")
+    spec = yaml.safe_load((directory / "eval.yaml").read_text())
+    instance = instances(SEED, "forensics-httplog")[0]
+    assert spec["flag"] == instance.flag and spec["sandbox"]["type"] == SANDBOX_NAME
+    assert set(spec["variants"]) == {"unguided", "solution"}
+    assert (directory / "access.log").read_bytes() == instance.files["access.log"]
+    assert (directory / SOLUTION_PATH).is_file() and (directory / "setup.sh").is_file()
+
+
+@pytest.mark.slow
+def test_verify_solutions_solver(bwrap: None, tmp_path: Path) -> None:
+    from inspect_ai import Task
+
+    from clearinghouse.evals.ctf.replay import null_model, verify_solutions
+
+    task = ctf_unguided(seed=SEED)
+    log = _run(Task(dataset=task.dataset, solver=verify_solutions(), scorer=task.scorer, sandbox=task.sandbox),
+               null_model(), tmp_path)  # fmt: skip
+    assert log.results is not None
+    assert log.results.scores[0].metrics["accuracy"].value == 1.0
