@@ -21,8 +21,7 @@ from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import audit_log
-from tests.conftest import tamper_with_audit_log
-from tests.conftest import KEV_SAMPLE, SAMPLE
+from tests.conftest import KEV_SAMPLE, SAMPLE, tamper_with_audit_log
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AI = {"origin": "ai", "model": "example-model-1", "tool": "bughunter", "run_id": "run-42", "human_verified": False}

@@ -61,7 +61,7 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link() -> None:
 def test_a_deleted_or_reordered_entry_is_found() -> None:
     entries = chain(10)
     assert verify_chain(entries[:6] + entries[7:]).first_bad_seq == 7
-    swapped = entries[:2] + [entries[3], entries[2]] + entries[4:]
+    swapped = [*entries[:2], entries[3], entries[2], *entries[4:]]
     assert not verify_chain(swapped).ok
 
 

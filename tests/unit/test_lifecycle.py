@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,7 @@ S = ReportState
 
 
 def walk(*states: ReportState) -> None:
-    for source, target in zip(states, states[1:], strict=False):
+    for source, target in itertools.pairwise(states):
         change = transition(source, target, "analyst@example.org", "because", NOW)
         assert (change.source, change.target, change.actor, change.at) == (source, target, "analyst@example.org", NOW)
 

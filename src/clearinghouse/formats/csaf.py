@@ -13,11 +13,12 @@ and the mandatory tests (6.1.x) of the `csaf` validator:
   OSS-Fuzz) becomes ``aggregate_severity``.
 - ``product_tree``: vendor branch = OSV ecosystem, product_name branch = package, leaves:
   ``product_version_range`` per affected interval of a SEMVER/ECOSYSTEM range as a ``vers:`` string (scheme =
-  the purl type; events ordered with `univers` where it knows the scheme), ``product_version`` per fixed or
-  last_affected version and per explicitly listed version of GIT-only entries. GIT commit ranges cannot be
-  written as ``vers``, so a GIT range without listed versions becomes a range leaf that names the commits.
+  the purl type; see `intervals` for how events pair up), ``product_version`` per fixed or last_affected
+  version and per listed version of entries without such ranges. GIT commit ranges cannot be written as
+  ``vers``, so a GIT range without listed versions becomes a range leaf that describes the commits in words.
   A package with no version information at all is a product on its product_name branch. The purl (the record's
-  own, or one built for well-known ecosystems) is the product identification helper.
+  own, or one built for well-known ecosystems) is the product identification helper. Product ids are
+  ``CSAFPID-0001``, ... in order of appearance, so the same record always gives the same document.
 - ``vulnerabilities[0]``: ``cve`` (the first CVE among id and aliases), ``ids`` (the other identifiers, each with
   its database), notes (details as ``description``, summary, CVSS v4 vectors, CWE ids, related ids, KEV and
   withdrawal), references, ``product_status`` (``known_affected``, ``last_affected``, ``fixed``), CVSS v3/v2

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from clearinghouse.intake.triage import Signal
-
 from clearinghouse.intake.findings import Finding
+from clearinghouse.intake.triage import Signal
 from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem, parse_version
 
 # Largest CWE id in the CWE list (4.16 tops out under 1,500); anything past that is invented.

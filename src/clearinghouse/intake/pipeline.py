@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clearinghouse.intake.lifecycle import ReportState
-from clearinghouse.intake.triage import credibility, decide, derive_decision_points, priority_key
-
 from clearinghouse.intake.checks import KnownFacts, run_checks
 from clearinghouse.intake.findings import Finding
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.triage import credibility, decide, derive_decision_points, priority_key
 from clearinghouse.records.severity import base_score
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.reports import ReportStore
@@ -101,7 +100,7 @@ class ReportPipeline:
         for record in self.records.many(related):
             identifiers |= set(record.osv.identifiers())
         kev = self.records.kev_listed(sorted(identifiers))
-        scores = []
+        scores: list[dict[str, Any]] = []
         for vector in finding.cvss_vectors:
             kind = (
                 "CVSS_V4" if vector.startswith("CVSS:4.0/") else "CVSS_V3" if vector.startswith("CVSS:3") else "CVSS_V2"
@@ -116,7 +115,7 @@ class ReportPipeline:
             mission_wellbeing=None,
         )
         decision = decide(points)
-        best = max((s["base_score"] for s in scores), default=0.0)
+        best = max((float(s["base_score"]) for s in scores), default=0.0)
         credibility_score = float(report["credibility"] or 0.0)
         priority = priority_key(decision, best, credibility_score)
         triage = {

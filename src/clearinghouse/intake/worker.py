@@ -14,7 +14,7 @@ from clearinghouse.store.jobs import Job, JobQueue
 
 log = logging.getLogger("clearinghouse.worker")
 
-Handler = Callable[[dict[str, Any]], None]
+Handler = Callable[[dict[str, Any]], object]  # the result is not used: failures are recorded by the handler
 
 
 class Worker:

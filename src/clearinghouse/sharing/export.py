@@ -42,7 +42,9 @@ def file_name(export_format: ExportFormat, record: VulnerabilityRecord, document
         tracking = str(document["document"]["tracking"]["id"]).lower()
         return "".join(c if c.isascii() and (c.isalnum() or c in "+-") else "_" for c in tracking) + ".json"
     if export_format is ExportFormat.CVE5:
-        return f"{document['cveMetadata']['cveId']}.json"
+        # Several records (GHSA, PYSEC, a distro's) often describe one CVE: one file each, none overwritten.
+        cve_id = str(document["cveMetadata"]["cveId"])
+        return f"{cve_id}.json" if record.id == cve_id else f"{cve_id}--{record.id}.json"
     return f"{record.id}.json"
 
 
