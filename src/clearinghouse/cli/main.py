@@ -318,6 +318,9 @@ def demo(
     ] = None,
     kev_catalog: Annotated[Path | None, typer.Option("--kev", help="KEV catalog (default: bundled sample)")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the example exports")] = Path("export"),
+    serve_after: Annotated[
+        bool, typer.Option("--serve", help="Then issue a demo analyst token and run the API on 127.0.0.1:8000")
+    ] = False,
 ) -> None:
     """Import a dataset and the KEV catalog into the default store, then query and export it."""
     dataset = dataset or _demo_dataset()
@@ -352,6 +355,31 @@ def demo(
         with contextlib.suppress(typer.Exit):
             target = out / export_format.value
             ctx.invoke(export, export_format=export_format, out=target, ids=chosen, max_tlp=Tlp.CLEAR)
+    if serve_after:
+        console.rule("6. The API, with a demo analyst token")
+        _demo_token()
+        ctx.invoke(serve, host="127.0.0.1", port=8000)
+
+
+def _demo_token() -> None:
+    from clearinghouse.identity.model import OrgKind, Role
+    from clearinghouse.store.identity import IdentityStore
+
+    identity = IdentityStore(open_engine(Settings.from_env()))
+    try:
+        identity.organisation(DEMO_ORGANISATION)
+    except NotFound:
+        identity.create_organisation(DEMO_ORGANISATION, OrgKind.CLEARINGHOUSE)
+    grant = identity.create_token(DEMO_ORGANISATION, "demo-analyst", Role.ANALYST)
+    console.print(f"analyst token (shown once): {grant.plaintext}", highlight=False, soft_wrap=True)
+    console.print(
+        "try: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8000/api/v1/reports  (docs: /docs)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+DEMO_ORGANISATION = "Demo Clearinghouse"
 
 
 def _affected_example(store: RecordStore) -> tuple[str, str, str] | None:
