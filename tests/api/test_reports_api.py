@@ -281,3 +281,45 @@ def test_reprocessing_runs_every_step_again(client: TestClient, orgs: Orgs, engi
     assert report["state"] == "triaged"
     actions = [e.action for e in AuditLog(engine).entries("report", report_id)]
     assert actions.count("report.reprocess") == 1
+
+
+def test_analysts_confirm_split_and_merge_duplicate_clusters(client: TestClient, orgs: Orgs, engine: sa.Engine) -> None:
+    first = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    second = orgs.token("Other Lab", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    a = client.post("/api/v1/reports", json=structured(), headers=first).json()["report_ids"][0]
+    drain(client)
+    b = client.post("/api/v1/reports", json=structured(), headers=second).json()["report_ids"][0]
+    drain(client)
+    other = structured()
+    other["report"]["title"] = "Completely different: template injection in the admin panel"
+    other["report"]["description"] = "Server-side template injection through the theme preview renders user input."
+    c = client.post("/api/v1/reports", json=other, headers=second).json()["report_ids"][0]
+    drain(client)
+
+    def members(cluster: str) -> set[str]:
+        return {r["id"] for r in client.get(f"/api/v1/clusters/{cluster}", headers=analyst).json()["reports"]}
+
+    assert members(a) == {a, b}
+    assert client.get(f"/api/v1/clusters/{a}", headers=first).status_code == 403
+    change = f"/api/v1/reports/{b}/cluster"
+    assert client.post(change, json={"action": "confirm", "reason": "same bug"}, headers=second).status_code == 403
+    assert (
+        client.post(change, json={"action": "confirm", "reason": "same bug"}, headers=analyst).json()["cluster_id"] == a
+    )
+    split = client.post(change, json={"action": "split", "reason": "different root cause"}, headers=analyst).json()
+    assert split["cluster_id"] == b and members(a) == {a} and members(b) == {b}
+    missing = client.post(f"/api/v1/reports/{c}/cluster", json={"action": "merge", "reason": "same"}, headers=analyst)
+    assert missing.status_code == 422 and missing.json()["code"] == "missing-merge-target"
+    merged = client.post(
+        f"/api/v1/reports/{c}/cluster",
+        json={"action": "merge", "into": a, "reason": "same root cause"},
+        headers=analyst,
+    ).json()
+    assert merged["cluster_id"] == a and members(a) == {a, c}
+    actions = [e.action for e in AuditLog(engine).entries() if e.action.startswith("cluster.")]
+    assert actions == ["cluster.confirm", "cluster.split", "cluster.merge"]
+    # A later copy of c joins the cluster c is in now (a's, after the merge), not the one c started in.
+    d = client.post("/api/v1/reports", json=other, headers=first).json()["report_ids"][0]
+    drain(client)
+    assert client.get(f"/api/v1/reports/{d}", headers=analyst).json()["cluster_id"] == a

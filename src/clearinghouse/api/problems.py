@@ -28,6 +28,7 @@ _STATUS_BY_CODE = {
     "rate-limited": 429,
     "idempotency-key-reused": 409,
     "illegal-transition": 409,
+    "missing-merge-target": 422,
     "malformed-json": 400,
     "unsupported-media-type": 415,
     # Frontier-model review (issue 4)

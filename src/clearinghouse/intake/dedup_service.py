@@ -41,7 +41,6 @@ class DuplicateFinder:
         self._index: dedup.DedupIndex | None = None
         self._by_hash: dict[str, str] = {}
         self._by_identifier: dict[str, set[str]] = {}
-        self._cluster_of: dict[str, str] = {}
 
     def _ensure_index(self) -> dedup.DedupIndex:
         if self._index is None:
@@ -52,10 +51,10 @@ class DuplicateFinder:
             for report_id in self.reports.ids():
                 report = self.reports.get(report_id)
                 if report["pipeline"].get("deduplicate", {}).get("ok"):
-                    self._remember(report_id, self.reports.finding(report_id), report["cluster_id"] or report_id)
+                    self._remember(report_id, self.reports.finding(report_id))
         return self._index
 
-    def _remember(self, report_id: str, finding: Finding, cluster_id: str) -> None:
+    def _remember(self, report_id: str, finding: Finding) -> None:
         if self._index is None:
             raise RuntimeError("the duplicate index is built before reports are remembered")
         # A reprocessed (or re-run after a crash) report is already indexed; its submission never changes.
@@ -64,7 +63,6 @@ class DuplicateFinder:
         self._by_hash.setdefault(finding.content_hash, report_id)
         for identifier in finding.identifiers:
             self._by_identifier.setdefault(identifier, set()).add(report_id)
-        self._cluster_of[report_id] = cluster_id
 
     def find(self, report_id: str, finding: Finding) -> dict[str, Any]:
         with self._lock:
@@ -88,8 +86,9 @@ class DuplicateFinder:
                     )
             ranked = sorted(candidates.items(), key=lambda item: -float(item[1]["score"]))[:MAX_CANDIDATES]
             best_report = next((key.removeprefix("report:") for key, _ in ranked if key.startswith("report:")), None)
-            cluster_id = self._cluster_of.get(best_report, best_report) if best_report else report_id
-            self._remember(report_id, finding, cluster_id or report_id)
+            # Analysts split and merge clusters in the store: ask it, not a copy that may be stale.
+            cluster_id = (self.reports.cluster_of(best_report) or best_report) if best_report else report_id
+            self._remember(report_id, finding)
         return {
             "candidates": [{"id": key, **value} for key, value in ranked],
             "cluster_id": cluster_id,

@@ -190,12 +190,87 @@ class ReportStore:
             job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
             self.audit.append(conn, actor, "report.reprocess", "report", report_id, {})
 
+    def cluster(self, cluster_id: str) -> list[dict[str, Any]]:
+        """The reports of one duplicate cluster, oldest first (analysts only: the API checks the role)."""
+        query = sa.select(reports).where(reports.c.cluster_id == cluster_id).order_by(reports.c.received_at)
+        with self.engine.connect() as conn:
+            members = [_report_json(row) for row in conn.execute(query)]
+        if not members:
+            raise NotFound(f"no duplicate cluster {cluster_id!r}")
+        return members
+
+    def cluster_of(self, report_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            found: str | None = conn.execute(
+                sa.select(reports.c.cluster_id).where(reports.c.id == report_id)
+            ).scalar_one_or_none()
+        return found
+
+    def confirm_cluster(self, report_id: str, actor: str, reason: str) -> str:
+        """An analyst agrees the report belongs to its cluster; returns the cluster id."""
+        with self.audit.writing() as conn:
+            cluster_id = _cluster_of(conn, report_id)
+            self.audit.append(
+                conn, actor, "cluster.confirm", "report", report_id, {"cluster": cluster_id, "reason": reason}
+            )
+        return cluster_id
+
+    def split_cluster(self, report_id: str, actor: str, reason: str) -> str:
+        """Take the report out of its cluster: it starts a cluster of its own (and of any report that pointed at it)."""
+        with self.audit.writing() as conn:
+            old = _cluster_of(conn, report_id)
+            if old == report_id:
+                # It leads its cluster: the next-oldest member leads the rest.
+                rest = (
+                    conn.execute(
+                        sa.select(reports.c.id)
+                        .where(reports.c.cluster_id == report_id, reports.c.id != report_id)
+                        .order_by(reports.c.received_at)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if rest:
+                    conn.execute(sa.update(reports).where(reports.c.id.in_(rest)).values(cluster_id=rest[0]))
+            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(cluster_id=report_id))
+            self.audit.append(
+                conn, actor, "cluster.split", "report", report_id, {"from": old, "to": report_id, "reason": reason}
+            )
+        return report_id
+
+    def merge_clusters(self, report_id: str, into_cluster: str, actor: str, reason: str) -> str:
+        """Move every report of this report's cluster into another cluster."""
+        with self.audit.writing() as conn:
+            source = _cluster_of(conn, report_id)
+            exists = conn.execute(sa.select(reports.c.id).where(reports.c.cluster_id == into_cluster).limit(1)).first()
+            if exists is None:
+                raise NotFound(f"no duplicate cluster {into_cluster!r}")
+            moved = conn.execute(
+                sa.update(reports).where(reports.c.cluster_id == source).values(cluster_id=into_cluster)
+            ).rowcount
+            self.audit.append(
+                conn,
+                actor,
+                "cluster.merge",
+                "report",
+                report_id,
+                {"from": source, "to": into_cluster, "reports": moved, "reason": reason},
+            )
+        return into_cluster
+
     def ids(self, states: Iterable[ReportState] | None = None) -> list[str]:
         query = sa.select(reports.c.id).order_by(reports.c.received_at)
         if states is not None:
             query = query.where(reports.c.state.in_([s.value for s in states]))
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
+
+
+def _cluster_of(conn: sa.Connection, report_id: str) -> str:
+    row = conn.execute(sa.select(reports.c.cluster_id).where(reports.c.id == report_id)).first()
+    if row is None:
+        raise NotFound(f"no report with id {report_id!r}")
+    return str(row.cluster_id or report_id)
 
 
 def _actor(principal: Principal) -> str:

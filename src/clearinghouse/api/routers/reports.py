@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
@@ -34,6 +35,22 @@ class UnsupportedMediaType(ClearinghouseError):
 class StateChange(BaseModel):
     target: ReportState
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class ClusterAction(StrEnum):
+    CONFIRM = "confirm"
+    SPLIT = "split"
+    MERGE = "merge"
+
+
+class ClusterChange(BaseModel):
+    action: ClusterAction
+    into: Annotated[str | None, Field(description="The cluster to merge into (merge only)", max_length=64)] = None
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class MissingMergeTarget(ClearinghouseError):
+    code = "missing-merge-target"
 
 
 def report_store(request: Request) -> ReportStore:
@@ -139,3 +156,31 @@ def change_state(report_id: str, change: StateChange, reports: Reports, principa
 def reprocess(report_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
     reports.reprocess(report_id, _actor(principal))
     return {"report_id": report_id, "status_url": f"/api/v1/reports/{report_id}"}
+
+
+@router.get(
+    "/clusters/{cluster_id}",
+    description="The reports of one duplicate cluster, oldest first. "
+    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+)
+def get_cluster(cluster_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
+    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
+
+
+@router.post(
+    "/reports/{report_id}/cluster",
+    description="Confirm a report's duplicate cluster, split it out into a cluster of its own, or merge its "
+    "cluster into another (`into`). Every decision is kept in the audit log. "
+    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+)
+def change_cluster(report_id: str, change: ClusterChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
+    actor = _actor(principal)
+    if change.action is ClusterAction.CONFIRM:
+        cluster_id = reports.confirm_cluster(report_id, actor, change.reason)
+    elif change.action is ClusterAction.SPLIT:
+        cluster_id = reports.split_cluster(report_id, actor, change.reason)
+    else:
+        if not change.into:
+            raise MissingMergeTarget("a merge needs `into`: the id of the cluster to merge into")
+        cluster_id = reports.merge_clusters(report_id, change.into, actor, change.reason)
+    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
