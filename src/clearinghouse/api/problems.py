@@ -29,6 +29,7 @@ _STATUS_BY_CODE = {
     "idempotency-key-reused": 409,
     "illegal-transition": 409,
     "missing-merge-target": 422,
+    "no-eval-logs": 422,
     "malformed-json": 400,
     "unsupported-media-type": 415,
     # Frontier-model review (issue 4)

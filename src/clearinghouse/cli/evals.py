@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -67,6 +68,9 @@ def run(
         list[str] | None, typer.Option("--task-arg", "-T", help="KEY=VALUE passed to every task accepting KEY.")
     ] = None,
     display: Annotated[str | None, typer.Option(help="Inspect display: full, rich, plain, log or none.")] = None,
+    frontier_model: Annotated[
+        str | None, typer.Option(help="Store the scores against this registered frontier model (its id).")
+    ] = None,
 ) -> None:
     """Run an evaluation suite; every task writes an Inspect log (open with `inspect view --log-dir DIR`)."""
     from clearinghouse.evals.offline import install_offline_tokenizer
@@ -119,6 +123,72 @@ def run(
     console.print(table)
     if failed:
         raise EvalFailed("evaluation did not complete: " + "; ".join(failed))
+    from clearinghouse.evals.report import render_scores
+
+    console.print(render_scores(logs))
+    if frontier_model is not None:
+        from clearinghouse.evals.results import record_run
+
+        _print_recorded(record_run(_engine(), frontier_model, list(logs)))
+
+
+def _engine() -> Any:
+    from clearinghouse.store.db import open_engine
+
+    return open_engine(Settings.from_env())
+
+
+def _print_recorded(stored: dict[str, Any]) -> None:
+    console.print(
+        f"stored evaluation run {stored['run_id']} ({len(stored['metrics'])} metrics) against frontier model "
+        f"{stored['model_id']}: determinations with benchmark criteria on suite {stored['suite']} now cite it",
+        highlight=False,
+    )
+
+
+@eval_app.command("scores")
+def scores(
+    logs: Annotated[list[Path], typer.Argument(help="Inspect log files or directories of them.")],
+    json_: Annotated[bool, typer.Option("--json", help="The summary a frontier determination uses, as JSON.")] = False,
+) -> None:
+    """Per-task and per-category scores with 95 % bootstrap intervals (samples and epochs resampled together)."""
+    from clearinghouse.evals.report import render_scores
+    from clearinghouse.evals.results import NoEvalLogs, read_logs
+    from clearinghouse.evals.scores import to_evaluation_summary
+
+    loaded = read_logs(logs)
+    if json_:
+        try:
+            summary = to_evaluation_summary(loaded)
+        except ValueError as exc:
+            raise NoEvalLogs(str(exc)) from None
+        typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+        return
+    console.print(render_scores(loaded))
+
+
+@eval_app.command("compare")
+def compare(
+    a: Annotated[list[Path], typer.Option("--a", help="Logs of the first model or version (repeatable).")],
+    b: Annotated[list[Path], typer.Option("--b", help="Logs of the second (repeatable).")],
+) -> None:
+    """Difference between two runs per metric, with a bootstrap interval and whether it excludes zero."""
+    from clearinghouse.evals.report import compare as compare_runs
+    from clearinghouse.evals.results import read_logs
+
+    _, table = compare_runs(read_logs(a), read_logs(b), label_a="A", label_b="B")
+    console.print(table)
+
+
+@eval_app.command("record")
+def record(
+    model_id: Annotated[str, typer.Argument(help="The registered frontier model the run measured.")],
+    logs: Annotated[list[Path], typer.Argument(help="Inspect log files or directories (e.g. from `inspect eval`).")],
+) -> None:
+    """Store an existing run's scores against a frontier model under review."""
+    from clearinghouse.evals.results import read_logs, record_run
+
+    _print_recorded(record_run(_engine(), model_id, read_logs(logs)))
 
 
 @eval_app.command("list")
