@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 from packageurl import PackageURL
@@ -79,11 +80,20 @@ def canonical_ecosystem(value: str) -> str:
     return _check_ecosystem(f"{canonical}{colon}{suffix}")
 
 
-def _check_purl(value: str) -> str:
+@lru_cache(maxsize=65536)
+def _purl_problem(value: str) -> str | None:
+    # The same package's purl recurs in every record about it: parse each distinct string once.
     try:
         PackageURL.from_string(value)
     except ValueError as exc:
-        raise ValueError(f"invalid purl {value!r}: {exc}") from None
+        return str(exc)
+    return None
+
+
+def _check_purl(value: str) -> str:
+    problem = _purl_problem(value)
+    if problem is not None:
+        raise ValueError(f"invalid purl {value!r}: {problem}")
     return value
 
 
@@ -145,7 +155,10 @@ class Event(_Model):
 
     @property
     def kind(self) -> str:
-        return next(k for k in _EVENT_KINDS if getattr(self, k) is not None)
+        for kind in _EVENT_KINDS:  # a plain loop: this runs for every event of every range checked
+            if getattr(self, kind) is not None:
+                return kind
+        raise ValueError("an event has exactly one of introduced, fixed, last_affected or limit")
 
     @property
     def value(self) -> str:
