@@ -85,3 +85,13 @@ def test_unknown_suite_is_a_domain_error() -> None:
 
     with pytest.raises(NotFound):
         suite.load_suite("nope")
+
+
+def test_a_task_without_samples_in_the_source_is_skipped_with_a_reason() -> None:
+    from clearinghouse.evals.suite import load_suite
+
+    # The bundled 63-record sample has no advisory that states its CWE; the other knowledge tasks have samples.
+    loaded = load_suite("cyber")
+    assert "clearinghouse.evals.knowledge:cwe_prediction" in loaded.skipped
+    assert "source=FILE" in loaded.skipped["clearinghouse.evals.knowledge:cwe_prediction"]
+    assert "clearinghouse.evals.knowledge:cvss_prediction" in loaded.loaded

@@ -85,6 +85,10 @@ def run(
         raise ClearinghouseError(f"suite {suite!r} has no runnable task yet")
     if loaded.agentic:
         require_bwrap()
+    if frontier_model is not None:
+        from clearinghouse.evals.results import require_model
+
+        require_model(_engine(), frontier_model)  # before the run: an unknown id must not cost a whole run
 
     target = (log_dir or default_log_dir()).expanduser().resolve()
     target.mkdir(parents=True, exist_ok=True)

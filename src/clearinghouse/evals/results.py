@@ -34,6 +34,13 @@ def read_logs(paths: Iterable[Path]) -> list[EvalLog]:
     return logs
 
 
+def require_model(engine: sa.Engine, model_id: str) -> None:
+    """NotFound unless `model_id` is a registered frontier model: checked before a run, not after it."""
+    from clearinghouse.frontier.service import FrontierService
+
+    FrontierService(engine).model(None, model_id)
+
+
 def record_run(
     engine: sa.Engine, model_id: str, logs: list[EvalLog], recorded_by: str | None = None, suite: str = SUITE
 ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from inspect_ai import Task
 
 from clearinghouse.errors import NotFound
+from clearinghouse.evals.knowledge import NoSamples
 
 __all__ = ["AGENTIC", "SUITES", "LoadedSuite", "load_suite", "task_status"]
 
@@ -92,7 +93,12 @@ def load_suite(name: str, task_args: dict[str, Any] | None = None) -> LoadedSuit
         except AttributeError:
             skipped[dotted] = "task factory does not exist yet"
             continue
-        tasks.append(factory(**_accepted(factory, task_args or {})))
+        try:
+            task = factory(**_accepted(factory, task_args or {}))
+        except NoSamples as exc:
+            skipped[dotted] = f"{exc.message} (try -T source=FILE or -T source=store)"
+            continue
+        tasks.append(task)
         loaded.append(dotted)
     return LoadedSuite(name=name, tasks=tasks, loaded=loaded, skipped=skipped)
 
