@@ -19,6 +19,8 @@ from clearinghouse.store.tables import audit_log
 
 _ADVISORY_KEY = 0x636C6561  # "clea": the audit chain's PostgreSQL advisory lock
 _LOCKS: dict[int, threading.RLock] = {}
+# Built once: constructing a statement per append cost more than running it (intake profile).
+_LAST_ENTRY = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -52,7 +54,7 @@ class AuditLog:
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
         """Add an entry inside a `writing()` transaction: it commits or rolls back with the change it records."""
-        last = conn.execute(sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).first()
+        last = conn.execute(_LAST_ENTRY).first()
         entry = next_entry(
             _entry(last) if last else None,
             at=datetime.now(UTC),
@@ -63,7 +65,8 @@ class AuditLog:
             details=details or {},
         )
         conn.execute(
-            audit_log.insert().values(
+            audit_log.insert(),
+            dict(
                 seq=entry.seq,
                 at=entry.at,
                 actor=entry.actor,
@@ -73,7 +76,7 @@ class AuditLog:
                 details=entry.details,
                 prev_hash=entry.prev_hash,
                 hash=entry.hash,
-            )
+            ),
         )
         return entry
 

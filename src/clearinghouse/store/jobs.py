@@ -31,9 +31,8 @@ def enqueue(conn: sa.Connection, kind: str, payload: dict[str, Any], delay: time
     """Add a job inside the caller's transaction, so the job exists exactly when the work it is for does."""
     now = datetime.now(UTC)
     conn.execute(
-        jobs.insert().values(
-            kind=kind, payload=payload, status="queued", attempts=0, run_after=now + delay, created_at=now
-        )
+        jobs.insert(),
+        dict(kind=kind, payload=payload, status="queued", attempts=0, run_after=now + delay, created_at=now),
     )
 
 

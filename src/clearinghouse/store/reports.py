@@ -79,7 +79,8 @@ class ReportStore:
                 report_id = str(uuid.uuid4())
                 ids.append(report_id)
                 conn.execute(
-                    reports.insert().values(
+                    reports.insert(),
+                    dict(
                         id=report_id,
                         received_at=now,
                         updated_at=now,
@@ -93,18 +94,19 @@ class ReportStore:
                         state=ReportState.RECEIVED.value,
                         tlp="AMBER",  # unvetted vulnerability reports are need-to-know until triaged
                         pipeline={},
-                    )
+                    ),
                 )
                 for attachment in finding.attachments:
                     content = base64.b64decode(attachment["content_base64"])
                     conn.execute(
-                        report_attachments.insert().values(
+                        report_attachments.insert(),
+                        dict(
                             report_id=report_id,
                             name=attachment["name"],
                             media_type=attachment["media_type"],
                             sha256=hashlib.sha256(content).hexdigest(),
                             content=content,
-                        )
+                        ),
                     )
                 job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
                 self.audit.append(
@@ -117,13 +119,14 @@ class ReportStore:
                 )
             if idempotency_key is not None:
                 conn.execute(
-                    idempotency_keys.insert().values(
+                    idempotency_keys.insert(),
+                    dict(
                         organisation_id=organisation,
                         key=idempotency_key,
                         request_hash=request_hash or "",
                         response={"report_ids": ids},
                         created_at=now,
-                    )
+                    ),
                 )
         return Accepted(ids, replayed=False)
 
