@@ -283,6 +283,34 @@ def test_reprocessing_runs_every_step_again(client: TestClient, orgs: Orgs, engi
     assert actions.count("report.reprocess") == 1
 
 
+def test_a_failing_step_marks_the_report_and_reprocessing_recovers_it(
+    client: TestClient, orgs: Orgs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reporter = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    report_id = client.post("/api/v1/reports", json=structured(), headers=reporter).json()["report_ids"][0]
+    finder = client.app.state.pipeline.duplicates  # type: ignore[attr-defined]
+
+    def broken(*_: object) -> None:
+        raise OSError("index volume unavailable")
+
+    monkeypatch.setattr(finder, "find", broken)
+    drain(client)
+    report = client.get(f"/api/v1/reports/{report_id}", headers=analyst).json()
+    assert report["state"] == "received" and report["triage"] is None
+    assert report["pipeline"]["normalise"]["ok"] and report["pipeline"]["check"]["ok"]
+    failed = report["pipeline"]["deduplicate"]
+    assert failed["ok"] is False and failed["error"] == "OSError: index volume unavailable"
+    assert "triage" not in report["pipeline"]
+
+    monkeypatch.undo()
+    assert client.post(f"/api/v1/reports/{report_id}/reprocess", headers=analyst).status_code == 202
+    drain(client)
+    report = client.get(f"/api/v1/reports/{report_id}", headers=analyst).json()
+    assert report["state"] == "triaged" and report["ssvc"]
+    assert all(report["pipeline"][step]["ok"] for step in ("normalise", "check", "deduplicate", "triage"))
+
+
 def test_analysts_confirm_split_and_merge_duplicate_clusters(client: TestClient, orgs: Orgs, engine: sa.Engine) -> None:
     first = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
     second = orgs.token("Other Lab", OrgKind.REPORTER, Role.REPORTER)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,10 +26,14 @@ from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.worker import Worker, start_in_thread
 from clearinghouse.store.db import open_engine
+from clearinghouse.store.group_commit import AcceptanceWriter
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.reports import PROCESS_REPORT, ReportStore
+
+TOKEN_CACHE_SECONDS = 2.0
+_PR_SET_PDEATHSIG = 1
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,12 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     record_store = RecordStore(engine)
     report_store = ReportStore(engine)
     pipeline = ReportPipeline(record_store, report_store, DuplicateFinder(record_store, report_store))
+    acceptance = AcceptanceWriter(report_store)
     worker = Worker(JobQueue(engine), {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])})
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         running = start_in_thread(worker) if settings.embedded_worker else None
         yield
+        acceptance.close()
         if running is not None:
             thread, stop = running
             stop.set()
@@ -56,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.records = record_store
     app.state.reports = report_store
-    app.state.identity = IdentityStore(engine)
+    app.state.acceptance = acceptance
+    # Verified tokens are remembered for 2 s: revocation here is immediate, from another process within 2 s.
+    app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
     app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
@@ -72,6 +84,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), so `serve`'s job worker never outlives it."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _offline_docs(app: FastAPI) -> None:

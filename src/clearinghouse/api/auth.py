@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from clearinghouse.identity.model import Principal, Role, Scope
@@ -19,21 +20,25 @@ def identity_store(request: Request) -> IdentityStore:
     return store
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
+    # Async, so a token verified moments ago costs no thread hop and no query; otherwise look it up in a thread.
     if credentials is None:
         return None
-    principal = identity_store(request).authenticate(credentials.credentials)
+    store = identity_store(request)
+    principal = store.cached(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(store.authenticate, credentials.credentials)
     request.state.principal = principal
     return principal
 
 
-def requires(scope: Scope, *roles: Role) -> Callable[..., Principal]:
+def requires(scope: Scope, *roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting callers whose token holds `scope` (and, if given, one of `roles`)."""
 
-    def check(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
         if principal is None:
             raise Unauthenticated("this endpoint needs a bearer token")
         if not principal.may(scope) or (roles and principal.role not in roles):

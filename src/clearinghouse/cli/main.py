@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -226,13 +227,41 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
 ) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs, both offline)."""
+    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs, both offline).
+
+    Queued report processing (unless CLEARINGHOUSE_EMBEDDED_WORKER=0, which leaves it to `clearinghouse worker`
+    processes) runs in a second process at lower CPU priority, so intake stays fast under a burst of reports
+    and the queue catches up when it eases.
+    """
+    import os
+    import signal
+    import subprocess
+
     import uvicorn  # the server is only needed here; keep the other commands' start-up lean
 
-    from clearinghouse.api.app import create_app
+    from clearinghouse.api.app import create_app, die_with_parent
 
+    settings = Settings.from_env()
+    open_engine(settings).dispose()  # migrate once, before the worker starts
+    job_worker = None
+    if settings.embedded_worker:
+
+        def lower_priority() -> None:
+            os.nice(10)
+            die_with_parent()
+
+        job_worker = subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"], preexec_fn=lower_priority)
     console.print(f"Clearinghouse API on http://{host}:{port}/docs", highlight=False)
-    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(replace(settings, embedded_worker=False)), host=host, port=port, log_level="info")
+    finally:
+        if job_worker is not None:
+            job_worker.send_signal(signal.SIGINT)  # finishes its job, then stops
+            try:
+                job_worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                job_worker.kill()
+                job_worker.wait()
 
 
 @app.command()
@@ -240,6 +269,7 @@ def worker(
     until_idle: Annotated[bool, typer.Option(help="Exit when no job is due instead of waiting for more")] = False,
 ) -> None:
     """Run queued jobs (report processing) outside the API server, e.g. several processes on PostgreSQL."""
+    import signal
     import threading
 
     from clearinghouse.intake.dedup_service import DuplicateFinder
@@ -256,10 +286,10 @@ def worker(
         console.print(f"ran {runner.run_until_idle():,} jobs")
         return
     stop = threading.Event()
-    try:
-        runner.run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
+    # Ctrl-C or SIGTERM (from `serve` as it stops) lets the job in hand finish: none is left half-done.
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, lambda *_: stop.set())
+    runner.run_forever(stop)
 
 
 @audit_app.command("verify")

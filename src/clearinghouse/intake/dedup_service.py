@@ -48,10 +48,8 @@ class DuplicateFinder:
             for record in self.records.iter_records():
                 index.add(f"record:{record.id}", dedup.fingerprint_osv(record.osv))
             self._index = index
-            for report_id in self.reports.ids():
-                report = self.reports.get(report_id)
-                if report["pipeline"].get("deduplicate", {}).get("ok"):
-                    self._remember(report_id, self.reports.finding(report_id))
+            for report_id, finding in self.reports.processed_findings():
+                self._remember(report_id, finding)
         return self._index
 
     def _remember(self, report_id: str, finding: Finding) -> None:

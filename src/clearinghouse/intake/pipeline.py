@@ -1,7 +1,9 @@
 """The intake pipeline for one report: normalise -> check -> deduplicate -> triage.
 
 Each step is timed and its outcome stored on the report. A failing step marks the report (with the step and
-the error) and stops there; the report itself is never lost and can be reprocessed.
+the error) and stops there; the report itself is never lost and can be reprocessed. The report is read once
+and the run's outcome written once, in one transaction: a worker that dies mid-run leaves the report as it
+was, and its job is run again.
 """
 
 from __future__ import annotations
@@ -9,26 +11,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from clearinghouse.intake.checks import KnownFacts, run_checks
 from clearinghouse.intake.findings import Finding
-from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.triage import credibility, decide, derive_decision_points, priority_key
 from clearinghouse.records.severity import base_score
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.reports import ReportStore
 
 log = logging.getLogger("clearinghouse.intake")
-PIPELINE_ACTOR = "clearinghouse-pipeline"
 
 
 @dataclass
 class _Context:
     report_id: str
     finding: Finding | None = None
-    known_exploited: tuple[str, ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
+    credibility: float = 0.0
+    triaged: str | None = None  # the reason for the move to triaged, once triage has decided
 
 
 class ReportPipeline:
@@ -48,6 +50,8 @@ class ReportPipeline:
             "deduplicate": self._deduplicate,
             "triage": self._triage,
         }
+        outcomes: dict[str, dict[str, Any]] = {}
+        columns: dict[str, Any] = {}
         for step in self.steps:
             started = time.perf_counter()
             try:
@@ -55,23 +59,23 @@ class ReportPipeline:
             except Exception as exc:  # recorded on the report; the job itself completes
                 elapsed = round((time.perf_counter() - started) * 1000, 2)
                 log.exception("report %s: step %s failed", report_id, step)
-                self.reports.record_step(
-                    report_id, step, {"ok": False, "ms": elapsed, "error": f"{exc.__class__.__name__}: {exc}"}
-                )
+                outcomes[step] = {"ok": False, "ms": elapsed, "error": f"{exc.__class__.__name__}: {exc}"}
+                self.reports.record_pipeline(report_id, outcomes, columns, triaged=None)
                 return False
             elapsed = round((time.perf_counter() - started) * 1000, 2)
             log.info("report %s: %s in %.2f ms", report_id, step, elapsed)
-            columns = outcome.pop("_columns", {})
-            self.reports.record_step(report_id, step, {"ok": True, "ms": elapsed, **outcome}, **columns)
+            columns.update(outcome.pop("_columns", {}))
+            outcomes[step] = {"ok": True, "ms": elapsed, **outcome}
+        self.reports.record_pipeline(report_id, outcomes, columns, triaged=context.triaged)
         return True
 
     def _normalise(self, context: _Context) -> dict[str, Any]:
-        context.finding = self.reports.finding(context.report_id)
+        context.finding, context.provenance = self.reports.for_processing(context.report_id)
         return {"packages": len(context.finding.packages), "identifiers": list(context.finding.identifiers)}
 
     def _check(self, context: _Context) -> dict[str, Any]:
         finding = _required(context)
-        provenance = self.reports.get(context.report_id)["provenance"]
+        provenance = context.provenance
         known = {
             f"{p.ecosystem}/{p.name}": self.records.package_known(p.ecosystem, p.name)
             for p in finding.packages
@@ -79,7 +83,7 @@ class ReportPipeline:
         }
         facts = KnownFacts(known, provenance.get("origin") == "ai", bool(provenance.get("human_verified")))
         signals = run_checks(finding, facts)
-        score = credibility(signals)
+        score = context.credibility = credibility(signals)
         checks = [
             {"name": s.name, "passed": s.passed, "weight": s.weight, "explanation": s.explanation} for s in signals
         ]
@@ -107,7 +111,6 @@ class ReportPipeline:
             )
             version, score, rating = base_score(kind, vector)
             scores.append({"version": version, "vector": vector, "base_score": score, "rating": rating})
-        report = self.reports.get(context.report_id)
         points = derive_decision_points(
             kev=bool(kev),
             poc_present=bool(finding.proof_of_concept or finding.attachments),
@@ -116,8 +119,7 @@ class ReportPipeline:
         )
         decision = decide(points)
         best = max((float(s["base_score"]) for s in scores), default=0.0)
-        credibility_score = float(report["credibility"] or 0.0)
-        priority = priority_key(decision, best, credibility_score)
+        priority = priority_key(decision, best, context.credibility)
         triage = {
             "ssvc": {
                 "outcome": decision.outcome.value,
@@ -127,10 +129,7 @@ class ReportPipeline:
             "kev": kev,
             "related_records": related,
         }
-        if ReportState(report["state"]) is ReportState.RECEIVED:
-            self.reports.change_state(
-                context.report_id, ReportState.TRIAGED, PIPELINE_ACTOR, f"automatic triage: {decision.outcome.value}"
-            )
+        context.triaged = f"automatic triage: {decision.outcome.value}"
         return {
             "ssvc": decision.outcome.value,
             "_columns": {"triage": triage, "ssvc": decision.outcome.value, "priority": _priority_number(priority)},

@@ -1,15 +1,19 @@
 """The audit log: append-only and hash-chained (see `audit_chain`), one entry per change anyone makes.
 
-Appends are serialised so that the chain has no forks: a process-wide lock on SQLite (one writer at a time
-anyway) and a transaction-scoped advisory lock on PostgreSQL (which also covers several server processes).
+Appends are serialised so that the chain has no forks: on SQLite a process-wide lock plus, across processes
+(`serve --workers`, the job worker), an exclusive lock on a file beside the database and `BEGIN IMMEDIATE`;
+on PostgreSQL a transaction-scoped advisory lock (which also covers several server processes).
 """
 
 from __future__ import annotations
 
+import fcntl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,14 +23,72 @@ from clearinghouse.store.tables import audit_log
 
 _ADVISORY_KEY = 0x636C6561  # "clea": the audit chain's PostgreSQL advisory lock
 _LOCKS: dict[int, threading.RLock] = {}
-# Built once: constructing a statement per append cost more than running it (intake profile).
-_LAST_ENTRY = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)
+# Built once: constructing a statement per append cost more than running it (intake profile). Only the head's
+# seq and hash are needed to extend the chain: reading and decoding the whole row cost more than the insert.
+_HEAD = sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOCKS_GUARD = threading.Lock()
+_HELD = threading.local()
 
 
 def _process_lock(engine: sa.Engine) -> threading.RLock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(id(engine), threading.RLock())
+
+
+@contextmanager
+def sqlite_write_lock(engine: sa.Engine) -> Iterator[None]:
+    """Serialise SQLite writers that read before they write: threads of this process, then other processes.
+
+    A blocking `flock` wakes the next writer as soon as the lock is free, where SQLite's busy handler sleeps
+    and polls (which showed as long latency tails with several server processes). Re-entrant per thread.
+    """
+    with _process_lock(engine):
+        database = engine.url.database
+        depth = getattr(_HELD, "depth", 0)
+        if depth or not database or database == ":memory:":
+            _HELD.depth = depth + 1
+            try:
+                yield
+            finally:
+                _HELD.depth = depth
+            return
+        with Path(f"{database}.write-lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            _HELD.depth = 1
+            try:
+                yield
+            finally:
+                _HELD.depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def sqlite_immediate(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A SQLite write transaction that takes the write lock at BEGIN, under `sqlite_write_lock`.
+
+    A deferred transaction that reads first fails with SQLITE_BUSY (snapshot) when another process commits
+    before its first write; `BEGIN IMMEDIATE` makes it wait its turn instead.
+    """
+    with sqlite_write_lock(engine), engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What happened, before it is given its place in the chain."""
+
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class AuditLog:
@@ -41,7 +103,7 @@ class AuditLog:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_KEY)))
                 yield conn
             return
-        with _process_lock(self.engine), self.engine.begin() as conn:
+        with sqlite_immediate(self.engine) as conn:
             yield conn
 
     def append(
@@ -54,31 +116,45 @@ class AuditLog:
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
         """Add an entry inside a `writing()` transaction: it commits or rolls back with the change it records."""
-        last = conn.execute(_LAST_ENTRY).first()
-        entry = next_entry(
-            _entry(last) if last else None,
-            at=datetime.now(UTC),
-            actor=actor,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            details=details or {},
-        )
-        conn.execute(
-            audit_log.insert(),
-            dict(
-                seq=entry.seq,
-                at=entry.at,
-                actor=entry.actor,
-                action=entry.action,
-                subject_type=entry.subject_type,
-                subject_id=entry.subject_id,
-                details=entry.details,
-                prev_hash=entry.prev_hash,
-                hash=entry.hash,
-            ),
-        )
-        return entry
+        return self.append_many(conn, [AuditEvent(actor, action, subject_type, subject_id, details or {})])[-1]
+
+    def append_many(self, conn: sa.Connection, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        """`append` for several events, chained in order, in one statement (the head is read once)."""
+        head = conn.execute(_HEAD).first()
+        # `next_entry` reads only the previous entry's seq and hash.
+        previous = AuditEntry(head.seq, _EPOCH, "", "", "", "", {}, "", head.hash) if head else None
+        at = datetime.now(UTC)
+        entries = []
+        for event in events:
+            previous = next_entry(
+                previous,
+                at=at,
+                actor=event.actor,
+                action=event.action,
+                subject_type=event.subject_type,
+                subject_id=event.subject_id,
+                details=event.details,
+            )
+            entries.append(previous)
+        if entries:
+            conn.execute(
+                audit_log.insert(),
+                [
+                    dict(
+                        seq=entry.seq,
+                        at=entry.at,
+                        actor=entry.actor,
+                        action=entry.action,
+                        subject_type=entry.subject_type,
+                        subject_id=entry.subject_id,
+                        details=entry.details,
+                        prev_hash=entry.prev_hash,
+                        hash=entry.hash,
+                    )
+                    for entry in entries
+                ],
+            )
+        return entries
 
     def record(self, actor: str, action: str, subject_type: str, subject_id: str, details: dict[str, Any]) -> None:
         with self.writing() as conn:

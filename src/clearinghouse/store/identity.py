@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,9 +55,24 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+# Verified tokens, per process: (engine id, token digest) -> (verified at, expires at, principal). Only stores
+# built with `cache_seconds` use it (the API server). Revoking a token or changing a role through any store in
+# this process drops the entries at once; a change made by another process is seen within `cache_seconds`.
+_VERIFIED: dict[tuple[int, str], tuple[float, datetime, Principal]] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+def _forget(engine: sa.Engine, token_id: str | None = None) -> None:
+    with _VERIFIED_LOCK:
+        for key, (_, _, principal) in list(_VERIFIED.items()):
+            if key[0] == id(engine) and (token_id is None or principal.token_id == token_id):
+                del _VERIFIED[key]
+
+
 class IdentityStore:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, cache_seconds: float = 0.0) -> None:
         self.engine = engine
+        self.cache_seconds = cache_seconds
 
     def create_organisation(self, name: str, kind: OrgKind, sector: str | None = None) -> Organisation:
         if kind is OrgKind.CRITICAL_INFRASTRUCTURE and sector not in SECTORS:
@@ -116,6 +133,7 @@ class IdentityStore:
                 )
             else:
                 conn.execute(sa.update(users).where(users.c.id == user_id).values(role=role.value))
+                _forget(self.engine)  # a role change narrows the user's other tokens at once
             conn.execute(
                 api_tokens.insert().values(
                     id=issued.token_id,
@@ -135,6 +153,7 @@ class IdentityStore:
                 .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
+        _forget(self.engine, token_id)
         if done.rowcount != 1:
             raise NotFound(f"no active token with id {token_id!r}")
 
@@ -143,18 +162,46 @@ class IdentityStore:
         token_id = tokens.token_id_of(plaintext)
         if token_id is None:
             raise Unauthenticated("malformed token")
+        if self.cache_seconds <= 0:
+            return self._verify(token_id, plaintext)[0]
+        known = self.cached(plaintext)
+        if known is not None:
+            return known
+        verified_at = time.monotonic()
+        principal, expires_at = self._verify(token_id, plaintext)
+        key = (id(self.engine), tokens.digest(plaintext))
+        with _VERIFIED_LOCK:
+            if len(_VERIFIED) > 10_000:  # many distinct tokens: start again rather than grow without bound
+                _VERIFIED.clear()
+            _VERIFIED[key] = (verified_at, expires_at, principal)
+        return principal
+
+    def cached(self, plaintext: str) -> Principal | None:
+        """The principal of a token verified within `cache_seconds` (no database access), or None."""
+        if self.cache_seconds <= 0:
+            return None
+        cached = _VERIFIED.get((id(self.engine), tokens.digest(plaintext)))
+        if cached is None:
+            return None
+        verified_at, expires_at, principal = cached
+        if time.monotonic() - verified_at >= self.cache_seconds or expires_at <= datetime.now(UTC):
+            return None
+        return principal
+
+    def _verify(self, token_id: str, plaintext: str) -> tuple[Principal, datetime]:
         with self.engine.connect() as conn:
             row = conn.execute(_TOKEN_LOOKUP, {"token_id": token_id}).first()
         if row is None or not tokens.matches(plaintext, row.digest):
             raise Unauthenticated("unknown token")
         if row.revoked_at is not None:
             raise Unauthenticated("token revoked")
-        if _utc(row.expires_at) <= datetime.now(UTC):  # type: ignore[operator]
+        expires_at: datetime = _utc(row.expires_at)  # type: ignore[assignment]
+        if expires_at <= datetime.now(UTC):
             raise Unauthenticated("token expired")
         role = Role(row.role)
         # Scopes are cut to what the role allows today, so a role change narrows old tokens at once.
         scopes = frozenset(Scope(s) for s in row.scopes) & SCOPES_BY_ROLE[role]
-        return Principal(row.id, row.user_name, _organisation(row), role, scopes)
+        return Principal(row.id, row.user_name, _organisation(row), role, scopes), expires_at
 
 
 _ORGANISATION = (

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from clearinghouse.store.audit import sqlite_immediate
 from clearinghouse.store.tables import jobs
 
 MAX_ATTEMPTS = 5
@@ -29,10 +30,20 @@ class Job:
 
 def enqueue(conn: sa.Connection, kind: str, payload: dict[str, Any], delay: timedelta = timedelta(0)) -> None:
     """Add a job inside the caller's transaction, so the job exists exactly when the work it is for does."""
+    enqueue_many(conn, kind, [payload], delay)
+
+
+def enqueue_many(
+    conn: sa.Connection, kind: str, payloads: list[dict[str, Any]], delay: timedelta = timedelta(0)
+) -> None:
+    """`enqueue` for several jobs of one kind, in one statement."""
     now = datetime.now(UTC)
     conn.execute(
         jobs.insert(),
-        dict(kind=kind, payload=payload, status="queued", attempts=0, run_after=now + delay, created_at=now),
+        [
+            dict(kind=kind, payload=payload, status="queued", attempts=0, run_after=now + delay, created_at=now)
+            for payload in payloads
+        ],
     )
 
 
@@ -50,7 +61,12 @@ class JobQueue:
         )
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        with self.engine.begin() as conn:
+            transaction = self.engine.begin()
+        else:
+            # BEGIN IMMEDIATE: with API server processes committing reports all the time, a deferred SELECT-then-
+            # UPDATE would often fail on SQLite (its snapshot gone stale before its first write).
+            transaction = sqlite_immediate(self.engine)
+        with transaction as conn:
             job_id = conn.execute(query).scalar_one_or_none()
             if job_id is None:
                 return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,15 +18,27 @@ from clearinghouse.identity.model import Principal, Role
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
 from clearinghouse.store import jobs as job_queue
-from clearinghouse.store.audit import AuditLog
+from clearinghouse.store.audit import AuditEvent, AuditLog
 from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
 
 PROCESS_REPORT = "process-report"
+PIPELINE_ACTOR = "clearinghouse-pipeline"
 _STAFF = frozenset({Role.ADMIN, Role.ANALYST})
 
 
 class IdempotencyConflict(ClearinghouseError):
     code = "idempotency-key-reused"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One submission to accept: what `POST /reports` received, normalised into findings."""
+
+    principal: Principal
+    findings: list[Finding]
+    provenance: dict[str, Any]
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,76 +71,118 @@ class ReportStore:
         request_hash: str | None = None,
     ) -> Accepted:
         """Store findings as received reports and queue their processing, atomically."""
+        outcome = self.accept_many([Submitted(principal, findings, provenance, idempotency_key, request_hash)])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def accept_many(self, submissions: Sequence[Submitted]) -> list[Accepted | Exception]:
+        """Accept several submissions in one transaction (group commit), each as if alone.
+
+        One commit (and, on a durable store, one flush to disk) then serves many submitters. A submission that is
+        refused (an Idempotency-Key reused with another body) gets its error and the others go on; if the
+        transaction itself fails (another process took the same key a moment ago), each is retried alone, so
+        one submission never costs another its acknowledgement. Errors are returned in place, not raised.
+        """
+        try:
+            return self._accept_together(submissions)
+        except sa.exc.DBAPIError:
+            if len(submissions) == 1:
+                raise
+        outcomes: list[Accepted | Exception] = []
+        for submission in submissions:
+            try:
+                outcomes.extend(self._accept_together([submission]))
+            except sa.exc.DBAPIError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _accept_together(self, submissions: Sequence[Submitted]) -> list[Accepted | Exception]:
         now = datetime.now(UTC)
-        organisation = principal.organisation.id
+        outcomes: list[Accepted | Exception] = []
+        report_rows: list[dict[str, Any]] = []
+        attachment_rows: list[dict[str, Any]] = []
+        job_payloads: list[dict[str, Any]] = []
+        events: list[AuditEvent] = []
+        key_rows: list[dict[str, Any]] = []
         with self.audit.writing() as conn:
-            if idempotency_key is not None:
-                earlier = conn.execute(
-                    sa.select(idempotency_keys).where(
-                        idempotency_keys.c.organisation_id == organisation, idempotency_keys.c.key == idempotency_key
-                    )
-                ).first()
-                if earlier is not None:
-                    if earlier.request_hash != request_hash:
-                        raise IdempotencyConflict(
-                            f"Idempotency-Key {idempotency_key!r} was used before with a different request body"
-                        )
-                    return Accepted(list(earlier.response["report_ids"]), replayed=True)
-            ids = []
-            for finding in findings:
-                report_id = str(uuid.uuid4())
-                ids.append(report_id)
-                conn.execute(
-                    reports.insert(),
-                    dict(
-                        id=report_id,
-                        received_at=now,
-                        updated_at=now,
-                        organisation_id=organisation,
-                        submitted_by=principal.user,
-                        kind=finding.kind,
-                        title=finding.title[:300],
-                        submission=_without_attachment_content(finding.as_json()),
-                        provenance=provenance,
-                        content_hash=finding.content_hash,
-                        state=ReportState.RECEIVED.value,
-                        tlp="AMBER",  # unvetted vulnerability reports are need-to-know until triaged
-                        pipeline={},
-                    ),
-                )
-                for attachment in finding.attachments:
-                    content = base64.b64decode(attachment["content_base64"])
-                    conn.execute(
-                        report_attachments.insert(),
+            keys_in_batch: dict[tuple[str, str], tuple[str, list[str]]] = {}
+            for submission in submissions:
+                principal = submission.principal
+                organisation = principal.organisation.id
+                if submission.idempotency_key is not None:
+                    key = (organisation, submission.idempotency_key)
+                    earlier = keys_in_batch.get(key) or _stored_key(conn, *key)
+                    if earlier is not None:
+                        outcomes.append(_replay(submission, *earlier))
+                        continue
+                ids = []
+                for finding in submission.findings:
+                    report_id = str(uuid.uuid4())
+                    ids.append(report_id)
+                    report_rows.append(
                         dict(
-                            report_id=report_id,
-                            name=attachment["name"],
-                            media_type=attachment["media_type"],
-                            sha256=hashlib.sha256(content).hexdigest(),
-                            content=content,
-                        ),
+                            id=report_id,
+                            received_at=now,
+                            updated_at=now,
+                            organisation_id=organisation,
+                            submitted_by=principal.user,
+                            kind=finding.kind,
+                            title=finding.title[:300],
+                            submission=_without_attachment_content(finding.as_json()),
+                            provenance=submission.provenance,
+                            content_hash=finding.content_hash,
+                            state=ReportState.RECEIVED.value,
+                            tlp="AMBER",  # unvetted vulnerability reports are need-to-know until triaged
+                            pipeline={},
+                        )
                     )
-                job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
-                self.audit.append(
-                    conn,
-                    _actor(principal),
-                    "report.received",
-                    "report",
-                    report_id,
-                    {"kind": finding.kind, "origin": provenance.get("origin"), "content_hash": finding.content_hash},
-                )
-            if idempotency_key is not None:
-                conn.execute(
-                    idempotency_keys.insert(),
-                    dict(
-                        organisation_id=organisation,
-                        key=idempotency_key,
-                        request_hash=request_hash or "",
-                        response={"report_ids": ids},
-                        created_at=now,
-                    ),
-                )
-        return Accepted(ids, replayed=False)
+                    for attachment in finding.attachments:
+                        content = base64.b64decode(attachment["content_base64"])
+                        attachment_rows.append(
+                            dict(
+                                report_id=report_id,
+                                name=attachment["name"],
+                                media_type=attachment["media_type"],
+                                sha256=hashlib.sha256(content).hexdigest(),
+                                content=content,
+                            )
+                        )
+                    job_payloads.append({"report_id": report_id})
+                    events.append(
+                        AuditEvent(
+                            _actor(principal),
+                            "report.received",
+                            "report",
+                            report_id,
+                            {
+                                "kind": finding.kind,
+                                "origin": submission.provenance.get("origin"),
+                                "content_hash": finding.content_hash,
+                            },
+                        )
+                    )
+                if submission.idempotency_key is not None:
+                    keys_in_batch[(organisation, submission.idempotency_key)] = (submission.request_hash or "", ids)
+                    key_rows.append(
+                        dict(
+                            organisation_id=organisation,
+                            key=submission.idempotency_key,
+                            request_hash=submission.request_hash or "",
+                            response={"report_ids": ids},
+                            created_at=now,
+                        )
+                    )
+                outcomes.append(Accepted(ids, replayed=False))
+            if report_rows:
+                conn.execute(reports.insert(), report_rows)
+                if attachment_rows:
+                    conn.execute(report_attachments.insert(), attachment_rows)
+                job_queue.enqueue_many(conn, PROCESS_REPORT, job_payloads)
+                self.audit.append_many(conn, events)
+            if key_rows:
+                conn.execute(idempotency_keys.insert(), key_rows)
+        return outcomes
 
     def get(self, report_id: str, principal: Principal | None = None) -> dict[str, Any]:
         """One report as its submitter or an analyst sees it; `NotFound` for anyone else (no existence oracle)."""
@@ -158,15 +212,47 @@ class ReportStore:
         with self.engine.connect() as conn:
             return [_report_json(row) for row in conn.execute(query)]
 
-    def record_step(self, report_id: str, step: str, outcome: dict[str, Any], **columns: Any) -> None:
-        """Store one pipeline step's outcome (and any columns it sets) on the report."""
+    def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
+        """What the pipeline needs of a report, in one query: its finding and provenance."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(reports.c.submission, reports.c.provenance).where(reports.c.id == report_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no report with id {report_id!r}")
+        return finding_from_json(row.submission), row.provenance
+
+    def processed_findings(self) -> Iterator[tuple[str, Finding]]:
+        """Every report that went through de-duplication, oldest first (to rebuild the duplicate index)."""
+        query = sa.select(reports.c.id, reports.c.submission, reports.c.pipeline).order_by(reports.c.received_at)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.pipeline.get("deduplicate", {}).get("ok"):
+                    yield row.id, finding_from_json(row.submission)
+
+    def record_pipeline(
+        self, report_id: str, steps: dict[str, dict[str, Any]], columns: dict[str, Any], triaged: str | None
+    ) -> None:
+        """Store one pipeline run at once: each step's outcome, the columns they set and, if `triaged` gives the
+        reason, the move from received to triaged. A run that stops half-way leaves nothing half-written."""
         with self.audit.writing() as conn:
-            pipeline = conn.execute(sa.select(reports.c.pipeline).where(reports.c.id == report_id)).scalar_one()
-            conn.execute(
-                sa.update(reports)
-                .where(reports.c.id == report_id)
-                .values(pipeline={**pipeline, step: outcome}, updated_at=datetime.now(UTC), **columns)
-            )
+            state = conn.execute(sa.select(reports.c.state).where(reports.c.id == report_id)).scalar_one_or_none()
+            if state is None:
+                raise NotFound(f"no report with id {report_id!r}")
+            now = datetime.now(UTC)
+            values: dict[str, Any] = {"pipeline": steps, "updated_at": now, **columns}
+            if triaged is not None and ReportState(state) is ReportState.RECEIVED:
+                transition(ReportState.RECEIVED, ReportState.TRIAGED, PIPELINE_ACTOR, triaged, now)
+                values["state"] = ReportState.TRIAGED.value
+                self.audit.append(
+                    conn,
+                    PIPELINE_ACTOR,
+                    "report.state",
+                    "report",
+                    report_id,
+                    {"from": ReportState.RECEIVED.value, "to": ReportState.TRIAGED.value, "reason": triaged},
+                )
+            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
 
     def change_state(self, report_id: str, target: ReportState, actor: str, reason: str) -> ReportState:
         with self.audit.writing() as conn:
@@ -274,6 +360,24 @@ def _cluster_of(conn: sa.Connection, report_id: str) -> str:
     if row is None:
         raise NotFound(f"no report with id {report_id!r}")
     return str(row.cluster_id or report_id)
+
+
+def _stored_key(conn: sa.Connection, organisation: str, key: str) -> tuple[str, list[str]] | None:
+    earlier = conn.execute(
+        sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+            idempotency_keys.c.organisation_id == organisation, idempotency_keys.c.key == key
+        )
+    ).first()
+    return None if earlier is None else (earlier.request_hash, list(earlier.response["report_ids"]))
+
+
+def _replay(submission: Submitted, request_hash: str, report_ids: list[str]) -> Accepted | ClearinghouseError:
+    """The first answer again for a retry with the same key and body; a conflict for another body."""
+    if request_hash != (submission.request_hash or ""):
+        return IdempotencyConflict(
+            f"Idempotency-Key {submission.idempotency_key!r} was used before with a different request body"
+        )
+    return Accepted(report_ids, replayed=True)
 
 
 def _actor(principal: Principal) -> str:
