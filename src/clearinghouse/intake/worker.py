@@ -18,24 +18,24 @@ Handler = Callable[[dict[str, Any]], object]  # the result is not used: failures
 
 
 class Worker:
-    def __init__(self, queue: JobQueue, handlers: dict[str, Handler], idle_sleep: float = 0.05) -> None:
+    def __init__(self, queue: JobQueue, handlers: dict[str, Handler], idle_sleep: float = 0.05, batch: int = 8) -> None:
         self.queue = queue
         self.handlers = handlers
         self.idle_sleep = idle_sleep
+        self.batch = batch  # jobs claimed at once; a crash leaves at most this many to the orphan sweep
         self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
-    def run_once(self) -> bool:
-        """Run one due job; False when there was none."""
-        job = self.queue.claim(self.name)
-        if job is None:
-            return False
-        self._run(job)
-        return True
+    def run_once(self, limit: int | None = None) -> int:
+        """Claim and run up to `batch` (or `limit`) due jobs; how many ran (0 when none was due)."""
+        claimed = self.queue.claim(self.name, min(self.batch, limit or self.batch))
+        for job in claimed:
+            self._run(job)
+        return len(claimed)
 
     def run_until_idle(self, limit: int = 100_000) -> int:
         done = 0
-        while done < limit and self.run_once():
-            done += 1
+        while done < limit and (ran := self.run_once(limit - done)):
+            done += ran
         return done
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -44,7 +44,7 @@ class Worker:
         last_sweep = time.monotonic()
         while not stop.is_set():
             try:
-                worked = self.run_once()
+                worked = self.run_once() > 0
             except Exception:  # the database went away for a moment: wait and carry on
                 log.exception("job queue unavailable")
                 worked = False

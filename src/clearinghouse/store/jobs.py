@@ -51,35 +51,38 @@ class JobQueue:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def claim(self, worker: str) -> Job | None:
+    def claim(self, worker: str, limit: int = 1) -> list[Job]:
+        """Claim up to `limit` due jobs, oldest first (one transaction for all: claiming cost more than a job)."""
         now = datetime.now(UTC)
         query = (
             sa.select(jobs.c.id)
             .where(jobs.c.status == "queued", jobs.c.run_after <= now)
             .order_by(jobs.c.run_after, jobs.c.id)
-            .limit(1)
+            .limit(limit)
         )
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
             transaction = self.engine.begin()
         else:
-            # BEGIN IMMEDIATE: with API server processes committing reports all the time, a deferred SELECT-then-
-            # UPDATE would often fail on SQLite (its snapshot gone stale before its first write).
+            # BEGIN IMMEDIATE: with the API server committing reports all the time, a deferred SELECT-then-UPDATE
+            # would often fail on SQLite (its snapshot gone stale before its first write).
             transaction = sqlite_immediate(self.engine)
         with transaction as conn:
-            job_id = conn.execute(query).scalar_one_or_none()
-            if job_id is None:
-                return None
+            job_ids = list(conn.execute(query).scalars())
+            if not job_ids:
+                return []
             # The status condition makes the claim safe where SKIP LOCKED does not exist (SQLite).
-            claimed = conn.execute(
+            conn.execute(
                 sa.update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == "queued")
+                .where(jobs.c.id.in_(job_ids), jobs.c.status == "queued")
                 .values(status="running", locked_by=worker, locked_at=now, attempts=jobs.c.attempts + 1)
             )
-            if claimed.rowcount != 1:
-                return None
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
-        return Job(row.id, row.kind, row.payload, row.attempts)
+            rows = conn.execute(
+                sa.select(jobs)
+                .where(jobs.c.id.in_(job_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
+                .order_by(jobs.c.run_after, jobs.c.id)
+            ).all()
+        return [Job(row.id, row.kind, row.payload, row.attempts) for row in rows]
 
     def complete(self, job: Job) -> None:
         with self.engine.begin() as conn:

@@ -1,0 +1,64 @@
+"""The job queue in the store: claimed once, oldest first, retried with back-off, recovered after a crash."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from clearinghouse.store import jobs
+from clearinghouse.store.db import create_engine, migrate
+from clearinghouse.store.tables import jobs as jobs_table
+
+
+def enqueue(engine: sa.Engine, count: int) -> None:
+    with engine.begin() as conn:
+        for n in range(count):
+            jobs.enqueue(conn, "work", {"n": n})
+
+
+def test_each_job_is_claimed_once_oldest_first(engine: sa.Engine) -> None:
+    enqueue(engine, 5)
+    queue = jobs.JobQueue(engine)
+    first = queue.claim("host:1:a", limit=3)
+    second = queue.claim("host:1:b", limit=3)
+    assert [job.payload["n"] for job in first] == [0, 1, 2]
+    assert [job.payload["n"] for job in second] == [3, 4]
+    assert queue.claim("host:1:c", limit=3) == []
+    for job in first + second:
+        queue.complete(job)
+    assert queue.counts() == {"done": 5}
+
+
+def test_a_failed_job_waits_its_back_off_then_gives_up(engine: sa.Engine) -> None:
+    enqueue(engine, 1)
+    queue = jobs.JobQueue(engine)
+    (job,) = queue.claim("host:1:a")
+    queue.fail(job, "boom")
+    assert queue.claim("host:1:a") == []  # not before its back-off
+    with engine.begin() as conn:
+        conn.execute(sa.update(jobs_table).values(run_after=sa.func.current_timestamp(), attempts=jobs.MAX_ATTEMPTS))
+    (again,) = queue.claim("host:1:a")
+    queue.fail(again, "boom again")
+    assert queue.counts() == {"failed": 1}
+
+
+def test_jobs_of_a_dead_worker_are_queued_again(engine: sa.Engine) -> None:
+    enqueue(engine, 2)
+    queue = jobs.JobQueue(engine)
+    assert len(queue.claim("host:999999999:a", limit=2)) == 2  # no such process
+    assert queue.requeue_orphans("host") == 2
+    (job, _) = queue.claim("host:1:b", limit=2)
+    assert queue.requeue_stale(lease=timedelta(0)) == 2
+    assert job.attempts == 2
+
+
+def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    engine = create_engine(url)
+    migrate(engine)
+    enqueue(engine, 3)
+    engine.dispose()
+    reopened = create_engine(url)
+    assert len(jobs.JobQueue(reopened).claim("host:1:a", limit=10)) == 3
