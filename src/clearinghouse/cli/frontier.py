@@ -18,7 +18,6 @@ from clearinghouse.frontier import criteria as criteria_mod
 from clearinghouse.frontier.determination import Determination, determine
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.modelfile import load_model_file
-from clearinghouse.frontier.report import render_html, render_pdf
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.frontier.window import Milestone
 from clearinghouse.identity.model import OrgKind, Principal, Role
@@ -95,6 +94,8 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="Output file: .pdf for PDF, anything else HTML")],
 ) -> None:
     """Write the final review report (determination, results, findings, timeline) as HTML or PDF."""
+    from clearinghouse.frontier.report import render_html, render_pdf  # fpdf2 takes ~1 s to import: only here
+
     data = _service().report_data(None, model_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".pdf":
@@ -125,6 +126,8 @@ def demo() -> None:
     )
     service.complete_milestone(cast.evaluator, submission_id, Milestone.FINAL_REPORT, "final report delivered")
     data = service.report_data(None, model_id)
+    from clearinghouse.frontier.report import render_html, render_pdf
+
     out = Settings.from_env().home / "frontier-demo"
     out.mkdir(parents=True, exist_ok=True)
     (out / "final-report.html").write_text(render_html(data), "utf-8")
