@@ -140,6 +140,16 @@ def test_export_of_a_record_that_cannot_be_cve5_fails_by_name(cli: Cli, tmp_path
     assert code == 1 and no_cve in err
 
 
+def test_export_of_an_id_osv_does_not_know_fails_by_name(cli: Cli, tmp_path: Path) -> None:
+    private = {**sample_documents()[0], "id": "ACME-2026-17", "aliases": []}
+    feed = tmp_path / "private.json"
+    feed.write_bytes(orjson.dumps(private))
+    assert cli("import", feed)[0] == 0  # the store keeps a private database's ids
+    code, _, err = cli("export", "--format", "osv", "--out", tmp_path / "out", "ACME-2026-17")
+    assert code == 1 and "ACME-2026-17 has no OSV id" in err
+    assert not (tmp_path / "out" / "ACME-2026-17.json").exists()
+
+
 def test_a_50_mb_record_is_refused_by_name_and_its_neighbours_kept(cli: Cli, tmp_path: Path) -> None:
     good = sample_documents()[0]
     huge = {"id": "PYSEC-2099-50", "modified": "2024-01-01T00:00:00Z", "details": "A" * (50 * 1024 * 1024)}

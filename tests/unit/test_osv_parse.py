@@ -118,4 +118,6 @@ def test_any_value_in_any_field_is_accepted_or_rejected_with_a_field(key: str, v
         assert error.location.field and error.location.field.startswith("$")
     else:
         assert osv.dump(record) == document
-        assert schema_errors("osv", document) == []  # whatever we accept, the official schema accepts
+        # Whatever we accept, the official schema accepts, except ids outside OSV's list of home databases: the
+        # store keeps reports' and private databases' ids, and the OSV export refuses those by name.
+        assert [e for e in schema_errors("osv", document) if not e.startswith("$.id:")] == []

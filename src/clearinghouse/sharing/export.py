@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import orjson
 
 from clearinghouse.errors import ClearinghouseError, UnsupportedExport
 from clearinghouse.formats import csaf, cve5, osv
+from clearinghouse.formats.schemas import load_json
 from clearinghouse.records.model import Tlp, VulnerabilityRecord
 
 _TLP_ORDER = list(Tlp)
@@ -25,7 +28,19 @@ class ExportFormat(StrEnum):
     CVE5 = "cve5"
 
 
+@cache
+def _osv_id() -> re.Pattern[str]:
+    # The store takes any well-formed id (reports and private databases have their own); OSV files carry only
+    # ids of a known home database or the "x_" private prefix, as its schema says.
+    return re.compile(load_json("osv/schema.json")["$defs"]["prefix"]["pattern"])
+
+
 def _osv(record: VulnerabilityRecord) -> dict[str, Any]:
+    if not _osv_id().match(record.id):
+        raise UnsupportedExport(
+            f"record {record.id} has no OSV id (a known database prefix such as GHSA- or PYSEC-, or x_), "
+            "so OSV readers would refuse it"
+        )
     return osv.dump(record.osv)
 
 
