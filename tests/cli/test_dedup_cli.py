@@ -42,8 +42,56 @@ def test_different_vulnerabilities_fixed_in_one_release_stay_apart(tmp_path: Pat
     out = tmp_path / "clusters.jsonl"
     dedup_file(SAMPLE, out, None)
     found = clusters(out)
+    # In a 25-record file a shared release looks as telling as shared text, and `libImaging` (named by dozens of
+    # Pillow reports in a real collection) looks like a rare code identifier the two reports agree on.
     assert found["rec-015"] != found["rec-016"]  # two Pillow CVEs fixed in 6.2.2
     assert found["rec-010"] != found["rec-000"]  # two Airflow CVEs fixed in 1.10.11
+
+
+INTRO = (
+    "An issue was discovered in Django 2.2 before 2.2.16, 3.0 before 3.0.10, and 3.1 before 3.1.1 (when Python 3.7+ "
+    "is used). "
+)
+OTHER_BUGS = [
+    "Cross-site scripting in the {name} admin page lets a user inject script into comments.",
+    "SQL injection in the {name} search form lets an attacker read the database.",
+    "Path traversal in the {name} download handler lets a client read arbitrary files.",
+]
+
+
+def record(record_id: str, ecosystem: str, name: str, details: str, fixed: list[str]) -> bytes:
+    events: list[dict[str, str]] = [{"introduced": "0"}, *({"fixed": version} for version in fixed)]
+    document = {
+        "schema_version": "1.5.0",
+        "id": record_id,
+        "modified": "2024-01-01T00:00:00Z",
+        "details": details,
+        "affected": [
+            {"package": {"ecosystem": ecosystem, "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}
+        ],
+    }
+    return orjson.dumps(document) + b"\n"
+
+
+def test_copies_of_two_advisories_sharing_a_template_and_a_release_form_two_clusters(tmp_path: Path) -> None:
+    release = ["2.2.16", "3.0.10", "3.1.1"]
+    cache, upload = INTRO + "The filesystem cache kept the standard umask.", INTRO + "Uploads ignored the mode."
+    lines = [
+        record("cache-pypi", "PyPI", "django", cache, release),
+        record("upload-pypi", "PyPI", "django", upload, release),
+        record("cache-bitnami", "Bitnami", "django", cache, release),
+        record("upload-bitnami", "Bitnami", "django", upload, release),
+        *(
+            record(f"other-{n}", "npm", f"app{n}", OTHER_BUGS[n % 3].format(name=f"app{n}"), [f"1.{n}"])
+            for n in range(12)
+        ),
+    ]
+    source, out = tmp_path / "input.jsonl", tmp_path / "clusters.jsonl"
+    source.write_bytes(b"".join(lines))
+    summary = dedup_file(source, out, None)
+    found = clusters(out)
+    assert summary.pairs_matched > 2  # the two advisories match across too: they share a template and a release
+    assert found["cache-pypi"] == found["cache-bitnami"] != found["upload-pypi"] == found["upload-bitnami"]
 
 
 def test_a_malformed_line_is_reported_and_the_rest_written(tmp_path: Path) -> None:

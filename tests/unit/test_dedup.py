@@ -7,6 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearinghouse.intake.batch_dedup import DEFAULT_THRESHOLD
 from clearinghouse.intake.dedup import DedupIndex, fingerprint, normalize_version, strip_identifiers
 
 TEXT = (
@@ -82,6 +83,10 @@ def test_versions_are_normalised() -> None:
     assert normalize_version("0") is None
     assert normalize_version("0.0.0-0") is None
     assert normalize_version("4.18.0-513.el8") != normalize_version("4.18.0-514.el8")
+    # Go's spellings of a release: the lowest pre-release "-0" and the "+incompatible" tag of a pre-module major.
+    assert normalize_version("1.16.0-0") == normalize_version("1.16") == "1.16"
+    assert normalize_version("v2.4.3+incompatible") == normalize_version("2.4.3")
+    assert normalize_version("1.2+dfsg-1") != normalize_version("1.2+dfsg-2")  # a distribution's release stays
 
 
 words = st.lists(st.sampled_from(["heap", "overflow", "parser", "token", "crafted", "remote", "xss", "cookie"]))
@@ -106,3 +111,109 @@ def test_scores_are_in_range_and_symmetric(a, b, others) -> None:  # type: ignor
     backward = index.score(b, a, "b", "a").score
     assert 0.0 <= forward <= 1.0
     assert forward == backward
+
+
+TEMPLATE = (
+    "TensorFlow is an open source platform for machine learning. In affected versions if `{op}` is called with a "
+    "large input argument then the TensorFlow process will crash due to a `CHECK`-failure caused by an overflow."
+)
+
+
+OTHER_BUGS = [
+    "Cross-site scripting in the {name} admin page lets a user inject script into comments.",
+    "SQL injection in the {name} search form lets an attacker read the database.",
+    "Path traversal in the {name} download handler lets a client read arbitrary files.",
+]
+
+
+def add_other_projects(index: DedupIndex, count: int) -> None:
+    """Reports on unrelated projects, so that word and name statistics look like a collection's."""
+    for n in range(count):
+        text = OTHER_BUGS[n % len(OTHER_BUGS)].format(name=f"app{n}")
+        index.add(f"other{n}", fingerprint(None, text, [("npm", f"app{n}")], [f"1.{n}"], [], []))
+
+
+def test_templated_reports_naming_different_functions_are_kept_apart() -> None:
+    index = DedupIndex()
+    tile = fingerprint(None, TEMPLATE.format(op="tf.tile"), [("PyPI", "tensorflow")], ["2.6.1"], [], [])
+    index.add("tile", tile)
+    for n in range(10):  # `CHECK` and TensorFlow are the project's vocabulary, named by many of its reports
+        index.add(f"op{n}", fingerprint(None, TEMPLATE.format(op=f"op_{n}"), [("PyPI", "tensorflow")], [], [], []))
+    add_other_projects(index, 20)
+    same = fingerprint(None, TEMPLATE.format(op="tf.tile"), [("PyPI", "tensorflow")], ["2.6.1"], [], [])
+    other = fingerprint(None, TEMPLATE.format(op="tf.image.resize"), [("PyPI", "tensorflow")], ["2.6.1"], [], [])
+    match = index.score(same, tile, None, "tile")
+    conflict = index.score(other, tile, None, "tile")
+    assert match.evidence["identifiers_agree"] is True and "tf.tile" in match.evidence["shared_identifiers"]
+    assert conflict.evidence["identifiers_agree"] is False
+    assert conflict.evidence["text_similarity"] > 0.5  # the wording alone would call them duplicates
+    assert conflict.score < 0.5 * match.score + 0.01
+
+
+def test_a_short_summary_contained_in_a_longer_report_counts_as_similar_text() -> None:
+    index = DedupIndex()
+    index.add("long", fingerprint(None, TEXT, [("Go", "example.com/imagelib")], ["2.1.0"], [], []))
+    index.add("noise", fingerprint(None, "Cookies leak through a redirect in the shop.", [], [], [], []))
+    summary = "Buffer overflow in the TIFF decoder of imagelib"
+    [best, *_] = index.candidates(fingerprint(summary, None, [("Bitnami", "imagelib")], ["2.1.0"], [], []), 5)
+    assert best.other_id == "long"
+    assert best.evidence["text_similarity"] >= 0.9
+    assert best.score >= 0.5
+
+
+NOTE = (
+    "NOTE: The source advisory for this report contains additional versions that could not be automatically "
+    "mapped to standard Go module versions. (If this is causing false-positive reports from vulnerability "
+    "scanners, please suggest an edit to the report.)"
+)
+
+
+def test_a_go_title_ending_in_its_module_path_matches_the_same_title_over_other_text() -> None:
+    index = DedupIndex()
+    index.add(
+        "bitnami",
+        fingerprint(
+            "Grafana account takeover via OAuth vulnerability",
+            "Grafana is an open-source platform for monitoring and observability. A user who can log in through a "
+            "configured OAuth provider with a chosen login name can take over the account of another user.",
+            [("Bitnami", "grafana")],
+            ["9.0.3"],
+            [],
+            [],
+        ),
+    )
+    add_other_projects(index, 12)
+    for n in range(12):  # the Go database's standard note, on other reports
+        index.add(
+            f"go{n}",
+            fingerprint(f"Flaw {n} in github.com/org/mod{n}", NOTE, [("Go", f"github.com/org/mod{n}")], [], [], []),
+        )
+    title = "Grafana account takeover via OAuth vulnerability in github.com/grafana/grafana"
+    go = fingerprint(title, f"{title}. {NOTE}", [("Go", "github.com/grafana/grafana")], [], [], [])
+    assert not {"github.com", "grafana.com"} & go.tokens  # a module path is a package, not words
+    [best, *_] = index.candidates(go, 5)
+    assert best.other_id == "bitnami"
+    assert best.evidence["text_similarity"] >= 0.9
+    assert best.score >= DEFAULT_THRESHOLD
+
+
+def test_a_name_part_many_packages_share_is_no_package_agreement() -> None:
+    index = DedupIndex()
+    for n in range(20):  # "apache" names an organisation with many projects, not a project
+        index.add(
+            f"apache{n}",
+            fingerprint(None, OTHER_BUGS[n % 3].format(name=f"tool{n}"), [("PyPI", f"apache-tool{n}")], [], [], []),
+        )
+    superset = fingerprint(
+        None, "Registered database passwords leak to users.", [("PyPI", "apache-superset")], ["1.4.0"], [], []
+    )
+    answer = fingerprint(
+        None, "Avatar links leak user email addresses.", [("Go", "github.com/apache/answer")], ["1.4.0"], [], []
+    )
+    index.add("superset", superset)
+    candidate = index.score(answer, superset, None, "superset")
+    assert candidate.evidence["package_match"] == "none"
+    assert candidate.evidence["version_overlap"] is None  # versions of unrelated packages are not compared
+    assert candidate.score < 0.2
+    # A host names no project either: "code" (code.gitea.io) is not a name part.
+    assert fingerprint(None, "x", [("Go", "code.gitea.io/gitea")], [], [], []).name_parts == {"gitea"}

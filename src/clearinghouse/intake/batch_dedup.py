@@ -3,7 +3,11 @@
 Record ids may be opaque and aliases absent, so neither is used: `intake.dedup` scores pairs from text,
 packages, versions, CWEs and locations. Pairs at or above the threshold are joined best first, but not by plain
 transitive closure, which lets one loose pair glue two unrelated groups together: two clusters merge only when
-at least 80% of the pairs across them score above the threshold, and never past `MAX_CLUSTER_SIZE` records.
+at least 80% of the pairs across them score above the threshold, never past `MAX_CLUSTER_SIZE` records, and,
+when both already hold several records, only when the pairs across score on average at least 80% of the pairs
+within the less close-knit one. The last rule keeps apart the copies of two vulnerabilities fixed in one release
+(each pair of copies near-identical, the two advisories sharing a template and the versions); it raised F1 on
+the development set from 0.925 to 0.935 and kept out no true duplicate.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from clearinghouse.intake.dedup import DedupIndex, fingerprint_osv
 DEFAULT_THRESHOLD = 0.35
 MAX_CLUSTER_SIZE = 64
 MIN_LINKAGE = 0.8  # share of cross pairs that must match for two clusters to merge
+# Two groups that each hold together (Django's two fixes of one release, each as a PyPI and a Bitnami record) merge
+# only when they are nearly as alike across as within: copies of one advisory sharing a template with copies of
+# another are different vulnerabilities.
+MIN_COHESION = 0.8
 MAX_KEPT_ERRORS = 1000
 SHOWN_ERRORS = 20
 
@@ -65,12 +73,13 @@ class DedupSummary:
 
 
 class _Clusters:
-    """Union-find whose merges must pass the linkage and size rules above."""
+    """Union-find whose merges must pass the linkage, cohesion and size rules above."""
 
     def __init__(self, ids: list[str], edges: dict[tuple[str, str], float]) -> None:
         self.parent = {i: i for i in ids}
         self.members = {i: [i] for i in ids}
         self.edges = edges
+        self.inner: dict[str, tuple[float, int]] = {}  # root -> (sum, count) of the matching pairs inside
 
     def find(self, item: str) -> str:
         root = item
@@ -80,8 +89,9 @@ class _Clusters:
             self.parent[item], item = root, self.parent[item]
         return root
 
-    def _linked(self, a: str, b: str) -> bool:
-        return (a, b) in self.edges or (b, a) in self.edges
+    def _score(self, a: str, b: str) -> float | None:
+        found = self.edges.get((a, b))
+        return self.edges.get((b, a)) if found is None else found
 
     def try_merge(self, a: str, b: str) -> bool:
         ra, rb = self.find(a), self.find(b)
@@ -90,9 +100,16 @@ class _Clusters:
         left, right = self.members[ra], self.members[rb]
         if len(left) + len(right) > MAX_CLUSTER_SIZE:
             return False
-        linked = sum(1 for x in left for y in right if self._linked(x, y))
-        if linked < MIN_LINKAGE * len(left) * len(right):
+        scores = [score for x in left for y in right if (score := self._score(x, y)) is not None]
+        if len(scores) < MIN_LINKAGE * len(left) * len(right):
             return False
+        inner_a, inner_b = self.inner.get(ra, (0.0, 0)), self.inner.get(rb, (0.0, 0))
+        if inner_a[1] and inner_b[1]:
+            cross = sum(scores) / len(scores)
+            if cross < MIN_COHESION * min(inner_a[0] / inner_a[1], inner_b[0] / inner_b[1]):
+                return False
+        self.inner.pop(rb, None)
+        self.inner[ra] = (inner_a[0] + inner_b[0] + sum(scores), inner_a[1] + inner_b[1] + len(scores))
         self.parent[rb] = ra
         left.extend(right)
         del self.members[rb]
