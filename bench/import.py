@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 from _common import dataset
 
-from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.ingest.pipeline import ImportPipeline, default_workers
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
 
@@ -50,7 +50,7 @@ def main() -> None:
     stored, import_seconds, steps = min(import_runs, key=lambda run: run[1])
     rate = stored / import_seconds
     ratio = import_seconds / parse_seconds
-    print(f"dataset: {path} ({records:,} records)")
+    print(f"dataset: {path} ({records:,} records); import worker processes: {default_workers()}")
     print(f"baseline  orjson parse only (best of 3): {parse_seconds:.3f} s  ({records / parse_seconds:,.0f} records/s)")
     print(
         f"import    into fresh SQLite (best of 3): {import_seconds:.3f} s  ({rate:,.0f} records/s, {stored:,} stored)"

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -13,10 +18,11 @@ from alembic.migration import MigrationContext
 from clearinghouse.errors import NotFound
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.ingest.readers import Limits
 from clearinghouse.records.model import Provenance, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
-from clearinghouse.store import records as store_module
-from clearinghouse.store.records import RecordStore
+from clearinghouse.records.versions import InvalidVersion, affects, normalize_name
+from clearinghouse.store.records import RecordStore, UpsertOutcome
 from clearinghouse.store.tables import affected_packages, metadata, record_identifiers, records
 from tests.conftest import KEV_SAMPLE, SAMPLE, sample_documents
 
@@ -88,6 +94,22 @@ def test_show_finds_records_by_alias_and_groups_them(store: RecordStore) -> None
         store.get("NOPE-1")
 
 
+def test_an_import_corrects_the_provisional_group_of_records_linked_only_through_another(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    documents = [
+        minimal("GHSA-2099-aaaa-bbbb", "2024-01-01T00:00:00Z", aliases=["CVE-2099-0001"]),
+        minimal("PYSEC-2099-1", "2024-01-01T00:00:00Z", aliases=["GHSA-2099-aaaa-bbbb"]),  # guessed: itself
+    ]
+    feed.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in documents))
+    ImportPipeline(store).run([feed])
+    assert {r.id: r.group_id for r in store.iter_records()} == {
+        "GHSA-2099-aaaa-bbbb": "CVE-2099-0001",
+        "PYSEC-2099-1": "CVE-2099-0001",
+    }
+
+
 def test_scores_are_computed_from_vectors(store: RecordStore) -> None:
     ImportPipeline(store).run([SAMPLE])
     record = store.get("BIT-airflow-2020-13927")
@@ -124,33 +146,124 @@ def test_stats_count_by_source_and_ecosystem(store: RecordStore) -> None:
     assert stats.by_ecosystem["PyPI"] == len(pypi)
 
 
-def test_a_failing_batch_leaves_nothing_half_written(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    documents = sample_documents()[:5]
-    real_rows = store_module._affected_rows
+@contextmanager
+def inserts_failing_for(engine: sa.Engine, record_id: str) -> Iterator[None]:
+    """Make the database refuse `record_id`'s affected_packages rows, the last rows a record's write inserts."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                sa.text(
+                    "CREATE FUNCTION fail_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF NEW.record_id = '{record_id}' THEN RAISE EXCEPTION 'disk I/O error'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER fail_one BEFORE INSERT ON affected_packages "
+                    "FOR EACH ROW EXECUTE FUNCTION fail_one()"
+                )
+            )
+        else:
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER fail_one BEFORE INSERT ON affected_packages "
+                    f"WHEN NEW.record_id = '{record_id}' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+                )
+            )
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("DROP TRIGGER fail_one ON affected_packages"))
+                conn.execute(sa.text("DROP FUNCTION fail_one()"))
+            else:
+                conn.execute(sa.text("DROP TRIGGER fail_one"))
 
-    def failing_rows(record):  # type: ignore[no-untyped-def]
-        if record.id == documents[3]["id"]:
-            raise sa.exc.OperationalError("insert", {}, Exception("disk I/O error"))
-        return real_rows(record)
 
-    monkeypatch.setattr(store_module, "_affected_rows", failing_rows)
-    report = ImportPipeline(store, batch_size=100).run([SAMPLE])
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_failing_batch_leaves_nothing_half_written(store: RecordStore, workers: int) -> None:
+    bad = sample_documents()[3]
+    assert bad["affected"][0]["package"], "the failure is injected when the record's packages are written"
+    with inserts_failing_for(store.engine, bad["id"]):
+        report = ImportPipeline(store, batch_size=100, workers=workers, chunk_size=10).run([SAMPLE])
     # The batch failed as a whole, then every record was retried alone: only the bad one is missing.
     assert report.failed == 1
-    assert documents[3]["id"] in report.errors[0].message
+    assert bad["id"] in report.errors[0].message and "disk I/O error" in report.errors[0].message
     assert count(store, records) == len(sample_documents()) - 1
     with store.engine.connect() as conn:
         orphans = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(affected_packages)
-            .where(affected_packages.c.record_id == documents[3]["id"])
+            sa.select(sa.func.count()).select_from(affected_packages).where(affected_packages.c.record_id == bad["id"])
         ).scalar_one()
         identifiers = conn.execute(
             sa.select(sa.func.count())
             .select_from(record_identifiers)
-            .where(record_identifiers.c.record_id == documents[3]["id"])
+            .where(record_identifiers.c.record_id == bad["id"])
         ).scalar_one()
     assert (orphans, identifiers) == (0, 0)
+
+
+def snapshot(store: RecordStore) -> dict[str, list[dict[str, object]]]:
+    """Every row of the record tables but the import time, which differs from run to run."""
+    keys = {
+        records: ("id",),
+        record_identifiers: ("record_id", "identifier", "kind"),
+        affected_packages: ("record_id", "position"),
+    }
+    with store.engine.connect() as conn:
+        return {
+            table.name: sorted(
+                (
+                    {k: v for k, v in row._mapping.items() if k != "imported_at"}
+                    for row in conn.execute(sa.select(table))
+                ),
+                key=lambda row: tuple(str(row[k]) for k in key),
+            )
+            for table, key in keys.items()
+        }
+
+
+def test_worker_processes_store_and_report_exactly_what_one_process_does(store: RecordStore, tmp_path: Path) -> None:
+    documents = sample_documents()
+    lines = [orjson.dumps(d) for d in documents]
+    limits = Limits(max_record_bytes=max(map(len, lines)) + 1)
+    bad_date = orjson.dumps(dict(documents[10], modified="2023-02-30T00:00:00Z"))
+    too_large = orjson.dumps(
+        {"id": "PYSEC-2099-50", "modified": "2024-01-01T00:00:00Z", "details": "A" * limits.max_record_bytes}
+    )
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"\n".join([*lines[:20], bad_date, b"{not json", *lines[20:40], too_large, *lines[40:]]) + b"\n")
+
+    alone = ImportPipeline(store, limits, workers=0).run([feed])
+    stored_alone = snapshot(store)
+    with store.engine.begin() as conn:
+        for table in (affected_packages, record_identifiers, records):
+            conn.execute(sa.delete(table))
+    pooled = ImportPipeline(store, limits, batch_size=10, workers=2, chunk_size=7).run([feed])
+
+    assert "wait" in pooled.seconds, "the records went through worker processes"
+    assert (
+        (pooled.read, pooled.failed, pooled.outcome)
+        == (alone.read, alone.failed, alone.outcome)
+        == (
+            len(documents) + 3,
+            3,
+            UpsertOutcome(inserted=len(documents)),
+        )
+    )
+    assert [e.message for e in pooled.errors] == [e.message for e in alone.errors]
+    assert f"{feed}:21, record {documents[10]['id']}, field $.modified" in pooled.errors[0].message
+    assert f"{feed}:22" in pooled.errors[1].message and f"{feed}:43" in pooled.errors[2].message
+    assert snapshot(store) == stored_alone
+
+
+def test_kev_marks_are_cleared_when_the_catalog_drops_a_cve(store: RecordStore) -> None:
+    ImportPipeline(store).run([SAMPLE])
+    catalog = kev.parse(KEV_SAMPLE.read_bytes(), str(KEV_SAMPLE))
+    assert store.replace_kev(catalog) > 0
+    assert store.replace_kev(dataclasses.replace(catalog, entries=[])) == 0
+    assert not any(r.known_exploited for r in store.iter_records())
 
 
 def test_replacing_a_record_replaces_its_identifiers_and_packages(store: RecordStore) -> None:
@@ -166,3 +279,70 @@ def test_replacing_a_record_replaces_its_identifiers_and_packages(store: RecordS
             sa.select(sa.func.count()).where(affected_packages.c.record_id == document["id"])
         ).scalar_one()
     assert packages == 1
+
+
+def _answer(store: RecordStore, ecosystem: str, name: str, version: str) -> list[str] | str:
+    try:
+        return [r.id for r in store.affected(ecosystem, name, version)]
+    except InvalidVersion as exc:
+        return f"InvalidVersion: {exc}"
+
+
+def _brute_force(stored: list[VulnerabilityRecord], ecosystem: str, name: str, version: str) -> list[str] | str:
+    """What `affected` must answer: every stored entry for the package evaluated on its own."""
+    key = normalize_name(ecosystem, name)
+    found = set()
+    try:
+        for record in stored:
+            for entry in record.osv.affected or ():
+                package = entry.package
+                if package is None or package.ecosystem.split(":")[0] != ecosystem.split(":")[0]:
+                    continue
+                if ":" in ecosystem and package.ecosystem != ecosystem:
+                    continue
+                if normalize_name(package.ecosystem, package.name) == key and affects(entry, version):
+                    found.add(record.id)
+    except InvalidVersion as exc:
+        return f"InvalidVersion: {exc}"
+    return sorted(found)
+
+
+def test_affected_answers_as_evaluating_every_stored_entry_does(store: RecordStore) -> None:
+    """The same records (whole records, not only ids) in the same order as brute force, on every back end."""
+    ImportPipeline(store).run([SAMPLE])
+    stored = list(store.iter_records())
+    queries = set()
+    for record in stored:
+        for entry in record.osv.affected or ():
+            if entry.package is None:
+                continue
+            versions = {e.value for r in entry.ranges or () for e in r.events if r.type.value != "GIT"}
+            versions |= set(entry.versions or ()) | {"0.0.1", "999.0"}
+            for ecosystem in {entry.package.ecosystem, entry.package.ecosystem.split(":")[0]}:
+                queries |= {(ecosystem, entry.package.name, v) for v in versions if v != "0"}
+    answered = 0
+    for query in sorted(queries):
+        expected = _brute_force(stored, *query)
+        assert _answer(store, *query) == expected, query
+        if isinstance(expected, list):
+            assert store.affected(*query) == store.many(expected)
+            answered += bool(expected)
+    assert answered >= 50, "the sample is chosen to give many matches"
+
+
+def test_affected_follows_replaced_records_and_rejects_unparseable_versions(store: RecordStore) -> None:
+    def record_fixed_in(fixed: str, modified: str) -> VulnerabilityRecord:
+        events = [{"introduced": "0"}, {"fixed": fixed}]
+        package = {"ecosystem": "PyPI", "name": "Demo_Pkg"}
+        affected = [{"package": package, "ranges": [{"type": "ECOSYSTEM", "events": events}]}]
+        return make_record(minimal("PYSEC-2099-7", modified, affected=affected))
+
+    store.upsert([record_fixed_in("1.5", "2024-01-01T00:00:00Z")])
+    assert [r.id for r in store.affected("PyPI", "demo-pkg", "1.4")] == ["PYSEC-2099-7"]
+    # Prepared ranges are kept per stored entry: the replacing record's range must be the one evaluated.
+    store.upsert([record_fixed_in("1.3", "2024-02-01T00:00:00Z")])
+    assert store.affected("PyPI", "demo-pkg", "1.4") == []
+    assert [r.id for r in store.affected("PyPI", "demo-pkg", "1.2")] == ["PYSEC-2099-7"]
+    with pytest.raises(InvalidVersion, match="not a version"):
+        store.affected("PyPI", "demo-pkg", "not a version")
+    assert store.affected("PyPI", "other-pkg", "not a version") == []  # no entry to judge it by

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clearinghouse.records.grouping import MAX_GROUP_SIZE, group_records
+from clearinghouse.records.grouping import MAX_GROUP_SIZE, group_records, provisional_group
 
 
 def test_records_sharing_a_cve_or_linked_through_a_ghsa_form_one_group() -> None:
@@ -22,6 +22,14 @@ def test_records_sharing_a_cve_or_linked_through_a_ghsa_form_one_group() -> None
         "CVE-2021-0002": ["GO-2021-5"],
     }
     assert grouping.conflicts == []
+
+
+def test_a_provisional_group_is_the_one_cve_else_the_record_itself() -> None:
+    assert provisional_group("GHSA-aaaa-bbbb-cccc", ["CVE-2021-0001", "PYSEC-2021-9"]) == "CVE-2021-0001"
+    assert provisional_group("CVE-2021-0001", ["GHSA-aaaa-bbbb-cccc"]) == "CVE-2021-0001"
+    assert provisional_group("OSV-2020-666", ["CVE-2020-1000", "CVE-2020-1001"]) == "OSV-2020-666"
+    assert provisional_group("PYSEC-2021-10", ["GHSA-aaaa-bbbb-cccc"]) == "PYSEC-2021-10"
+    assert provisional_group("GO-2021-5", []) == "GO-2021-5"
 
 
 def test_one_record_listing_hundreds_of_cves_does_not_glue_their_records_together() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from clearinghouse.records.versions import (
     InvalidVersion,
     UnknownEcosystem,
     affects,
+    matcher,
     normalize_name,
     parse_version,
     range_problems,
@@ -335,3 +337,30 @@ def test_fixture_introduced_affected_fixed_not(
 ) -> None:
     assert range_problems(affected) == [], record_id
     assert affects(affected, version) is expected, f"{record_id}: {version}"
+
+
+def _verdict(answer: Callable[[str], bool], version: str) -> bool | str:
+    try:
+        return answer(version)
+    except InvalidVersion as exc:
+        return str(exc)
+
+
+def test_one_matcher_answers_every_version_as_a_fresh_evaluation_does() -> None:
+    """The store prepares each stored entry once and asks it about every queried version: no earlier answer
+    (an error, the parsed ``versions`` list) may change a later one."""
+    entries = [a for d in sample_documents() for a in OsvRecord.model_validate(d).affected or ()]
+    entries += [entry("PyPI", versions=["1.0", "1.2"]), between("CRAN", "1.0", "2.0")]
+    probes: dict[str, set[str]] = {}
+    for a in entries:
+        ecosystem = a.package.ecosystem.split(":")[0] if a.package else ""
+        found = probes.setdefault(ecosystem, {"1.0.0", "one.five", "not a version"})
+        found |= {e.value for r in a.ranges or () for e in r.events if r.type.value != "GIT"} | set(a.versions or ())
+    checked = 0
+    for affected in entries:
+        prepared = matcher(affected)
+        order = sorted(probes[affected.package.ecosystem.split(":")[0] if affected.package else ""])
+        for version in [*order, *reversed(order)]:
+            assert _verdict(prepared.affects, version) == _verdict(lambda v: affects(affected, v), version)  # noqa: B023
+            checked += 1
+    assert checked > 1000

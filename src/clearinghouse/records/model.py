@@ -38,6 +38,8 @@ _TIMESTAMP_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:
 _GIT_COMMIT = re.compile(r"^(0|[a-f0-9]{40}|[a-f0-9]{64})$")
 
 
+# Cached: an import parses each record's timestamps to validate them, then again to store them.
+@lru_cache(maxsize=65536)
 def timestamp(value: str) -> datetime:
     """Parse an OSV (RFC 3339, UTC) timestamp; raises ValueError for malformed or impossible dates."""
     if not _TIMESTAMP_PATTERN.match(value):
@@ -181,10 +183,14 @@ class Range(_Model):
     def _consistent(self) -> Range:
         kinds: set[str] = set()
         for event in self.events:
-            given = event.model_fields_set
-            if len(given) != 1 or getattr(event, next(iter(given))) is None:
+            # The slot, not the `model_fields_set` property: this loop runs for every event of every import.
+            given = event.__pydantic_fields_set__
+            if len(given) != 1:
                 raise ValueError("an event has exactly one of introduced, fixed, last_affected or limit")
-            kinds |= given
+            (kind,) = given
+            if getattr(event, kind) is None:
+                raise ValueError("an event has exactly one of introduced, fixed, last_affected or limit")
+            kinds.add(kind)
         if "introduced" not in kinds:
             raise ValueError("events must contain an introduced event")
         if "fixed" in kinds and "last_affected" in kinds:
@@ -275,7 +281,10 @@ class OsvRecord(_Model):
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> OsvRecord:
         record = cls.model_validate(document)
-        record._document = document
+        # The private slot directly, as in `document()`: pydantic's __setattr__ is slow for private fields.
+        private = record.__pydantic_private__
+        assert private is not None, "OsvRecord declares a private attribute"
+        private["_document"] = document
         return record
 
     def document(self) -> dict[str, Any]:

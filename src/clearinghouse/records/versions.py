@@ -33,6 +33,7 @@ from clearinghouse.formats.schemas import osv_ecosystems
 from clearinghouse.records.model import Affected, Range, RangeType
 
 __all__ = [
+    "AffectedMatcher",
     "ApkVersion",
     "ComposerVersion",
     "DottedIntVersion",
@@ -45,6 +46,7 @@ __all__ = [
     "affected_versions_problems",
     "affects",
     "base_ecosystem",
+    "matcher",
     "normalize_name",
     "parse_version",
     "range_problems",
@@ -434,33 +436,10 @@ def range_problems(affected: Affected) -> list[RangeProblem]:
     return found
 
 
-def _version_set(scheme: VersionClass, listed: tuple[str, ...]) -> frozenset[uv.Version]:
-    return _version_set_cached(_scheme_key(scheme), listed)
-
-
 @lru_cache(maxsize=4096)
 def _version_set_cached(scheme_key: str, listed: tuple[str, ...]) -> frozenset[uv.Version]:
     scheme = _BY_KEY[scheme_key]
     return frozenset(p for p in (_parse(scheme, v) for v in listed) if p is not None)
-
-
-def _in_versions(affected: Affected, version: str) -> bool:
-    listed = affected.versions
-    if not listed:
-        return False
-    if version in listed:
-        return True
-    # The same release spelt differently (PyPI 1.0 and 1.0.0, Go v1.2.3 and 1.2.3).
-    if affected.package is None:
-        return False
-    try:
-        scheme = version_scheme(affected.package.ecosystem)
-    except UnknownEcosystem:
-        return False
-    if scheme is None:
-        return False
-    parsed = _parse(scheme, version)
-    return parsed is not None and parsed in _version_set(scheme, tuple(listed))
 
 
 def _in_range(compiled: _Compiled, version: uv.Version) -> bool:
@@ -486,17 +465,75 @@ def _in_range(compiled: _Compiled, version: uv.Version) -> bool:
     return affected
 
 
-def affects(affected: Affected, version: str) -> bool:
-    """Whether ``version`` of ``affected``'s package is affected, by OSV's evaluation algorithm: listed in
-    ``versions``, or inside a SEMVER or ECOSYSTEM range (``introduced`` inclusive, "0" meaning from the
-    start, ``fixed`` exclusive, ``last_affected`` inclusive, ``limit`` an exclusive upper bound). GIT ranges
-    need the repository and are ignored.
+@dataclass(frozen=True, slots=True)  # slots: the store keeps tens of thousands (fewer objects for the GC)
+class _RangeCheck:
+    scheme_key: str
+    label: str
+    semver: bool
+    compiled: _Compiled
 
-    Ranges that cannot be evaluated (see `range_problems`) match nothing. Raises `InvalidVersion` when an
-    ECOSYSTEM range has to be checked and ``version`` is not valid in the package's ecosystem.
+
+_NO_VERSIONS: frozenset[str] = frozenset()
+
+
+class AffectedMatcher:
+    """One ``affected`` entry made ready to answer `affects` for many versions: its ranges parsed, sorted and
+    checked once, ranges that cannot be evaluated (GIT, `range_problems`) left out. Build it with `matcher`.
+
+    The store keeps these per stored entry, so a query evaluates ranges without re-reading the entry into
+    pydantic models and re-deriving its scheme and events each time.
     """
-    if _in_versions(affected, version):
-        return True
+
+    __slots__ = ("_exact", "_listed", "_listed_parsed", "_listed_scheme_key", "_ranges")
+
+    def __init__(self, listed: Sequence[str], listed_scheme_key: str | None, ranges: tuple[_RangeCheck, ...]) -> None:
+        self._listed = tuple(listed)
+        # A set, as some entries list hundreds of versions; most list none and share one empty set.
+        self._exact = frozenset(self._listed) if self._listed else _NO_VERSIONS
+        self._listed_scheme_key = listed_scheme_key
+        self._listed_parsed: frozenset[uv.Version] | None = None  # parsed on the first inexact look-up
+        self._ranges = ranges
+
+    def affects(self, version: str) -> bool:
+        """`affects` for this entry."""
+        if self._in_versions(version):
+            return True
+        for check in self._ranges:
+            parsed = _parse_cached(check.scheme_key, version)
+            if parsed is None:
+                if check.semver:
+                    continue  # e.g. a PyPI "1.0rc1" against a SemVer range: it cannot be inside it
+                raise InvalidVersion(check.label, version)
+            if _in_range(check.compiled, parsed):
+                return True
+        return False
+
+    def _in_versions(self, version: str) -> bool:
+        if not self._listed:
+            return False
+        if version in self._exact:
+            return True
+        # The same release spelt differently (PyPI 1.0 and 1.0.0, Go v1.2.3 and 1.2.3).
+        if self._listed_scheme_key is None:
+            return False
+        parsed = _parse_cached(self._listed_scheme_key, version)
+        if parsed is None:
+            return False
+        if self._listed_parsed is None:
+            self._listed_parsed = _version_set_cached(self._listed_scheme_key, self._listed)
+        return parsed in self._listed_parsed
+
+
+def matcher(affected: Affected) -> AffectedMatcher:
+    """``affected`` prepared for `AffectedMatcher.affects` (what `affects` does for one version)."""
+    listed_scheme_key = None
+    if affected.versions and affected.package is not None:
+        try:
+            scheme = version_scheme(affected.package.ecosystem)
+        except UnknownEcosystem:
+            scheme = None
+        listed_scheme_key = None if scheme is None else _scheme_key(scheme)
+    checks: list[_RangeCheck] = []
     for rng in affected.ranges or ():
         if rng.type is RangeType.GIT:
             continue
@@ -506,14 +543,21 @@ def affects(affected: Affected, version: str) -> bool:
         compiled = _compile(scheme, label, _event_key(rng))
         if compiled.problem is not None:
             continue
-        parsed = _parse(scheme, version)
-        if parsed is None:
-            if rng.type is RangeType.SEMVER:
-                continue  # e.g. a PyPI "1.0rc1" against a SemVer range: it cannot be inside it
-            raise InvalidVersion(label, version)
-        if _in_range(compiled, parsed):
-            return True
-    return False
+        checks.append(_RangeCheck(_scheme_key(scheme), label, rng.type is RangeType.SEMVER, compiled))
+    return AffectedMatcher(affected.versions or (), listed_scheme_key, tuple(checks))
+
+
+def affects(affected: Affected, version: str) -> bool:
+    """Whether ``version`` of ``affected``'s package is affected, by OSV's evaluation algorithm: listed in
+    ``versions``, or inside a SEMVER or ECOSYSTEM range (``introduced`` inclusive, "0" meaning from the
+    start, ``fixed`` exclusive, ``last_affected`` inclusive, ``limit`` an exclusive upper bound). GIT ranges
+    need the repository and are ignored.
+
+    Ranges that cannot be evaluated (see `range_problems`) match nothing. Raises `InvalidVersion` when an
+    ECOSYSTEM range has to be checked and ``version`` is not valid in the package's ecosystem. To ask about
+    many versions of one entry, build its `matcher` once.
+    """
+    return matcher(affected).affects(version)
 
 
 def affected_versions_problems(affected_list: Sequence[Affected]) -> list[tuple[int, RangeProblem]]:
