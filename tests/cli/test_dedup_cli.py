@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from clearinghouse.intake import batch_dedup
 from clearinghouse.intake.batch_dedup import dedup_file
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "dedup-sample.jsonl"
@@ -111,3 +112,18 @@ def test_output_is_replaced_atomically(tmp_path: Path) -> None:
     dedup_file(SAMPLE, out, None)
     assert len(clusters(out)) == 25
     assert [p.name for p in tmp_path.iterdir()] == ["clusters.jsonl"]
+
+
+def test_worker_processes_change_nothing_but_speed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = tmp_path / "feed.jsonl"
+    # A bad line and a repeated id among the chunks: reported the same way whoever fingerprints them.
+    lines = SAMPLE.read_bytes().splitlines()
+    feed.write_bytes(b"\n".join([*lines[:7], b"{not json", *lines[7:], lines[3]]) + b"\n")
+    monkeypatch.setattr(batch_dedup, "FINGERPRINT_CHUNK", 4)  # several chunks, so the workers get work
+    monkeypatch.setattr(batch_dedup, "default_workers", lambda: 2)
+    parallel = dedup_file(feed, tmp_path / "parallel.jsonl", None)
+    monkeypatch.setattr(batch_dedup, "default_workers", lambda: 0)
+    alone = dedup_file(feed, tmp_path / "alone.jsonl", None)
+    assert clusters(tmp_path / "parallel.jsonl") == clusters(tmp_path / "alone.jsonl")
+    assert parallel.records == alone.records == 25
+    assert [str(e) for e in parallel.errors] == [str(e) for e in alone.errors] and len(alone.errors) == 2
