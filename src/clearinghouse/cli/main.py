@@ -31,7 +31,7 @@ from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import ImportPipeline, ImportReport
 from clearinghouse.ingest.readers import Limits
-from clearinghouse.records.model import Tlp, VulnerabilityRecord, canonical_ecosystem
+from clearinghouse.records.model import RangeType, Tlp, VulnerabilityRecord, canonical_ecosystem
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.records import RecordStore
@@ -412,7 +412,8 @@ def _affected_example(store: RecordStore) -> tuple[str, str, str] | None:
     """A package and version known to be affected: the `introduced` version of some PyPI range."""
     for record in store.iter_records():
         for entry in record.osv.affected or ():
-            for version_range in entry.ranges or ():
+            # GIT ranges hold commit hashes, not versions `affected` could be asked about.
+            for version_range in (r for r in entry.ranges or () if r.type is RangeType.ECOSYSTEM):
                 introduced = [e.value for e in version_range.events if e.kind == "introduced" and e.value != "0"]
                 if entry.package and entry.package.ecosystem == "PyPI" and introduced:
                     return entry.package.ecosystem, entry.package.name, introduced[0]
