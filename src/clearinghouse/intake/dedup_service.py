@@ -52,6 +52,11 @@ class DuplicateFinder:
                 self._remember(report_id, finding)
         return self._index
 
+    def warm(self) -> None:
+        """Build the index now rather than on the first report."""
+        with self._lock:
+            self._ensure_index()
+
     def _remember(self, report_id: str, finding: Finding) -> None:
         if self._index is None:
             raise RuntimeError("the duplicate index is built before reports are remembered")
