@@ -11,7 +11,7 @@ import fcntl
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,23 +137,7 @@ class AuditLog:
             )
             entries.append(previous)
         if entries:
-            conn.execute(
-                audit_log.insert(),
-                [
-                    dict(
-                        seq=entry.seq,
-                        at=entry.at,
-                        actor=entry.actor,
-                        action=entry.action,
-                        subject_type=entry.subject_type,
-                        subject_id=entry.subject_id,
-                        details=entry.details,
-                        prev_hash=entry.prev_hash,
-                        hash=entry.hash,
-                    )
-                    for entry in entries
-                ],
-            )
+            conn.execute(audit_log.insert(), [asdict(entry) for entry in entries])  # fields named as the columns
         return entries
 
     def record(self, actor: str, action: str, subject_type: str, subject_id: str, details: dict[str, Any]) -> None:
