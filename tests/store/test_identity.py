@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from clearinghouse.errors import NotFound
 from clearinghouse.identity.model import OrgKind, Role, Scope
+from clearinghouse.store import identity as identity_module
+from clearinghouse.store.db import create_engine
 from clearinghouse.store.identity import IdentityError, IdentityStore, Unauthenticated
 from clearinghouse.store.tables import api_tokens
 
@@ -68,3 +70,22 @@ def test_organisation_rules(identity: IdentityStore) -> None:
         identity.create_organisation("Grid", OrgKind.CRITICAL_INFRASTRUCTURE)
     with pytest.raises(IdentityError, match="already exists"):
         identity.create_organisation("CH", OrgKind.CLEARINGHOUSE)
+
+
+def test_a_cached_token_is_refused_at_once_here_and_within_the_window_elsewhere(
+    identity: IdentityStore, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = IdentityStore(identity.engine, cache_seconds=2.0)
+    first = identity.create_token("CH", "ana", Role.ANALYST)
+    second = identity.create_token("CH", "bob", Role.ANALYST)
+    assert api.authenticate(first.plaintext).user == "ana" and api.authenticate(second.plaintext).user == "bob"
+    identity.revoke_token(first.token_id)  # through this process: the cache forgets it at once
+    with pytest.raises(Unauthenticated, match="revoked"):
+        api.authenticate(first.plaintext)
+    other_process = IdentityStore(create_engine(database_url))  # another engine stands for another process
+    other_process.revoke_token(second.token_id)
+    assert api.authenticate(second.plaintext).user == "bob"  # still inside the 2 s window
+    now = identity_module.time.monotonic()
+    monkeypatch.setattr(identity_module.time, "monotonic", lambda: now + 2.5)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        api.authenticate(second.plaintext)
