@@ -19,7 +19,7 @@ class Settings:
     max_body_bytes: int = 2 * 1024 * 1024
     rate_per_second: float = 50.0  # per API token, sustained
     rate_burst: int = 200
-    embedded_worker: bool = True  # run the job queue inside the API server
+    embedded_worker: bool = True  # `serve` starts a job worker process of its own
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

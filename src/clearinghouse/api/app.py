@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,18 +18,14 @@ from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, RateLimiter
 from clearinghouse.api.routers import frontier, records, reports
 from clearinghouse.config import Settings
-from clearinghouse.intake.dedup_service import DuplicateFinder
-from clearinghouse.intake.pipeline import ReportPipeline
-from clearinghouse.intake.worker import Worker, start_in_thread
+from clearinghouse.intake.worker import report_processing
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.group_commit import AcceptanceWriter
 from clearinghouse.store.identity import IdentityStore
-from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.records import RecordStore
-from clearinghouse.store.reports import PROCESS_REPORT, ReportStore
+from clearinghouse.store.reports import ReportStore
 
 TOKEN_CACHE_SECONDS = 2.0
-_PR_SET_PDEATHSIG = 1
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,19 +33,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = open_engine(settings)
     record_store = RecordStore(engine)
     report_store = ReportStore(engine)
-    pipeline = ReportPipeline(record_store, report_store, DuplicateFinder(record_store, report_store))
+    # Queued reports are processed by `clearinghouse worker` processes (`serve` starts one); the app keeps the
+    # pipeline and a worker only so that tests and operators can run due jobs in-process.
+    pipeline, worker = report_processing(record_store, report_store)
     acceptance = AcceptanceWriter(report_store)
-    worker = Worker(JobQueue(engine), {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])})
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        running = start_in_thread(worker) if settings.embedded_worker else None
         yield
-        acceptance.close()
-        if running is not None:
-            thread, stop = running
-            stop.set()
-            thread.join(timeout=10)
+        acceptance.close()  # commit and answer what is queued before the server goes
 
     app = FastAPI(
         title="Clearinghouse",
@@ -84,16 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     return app
-
-
-def die_with_parent() -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux), so `serve`'s job worker never outlives it."""
-    if sys.platform != "linux":
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent is already gone
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _offline_docs(app: FastAPI) -> None:

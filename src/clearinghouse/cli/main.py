@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import signal
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -233,12 +235,11 @@ def serve(
     processes) runs in a second process: the API process is bound to about one core by the GIL, so the worker
     uses another instead of competing with intake for it.
     """
-    import signal
     import subprocess
 
     import uvicorn  # the server is only needed here; keep the other commands' start-up lean
 
-    from clearinghouse.api.app import create_app, die_with_parent
+    from clearinghouse.api.app import create_app
 
     settings = Settings.from_env()
     open_engine(settings).dispose()  # migrate once, before the worker starts
@@ -249,7 +250,7 @@ def serve(
         job_worker = subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"], preexec_fn=die_with_parent)
     console.print(f"Clearinghouse API on http://{host}:{port}/docs", highlight=False)
     try:
-        uvicorn.run(create_app(replace(settings, embedded_worker=False)), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     finally:
         if job_worker is not None:
             job_worker.send_signal(signal.SIGINT)  # finishes its job, then stops
@@ -265,22 +266,15 @@ def worker(
     until_idle: Annotated[bool, typer.Option(help="Exit when no job is due instead of waiting for more")] = False,
 ) -> None:
     """Run queued jobs (report processing) outside the API server, e.g. several processes on PostgreSQL."""
-    import signal
     import threading
 
-    from clearinghouse.intake.dedup_service import DuplicateFinder
-    from clearinghouse.intake.pipeline import ReportPipeline
-    from clearinghouse.intake.worker import Worker
-    from clearinghouse.store.jobs import JobQueue
-    from clearinghouse.store.reports import PROCESS_REPORT, ReportStore
+    from clearinghouse.intake.worker import report_processing
+    from clearinghouse.store.reports import ReportStore
 
     engine = open_engine(Settings.from_env())
-    records, reports = RecordStore(engine), ReportStore(engine)
-    finder = DuplicateFinder(records, reports)
-    pipeline = ReportPipeline(records, reports, finder)
-    runner = Worker(JobQueue(engine), {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])})
+    pipeline, runner = report_processing(RecordStore(engine), ReportStore(engine))
     # Index the store's records and reports now (about 10 s for the 16k-record dev set), not on the first report.
-    finder.warm()
+    pipeline.duplicates.warm()
     if until_idle:
         console.print(f"ran {runner.run_until_idle():,} jobs")
         return
@@ -409,6 +403,19 @@ def _demo_token() -> None:
 
 
 DEMO_ORGANISATION = "Demo Clearinghouse"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), so `serve`'s job worker never outlives it."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _affected_example(store: RecordStore) -> tuple[str, str, str] | None:

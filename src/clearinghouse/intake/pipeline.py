@@ -22,6 +22,7 @@ from clearinghouse.store.records import RecordStore
 from clearinghouse.store.reports import ReportStore
 
 log = logging.getLogger("clearinghouse.intake")
+PIPELINE_ACTOR = "clearinghouse-pipeline"
 
 
 @dataclass
@@ -60,13 +61,13 @@ class ReportPipeline:
                 elapsed = round((time.perf_counter() - started) * 1000, 2)
                 log.exception("report %s: step %s failed", report_id, step)
                 outcomes[step] = {"ok": False, "ms": elapsed, "error": f"{exc.__class__.__name__}: {exc}"}
-                self.reports.record_pipeline(report_id, outcomes, columns, triaged=None)
+                self.reports.record_pipeline(report_id, outcomes, columns, PIPELINE_ACTOR, triaged=None)
                 return False
             elapsed = round((time.perf_counter() - started) * 1000, 2)
             log.info("report %s: %s in %.2f ms", report_id, step, elapsed)
             columns.update(outcome.pop("_columns", {}))
             outcomes[step] = {"ok": True, "ms": elapsed, **outcome}
-        self.reports.record_pipeline(report_id, outcomes, columns, triaged=context.triaged)
+        self.reports.record_pipeline(report_id, outcomes, columns, PIPELINE_ACTOR, triaged=context.triaged)
         return True
 
     def _normalise(self, context: _Context) -> dict[str, Any]:

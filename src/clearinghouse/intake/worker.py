@@ -1,4 +1,4 @@
-"""Runs queued jobs: in a thread of the API server (embedded default) or as `clearinghouse worker` processes."""
+"""Runs queued jobs in `clearinghouse worker` processes (`serve` starts one of its own)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from clearinghouse.intake.dedup_service import DuplicateFinder
+from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.store.jobs import Job, JobQueue
+from clearinghouse.store.records import RecordStore
+from clearinghouse.store.reports import PROCESS_REPORT, ReportStore
 
 log = logging.getLogger("clearinghouse.worker")
 
@@ -70,8 +74,8 @@ class Worker:
         log.info("job %s (%s) done in %.1f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
 
 
-def start_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="clearinghouse-worker", daemon=True)
-    thread.start()
-    return thread, stop
+def report_processing(records: RecordStore, reports: ReportStore) -> tuple[ReportPipeline, Worker]:
+    """The report pipeline and a worker running it for queued reports: the same wiring for every process."""
+    pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
+    queue = JobQueue(records.engine)
+    return pipeline, Worker(queue, {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])})

@@ -1,7 +1,7 @@
 """The audit log: append-only and hash-chained (see `audit_chain`), one entry per change anyone makes.
 
 Appends are serialised so that the chain has no forks: on SQLite a process-wide lock plus, across processes
-(`serve --workers`, the job worker), an exclusive lock on a file beside the database and `BEGIN IMMEDIATE`;
+(the API server, its job worker, CLI commands), an exclusive lock on a file beside the database and `BEGIN IMMEDIATE`;
 on PostgreSQL a transaction-scoped advisory lock (which also covers several server processes).
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,6 @@ from clearinghouse.store.audit import AuditEvent, AuditLog
 from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
 
 PROCESS_REPORT = "process-report"
-PIPELINE_ACTOR = "clearinghouse-pipeline"
 _STAFF = frozenset({Role.ADMIN, Role.ANALYST})
 
 
@@ -192,13 +191,6 @@ class ReportStore:
             raise NotFound(f"no report with id {report_id!r}")
         return _report_json(row)
 
-    def finding(self, report_id: str) -> Finding:
-        with self.engine.connect() as conn:
-            data = conn.execute(sa.select(reports.c.submission).where(reports.c.id == report_id)).scalar_one_or_none()
-        if data is None:
-            raise NotFound(f"no report with id {report_id!r}")
-        return finding_from_json(data)
-
     def list_for(
         self, principal: Principal, limit: int = 100, state: ReportState | None = None
     ) -> list[dict[str, Any]]:
@@ -231,46 +223,45 @@ class ReportStore:
                     yield row.id, finding_from_json(row.submission)
 
     def record_pipeline(
-        self, report_id: str, steps: dict[str, dict[str, Any]], columns: dict[str, Any], triaged: str | None
+        self,
+        report_id: str,
+        steps: dict[str, dict[str, Any]],
+        columns: dict[str, Any],
+        actor: str,
+        triaged: str | None,
     ) -> None:
         """Store one pipeline run at once: each step's outcome, the columns they set and, if `triaged` gives the
         reason, the move from received to triaged. A run that stops half-way leaves nothing half-written."""
         with self.audit.writing() as conn:
-            state = conn.execute(sa.select(reports.c.state).where(reports.c.id == report_id)).scalar_one_or_none()
-            if state is None:
-                raise NotFound(f"no report with id {report_id!r}")
+            current = _state(conn, report_id)
             now = datetime.now(UTC)
             values: dict[str, Any] = {"pipeline": steps, "updated_at": now, **columns}
-            if triaged is not None and ReportState(state) is ReportState.RECEIVED:
-                transition(ReportState.RECEIVED, ReportState.TRIAGED, PIPELINE_ACTOR, triaged, now)
-                values["state"] = ReportState.TRIAGED.value
-                self.audit.append(
-                    conn,
-                    PIPELINE_ACTOR,
-                    "report.state",
-                    "report",
-                    report_id,
-                    {"from": ReportState.RECEIVED.value, "to": ReportState.TRIAGED.value, "reason": triaged},
-                )
+            if triaged is not None and current is ReportState.RECEIVED:
+                values |= self._move(conn, report_id, current, ReportState.TRIAGED, actor, triaged, now)
             conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
 
     def change_state(self, report_id: str, target: ReportState, actor: str, reason: str) -> ReportState:
         with self.audit.writing() as conn:
-            current = conn.execute(sa.select(reports.c.state).where(reports.c.id == report_id)).scalar_one_or_none()
-            if current is None:
-                raise NotFound(f"no report with id {report_id!r}")
             now = datetime.now(UTC)
-            change = transition(ReportState(current), target, actor, reason, now)
-            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(state=target.value, updated_at=now))
-            self.audit.append(
-                conn,
-                actor,
-                "report.state",
-                "report",
-                report_id,
-                {"from": change.source.value, "to": change.target.value, "reason": reason},
-            )
+            values = self._move(conn, report_id, _state(conn, report_id), target, actor, reason, now)
+            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
         return target
+
+    def _move(
+        self,
+        conn: sa.Connection,
+        report_id: str,
+        current: ReportState,
+        target: ReportState,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Check a lifecycle move against the transition table and audit it; the column values that make it."""
+        change = transition(current, target, actor, reason, now)
+        details = {"from": change.source.value, "to": change.target.value, "reason": reason}
+        self.audit.append(conn, actor, "report.state", "report", report_id, details)
+        return {"state": target.value, "updated_at": now}
 
     def reprocess(self, report_id: str, actor: str) -> None:
         with self.audit.writing() as conn:
@@ -347,12 +338,12 @@ class ReportStore:
             )
         return into_cluster
 
-    def ids(self, states: Iterable[ReportState] | None = None) -> list[str]:
-        query = sa.select(reports.c.id).order_by(reports.c.received_at)
-        if states is not None:
-            query = query.where(reports.c.state.in_([s.value for s in states]))
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+
+def _state(conn: sa.Connection, report_id: str) -> ReportState:
+    state = conn.execute(sa.select(reports.c.state).where(reports.c.id == report_id)).scalar_one_or_none()
+    if state is None:
+        raise NotFound(f"no report with id {report_id!r}")
+    return ReportState(state)
 
 
 def _cluster_of(conn: sa.Connection, report_id: str) -> str:

@@ -81,7 +81,6 @@ def _actor(principal: Principal) -> str:
 async def submit(
     request: Request,
     response: Response,
-    reports: Reports,
     principal: Submitter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
