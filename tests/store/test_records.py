@@ -187,7 +187,7 @@ def test_a_failing_batch_leaves_nothing_half_written(store: RecordStore, workers
     bad = sample_documents()[3]
     assert bad["affected"][0]["package"], "the failure is injected when the record's packages are written"
     with inserts_failing_for(store.engine, bad["id"]):
-        report = ImportPipeline(store, batch_size=100, workers=workers, chunk_size=10).run([SAMPLE])
+        report = ImportPipeline(store, batch_size=10, workers=workers).run([SAMPLE])
     # The batch failed as a whole, then every record was retried alone: only the bad one is missing.
     assert report.failed == 1
     assert bad["id"] in report.errors[0].message and "disk I/O error" in report.errors[0].message
@@ -240,7 +240,7 @@ def test_worker_processes_store_and_report_exactly_what_one_process_does(store: 
     with store.engine.begin() as conn:
         for table in (affected_packages, record_identifiers, records):
             conn.execute(sa.delete(table))
-    pooled = ImportPipeline(store, limits, batch_size=10, workers=2, chunk_size=7).run([feed])
+    pooled = ImportPipeline(store, limits, batch_size=7, workers=2).run([feed])
 
     assert "wait" in pooled.seconds, "the records went through worker processes"
     assert (

@@ -31,7 +31,7 @@ from clearinghouse.config import Settings
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
 from clearinghouse.formats import kev, osv
-from clearinghouse.ingest.pipeline import ImportPipeline, ImportReport
+from clearinghouse.ingest.pipeline import BATCH_SIZE, ImportPipeline, ImportReport
 from clearinghouse.ingest.readers import Limits
 from clearinghouse.records.model import RangeType, Tlp, VulnerabilityRecord, canonical_ecosystem
 from clearinghouse.sharing.export import ExportFormat, export_records
@@ -104,7 +104,7 @@ def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="OSV .json files, directories, .jsonl, .jsonl.gz or .zip")],
     max_record_mb: Annotated[float, typer.Option(help="Refuse records larger than this")] = 16.0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Records per transaction")] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per transaction")] = BATCH_SIZE,
 ) -> None:
     """Import OSV records. A record replaces a stored one only if its `modified` is newer.
 
@@ -355,7 +355,7 @@ def demo(
     ctx = typer.Context(typer.main.get_command(app))
     ctx.invoke(import_kev, path=kev_catalog)
     try:
-        ctx.invoke(import_, paths=[dataset], max_record_mb=16.0, batch_size=2000)
+        ctx.invoke(import_, paths=[dataset], max_record_mb=16.0, batch_size=BATCH_SIZE)
     except typer.Exit as exit_:
         if exit_.exit_code:  # a few real records fail the OSV schema; they were reported, carry on
             console.print("[yellow]some records were skipped, see above[/yellow]")

@@ -1,12 +1,14 @@
 """The OSV import pipeline: read -> parse -> enrich -> store -> link, one bad record never stopping a run.
 
-Parsing, validating, scoring and turning records into rows is CPU work that needs no database, so it runs in
-worker processes, in chunks, while this process reads the input and writes to the store; results come back in
-input order, so a run's outcome does not depend on the number of workers.
+This process reads the input and hands it, in chunks, to worker processes. Each worker parses, validates,
+scores and stores its chunk in one transaction of its own, so that nothing but raw input and a short result
+crosses between processes; record writers are serialised by the store (`RecordStore.write`), so the newer
+record wins whatever order chunks are written in. Results are taken in input order, so a run's report does not
+depend on the number of workers.
 
-Records are written in batches, each in its own transaction, so a record is either fully stored (with its
-identifiers and affected packages) or not at all. If a batch fails in the database, its records are retried
-one by one so that only the offending record is reported and skipped.
+A chunk is either fully stored (each record with its identifiers and affected packages) or not at all. If a
+chunk fails in the database, its records are retried one by one so that only the offending record is reported
+and skipped.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
+import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from clearinghouse.errors import InvalidRecord, Location
@@ -36,12 +39,13 @@ from clearinghouse.records.grouping import provisional_group
 from clearinghouse.records.model import OsvRecord, Provenance, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
 from clearinghouse.records.sources import source_of
-from clearinghouse.store.records import ImportRun, PreparedRecord, RecordStore, RowPlans, UpsertOutcome
+from clearinghouse.store.db import create_engine
+from clearinghouse.store.records import ImportRun, PreparedRecord, RecordStore, UpsertOutcome
 
 MAX_KEPT_ERRORS = 1000  # errors beyond this are counted, not kept in memory
 COLLECT_EVERY = 50_000  # records between garbage collections during an import (see _collections_paused)
-CHUNK_SIZE = 250  # records per piece of work handed to a worker process
-MAX_WORKERS = 2  # one writer keeps up with about two preparing processes; more only cost memory
+BATCH_SIZE = 500  # records per piece of work handed to a worker, stored in one transaction
+MAX_WORKERS = 2  # writes are serialised: beyond two workers, one would mostly wait for the others' writes
 
 ProgressCallback = Callable[[int], None]
 
@@ -68,7 +72,7 @@ class ImportReport:
 
 @contextmanager
 def _collections_paused() -> Iterator[None]:
-    """Pause automatic garbage collection for the run; `_store` collects every `COLLECT_EVERY` records.
+    """Pause automatic garbage collection for the run; `_run` collects every `COLLECT_EVERY` records.
 
     Parsing allocates millions of short-lived, acyclic objects; with automatic collection on, the cyclic GC
     re-scans the growing batch again and again and more than triples the parse time.
@@ -83,46 +87,56 @@ def _collections_paused() -> Iterator[None]:
 
 
 class _Failure(NamedTuple):
-    """A record that did not validate, as it travels back from a worker (exceptions lose fields in a pickle)."""
+    """A record that did not validate or could not be stored, as it travels back from a worker (exceptions lose
+    fields in a pickle)."""
 
     reason: str
     location: Location
+
+    def error(self) -> InvalidRecord:
+        return InvalidRecord(self.reason, self.location)
 
 
 _Document = tuple[str | None, int | None, bytes]  # file, line, data: a `RawDocument`, cheap to pickle
 
 
-class _Chunk(NamedTuple):
-    results: list[PreparedRecord | _Failure]  # one per document, in order
+class _ChunkResult(NamedTuple):
+    invalid: list[tuple[int, _Failure]]  # (position in the chunk's documents, why) for each record that failed
+    refused: list[_Failure]  # valid records the database would not take
+    outcome: UpsertOutcome
     parse_seconds: float
     enrich_seconds: float
+    store_seconds: float
 
 
 @dataclass(frozen=True)
-class _Preparer:
-    """Parse, validate, enrich and prepare rows for a chunk of documents; runs in a worker or in-process."""
+class _ChunkImporter:
+    """Parse, validate, enrich and store a chunk of documents; runs in a worker or in-process."""
 
-    plans: RowPlans
     tlp: Tlp
     imported_at: datetime
 
-    def __call__(self, documents: list[_Document]) -> _Chunk:
-        results: list[PreparedRecord | _Failure] = []
+    def __call__(self, store: RecordStore, documents: list[_Document]) -> _ChunkResult:
+        plans = store.row_plans
+        prepared: list[PreparedRecord] = []
+        invalid: list[tuple[int, _Failure]] = []
         parsing = enriching = 0.0
-        for file, line, data in documents:
+        for position, (file, line, data) in enumerate(documents):
             location = Location(file, line)
             started = time.perf_counter()
             try:
                 record = osv.parse(data, location)
             except InvalidRecord as error:
-                results.append(_Failure(error.reason, error.location))
+                invalid.append((position, _Failure(error.reason, error.location)))
                 continue
             finally:
                 parsing += time.perf_counter() - started
             started = time.perf_counter()
-            results.append(self.plans.prepare(self.enrich(record, str(location))))
+            prepared.append(plans.prepare(self.enrich(record, str(location))))
             enriching += time.perf_counter() - started
-        return _Chunk(results, parsing, enriching)
+        started = time.perf_counter()
+        outcome, refused = _store(store, prepared)
+        return _ChunkResult(invalid, refused, outcome, parsing, enriching, time.perf_counter() - started)
 
     def enrich(self, record: OsvRecord, origin: str) -> VulnerabilityRecord:
         source = source_of(record.id)
@@ -136,26 +150,44 @@ class _Preparer:
         )
 
 
-_worker_preparer: _Preparer | None = None  # set in each worker process by `_start_worker`
+def _store(store: RecordStore, batch: list[PreparedRecord]) -> tuple[UpsertOutcome, list[_Failure]]:
+    """Write one batch in one transaction; if the batch fails, retry record by record."""
+    try:
+        return store.write(batch), []
+    except SQLAlchemyError:
+        pass
+    outcome, refused = UpsertOutcome(), []
+    for record in batch:
+        try:
+            outcome.add(store.write([record]))
+        except SQLAlchemyError as exc:
+            reason = f"could not be stored: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+            refused.append(_Failure(reason, Location(file=record.origin, record=record.id)))
+    return outcome, refused
 
 
-def _start_worker(preparer: _Preparer) -> None:
-    global _worker_preparer
-    _worker_preparer = preparer
+_worker_state: tuple[_ChunkImporter, RecordStore] | None = None  # set in each worker process by `_start_worker`
+
+
+def _start_worker(importer: _ChunkImporter, database_url: str) -> None:
+    global _worker_state
+    # A connection of its own: the importing process's connections are not to be used across a fork.
+    _worker_state = (importer, RecordStore(create_engine(database_url)))
     # Ctrl-C is the importing process's to handle: it stops the pool, which lets workers end quietly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # As in the importing process (see _collections_paused); freezing keeps the heap inherited through fork out
-    # of the collections `_prepare_in_worker` makes (scanning it would also copy its pages).
+    # of the collections `_import_in_worker` makes (scanning it would also copy its pages).
     gc.disable()
     gc.freeze()
 
 
-def _prepare_in_worker(documents: list[_Document]) -> _Chunk:
-    assert _worker_preparer is not None, "worker started without _start_worker"
-    chunk = _worker_preparer(documents)
+def _import_in_worker(documents: list[_Document]) -> _ChunkResult:
+    assert _worker_state is not None, "worker started without _start_worker"
+    importer, store = _worker_state
+    result = importer(store, documents)
     if gc.get_count()[0] > COLLECT_EVERY:  # tracked objects outliving their chunk: rare, but cycles happen
         gc.collect()
-    return chunk
+    return result
 
 
 def default_workers() -> int:
@@ -165,24 +197,18 @@ def default_workers() -> int:
 
 
 @contextmanager
-def _worker_pool(workers: int, preparer: _Preparer) -> Iterator[ProcessPoolExecutor]:
+def _worker_pool(workers: int, importer: _ChunkImporter, database_url: str) -> Iterator[ProcessPoolExecutor]:
     # On Linux, fork starts a worker in milliseconds with everything imported (workers touch no inherited
     # connection or lock). Elsewhere the platform's default (spawn) re-imports the package in each worker, about
-    # a second, and hands it the preparer by pickle.
+    # a second, and hands it the importer by pickle.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(preparer,))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(importer, database_url)
+    )
     try:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-@dataclass
-class _Stored:
-    count: int
-    outcome: UpsertOutcome = field(default_factory=UpsertOutcome)
-    errors: list[InvalidRecord] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 class _Timer:
@@ -199,22 +225,21 @@ class _Timer:
 class ImportPipeline:
     """Import OSV files into a store.
 
-    `report.seconds` times each step. parse (JSON and validation) and enrich (scores, provenance and the rows to
-    write) are summed over the workers, which run alongside reading and storing; `wait` is the time this process
+    `report.seconds` times each step. parse (JSON and validation), enrich (scores, provenance and the rows to
+    write) and store are summed over the workers, which run alongside reading; `wait` is the time this process
     spent waiting for them.
     """
 
-    steps = ("read", "parse", "enrich", "wait", "store", "link")
+    steps = ("read", "parse", "enrich", "store", "wait", "link")
 
     def __init__(
         self,
         store: RecordStore,
         limits: Limits | None = None,
-        batch_size: int = 2000,
+        batch_size: int = BATCH_SIZE,
         on_progress: ProgressCallback | None = None,
         tlp: Tlp = Tlp.CLEAR,
         workers: int | None = None,
-        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         self.store = store
         self.limits = limits or Limits()
@@ -222,8 +247,8 @@ class ImportPipeline:
         self.on_progress = on_progress or (lambda _n: None)
         self.tlp = tlp
         self.workers = default_workers() if workers is None else workers
-        self.chunk_size = chunk_size
-        self._stored_since_collect = 0
+        if _in_memory(store.engine):
+            self.workers = 0  # a private database: other processes cannot reach it
 
     def run(self, paths: Iterable[Path]) -> ImportReport:
         with _collections_paused():
@@ -233,26 +258,31 @@ class ImportPipeline:
         report = ImportReport()
         timer = _Timer(report.seconds)
         started_at = datetime.now(UTC)
-        preparer = _Preparer(self.store.row_plans, self.tlp, started_at)
-        batch: list[PreparedRecord] = []
-        for items, chunk in self._prepared(self._chunks(paths, timer), preparer, timer):
-            timer.add_seconds("parse", chunk.parse_seconds)
-            timer.add_seconds("enrich", chunk.enrich_seconds)
-            results = iter(chunk.results)
+        importer = _ChunkImporter(self.tlp, started_at)
+        read_since_collect = 0
+        for items, result in self._imported(self._chunks(paths, timer), importer, timer):
+            timer.add_seconds("parse", result.parse_seconds)
+            timer.add_seconds("enrich", result.enrich_seconds)
+            timer.add_seconds("store", result.store_seconds)
+            invalid = dict(result.invalid)
+            position = 0
             for item in items:
-                report.read += 1
-                result = item if isinstance(item, InvalidRecord) else next(results)
-                if isinstance(result, InvalidRecord):
-                    report.fail(result)
-                elif isinstance(result, _Failure):
-                    report.fail(InvalidRecord(result.reason, result.location))
-                else:
-                    batch.append(result)
-                    if len(batch) >= self.batch_size:
-                        self._merge(self._store(batch), report)
-                        batch = []
+                if isinstance(item, InvalidRecord):
+                    report.fail(item)
+                    continue
+                failure = invalid.get(position)
+                position += 1
+                if failure is not None:
+                    report.fail(failure.error())
+            for failure in result.refused:
+                report.fail(failure.error())
+            report.read += len(items)
+            report.outcome.add(result.outcome)
             self.on_progress(len(items))
-        self._merge(self._store(batch), report)
+            read_since_collect += len(items)
+            if read_since_collect >= COLLECT_EVERY:
+                gc.collect()
+                read_since_collect = 0
         started = time.perf_counter()
         report.alias_conflicts = len(self.store.regroup().conflicts)
         report.known_exploited = self.store.mark_known_exploited()
@@ -281,68 +311,46 @@ class ImportPipeline:
                 if item is None:
                     break
                 chunk.append(item)
-                if len(chunk) >= self.chunk_size:
+                if len(chunk) >= self.batch_size:
                     yield chunk
                     chunk = []
         if chunk:
             yield chunk
 
-    def _prepared(
-        self, chunks: Iterator[list[Item]], preparer: _Preparer, timer: _Timer
-    ) -> Iterator[tuple[list[Item], _Chunk]]:
-        """Each chunk with its prepared records, in input order, from worker processes when there is work enough."""
+    def _imported(
+        self, chunks: Iterator[list[Item]], importer: _ChunkImporter, timer: _Timer
+    ) -> Iterator[tuple[list[Item], _ChunkResult]]:
+        """Each chunk with its result, in input order, from worker processes when there is work enough."""
         head = list(islice(chunks, 2))
         if self.workers == 0 or len(head) < 2:
-            # Starting processes costs more than preparing one chunk (a single file, a small feed) takes.
+            # Starting processes costs more than importing one chunk (a single file, a small feed) takes.
             for items in chain(head, chunks):
-                yield items, preparer(_documents(items))
+                yield items, importer(self.store, _documents(items))
             return
-        pending: deque[tuple[list[Item], Future[_Chunk]]] = deque()
-        window = 4 * self.workers  # chunks in flight: enough to keep workers busy while a batch is written
-        with _worker_pool(self.workers, preparer) as pool:
+        pending: deque[tuple[list[Item], Future[_ChunkResult]]] = deque()
+        window = 4 * self.workers  # chunks in flight: enough to keep every worker busy
+        database_url = self.store.engine.url.render_as_string(hide_password=False)
+        with _worker_pool(self.workers, importer, database_url) as pool:
             for items in chain(head, chunks):
-                pending.append((items, pool.submit(_prepare_in_worker, _documents(items))))
+                pending.append((items, pool.submit(_import_in_worker, _documents(items))))
                 if len(pending) >= window:
                     yield self._next(pending, timer)
             while pending:
                 yield self._next(pending, timer)
 
     @staticmethod
-    def _next(pending: deque[tuple[list[Item], Future[_Chunk]]], timer: _Timer) -> tuple[list[Item], _Chunk]:
+    def _next(
+        pending: deque[tuple[list[Item], Future[_ChunkResult]]], timer: _Timer
+    ) -> tuple[list[Item], _ChunkResult]:
         items, future = pending.popleft()
         started = time.perf_counter()
-        chunk = future.result()
+        result = future.result()
         timer.add("wait", started)
-        return items, chunk
+        return items, result
 
-    def _store(self, batch: list[PreparedRecord]) -> _Stored:
-        """Write one batch in one transaction; if the batch fails, retry record by record."""
-        started = time.perf_counter()
-        stored = _Stored(count=len(batch))
-        try:
-            stored.outcome.add(self.store.write(batch))
-        except SQLAlchemyError:
-            for record in batch:
-                try:
-                    stored.outcome.add(self.store.write([record]))
-                except SQLAlchemyError as exc:
-                    stored.errors.append(
-                        InvalidRecord(
-                            f"could not be stored: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
-                        ).at(file=record.origin, record=record.id)
-                    )
-        stored.seconds = time.perf_counter() - started
-        return stored
 
-    def _merge(self, stored: _Stored, report: ImportReport) -> None:
-        report.outcome.add(stored.outcome)
-        for error in stored.errors:
-            report.fail(error)
-        report.seconds["store"] = report.seconds.get("store", 0.0) + stored.seconds
-        self._stored_since_collect += stored.count
-        if self._stored_since_collect >= COLLECT_EVERY:
-            gc.collect()
-            self._stored_since_collect = 0
+def _in_memory(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
 
 
 def _documents(items: list[Item]) -> list[_Document]:

@@ -7,77 +7,23 @@ on PostgreSQL a transaction-scoped advisory lock (which also covers several serv
 
 from __future__ import annotations
 
-import fcntl
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from clearinghouse.store.audit_chain import AuditEntry, ChainReport, next_entry, verify_chain
+from clearinghouse.store.db import serialised_writes
 from clearinghouse.store.tables import audit_log
 
 _ADVISORY_KEY = 0x636C6561  # "clea": the audit chain's PostgreSQL advisory lock
-_LOCKS: dict[int, threading.RLock] = {}
 # Built once: constructing a statement per append cost more than running it (intake profile). Only the head's
 # seq and hash are needed to extend the chain: reading and decoding the whole row cost more than the insert.
 _HEAD = sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_LOCKS_GUARD = threading.Lock()
-_HELD = threading.local()
-
-
-def _process_lock(engine: sa.Engine) -> threading.RLock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(id(engine), threading.RLock())
-
-
-@contextmanager
-def sqlite_write_lock(engine: sa.Engine) -> Iterator[None]:
-    """Serialise SQLite writers that read before they write: threads of this process, then other processes.
-
-    A blocking `flock` wakes the next writer as soon as the lock is free, where SQLite's busy handler sleeps
-    and polls (which showed as long latency tails with several server processes). Re-entrant per thread.
-    """
-    with _process_lock(engine):
-        database = engine.url.database
-        depth = getattr(_HELD, "depth", 0)
-        if depth or not database or database == ":memory:":
-            _HELD.depth = depth + 1
-            try:
-                yield
-            finally:
-                _HELD.depth = depth
-            return
-        with Path(f"{database}.write-lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            _HELD.depth = 1
-            try:
-                yield
-            finally:
-                _HELD.depth = 0
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def sqlite_immediate(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A SQLite write transaction that takes the write lock at BEGIN, under `sqlite_write_lock`.
-
-    A deferred transaction that reads first fails with SQLITE_BUSY (snapshot) when another process commits
-    before its first write; `BEGIN IMMEDIATE` makes it wait its turn instead.
-    """
-    with sqlite_write_lock(engine), engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
 
 
 @dataclass(frozen=True)
@@ -98,12 +44,7 @@ class AuditLog:
     @contextmanager
     def writing(self) -> Iterator[sa.Connection]:
         """A write transaction in which `append` may be called; serialised against other audit writers."""
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.begin() as conn:
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_KEY)))
-                yield conn
-            return
-        with sqlite_immediate(self.engine) as conn:
+        with serialised_writes(self.engine, _ADVISORY_KEY) as conn:
             yield conn
 
     def append(

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.store.audit import sqlite_immediate
+from clearinghouse.store.db import sqlite_immediate
 from clearinghouse.store.tables import jobs
 
 MAX_ATTEMPTS = 5

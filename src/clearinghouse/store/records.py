@@ -25,6 +25,7 @@ from clearinghouse.records.model import (
 from clearinghouse.records.severity import ComputedScore
 from clearinghouse.records.versions import AffectedMatcher, matcher, normalize_name
 from clearinghouse.store.bulk import InsertPlan, insert_plan
+from clearinghouse.store.db import serialised_writes
 from clearinghouse.store.tables import (
     affected_packages,
     import_runs,
@@ -34,6 +35,7 @@ from clearinghouse.store.tables import (
 )
 
 _CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
+_WRITERS_KEY = 0x7265636F  # "reco": serialises record writers on PostgreSQL (see `RecordStore.write`)
 
 
 @dataclass
@@ -144,7 +146,11 @@ class RecordStore:
         return self.write([self.row_plans.prepare(record) for record in batch])
 
     def write(self, batch: Iterable[PreparedRecord]) -> UpsertOutcome:
-        """`upsert` for records already prepared with this store's `row_plans`."""
+        """`upsert` for records already prepared with this store's `row_plans`.
+
+        Writers are serialised (import worker processes write side by side): each one reads what is stored and
+        writes in one transaction that no other writer overlaps, so the newer record wins whatever the order.
+        """
         newest: dict[str, PreparedRecord] = {}
         for record in batch:
             kept = newest.get(record.id)
@@ -153,7 +159,7 @@ class RecordStore:
         outcome = UpsertOutcome()
         if not newest:
             return outcome
-        with self.engine.begin() as conn:
+        with serialised_writes(self.engine, _WRITERS_KEY) as conn:
             stored: dict[str, datetime] = {}
             for ids in _chunks(list(newest)):
                 rows = conn.execute(sa.select(records.c.id, records.c.modified).where(records.c.id.in_(ids)))
