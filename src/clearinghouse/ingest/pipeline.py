@@ -132,7 +132,7 @@ class _ChunkImporter:
             finally:
                 parsing += time.perf_counter() - started
             started = time.perf_counter()
-            prepared.append(plans.prepare(self.enrich(record, str(location))))
+            prepared.append(plans.prepare(self.enrich(record, str(location)), data))
             enriching += time.perf_counter() - started
         started = time.perf_counter()
         outcome, refused = _store(store, prepared)

@@ -11,9 +11,8 @@ it on both back ends.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ Convert = Callable[[Any], Any]
 
 
 def _json_text(value: Any) -> str:
+    # An `orjson.Fragment` (a document's validated input text) goes in as it is.
     return orjson.dumps(value).decode()
 
 
@@ -42,52 +42,50 @@ def _converter(column: sa.Column[Any], dialect: str) -> Convert | None:
 
 @dataclass(frozen=True)
 class InsertPlan:
-    """One table's INSERT, compiled once for one dialect, and how to turn row dicts into driver parameters.
+    """One table's INSERT, compiled once for one dialect, and how to turn rows into driver parameters.
 
-    Plain data (the converters are module-level functions), so it pickles: import workers build the parameters
-    in their own processes and the writing process only hands them to the driver.
+    A row is a tuple of values in `columns` order. Plain data (the converters are module-level functions), so it
+    pickles: import workers build the parameters in their own processes.
     """
 
     sql: str
-    names: tuple[str, ...]
+    columns: tuple[str, ...]
     positional: bool  # qmark/format drivers (SQLite) take tuples; pyformat ones (psycopg) take dicts
-    converters: tuple[tuple[int, Convert], ...]  # (position in `names`, conversion) for the columns needing one
-    _get: Callable[[dict[str, Any]], Any] = field(init=False, repr=False, compare=False)
+    converters: tuple[tuple[int, Convert], ...]  # (position in `columns`, conversion) for the columns needing one
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_get", itemgetter(*self.names))
-
-    def parameters(self, rows: Iterable[dict[str, Any]]) -> list[Any]:
+    def parameters(self, rows: Iterable[tuple[Any, ...]]) -> list[Any]:
         return [self.parameter(row) for row in rows]
 
-    def parameter(self, row: dict[str, Any]) -> Any:
-        if self.positional and not self.converters and len(self.names) > 1:
-            return self._get(row)  # already the tuple the driver wants
-        values = list(self._get(row)) if len(self.names) > 1 else [self._get(row)]
-        for position, convert in self.converters:
-            values[position] = convert(values[position])
-        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+    def parameter(self, row: tuple[Any, ...]) -> Any:
+        if self.converters:
+            values = list(row)
+            for position, convert in self.converters:
+                values[position] = convert(values[position])
+            row = tuple(values)
+        return row if self.positional else dict(zip(self.columns, row, strict=True))
 
     def execute(self, conn: sa.Connection, parameters: Sequence[Any]) -> None:
         if parameters:
             conn.exec_driver_sql(self.sql, parameters)
 
 
-_plans: dict[tuple[str, str, str, tuple[str, ...]], InsertPlan] = {}
+_plans: dict[tuple[str, str, str], InsertPlan] = {}
 
 
-def insert_plan(dialect: sa.Dialect, table: sa.Table, keys: Sequence[str]) -> InsertPlan:
-    """The (cached) plan for inserting rows with `keys` into `table`."""
-    cache_key = (table.name, dialect.name, dialect.driver, tuple(keys))
+def insert_plan(dialect: sa.Dialect, table: sa.Table) -> InsertPlan:
+    """The (cached) plan for inserting whole rows, every column in the table's order, into `table`."""
+    cache_key = (table.name, dialect.name, dialect.driver)
     plan = _plans.get(cache_key)
     if plan is None:
-        compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
-        order = tuple(compiled.positiontup) if compiled.positiontup else None
-        names = order or tuple(keys)
+        columns = tuple(table.c.keys())
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        positional = compiled.positiontup is not None
+        if positional and tuple(compiled.positiontup or ()) != columns:
+            raise RuntimeError(f"{dialect.name} orders the columns of {table.name} unexpectedly")
         converters = tuple(
             (position, convert)
-            for position, name in enumerate(names)
+            for position, name in enumerate(columns)
             if (convert := _converter(table.c[name], dialect.name)) is not None
         )
-        plan = _plans[cache_key] = InsertPlan(str(compiled), names, order is not None, converters)
+        plan = _plans[cache_key] = InsertPlan(str(compiled), columns, positional, converters)
     return plan

@@ -75,18 +75,20 @@ class RowPlans:
 
     @classmethod
     def for_dialect(cls, dialect: sa.Dialect) -> RowPlans:
-        def plan(table: sa.Table) -> InsertPlan:
-            return insert_plan(dialect, table, tuple(table.c.keys()))
+        return cls(
+            insert_plan(dialect, records),
+            insert_plan(dialect, record_identifiers),
+            insert_plan(dialect, affected_packages),
+        )
 
-        return cls(plan(records), plan(record_identifiers), plan(affected_packages))
-
-    def prepare(self, record: VulnerabilityRecord) -> PreparedRecord:
+    def prepare(self, record: VulnerabilityRecord, source_text: bytes | None = None) -> PreparedRecord:
+        """`source_text`: the JSON the record was validated from, stored as its document rather than re-encoded."""
         osv = record.osv
         return PreparedRecord(
             osv.id,
             osv.modified_at,
             record.provenance.origin,
-            self.records.parameter(_record_row(record)),
+            self.records.parameter(_record_row(record, source_text)),
             self.identifiers.parameters(_identifier_rows(osv)),
             self.affected.parameters(_affected_rows(osv)),
         )
@@ -378,59 +380,63 @@ class RecordStore:
             )
 
 
-def _record_row(record: VulnerabilityRecord) -> dict[str, Any]:
+def _record_row(record: VulnerabilityRecord, source_text: bytes | None) -> tuple[Any, ...]:
+    """The `records` row, its values in the table's column order."""
     osv = record.osv
     provenance = record.provenance
-    return {
-        "id": osv.id,
-        "modified": osv.modified_at,
-        "published": osv.published_at,
-        "withdrawn": osv.withdrawn_at,
-        "summary": osv.summary,
-        "doc": osv.document(),
-        "scores": [
+    return (
+        osv.id,
+        osv.modified_at,
+        osv.published_at,
+        osv.withdrawn_at,
+        osv.summary,
+        osv.document() if source_text is None else orjson.Fragment(source_text.strip()),
+        [
             {"version": s.version, "vector": s.vector, "base_score": s.base_score, "rating": s.rating}
             for s in record.scores
         ],
-        "max_score": max((s.base_score for s in record.scores), default=None),
-        "source": provenance.source,
-        "source_id": provenance.source_id,
-        "licence": provenance.licence,
-        "imported_at": provenance.imported_at,
-        "origin": provenance.origin,
-        "tlp": record.tlp.value,
-        "status": record.status.value,
-        "known_exploited": record.known_exploited,
-        "group_id": record.group_id,
-    }
+        max((s.base_score for s in record.scores), default=None),
+        provenance.source,
+        provenance.source_id,
+        provenance.licence,
+        provenance.imported_at,
+        provenance.origin,
+        record.tlp.value,
+        record.status.value,
+        record.known_exploited,
+        record.group_id,
+    )
 
 
-def _identifier_rows(osv: OsvRecord) -> Iterator[dict[str, str]]:
+def _identifier_rows(osv: OsvRecord) -> Iterator[tuple[str, str, str]]:
+    """`record_identifiers` rows: (record_id, identifier, kind)."""
     seen: set[tuple[str, str]] = set()
     kinds = (("id", [osv.id]), ("alias", osv.aliases), ("related", osv.related), ("upstream", osv.upstream))
     for kind, values in kinds:
         for value in values or ():
             if (value, kind) not in seen:
                 seen.add((value, kind))
-                yield {"record_id": osv.id, "identifier": value, "kind": kind}
+                yield osv.id, value, kind
 
 
-def _affected_rows(osv: OsvRecord) -> Iterator[dict[str, Any]]:
+def _affected_rows(osv: OsvRecord) -> Iterator[tuple[Any, ...]]:
+    """`affected_packages` rows: record_id, position, ecosystem, ecosystem_base, name, name_key, purl, entry."""
     entries = osv.document().get("affected") or ()
     for position, (affected, entry) in enumerate(zip(osv.affected or (), entries, strict=True)):
         package = affected.package
         if package is None:
             continue
-        yield {
-            "record_id": osv.id,
-            "position": position,
-            "ecosystem": package.ecosystem,
-            "ecosystem_base": package.ecosystem.split(":", 1)[0],
-            "name": package.name,
-            "name_key": normalize_name(package.ecosystem, package.name),
-            "purl": package.purl,
-            "entry": entry,
-        }
+        ecosystem = package.ecosystem
+        yield (
+            osv.id,
+            position,
+            ecosystem,
+            ecosystem.split(":", 1)[0],
+            package.name,
+            normalize_name(ecosystem, package.name),
+            package.purl,
+            entry,
+        )
 
 
 # What `_from_row` reads. Not the other columns: they repeat what the document says, and converting their
