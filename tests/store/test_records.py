@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from clearinghouse.errors import NotFound
 from clearinghouse.formats import kev, osv
@@ -22,6 +23,7 @@ from clearinghouse.ingest.readers import Limits
 from clearinghouse.records.model import Provenance, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
 from clearinghouse.records.versions import InvalidVersion, affects, normalize_name
+from clearinghouse.store.db import HEAD_REVISION, alembic_config, create_engine, migrate, stored_revision
 from clearinghouse.store.records import RecordStore, UpsertOutcome
 from clearinghouse.store.tables import affected_packages, metadata, record_identifiers, records
 from tests.conftest import KEV_SAMPLE, SAMPLE, sample_documents
@@ -46,6 +48,19 @@ def test_migrations_match_the_table_definitions(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
+
+
+def test_a_store_at_the_newest_migration_opens_without_migrating(tmp_path: Path) -> None:
+    # HEAD_REVISION is what lets `migrate` skip alembic: it must be alembic's own head.
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    assert stored_revision(engine) is None
+    assert ScriptDirectory.from_config(alembic_config(engine)).get_current_head() == HEAD_REVISION
+    migrate(engine, "0004")
+    assert stored_revision(engine) == "0004"
+    migrate(engine)
+    assert stored_revision(engine) == HEAD_REVISION
+    with engine.connect() as conn:
+        assert sa.inspect(conn).has_table("frontier_criteria_sets"), "the newest migration ran"
 
 
 def test_a_record_is_replaced_only_by_a_newer_modified(store: RecordStore) -> None:

@@ -6,15 +6,15 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.identity.model import OrgKind, Role, Scope
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
 
 admin_app = typer.Typer(help="Organisations, users and API tokens.", no_args_is_help=True)
-console = Console()
+console = render.console()
 
 
 def _identity() -> IdentityStore:

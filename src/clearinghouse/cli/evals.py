@@ -8,17 +8,17 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.errors import ClearinghouseError
 
 __all__ = ["eval_app"]
 
 eval_app = typer.Typer(help="Cyber-capability evaluations (Inspect).", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
+console = render.console()
+errors = render.console(stderr=True)
 
 
 class EvalFailed(ClearinghouseError):

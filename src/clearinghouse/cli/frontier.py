@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 
+from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.errors import ClearinghouseError, NotFound
 from clearinghouse.frontier import criteria as criteria_mod
@@ -27,7 +27,7 @@ from clearinghouse.store.identity import IdentityStore
 frontier_app = typer.Typer(
     help="Frontier-model pre-release review (voluntary; never blocks a release).", no_args_is_help=True
 )
-console = Console()
+console = render.console()
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "frontier"
 NOT_A_LICENCE = "Advice only: the order creates no licence or pre-clearance; nothing here blocks a release."

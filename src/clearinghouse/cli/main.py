@@ -13,7 +13,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -52,8 +51,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(frontier_app, name="frontier")
 app.add_typer(eval_app, name="eval")
 
-console = Console()
-errors = Console(stderr=True)
+console = render.console()
+errors = render.console(stderr=True)
 
 EXIT_INPUT_ERRORS = 1
 EXIT_USAGE = 2

@@ -11,6 +11,12 @@ from clearinghouse.records.model import VulnerabilityRecord
 from clearinghouse.store.records import Stats
 
 
+def console(stderr: bool = False) -> Console:
+    """A console for the CLI's output. Messages name files, fields and ids: the terminal may wrap them, Rich must
+    not break them (it does at 80 columns whenever output goes to a pipe)."""
+    return Console(stderr=stderr, soft_wrap=True)
+
+
 def severity_text(record: VulnerabilityRecord) -> str:
     if not record.scores:
         return "-"

@@ -17,13 +17,14 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path as FilePath
-from typing import Any
-
-import jsonschema
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.frontier.yamldoc import Path, YamlDocument, field_name, load
+
+if TYPE_CHECKING:  # imported where criteria are checked, not at every CLI command's start-up
+    import jsonschema
+    from jsonschema import Draft202012Validator
 
 # The order's deadline for the agencies to publish the first criteria (kept for reports and the README).
 CRITERIA_DEADLINE_DAYS = 60
@@ -110,6 +111,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from jsonschema import Draft202012Validator, FormatChecker, validators
-from jsonschema.protocols import Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT7
+
+# jsonschema is imported where validators are built: it is a tenth of every CLI command's start-up otherwise,
+# and most commands (every record query) never validate against a schema.
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+    from referencing import Registry
 
 SCHEMA_FILES = {
     "osv": "osv/schema.json",
@@ -35,6 +37,9 @@ def load_json(relative_path: str) -> Any:
 
 @cache
 def _registry() -> Registry[Any]:
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT7
+
     # The FIRST schemas declare a meta-schema of their own that `referencing` does not know; they are draft 7.
     pairs = [(url, DRAFT7.create_resource(load_json(path))) for url, path in _CVSS_URLS.items()]
     return Registry().with_resources(pairs)
@@ -43,6 +48,8 @@ def _registry() -> Registry[Any]:
 @cache
 def validator(name: str) -> Validator:
     """A validator for one of ``SCHEMA_FILES``, with formats checked and remote refs resolved locally."""
+    from jsonschema import Draft202012Validator, FormatChecker, validators
+
     schema = load_json(SCHEMA_FILES[name])
     cls = validators.validator_for(schema, default=Draft202012Validator)
     return cls(schema, registry=_registry(), format_checker=FormatChecker())
