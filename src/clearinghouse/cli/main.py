@@ -26,7 +26,7 @@ from clearinghouse.cli import render
 from clearinghouse.cli.admin import admin_app
 from clearinghouse.cli.evals import eval_app
 from clearinghouse.cli.frontier import frontier_app
-from clearinghouse.config import Settings
+from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
 from clearinghouse.formats import kev, osv
@@ -60,6 +60,7 @@ EXIT_USAGE = 2
 
 def run() -> None:
     """Console-script entry point: every domain error becomes one message on stderr and a non-zero exit."""
+    tune_garbage_collector()
     try:
         app()
     except ClearinghouseError as exc:
