@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -61,6 +62,27 @@ def test_a_store_at_the_newest_migration_opens_without_migrating(tmp_path: Path)
     assert stored_revision(engine) == HEAD_REVISION
     with engine.connect() as conn:
         assert sa.inspect(conn).has_table("frontier_criteria_sets"), "the newest migration ran"
+
+
+def test_migration_0006_moves_affected_entries_into_documents_and_back(store: RecordStore) -> None:
+    ImportPipeline(store).run([SAMPLE])
+    by_package = {
+        (d["id"], position): entry
+        for d in sample_documents()
+        for position, entry in enumerate(d.get("affected") or ())
+        if entry.get("package")
+    }
+    query = ("PyPI", "tryton", "3.2.0")
+    answer = [r.id for r in store.affected(*query)]
+    assert answer, "the sample has records about this package"
+    command.downgrade(alembic_config(store.engine), "0005")  # the entries come back from the documents
+    with store.engine.connect() as conn:
+        entries = conn.execute(sa.text("SELECT record_id, position, entry FROM affected_packages")).all()
+    assert {(r, p): orjson.loads(e) if isinstance(e, str) else e for r, p, e in entries} == by_package
+    migrate(store.engine)
+    with store.engine.connect() as conn:
+        assert "entry" not in {c["name"] for c in sa.inspect(conn).get_columns("affected_packages")}
+    assert [r.id for r in RecordStore(store.engine).affected(*query)] == answer
 
 
 def test_a_record_is_replaced_only_by_a_newer_modified(store: RecordStore) -> None:

@@ -4,8 +4,8 @@
 database spends inserting them (measured on the dev set: about 1.0 s of Python against 0.5 s in SQLite). Here
 the statement is compiled once per table and dialect (`insert_plan`), values get the same conversions
 SQLAlchemy's bind processors would apply (JSON as text, SQLite datetimes in SQLAlchemy's storage format), and
-the driver's executemany, or psycopg's COPY, does the rest. Rows read back through SQLAlchemy are identical; the store tests check
-it on both back ends.
+the driver's executemany, or psycopg's COPY, does the rest. Rows read back through SQLAlchemy are identical;
+the store tests check it on both back ends.
 """
 
 from __future__ import annotations

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import orjson
@@ -136,6 +139,7 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
 class RecordStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._matchers = MatcherCache()
 
     # --- writing -------------------------------------------------------------------------------------
 
@@ -303,13 +307,24 @@ class RecordStore:
         )
         if ":" in ecosystem:
             statement, params["ecosystem"] = _CANDIDATES_OF_RELEASE, ecosystem
-        with self.engine.connect() as conn:
-            candidates = conn.execute(statement, params).all()
+        with self._snapshot() as conn:
+            candidates = [_EntryKey(*row) for row in conn.execute(statement, params)]
+            matchers = self._matchers.get(candidates, lambda missing: _load_matchers(conn, missing))
             # Every candidate is evaluated, even of a record already matched: an entry whose ranges cannot
             # judge `version` raises InvalidVersion, as it always has.
-            matched = sorted({record_id for record_id, entry in candidates if _entry_matcher(entry).affects(version)})
+            matched = sorted({key.record_id for key in candidates if matchers[key].affects(version)})
             rows = _record_rows(conn, matched)
         return [_from_row(rows[i]) for i in matched if i in rows]
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sa.Connection]:
+        """A connection whose statements all read one state of the store (on PostgreSQL's default READ COMMITTED,
+        each statement would see the latest commit: a record replaced in between could lose the entry looked for).
+        """
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            yield conn
 
     def package_known(self, ecosystem: str, name: str) -> bool:
         """Whether any record names this package (in any release of the ecosystem)."""
@@ -420,9 +435,8 @@ def _identifier_rows(osv: OsvRecord) -> Iterator[tuple[str, str, str]]:
 
 
 def _affected_rows(osv: OsvRecord) -> Iterator[tuple[Any, ...]]:
-    """`affected_packages` rows: record_id, position, ecosystem, ecosystem_base, name, name_key, purl, entry."""
-    entries = osv.document().get("affected") or ()
-    for position, (affected, entry) in enumerate(zip(osv.affected or (), entries, strict=True)):
+    """`affected_packages` rows: record_id, position, ecosystem, ecosystem_base, name, name_key, purl."""
+    for position, affected in enumerate(osv.affected or ()):
         package = affected.package
         if package is None:
             continue
@@ -435,7 +449,6 @@ def _affected_rows(osv: OsvRecord) -> Iterator[tuple[Any, ...]]:
             package.name,
             normalize_name(ecosystem, package.name),
             package.purl,
-            entry,
         )
 
 
@@ -462,12 +475,40 @@ _RECORD_COLUMNS = tuple(
 
 # The read queries, built once: building a statement and its cache key cost more than running it on SQLite.
 _RECORDS_BY_ID = sa.select(*_RECORD_COLUMNS).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
-# The entry as its stored JSON text: the key of its prepared matcher (see `_entry_matcher`).
-_CANDIDATES = sa.select(affected_packages.c.record_id, sa.cast(affected_packages.c.entry, sa.Text)).where(
-    affected_packages.c.ecosystem_base == sa.bindparam("base"),
-    affected_packages.c.name_key == sa.bindparam("name_key"),
+# Candidate entries with what keys their prepared matchers (see `MatcherCache`).
+_CANDIDATES = (
+    sa.select(affected_packages.c.record_id, affected_packages.c.position, sa.cast(records.c.modified, sa.Text))
+    .join(records, records.c.id == affected_packages.c.record_id)
+    .where(
+        affected_packages.c.ecosystem_base == sa.bindparam("base"),
+        affected_packages.c.name_key == sa.bindparam("name_key"),
+    )
 )
 _CANDIDATES_OF_RELEASE = _CANDIDATES.where(affected_packages.c.ecosystem == sa.bindparam("ecosystem"))
+
+
+# The affected entries of some records, as JSON text cut out of their documents by the database (parsing whole
+# documents in Python made `affected` a third slower on cold caches).
+def _entries_query(entry: sa.ColumnElement[str]) -> sa.Select[str, int, str]:
+    return (
+        sa.select(affected_packages.c.record_id, affected_packages.c.position, entry)
+        .join(records, records.c.id == affected_packages.c.record_id)
+        .where(affected_packages.c.record_id.in_(sa.bindparam("ids", expanding=True)))
+    )
+
+
+_ENTRIES = {
+    "sqlite": _entries_query(
+        sa.func.json_extract(
+            records.c.doc, "$.affected[" + sa.cast(affected_packages.c.position, sa.Text) + "]", type_=sa.Text
+        )
+    ),
+    "postgresql": _entries_query(
+        sa.func.jsonb_extract_path_text(
+            records.c.doc, "affected", sa.cast(affected_packages.c.position, sa.Text), type_=sa.Text
+        )
+    ),
+}
 
 
 def _record_rows(conn: sa.Connection, record_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
@@ -478,16 +519,55 @@ def _record_rows(conn: sa.Connection, record_ids: Sequence[str]) -> dict[str, sa
     return found
 
 
-@lru_cache(maxsize=32768)
-def _entry_matcher(entry: str) -> AffectedMatcher:
-    """The matcher of a stored ``affected`` entry, by its JSON text.
+class _EntryKey(NamedTuple):
+    """One stored affected entry, as of one version of its record (a replaced record has a newer `modified`)."""
 
-    Reading the entry into pydantic models and preparing its ranges costs far more than evaluating them, and
-    the same entries come back in every query about their package (770 for Bitnami gitlab). Keyed by content,
-    so a replaced record's entries simply miss. About 1.4 KB an entry with its key (measured on the dev set),
-    so this bound keeps it under some 45 MB.
+    record_id: str
+    position: int
+    modified: str
+
+
+class MatcherCache:
+    """Prepared matchers of stored affected entries, the least recently used dropped past `size`.
+
+    Reading an entry into pydantic models and preparing its ranges costs far more than evaluating them, and the
+    same entries come back in every query about their package (770 for Bitnami gitlab). Keyed by `_EntryKey`, so
+    a replaced record's entries simply miss. Safe to share between threads.
     """
-    return matcher(Affected.model_validate(orjson.loads(entry)))
+
+    def __init__(self, size: int = 32768) -> None:
+        self.size = size
+        self._matchers: OrderedDict[_EntryKey, AffectedMatcher] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self, keys: Sequence[_EntryKey], load: Callable[[list[_EntryKey]], dict[_EntryKey, AffectedMatcher]]
+    ) -> dict[_EntryKey, AffectedMatcher]:
+        """The matcher of each of `keys`; those not kept come from `load` (one call for all of them)."""
+        found: dict[_EntryKey, AffectedMatcher] = {}
+        with self._lock:
+            for key in keys:
+                kept = self._matchers.get(key)
+                if kept is not None:
+                    self._matchers.move_to_end(key)
+                    found[key] = kept
+        missing = [key for key in keys if key not in found]
+        if missing:
+            loaded = load(missing)
+            found.update(loaded)
+            with self._lock:
+                self._matchers.update(loaded)
+                while len(self._matchers) > self.size:
+                    self._matchers.popitem(last=False)
+        return found
+
+
+def _load_matchers(conn: sa.Connection, keys: list[_EntryKey]) -> dict[_EntryKey, AffectedMatcher]:
+    entries: dict[tuple[str, int], str] = {}
+    for ids in _chunks(sorted({key.record_id for key in keys})):
+        for record_id, position, entry in conn.execute(_ENTRIES[conn.dialect.name], {"ids": ids}):
+            entries[record_id, position] = entry
+    return {key: matcher(Affected.model_validate(orjson.loads(entries[key.record_id, key.position]))) for key in keys}
 
 
 def _from_row(row: sa.Row[Any]) -> VulnerabilityRecord:

@@ -52,8 +52,9 @@ record_identifiers = sa.Table(
     sa.Index(None, "identifier"),
 )
 
-# One row per affected[] entry, keyed by ecosystem and normalised package name so `affected` reads only
-# candidate rows and evaluates their ranges with the ecosystem's own version semantics.
+# One row per affected[] entry that names a package, keyed by ecosystem and normalised package name so
+# `affected` finds only candidate rows; it evaluates the entry (read from the record's document, by position)
+# with the ecosystem's own version semantics.
 affected_packages = sa.Table(
     "affected_packages",
     metadata,
@@ -64,7 +65,6 @@ affected_packages = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("name_key", sa.Text, nullable=False),
     sa.Column("purl", sa.Text),
-    sa.Column("entry", Json, nullable=False),
     sa.Index(None, "ecosystem_base", "name_key"),
 )
 
