@@ -21,11 +21,11 @@ from clearinghouse.errors import NotFound
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import ImportPipeline
 from clearinghouse.ingest.readers import Limits
-from clearinghouse.records.model import Provenance, VulnerabilityRecord
+from clearinghouse.records.model import Affected, Provenance, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
-from clearinghouse.records.versions import InvalidVersion, affects, normalize_name
+from clearinghouse.records.versions import AffectedMatcher, InvalidVersion, affects, matcher, normalize_name
 from clearinghouse.store.db import HEAD_REVISION, alembic_config, create_engine, migrate, stored_revision
-from clearinghouse.store.records import RecordStore, UpsertOutcome
+from clearinghouse.store.records import RecordStore, UpsertOutcome, _EntryKey, _MatcherCache
 from clearinghouse.store.tables import affected_packages, metadata, record_identifiers, records
 from tests.conftest import KEV_SAMPLE, SAMPLE, sample_documents
 
@@ -365,6 +365,26 @@ def test_affected_answers_as_evaluating_every_stored_entry_does(store: RecordSto
             assert store.affected(*query) == store.many(expected)
             answered += bool(expected)
     assert answered >= 50, "the sample is chosen to give many matches"
+
+
+def test_the_matcher_cache_is_bounded_and_loads_what_it_misses_in_one_call() -> None:
+    # A server answers `affected` for days: prepared matchers must not grow without bound.
+    entry = Affected.model_validate({"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["1.0"]})
+    loads: list[list[str]] = []
+
+    def load(keys: list[_EntryKey]) -> dict[_EntryKey, AffectedMatcher]:
+        loads.append([key.record_id for key in keys])
+        return {key: matcher(entry) for key in keys}
+
+    def keys(*ids: str) -> list[_EntryKey]:
+        return [_EntryKey(i, 0, "2024-01-01 00:00:00.000000") for i in ids]
+
+    cache = _MatcherCache(size=3)
+    assert set(cache.get(keys("a", "b", "c"), load)) == set(keys("a", "b", "c"))
+    cache.get(keys("a"), load)  # "a" is now the most recently used
+    cache.get(keys("d"), load)  # over the bound: "b", the least recently used, goes
+    cache.get(keys("a", "b", "c", "d"), load)
+    assert loads == [["a", "b", "c"], ["d"], ["b"]]
 
 
 def test_affected_follows_replaced_records_and_rejects_unparseable_versions(store: RecordStore) -> None:
