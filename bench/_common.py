@@ -3,18 +3,45 @@
 from __future__ import annotations
 
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from clearinghouse.data import sample_path
 
 DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "advisories-dev.jsonl.gz"
 
 
-def dataset() -> Path:
-    """The full dev set when it is there (the team's machines), else the bundled sample, said out loud."""
-    if len(sys.argv) > 1:
+def dataset(given: str | None = None) -> Path:
+    """`given`, else the first argument, else the full dev set when it is there (the team's machines), else the
+    bundled sample, said out loud."""
+    if given:
+        return Path(given)
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
         return Path(sys.argv[1])
     if DEV_SET.is_file():
         return DEV_SET
     print(f"note: {DEV_SET} not found; using the bundled 63-record sample (figures will not be comparable)")
     return sample_path("osv-sample.jsonl")
+
+
+@contextmanager
+def fresh_store_url(url: str | None) -> Iterator[str | None]:
+    """For a PostgreSQL URL, a fresh schema for the run (dropped afterwards), so a bench never touches other
+    tables; any other URL as it is."""
+    if not url or not url.startswith("postgresql"):
+        yield url
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -1,7 +1,8 @@
 """Import benchmark: the dev set into a fresh SQLite store, against orjson parsing the same file.
 
-Usage: python bench/import.py [FILE]. Prints records/s and the ratio to the parse-only baseline measured in the
-same run, and whether the targets (>= 5,000 records/s, <= 5x parse-only) are met.
+Usage: python bench/import.py [FILE] [--database-url URL]. Prints records/s and the ratio to the parse-only
+baseline measured in the same run, and whether the targets (>= 5,000 records/s, <= 5x parse-only) are met. The
+store is a fresh SQLite file, or with --database-url postgresql+psycopg://..., a fresh schema there.
 
 The two are measured in alternating rounds and the best of each is compared: on a shared machine the speed of
 both drifts by 20 % and more within minutes, and alternating keeps the drift out of the ratio. CPU seconds
@@ -10,6 +11,7 @@ both drifts by 20 % and more within minutes, and alternating keeps the drift out
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import resource
 import tempfile
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 import orjson
-from _common import dataset
+from _common import dataset, fresh_store_url
 
 from clearinghouse.ingest.pipeline import ImportPipeline, default_workers
 from clearinghouse.store.db import create_engine, migrate
@@ -43,9 +45,9 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def import_once(path: Path) -> tuple[int, float, float, dict[str, float]]:
-    with tempfile.TemporaryDirectory() as home:
-        engine = create_engine(f"sqlite:///{home}/bench.db")
+def import_once(path: Path, database_url: str | None) -> tuple[int, float, float, dict[str, float]]:
+    with tempfile.TemporaryDirectory() as home, fresh_store_url(database_url) as url:
+        engine = create_engine(url or f"sqlite:///{home}/bench.db")
         migrate(engine)
         cpu = cpu_seconds()
         started = time.perf_counter()
@@ -57,11 +59,15 @@ def import_once(path: Path) -> tuple[int, float, float, dict[str, float]]:
 
 
 def main() -> None:
-    path = dataset()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("file", nargs="?", default=None)
+    parser.add_argument("--database-url", default=None)
+    options = parser.parse_args()
+    path = dataset(options.file)
     parse_runs, import_runs = [], []
     for _ in range(ROUNDS):
         parse_runs.append(parse_only(path))
-        import_runs.append(import_once(path))
+        import_runs.append(import_once(path, options.database_url))
     records, parse_seconds = parse_runs[0][0], min(s for _, s in parse_runs)
     stored, import_seconds, cpu, steps = min(import_runs, key=lambda run: run[1])
     rate = stored / import_seconds
@@ -72,8 +78,9 @@ def main() -> None:
         f"baseline  orjson parse only (best of {ROUNDS}): {parse_seconds:.3f} s  ({records / parse_seconds:,.0f} "
         "records/s)"
     )
+    store = "PostgreSQL" if options.database_url else "SQLite"
     print(
-        f"import    into fresh SQLite (best of {ROUNDS}): {import_seconds:.3f} s  ({rate:,.0f} records/s, "
+        f"import    into fresh {store} (best of {ROUNDS}): {import_seconds:.3f} s  ({rate:,.0f} records/s, "
         f"{stored:,} stored; {cpu:.2f} CPU s in all processes)"
     )
     print("          steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -22,11 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from _common import fresh_store_url
 
 TARGET_RATE = 500.0
 TARGET_P99_MS = 200.0
@@ -171,33 +169,13 @@ async def _load(port: int, token: str, seconds: float, concurrency: int) -> tupl
     return latencies, acknowledged, failures
 
 
-@contextlib.contextmanager
-def _postgres_schema(url: str | None) -> Iterator[str | None]:
-    """A fresh schema for the run (dropped afterwards), so the bench never touches other tables."""
-    if not url or not url.startswith("postgresql"):
-        yield url
-        return
-    import sqlalchemy as sa
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database-url", default=None)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home, _postgres_schema(options.database_url) as database_url:
+    with tempfile.TemporaryDirectory() as home, fresh_store_url(options.database_url) as database_url:
         env = dict(
             os.environ,
             CLEARINGHOUSE_HOME=home,
