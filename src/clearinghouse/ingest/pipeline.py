@@ -57,8 +57,8 @@ class ImportReport:
     outcome: UpsertOutcome = field(default_factory=UpsertOutcome)
     errors: list[InvalidRecord] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    known_exploited: int = 0
-    alias_conflicts: int = 0
+    known_exploited: int = 0  # records in the store that CISA KEV lists
+    alias_conflicts: int = 0  # alias links refused among the records this import regrouped
 
     @property
     def ok(self) -> bool:
@@ -284,8 +284,10 @@ class ImportPipeline:
                 gc.collect()
                 read_since_collect = 0
         started = time.perf_counter()
-        report.alias_conflicts = len(self.store.regroup().conflicts)
-        report.known_exploited = self.store.mark_known_exploited()
+        written = report.outcome.written
+        if written:
+            report.alias_conflicts = len(self.store.regroup(written, report.outcome.earlier_groups).conflicts)
+        report.known_exploited = self.store.mark_known_exploited(written)
         timer.add("link", started)
         self.store.record_run(
             ImportRun(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -46,11 +46,17 @@ class UpsertOutcome:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0  # already stored with the same or a newer `modified`
+    # What grouping and KEV marking must look at again (see `RecordStore.regroup`): the ids written, and the
+    # groups that the records they replaced were in.
+    written: set[str] = field(default_factory=set, compare=False, repr=False)
+    earlier_groups: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def add(self, other: UpsertOutcome) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.written |= other.written
+        self.earlier_groups |= other.earlier_groups
 
 
 class PreparedRecord(NamedTuple):
@@ -167,9 +173,13 @@ class RecordStore:
             return outcome
         with serialised_writes(self.engine, _WRITERS_KEY) as conn:
             stored: dict[str, datetime] = {}
+            groups: dict[str, str | None] = {}
             for ids in _chunks(list(newest)):
-                rows = conn.execute(sa.select(records.c.id, records.c.modified).where(records.c.id.in_(ids)))
-                stored.update({row.id: _utc(row.modified) for row in rows})
+                rows = conn.execute(
+                    sa.select(records.c.id, records.c.modified, records.c.group_id).where(records.c.id.in_(ids))
+                )
+                for row in rows:
+                    stored[row.id], groups[row.id] = _utc(row.modified), row.group_id  # type: ignore[assignment]
             replace = [i for i, r in newest.items() if i in stored and r.modified > stored[i]]
             replaced = set(replace)
             write = [r for i, r in newest.items() if i not in stored or i in replaced]
@@ -186,20 +196,29 @@ class RecordStore:
         outcome.updated = len(replace)
         outcome.inserted = len(write) - len(replace)
         outcome.unchanged = len(newest) - len(write)
+        outcome.written = {r.id for r in write}
+        outcome.earlier_groups = {group for i in replace if (group := groups[i]) is not None}
         return outcome
 
-    def regroup(self) -> Grouping:
-        """Recompute alias groups (see `records.grouping`) and store each record's group id."""
+    def regroup(self, touched: Collection[str] | None = None, earlier_groups: Collection[str] = ()) -> Grouping:
+        """Recompute alias groups (see `records.grouping`) and store each record's group id.
+
+        Given the records just written (`touched`) and the groups the records they replaced were in
+        (`earlier_groups`, see `UpsertOutcome`), only the records whose group can have changed are regrouped:
+        every record linked by aliases, however indirectly, to a touched record or to a member of those groups.
+        Links never leave that set, so grouping it alone gives what grouping the whole store would (a property
+        test checks it), and a small import into a large store costs what it touches. The returned grouping
+        covers the records regrouped.
+        """
         with self.engine.begin() as conn:
-            # Imports store a provisional group id with each record (see `provisional_group`): usually few change.
-            current = {rid: gid for rid, gid in conn.execute(sa.select(records.c.id, records.c.group_id))}
-            aliases: dict[str, list[str]] = {record_id: [] for record_id in current}
-            for record_id, alias in conn.execute(
-                sa.select(record_identifiers.c.record_id, record_identifiers.c.identifier).where(
-                    record_identifiers.c.kind == "alias"
-                )
-            ):
-                aliases[record_id].append(alias)
+            if touched is None or len(touched) > _WHOLE_STORE_ABOVE:
+                # Imports store a provisional group id with each record (see `provisional_group`): few change.
+                current = {rid: gid for rid, gid in conn.execute(_GROUPS)}
+                aliases: dict[str, list[str]] = {record_id: [] for record_id in current}
+                for record_id, alias in conn.execute(_ALL_ALIASES):
+                    aliases[record_id].append(alias)
+            else:
+                current, aliases = _linked(conn, set(touched), set(earlier_groups))
             grouping = group_records(aliases.items())
             changes = [{"rid": rid, "gid": gid} for rid, gid in grouping.group_of.items() if current[rid] != gid]
             if changes:
@@ -217,17 +236,23 @@ class RecordStore:
                 conn.execute(kev_entries.insert(), [_kev_row(e, catalog.version) for e in catalog.entries])
         return self.mark_known_exploited()
 
-    def mark_known_exploited(self) -> int:
-        """Flag records whose id, aliases, related or upstream ids include a CVE in the KEV catalog."""
+    def mark_known_exploited(self, record_ids: Collection[str] | None = None) -> int:
+        """Flag records whose id, aliases, related or upstream ids include a CVE in the KEV catalog (only
+        `record_ids` when given: an import changes no other record's identifiers); returns the records flagged."""
         in_kev = (
             sa.select(sa.literal(1))
             .select_from(record_identifiers.join(kev_entries, kev_entries.c.cve_id == record_identifiers.c.identifier))
             .where(record_identifiers.c.record_id == records.c.id)
             .exists()
         )
+        # Only rows whose flag changes: rewriting every row (documents and all) made this a large part of imports.
+        mark = sa.update(records).where(records.c.known_exploited != in_kev).values(known_exploited=in_kev)
         with self.engine.begin() as conn:
-            # Only rows whose flag changes: rewriting every row (documents and all) made this a large part of imports.
-            conn.execute(sa.update(records).where(records.c.known_exploited != in_kev).values(known_exploited=in_kev))
+            if record_ids is None or len(record_ids) > _WHOLE_STORE_ABOVE:
+                conn.execute(mark)
+            else:
+                for ids in _chunks(sorted(record_ids)):
+                    conn.execute(mark.where(records.c.id.in_(ids)))
             return int(conn.execute(sa.select(sa.func.count()).where(records.c.known_exploited)).scalar_one())
 
     def record_run(self, run: ImportRun) -> None:
@@ -509,6 +534,56 @@ _ENTRIES = {
         )
     ),
 }
+
+
+# Above this many records written, `regroup` and `mark_known_exploited` go over the whole store: following links
+# in rounds of queries, or updating in rounds of ids, costs more than one pass over every record.
+_WHOLE_STORE_ABOVE = 2000
+_ALL_ALIASES = sa.select(record_identifiers.c.record_id, record_identifiers.c.identifier).where(
+    record_identifiers.c.kind == "alias"
+)
+_GROUPS = sa.select(records.c.id, records.c.group_id)
+_LINKING = ("id", "alias")  # what links records into groups: an id, and the aliases that name other records
+
+
+def _linked(
+    conn: sa.Connection, touched: set[str], earlier_groups: set[str]
+) -> tuple[dict[str, str | None], dict[str, list[str]]]:
+    """The stored group id and the aliases of every record linked to `touched` or to `earlier_groups`' members.
+
+    Records and identifiers form a graph (a record is joined to each of its aliases, and a record's id is the
+    identifier others alias); this follows it from those records, a round of queries per step, until no new
+    record is reached.
+    """
+    pending = set(touched)
+    for groups in _chunks(sorted(earlier_groups)):
+        pending.update(row.id for row in conn.execute(_GROUPS.where(records.c.group_id.in_(groups))))
+    current: dict[str, str | None] = {}
+    aliases: dict[str, list[str]] = {}
+    visited: set[str] = set()  # records
+    seen: set[str] = set()  # identifiers already followed
+    while pending:
+        visited |= pending
+        identifiers: set[str] = set()
+        for ids in _chunks(sorted(pending)):
+            for record_id, group_id in conn.execute(_GROUPS.where(records.c.id.in_(ids))):
+                current[record_id], aliases[record_id] = group_id, []
+                identifiers.add(record_id)
+            for record_id, alias in conn.execute(_ALL_ALIASES.where(record_identifiers.c.record_id.in_(ids))):
+                aliases[record_id].append(alias)
+                identifiers.add(alias)
+        reached: set[str] = set()
+        for chunk in _chunks(sorted(identifiers - seen)):
+            reached.update(
+                conn.execute(
+                    sa.select(record_identifiers.c.record_id).where(
+                        record_identifiers.c.identifier.in_(chunk), record_identifiers.c.kind.in_(_LINKING)
+                    )
+                ).scalars()
+            )
+        seen |= identifiers
+        pending = reached - visited
+    return current, aliases
 
 
 def _record_rows(conn: sa.Connection, record_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
