@@ -3,10 +3,8 @@ the whole store, whatever was imported before and however aliases were added, dr
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -82,7 +80,7 @@ def test_regrouping_what_an_import_touched_agrees_with_grouping_the_whole_store(
             assert stored == whole_store_grouping(store), f"after import {step}"
 
 
-def test_a_replaced_record_reports_the_group_it_left(engine: sa.Engine, tmp_path: Path) -> None:
+def test_a_replaced_record_reports_the_group_it_left(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         for table in (affected_packages, record_identifiers, records):
             conn.execute(sa.delete(table))
@@ -91,5 +89,5 @@ def test_a_replaced_record_reports_the_group_it_left(engine: sa.Engine, tmp_path
     assert (first.written, first.earlier_groups) == ({"GHSA-aaaa"}, set())
     replaced = store.upsert([as_imported("GHSA-aaaa", set(), 1)])
     assert (replaced.written, replaced.earlier_groups) == ({"GHSA-aaaa"}, {"CVE-2099-0001"})
-    unchanged = store.upsert([dataclasses.replace(as_imported("GHSA-aaaa", set(), 1))])
+    unchanged = store.upsert([as_imported("GHSA-aaaa", set(), 1)])
     assert (unchanged.unchanged, unchanged.written) == (1, set())
