@@ -24,6 +24,7 @@ from clearinghouse.ingest.readers import Limits
 from clearinghouse.records.model import Affected, Provenance, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
 from clearinghouse.records.versions import AffectedMatcher, InvalidVersion, affects, matcher, normalize_name
+from clearinghouse.store import records as records_module
 from clearinghouse.store.db import HEAD_REVISION, alembic_config, create_engine, migrate, stored_revision
 from clearinghouse.store.records import RecordStore, UpsertOutcome, _EntryKey, _MatcherCache
 from clearinghouse.store.tables import affected_packages, metadata, record_identifiers, records
@@ -365,6 +366,28 @@ def test_affected_answers_as_evaluating_every_stored_entry_does(store: RecordSto
             assert store.affected(*query) == store.many(expected)
             answered += bool(expected)
     assert answered >= 50, "the sample is chosen to give many matches"
+
+
+def test_affected_reads_one_state_of_the_store_while_an_import_replaces_records(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = {"ecosystem": "PyPI", "name": "demo-pkg"}
+    affected = [{"package": package, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]
+    store.upsert([make_record(minimal("PYSEC-2099-8", "2024-01-01T00:00:00Z", affected=affected))])
+    load = records_module._load_matchers
+
+    def replaced_meanwhile(conn: sa.Connection, keys: list[_EntryKey]) -> dict[_EntryKey, AffectedMatcher]:
+        # Another process's import commits between the query's candidate rows and its entries: the record
+        # loses its affected entries.
+        other = RecordStore(create_engine(store.engine.url.render_as_string(hide_password=False)))
+        other.upsert([make_record(minimal("PYSEC-2099-8", "2024-02-01T00:00:00Z"))])
+        other.engine.dispose()
+        return load(conn, keys)
+
+    monkeypatch.setattr(records_module, "_load_matchers", replaced_meanwhile)
+    assert [r.id for r in store.affected("PyPI", "demo-pkg", "1.0")] == ["PYSEC-2099-8"]
+    monkeypatch.setattr(records_module, "_load_matchers", load)
+    assert store.affected("PyPI", "demo-pkg", "1.0") == [], "the next query sees the replacement"
 
 
 def test_the_matcher_cache_is_bounded_and_loads_what_it_misses_in_one_call() -> None:

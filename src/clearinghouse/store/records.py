@@ -275,7 +275,7 @@ class RecordStore:
 
     def get(self, record_id: str) -> VulnerabilityRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(records).where(records.c.id == record_id)).one_or_none()
+            row = conn.execute(sa.select(*_RECORD_COLUMNS).where(records.c.id == record_id)).one_or_none()
         if row is None:
             raise NotFound(f"no record with id {record_id!r}")
         return _from_row(row)
@@ -298,7 +298,7 @@ class RecordStore:
             return [record]
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(records).where(records.c.group_id == record.group_id).order_by(records.c.id)
+                sa.select(*_RECORD_COLUMNS).where(records.c.group_id == record.group_id).order_by(records.c.id)
             ).all()
         return [_from_row(row) for row in rows]
 
@@ -313,7 +313,7 @@ class RecordStore:
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    sa.select(records).where(records.c.id > last).order_by(records.c.id).limit(batch_size)
+                    sa.select(*_RECORD_COLUMNS).where(records.c.id > last).order_by(records.c.id).limit(batch_size)
                 ).all()
             if not rows:
                 return
@@ -343,12 +343,16 @@ class RecordStore:
 
     @contextmanager
     def _snapshot(self) -> Iterator[sa.Connection]:
-        """A connection whose statements all read one state of the store (on PostgreSQL's default READ COMMITTED,
-        each statement would see the latest commit: a record replaced in between could lose the entry looked for).
+        """A connection whose statements all read one state of the store.
+
+        Otherwise each statement reads the latest commit (PostgreSQL's READ COMMITTED; SQLite, where the driver
+        starts no transaction for reads), and a record replaced between two of them can lose the entry looked up.
         """
         with self.engine.connect() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            else:
+                conn.exec_driver_sql("BEGIN")  # ended by the rollback that returning the connection does
             yield conn
 
     def package_known(self, ecosystem: str, name: str) -> bool:
