@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import orjson
 import sqlalchemy as sa
@@ -130,6 +130,10 @@ class ImportRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything stored is UTC.
     if value is None:
@@ -179,7 +183,8 @@ class RecordStore:
                     sa.select(records.c.id, records.c.modified, records.c.group_id).where(records.c.id.in_(ids))
                 )
                 for row in rows:
-                    stored[row.id], groups[row.id] = _utc(row.modified), row.group_id  # type: ignore[assignment]
+                    modified: datetime = row.modified  # NOT NULL
+                    stored[row.id], groups[row.id] = _utc(modified), row.group_id
             replace = [i for i, r in newest.items() if i in stored and r.modified > stored[i]]
             replaced = set(replace)
             write = [r for i, r in newest.items() if i not in stored or i in replaced]
@@ -656,7 +661,7 @@ def _from_row(row: sa.Row[Any]) -> VulnerabilityRecord:
             source=row.source,
             source_id=row.source_id,
             licence=row.licence,
-            imported_at=_utc(row.imported_at),  # type: ignore[arg-type]
+            imported_at=_utc(row.imported_at),
             origin=row.origin,
         ),
         tlp=Tlp(row.tlp),
