@@ -29,7 +29,6 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
-import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from clearinghouse.errors import InvalidRecord, Location
@@ -39,7 +38,7 @@ from clearinghouse.records.grouping import provisional_group
 from clearinghouse.records.model import OsvRecord, Provenance, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
 from clearinghouse.records.sources import source_of
-from clearinghouse.store.db import create_engine
+from clearinghouse.store.db import create_engine, in_memory
 from clearinghouse.store.records import ImportRun, PreparedRecord, RecordStore, UpsertOutcome
 
 MAX_KEPT_ERRORS = 1000  # errors beyond this are counted, not kept in memory
@@ -247,7 +246,7 @@ class ImportPipeline:
         self.on_progress = on_progress or (lambda _n: None)
         self.tlp = tlp
         self.workers = default_workers() if workers is None else workers
-        if _in_memory(store.engine):
+        if in_memory(store.engine):
             self.workers = 0  # a private database: other processes cannot reach it
 
     def run(self, paths: Iterable[Path]) -> ImportReport:
@@ -349,10 +348,6 @@ class ImportPipeline:
         result = future.result()
         timer.add("wait", started)
         return items, result
-
-
-def _in_memory(engine: sa.Engine) -> bool:
-    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
 
 
 def _documents(items: list[Item]) -> list[_Document]:

@@ -29,6 +29,11 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def in_memory(engine: sa.Engine) -> bool:
+    """A private SQLite database: no other connection, process or lock file can reach it."""
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for a SQLite file (WAL mode, foreign keys on) or a PostgreSQL URL."""
     parsed = make_url(url)
@@ -75,16 +80,15 @@ def sqlite_write_lock(engine: sa.Engine) -> Iterator[None]:
     and polls (which showed as long latency tails with several server processes). Re-entrant per thread.
     """
     with _process_lock(engine):
-        database = engine.url.database
         depth = getattr(_HELD, "depth", 0)
-        if depth or not database or database == ":memory:":
+        if depth or in_memory(engine):
             _HELD.depth = depth + 1
             try:
                 yield
             finally:
                 _HELD.depth = depth
             return
-        with Path(f"{database}.write-lock").open("a") as handle:
+        with Path(f"{engine.url.database}.write-lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             _HELD.depth = 1
             try:

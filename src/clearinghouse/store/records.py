@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -130,14 +130,8 @@ class ImportRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@overload
-def _utc(value: datetime) -> datetime: ...
-@overload
-def _utc(value: None) -> None: ...
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is None:
-        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -183,8 +177,7 @@ class RecordStore:
                     sa.select(records.c.id, records.c.modified, records.c.group_id).where(records.c.id.in_(ids))
                 )
                 for row in rows:
-                    modified: datetime = row.modified  # NOT NULL
-                    stored[row.id], groups[row.id] = _utc(modified), row.group_id
+                    stored[row.id], groups[row.id] = _utc(row.modified), row.group_id
             replace = [i for i, r in newest.items() if i in stored and r.modified > stored[i]]
             replaced = set(replace)
             write = [r for i, r in newest.items() if i not in stored or i in replaced]
