@@ -68,6 +68,24 @@ class InputTooLarge(InvalidRecord):
     code = "input-too-large"
 
 
+class MalformedJson(InvalidRecord):
+    """Text that is not JSON at all (400 in the API; a bad record like any other on import)."""
+
+    code = "malformed-json"
+
+
+class NestedTooDeep(InvalidRecord):
+    """A JSON or YAML document nested deeper than its cap (refused before it is built: 422)."""
+
+    code = "nested-too-deep"
+
+
+class YamlAliasRefused(InvalidRecord):
+    """YAML anchors and aliases are refused everywhere: they are how a few hundred bytes expand to gigabytes."""
+
+    code = "yaml-alias-refused"
+
+
 class NotFound(ClearinghouseError):
     code = "not-found"
 

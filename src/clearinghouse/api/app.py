@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from clearinghouse import __version__
 from clearinghouse.api import problems
-from clearinghouse.api.limits import BodySizeLimit, RateLimiter
+from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimiter
 from clearinghouse.api.routers import frontier, records, reports
 from clearinghouse.config import Settings
 from clearinghouse.intake.worker import report_processing
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.worker = worker
     app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+    app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     problems.install(app)
     app.include_router(records.router)

@@ -1,4 +1,5 @@
-"""Request limits: body size (413 before the body is read in full) and per-token rate limits (429)."""
+"""Request limits: body size (413 before the body is read in full), JSON depth and characters (422) and
+per-token rate limits (429)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearinghouse.api.problems import problem
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.api.problems import log, problem, status_of
+from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location
+from clearinghouse.safeparse import MAX_JSON_DEPTH, check_json_text
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 
@@ -68,6 +70,50 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(413, "body-too-large", f"request body is over the {self.max_bytes:,}-byte limit")
         await response(scope, receive, send)
+
+
+class JsonBodyGuard:
+    """Refuse JSON bodies nested too deep or holding control characters before any route parses them.
+
+    FastAPI parses JSON bodies with the standard library, which raises `RecursionError` (a 500) on deep nesting;
+    PostgreSQL cannot store NUL. Sits inside `BodySizeLimit`, so the body it holds is already size-capped.
+    """
+
+    def __init__(self, app: ASGIApp, max_depth: int = MAX_JSON_DEPTH) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _declares_json(scope):
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+        body = bytearray()
+        while True:
+            message = await receive()
+            held.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            check_json_text(bytes(body), Location(field="$"), max_depth=self.max_depth)
+        except InvalidRecord as refused:
+            log.info("%s %s -> %d %s", scope["method"], scope["path"], status_of(refused), refused.code)
+            response = problem(status_of(refused), refused.code, refused.message, field=refused.location.field)
+            await response(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return held.pop(0) if held else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _declares_json(scope: Scope) -> bool:
+    content_type: bytes = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+    return content_type == b"application/json" or content_type.endswith(b"+json")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from rich.table import Table
 from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.errors import ClearinghouseError
+from clearinghouse.safeparse import yaml_load
 
 __all__ = ["eval_app"]
 
@@ -30,15 +31,13 @@ def default_log_dir(settings: Settings | None = None) -> Path:
 
 
 def _parse_task_args(values: list[str]) -> dict[str, Any]:
-    import yaml
-
     parsed: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ClearinghouseError(f"task argument {item!r} is not KEY=VALUE")
         # YAML scalars, as `inspect eval -T` does: numbers and booleans arrive typed
-        parsed[key] = yaml.safe_load(raw)
+        parsed[key] = yaml_load(raw, f"task argument {key}").data if raw.strip() else None
     return parsed
 
 

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.records.model import OsvRecord
+from clearinghouse.safeparse import NUL, json_loads
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -40,15 +41,8 @@ def parse(document: bytes | dict[str, Any], location: Location | None = None) ->
 
 
 def decode(data: bytes, location: Location) -> Any:
-    """Bytes to JSON, with the error messages a person can act on."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            raise InvalidRecord(f"not valid UTF-8 (byte {bad.start}: {bad.reason})", location) from None
-        raise InvalidRecord(f"not valid JSON: {exc}", location) from None
+    """Bytes to JSON, depth-capped, with the error messages a person can act on."""
+    return json_loads(data, location, refused_characters=NUL)
 
 
 def dump(record: OsvRecord) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import hashlib
 from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -17,15 +16,12 @@ from clearinghouse.identity.model import Principal, Role, Scope
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.submission import Submission
+from clearinghouse.safeparse import json_loads
 from clearinghouse.store.group_commit import AcceptanceWriter
 from clearinghouse.store.reports import ReportStore, Submitted
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
-
-
-class MalformedJson(ClearinghouseError):
-    code = "malformed-json"
 
 
 class UnsupportedMediaType(ClearinghouseError):
@@ -89,10 +85,7 @@ async def submit(
     if content_type != "application/json":
         raise UnsupportedMediaType(f"send application/json, not {content_type or 'no content type'}")
     body = await request.body()
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+    document = json_loads(body, Location(field="$"))
     try:
         submission = _submission.validate_python(document)
     except ValidationError as exc:
