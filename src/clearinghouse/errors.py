@@ -6,6 +6,7 @@ one place, so no command or route formats its own error strings.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -84,6 +85,16 @@ class YamlAliasRefused(InvalidRecord):
     """YAML anchors and aliases are refused everywhere: they are how a few hundred bytes expand to gigabytes."""
 
     code = "yaml-alias-refused"
+
+
+class RateLimited(ClearinghouseError):
+    """Over a rate limit (429, with `Retry-After` in whole seconds, at least 1)."""
+
+    code = "rate-limited"
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after)) if math.isfinite(retry_after) else 3600
+        super().__init__(f"too many requests; retry after {self.retry_after} s")
 
 
 class NotFound(ClearinghouseError):

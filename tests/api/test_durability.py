@@ -47,7 +47,13 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 
 def test_sigkill_during_load_loses_no_acknowledged_report(cli_env: Path, database_url: str) -> None:
-    env = dict(os.environ, CLEARINGHOUSE_RATE_PER_SECOND="100000", CLEARINGHOUSE_RATE_BURST="100000")
+    env = dict(
+        os.environ,
+        CLEARINGHOUSE_RATE_PER_SECOND="100000",
+        CLEARINGHOUSE_RATE_BURST="100000",
+        CLEARINGHOUSE_ADDRESS_RATE_PER_SECOND="100000",
+        CLEARINGHOUSE_ADDRESS_RATE_BURST="100000",
+    )
 
     def run(*args: str) -> str:
         command = [sys.executable, "-m", "clearinghouse", *args]

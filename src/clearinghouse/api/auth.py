@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from clearinghouse.identity.model import Principal, Role, Scope
+from clearinghouse.store.audit import ACTING_TOKEN
 from clearinghouse.store.identity import Forbidden, IdentityStore, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `clearinghouse admin create-token`")
@@ -32,6 +33,7 @@ async def optional_principal(
     if principal is None:
         principal = await run_in_threadpool(store.authenticate, credentials.credentials)
     request.state.principal = principal
+    ACTING_TOKEN.set(principal.token_id)  # every audit entry this request writes names the token
     return principal
 
 

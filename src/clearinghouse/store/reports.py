@@ -388,7 +388,9 @@ def _rows_for(submission: Submitted, now: datetime) -> _Rows:
             "origin": submission.provenance.get("origin"),
             "content_hash": finding.content_hash,
         }
-        rows.events.append(AuditEvent(_actor(principal), "report.received", "report", report_id, details))
+        rows.events.append(
+            AuditEvent(_actor(principal), "report.received", "report", report_id, details, principal.token_id)
+        )
     return rows
 
 

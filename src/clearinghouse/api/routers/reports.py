@@ -80,7 +80,6 @@ async def submit(
     principal: Submitter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
-    request.app.state.rate_limiter.check(principal.token_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType(f"send application/json, not {content_type or 'no content type'}")
