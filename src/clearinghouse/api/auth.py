@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from clearinghouse.errors import Forbidden, Unauthenticated
 from clearinghouse.identity.model import Principal, Role, Scope
-from clearinghouse.store.identity import Forbidden, IdentityStore, Unauthenticated
+from clearinghouse.store.identity import IdentityStore
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `clearinghouse admin create-token`")
 

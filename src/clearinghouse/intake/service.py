@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, NotFound
 from clearinghouse.identity.model import Principal, Role
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
@@ -27,10 +27,6 @@ from clearinghouse.store.audit import AuditEvent, AuditLog
 
 PROCESS_REPORT = "process-report"
 _STAFF = frozenset({Role.ADMIN, Role.ANALYST})
-
-
-class IdempotencyConflict(ClearinghouseError):
-    code = "idempotency-key-reused"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from clearinghouse.api.auth import access_note, requires
-from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location
+from clearinghouse.errors import (
+    InvalidRecord,
+    Location,
+    MalformedJson,
+    MissingMergeTarget,
+    UnsupportedMediaType,
+)
 from clearinghouse.formats.osv import json_path
 from clearinghouse.identity.model import Principal, Role, Scope
 from clearinghouse.intake.findings import normalise
@@ -22,14 +28,6 @@ from clearinghouse.intake.submission import Submission
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
-
-
-class MalformedJson(ClearinghouseError):
-    code = "malformed-json"
-
-
-class UnsupportedMediaType(ClearinghouseError):
-    code = "unsupported-media-type"
 
 
 class StateChange(BaseModel):
@@ -47,10 +45,6 @@ class ClusterChange(BaseModel):
     action: ClusterAction
     into: Annotated[str | None, Field(description="The cluster to merge into (merge only)", max_length=64)] = None
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
-
-
-class MissingMergeTarget(ClearinghouseError):
-    code = "missing-merge-target"
 
 
 async def report_store(request: Request) -> ReportService:  # async: no thread hop for an attribute read

@@ -13,20 +13,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, IllegalTransition, NotFound
+from clearinghouse.errors import Forbidden, FrontierConflict, IllegalTransition, NotFound
 from clearinghouse.frontier.repository import FrontierRepository
 from clearinghouse.frontier.window import SubmissionState
 from clearinghouse.identity.model import OrgKind, Principal
 from clearinghouse.store.audit import AuditLog
-from clearinghouse.store.identity import Forbidden
 
 SUBJECT = "frontier-model"
 GOVERNMENT = frozenset({OrgKind.GOVERNMENT_EVALUATOR, OrgKind.CLEARINGHOUSE})
 SUBMISSION_FINAL = frozenset({SubmissionState.CLOSED.value, SubmissionState.WITHDRAWN.value})
-
-
-class FrontierConflict(ClearinghouseError):
-    code = "frontier-conflict"
 
 
 def actor_of(principal: Principal) -> str:

@@ -8,13 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import IllegalTransition, NotFound
+from clearinghouse.errors import Forbidden, IllegalTransition, NotFound
 from clearinghouse.frontier import views
 from clearinghouse.frontier.determination import Designation, EvaluationResult, ModelFacts, determine
 from clearinghouse.frontier.service.base import GOVERNMENT, SUBJECT, actor_of
 from clearinghouse.frontier.service.criteria import CriteriaService
 from clearinghouse.identity.model import Principal, Scope
-from clearinghouse.store.identity import Forbidden
 
 
 class DeterminationService(CriteriaService):

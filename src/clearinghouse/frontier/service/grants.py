@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import NotFound
+from clearinghouse.errors import EarlyAccessDenied, NotFound
 from clearinghouse.frontier import grants as grant_rules
 from clearinghouse.frontier import views
 from clearinghouse.frontier.grants import GrantState
@@ -23,11 +23,6 @@ from clearinghouse.frontier.service.base import (
 )
 from clearinghouse.frontier.window import ReviewWindow
 from clearinghouse.identity.model import OrgKind, Principal
-from clearinghouse.store.identity import Forbidden
-
-
-class EarlyAccessDenied(Forbidden):
-    code = "early-access-denied"
 
 
 class GrantService(FrontierBase):

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from clearinghouse.errors import Forbidden, FrontierConflict
 from clearinghouse.frontier import views
-from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, FrontierConflict, actor_of
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of
 from clearinghouse.identity.model import OrgKind, Principal
-from clearinghouse.store.identity import Forbidden
 
 
 @dataclass(frozen=True)
