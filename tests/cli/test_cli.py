@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from clearinghouse.cli.main import run
-from clearinghouse.formats.schemas import schema_errors
+from clearinghouse.schemas import schema_errors
 from tests.conftest import KEV_SAMPLE, SAMPLE, sample_documents
 
 

@@ -29,8 +29,8 @@ from typing import Any
 from univers import versions as uv
 
 from clearinghouse.errors import InvalidVersion, UnknownEcosystem
-from clearinghouse.formats.schemas import osv_ecosystems
 from clearinghouse.records.model import Affected, Range, RangeType
+from clearinghouse.schemas import osv_ecosystems
 
 __all__ = [
     "AffectedMatcher",

@@ -16,8 +16,8 @@ import orjson
 
 from clearinghouse.errors import ClearinghouseError, UnsupportedExport
 from clearinghouse.formats import csaf, cve5, osv
-from clearinghouse.formats.schemas import load_json
 from clearinghouse.records.model import Tlp, VulnerabilityRecord
+from clearinghouse.schemas import load_json
 
 _TLP_ORDER = list(Tlp)
 
