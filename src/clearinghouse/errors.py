@@ -238,3 +238,13 @@ class CriteriaImmutable(ClearinghouseError):
 
 class EarlyAccessDenied(Forbidden):
     code = "early-access-denied"
+
+
+# Lists -----------------------------------------------------------------------------------------------------------
+
+
+class InvalidCursor(ClearinghouseError):
+    """A page cursor this server did not hand out (or one for another list)."""
+
+    code = "invalid-cursor"
+    status = 422

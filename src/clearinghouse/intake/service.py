@@ -17,15 +17,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, NotFound
+from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, InvalidCursor, NotFound
 from clearinghouse.identity.model import Principal, Role
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
 from clearinghouse.intake.repository import ReportRepository
+from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView
 from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditEvent, AuditLog
+from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 PROCESS_REPORT = "process-report"
+_QUEUE = "reports"
+_CLUSTER = "cluster"
 _STAFF = frozenset({Role.ADMIN, Role.ANALYST})
 
 
@@ -183,19 +187,34 @@ class ReportService:
                 self.repository.insert_idempotency_keys(conn, key_rows)
         return outcomes
 
-    def get(self, report_id: str, principal: Principal | None = None) -> dict[str, Any]:
+    def get(self, report_id: str, principal: Principal | None = None) -> ReportView:
         """One report as its submitter or an analyst sees it; `NotFound` for anyone else (no existence oracle)."""
         row = self.repository.row(report_id)
         if row is None or (principal is not None and not _may_read(principal, row.organisation_id)):
             raise NotFound(f"no report with id {report_id!r}")
-        return _report_json(row)
+        return ReportView.from_row(row)
 
     def list_for(
-        self, principal: Principal, limit: int = 100, state: ReportState | None = None
-    ) -> list[dict[str, Any]]:
-        """Reports the caller may see: analysts get the priority queue, others their organisation's reports."""
+        self,
+        principal: Principal,
+        limit: int = DEFAULT_LIMIT,
+        state: ReportState | None = None,
+        cursor: str | None = None,
+    ) -> ReportPage:
+        """Reports the caller may see, a page at a time: analysts get the priority queue, others their
+        organisation's reports."""
         organisation = None if principal.role in _STAFF else principal.organisation.id
-        return [_report_json(row) for row in self.repository.rows(organisation, state, limit)]
+        after: tuple[float | None, datetime, str] | None = None
+        if cursor is not None:
+            priority, received_at, report_id = decode_cursor(_QUEUE, cursor, 3)
+            after = (_cursor_float(priority), _cursor_time(received_at), _cursor_str(report_id))
+        rows, total = self.repository.page(organisation, state, min(limit, MAX_LIMIT), after)
+        views = [ReportView.from_row(row) for row in rows]
+        last = views[-1] if len(views) == limit else None
+        next_cursor = (
+            None if last is None else encode_cursor(_QUEUE, [last.priority, last.received_at.isoformat(), last.id])
+        )
+        return ReportPage(reports=views, total=total, next_cursor=next_cursor)
 
     def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
         """What the pipeline needs of a report, in one query: its finding and provenance."""
@@ -254,12 +273,20 @@ class ReportService:
             job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
             self.audit.append(conn, actor, "report.reprocess", "report", report_id, {})
 
-    def cluster(self, cluster_id: str) -> list[dict[str, Any]]:
-        """The reports of one duplicate cluster, oldest first (analysts only: the API checks the role)."""
-        members = [_report_json(row) for row in self.repository.cluster_members(cluster_id)]
-        if not members:
+    def cluster(self, cluster_id: str, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> ClusterPage:
+        """The reports of one duplicate cluster, oldest first, a page at a time (analysts only: the API checks
+        the role)."""
+        after: tuple[datetime, str] | None = None
+        if cursor is not None:
+            received_at, report_id = decode_cursor(_CLUSTER, cursor, 2)
+            after = (_cursor_time(received_at), _cursor_str(report_id))
+        rows, total = self.repository.cluster_page(cluster_id, min(limit, MAX_LIMIT), after)
+        if total == 0:
             raise NotFound(f"no duplicate cluster {cluster_id!r}")
-        return members
+        views = [ReportView.from_row(row) for row in rows]
+        last = views[-1] if len(views) == limit else None
+        next_cursor = None if last is None else encode_cursor(_CLUSTER, [last.received_at.isoformat(), last.id])
+        return ClusterPage(cluster_id=cluster_id, reports=views, total=total, next_cursor=next_cursor)
 
     def cluster_of(self, report_id: str) -> str | None:
         return self.repository.cluster_of(report_id)
@@ -322,23 +349,21 @@ def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
     return {**finding, "attachments": attachments}
 
 
-def _report_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "state": row.state,
-        "kind": row.kind,
-        "title": row.title,
-        "received_at": row.received_at.isoformat(),
-        "submitted_by": row.submitted_by,
-        "provenance": row.provenance,
-        "tlp": row.tlp,
-        "finding": row.submission,
-        "pipeline": row.pipeline,
-        "checks": row.checks,
-        "credibility": row.credibility,
-        "triage": row.triage,
-        "ssvc": row.ssvc,
-        "priority": row.priority,
-        "duplicates": row.duplicates,
-        "cluster_id": row.cluster_id,
-    }
+def _cursor_float(value: Any) -> float | None:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return None if value is None else float(value)
+    raise InvalidCursor("the cursor is not one this server handed out")
+
+
+def _cursor_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidCursor("the cursor is not one this server handed out")
+    return value
+
+
+def _cursor_time(value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(_cursor_str(value))
+    except ValueError:
+        raise InvalidCursor("the cursor is not one this server handed out") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from clearinghouse.api.auth import access_note, requires
@@ -25,6 +25,8 @@ from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService, Submitted
 from clearinghouse.intake.submission import Submission
+from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView, ReprocessQueued, SubmissionAccepted
+from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
@@ -53,6 +55,10 @@ async def report_store(request: Request) -> ReportService:  # async: no thread h
 
 
 Reports = Annotated[ReportService, Depends(report_store)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
+Cursor = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="the `next_cursor` of the previous page")
+]
 Submitter = Annotated[Principal, Depends(requires(Scope.REPORTS_SUBMIT))]
 Reader = Annotated[Principal, Depends(requires(Scope.REPORTS_READ))]
 Analyst = Annotated[Principal, Depends(requires(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN))]
@@ -68,6 +74,7 @@ def _actor(principal: Principal) -> str:
     description="Submit a structured report, an OSV record or a SARIF 2.1 log (one report per result), with "
     "provenance. Answers 202 with the report ids and where to follow them. Send `Idempotency-Key` to make "
     "retries safe. " + access_note(Scope.REPORTS_SUBMIT),
+    response_model=SubmissionAccepted,
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _submission.json_schema()}}}
     },
@@ -77,7 +84,7 @@ async def submit(
     response: Response,
     principal: Submitter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> SubmissionAccepted:
     request.app.state.rate_limiter.check(principal.token_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -103,7 +110,7 @@ async def submit(
         response.headers["Idempotent-Replayed"] = "true"
     status_urls = [f"/api/v1/reports/{report_id}" for report_id in accepted.report_ids]
     response.headers["Location"] = status_urls[0]
-    return {"report_ids": accepted.report_ids, "status_urls": status_urls, "state": "received"}
+    return SubmissionAccepted(report_ids=accepted.report_ids, status_urls=status_urls, state=ReportState.RECEIVED)
 
 
 @router.get(
@@ -111,19 +118,24 @@ async def submit(
     description="A report with its checks, duplicates and triage explained. The submitting organisation and "
     "clearinghouse analysts see it; anyone else gets 404. " + access_note(Scope.REPORTS_READ),
 )
-def get_report(report_id: str, reports: Reports, principal: Reader) -> dict[str, Any]:
+def get_report(report_id: str, reports: Reports, principal: Reader) -> ReportView:
     return reports.get(report_id, principal)
 
 
 @router.get(
     "/reports",
     description="Analysts: the priority queue (SSVC decision, then CVSS, then credibility). Others: their "
-    "organisation's reports. " + access_note(Scope.REPORTS_READ),
+    "organisation's reports. A page at a time: `limit` (1-500) and the previous page's `next_cursor`; `total` "
+    "counts every match. " + access_note(Scope.REPORTS_READ),
 )
 def list_reports(
-    reports: Reports, principal: Reader, state: ReportState | None = None, limit: int = 100
-) -> dict[str, Any]:
-    return {"reports": reports.list_for(principal, min(max(limit, 1), 500), state)}
+    reports: Reports,
+    principal: Reader,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    state: ReportState | None = None,
+) -> ReportPage:
+    return reports.list_for(principal, limit, state, cursor)
 
 
 @router.post(
@@ -131,7 +143,7 @@ def list_reports(
     description="Move a report through its lifecycle; the reason is kept in the audit log. "
     + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
 )
-def change_state(report_id: str, change: StateChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
+def change_state(report_id: str, change: StateChange, reports: Reports, principal: Analyst) -> ReportView:
     reports.change_state(report_id, change.target, _actor(principal), change.reason)
     return reports.get(report_id, principal)
 
@@ -142,9 +154,9 @@ def change_state(report_id: str, change: StateChange, reports: Reports, principa
     description="Run the intake pipeline again (after new data or a fix). "
     + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
 )
-def reprocess(report_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
+def reprocess(report_id: str, reports: Reports, principal: Analyst) -> ReprocessQueued:
     reports.reprocess(report_id, _actor(principal))
-    return {"report_id": report_id, "status_url": f"/api/v1/reports/{report_id}"}
+    return ReprocessQueued(report_id=report_id, status_url=f"/api/v1/reports/{report_id}")
 
 
 @router.get(
@@ -152,8 +164,10 @@ def reprocess(report_id: str, reports: Reports, principal: Analyst) -> dict[str,
     description="The reports of one duplicate cluster, oldest first. "
     + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
 )
-def get_cluster(cluster_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
+def get_cluster(
+    cluster_id: str, reports: Reports, principal: Analyst, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> ClusterPage:
+    return reports.cluster(cluster_id, limit, cursor)
 
 
 @router.post(
@@ -162,7 +176,7 @@ def get_cluster(cluster_id: str, reports: Reports, principal: Analyst) -> dict[s
     "cluster into another (`into`). Every decision is kept in the audit log. "
     + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
 )
-def change_cluster(report_id: str, change: ClusterChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
+def change_cluster(report_id: str, change: ClusterChange, reports: Reports, principal: Analyst) -> ClusterPage:
     actor = _actor(principal)
     if change.action is ClusterAction.CONFIRM:
         cluster_id = reports.confirm_cluster(report_id, actor, change.reason)
@@ -172,4 +186,4 @@ def change_cluster(report_id: str, change: ClusterChange, reports: Reports, prin
         if not change.into:
             raise MissingMergeTarget("a merge needs `into`: the id of the cluster to merge into")
         cluster_id = reports.merge_clusters(report_id, change.into, actor, change.reason)
-    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
+    return reports.cluster(cluster_id)
