@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from clearinghouse.errors import Forbidden, Unauthenticated
+from clearinghouse.errors import Unauthenticated
+from clearinghouse.identity.access import require
 from clearinghouse.identity.model import Principal, Role, Scope
 from clearinghouse.store.identity import IdentityStore
 
@@ -42,10 +43,7 @@ def requires(scope: Scope, *roles: Role) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
         if principal is None:
             raise Unauthenticated("this endpoint needs a bearer token")
-        if not principal.may(scope) or (roles and principal.role not in roles):
-            who = f"role {principal.role.value}" if roles and principal.role not in roles else "this token"
-            raise Forbidden(f"{who} may not do this (needs scope {scope.value})")
-        return principal
+        return require(principal, scope, *roles)
 
     return check
 

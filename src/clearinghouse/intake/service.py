@@ -196,14 +196,14 @@ class ReportService:
 
     def list_for(
         self,
-        principal: Principal,
+        principal: Principal | None,
         limit: int = DEFAULT_LIMIT,
         state: ReportState | None = None,
         cursor: str | None = None,
     ) -> ReportPage:
-        """Reports the caller may see, a page at a time: analysts get the priority queue, others their
-        organisation's reports."""
-        organisation = None if principal.role in _STAFF else principal.organisation.id
+        """Reports the caller may see, a page at a time: analysts (and `None`, the operator's CLI) get the priority
+        queue, others their organisation's reports."""
+        organisation = None if principal is None or principal.role in _STAFF else principal.organisation.id
         after: tuple[float | None, datetime, str] | None = None
         if cursor is not None:
             priority, received_at, report_id = decode_cursor(_QUEUE, cursor, 3)

@@ -8,23 +8,20 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter
 
 from clearinghouse.api.auth import access_note, requires
 from clearinghouse.errors import (
-    InvalidRecord,
-    Location,
     MalformedJson,
     MissingMergeTarget,
     UnsupportedMediaType,
 )
-from clearinghouse.formats.osv import json_path
 from clearinghouse.identity.model import Principal, Role, Scope
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService, Submitted
-from clearinghouse.intake.submission import Submission
+from clearinghouse.intake.submission import Submission, validate_submission
 from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView, ReprocessQueued, SubmissionAccepted
 from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
@@ -94,12 +91,7 @@ async def submit(
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedJson(f"the body is not valid JSON: {exc}") from None
-    try:
-        submission = _submission.validate_python(document)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidRecord(message, Location(field=json_path(first["loc"]))) from None
+    submission = validate_submission(document)
     findings = normalise(submission)
     request_hash = hashlib.sha256(body).hexdigest()
     acceptance: AcceptanceWriter = request.app.state.acceptance
