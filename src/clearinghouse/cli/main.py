@@ -32,6 +32,7 @@ from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import BATCH_SIZE, ImportPipeline, ImportReport
 from clearinghouse.ingest.readers import Limits
+from clearinghouse.policy import Operator, rules
 from clearinghouse.records.model import RangeType, Tlp, VulnerabilityRecord, canonical_ecosystem
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.db import open_engine
@@ -137,6 +138,9 @@ def import_kev(path: Annotated[Path, typer.Argument(help="CISA KEV catalog JSON"
     )
 
 
+_OPERATOR = Operator("cli")
+
+
 @app.command()
 def show(
     identifier: Annotated[str, typer.Argument(help="A record id or any alias (e.g. a CVE or GHSA id)")],
@@ -144,7 +148,8 @@ def show(
 ) -> None:
     """Show the record(s) with this id or alias, with the other records of the same vulnerability."""
     store = _store()
-    found = store.find(identifier)
+    visible = rules.record_visibility(_OPERATOR)  # the shell's user holds the store: the operator
+    found = [record for record in store.find(identifier) if visible.admits(record.tlp, record.status)]
     if not found:
         raise NotFound(f"no record has the id or alias {identifier!r}")
     if json_:
@@ -168,7 +173,8 @@ def affected(
         ecosystem = canonical_ecosystem(ecosystem)
     except ValueError as exc:
         raise ClearinghouseError(str(exc)) from None
-    found = _store().affected(ecosystem, package, version)
+    visible = rules.record_visibility(_OPERATOR)
+    found = [r for r in _store().affected(ecosystem, package, version) if visible.admits(r.tlp, r.status)]
     if json_:
         for record in found:
             sys.stdout.write(orjson.dumps(osv.dump(record.osv)).decode() + "\n")
@@ -208,10 +214,11 @@ def export(
 
     with _progress() as progress:
         task = progress.add_task(f"Exporting {export_format.value}", total=None)
-        report = export_records(selected(), export_format, out, max_tlp, lambda: progress.advance(task))
+        visibility = rules.export_visibility(_OPERATOR, max_tlp)
+        report = export_records(selected(), export_format, out, visibility, lambda: progress.advance(task))
     console.print(f"wrote {len(report.written):,} {export_format.value} files to {out}", highlight=False)
     if report.withheld:
-        console.print(f"withheld {len(report.withheld):,} records marked above TLP:{max_tlp.value}")
+        console.print(f"withheld {len(report.withheld):,} records marked above TLP:{max_tlp.value} or not yet released")
     if report.unsupported:
         if ids:
             for problem in report.unsupported:

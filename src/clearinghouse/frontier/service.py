@@ -1,7 +1,8 @@
 """The frontier-review service over the store, used by the API and the CLI.
 
-Routes check scopes; this module checks who may touch which object (a developer sees its own models, government
-evaluators and clearinghouse staff see all; anyone else gets `NotFound`, so ids are no existence oracle). Every
+Every access decision is the policy's (`clearinghouse.policy.rules`), asked here for each operation and object:
+a developer sees its own models, government evaluators and clearinghouse staff see all; an object the caller may
+not see is `NotFound`, so ids are no existence oracle. Every
 change is written with its audit entry in one transaction; every audit entry for the review of a model sits
 under subject ("frontier-model", model id), which is the report's timeline.
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, IllegalTransition, NotFound
+from clearinghouse.errors import ClearinghouseError, Forbidden, IllegalTransition, NotFound
 from clearinghouse.frontier import criteria as criteria_mod
 from clearinghouse.frontier import grants as grant_rules
 from clearinghouse.frontier import views
@@ -26,9 +27,9 @@ from clearinghouse.frontier.criteria import CriteriaSet, CriteriaStatus
 from clearinghouse.frontier.determination import Designation, EvaluationResult, ModelFacts, determine
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.window import Milestone, ReviewWindow, SubmissionState
-from clearinghouse.identity.model import OrgKind, Principal, Scope
+from clearinghouse.identity.model import OrgKind, Scope
+from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.store.audit import AuditLog
-from clearinghouse.store.identity import Forbidden
 from clearinghouse.store.tables import (
     evaluation_runs,
     frontier_classified_reviews,
@@ -42,8 +43,11 @@ from clearinghouse.store.tables import (
 )
 
 SUBJECT = "frontier-model"
-_GOVERNMENT = frozenset({OrgKind.GOVERNMENT_EVALUATOR, OrgKind.CLEARINGHOUSE})
+# Attempts on a grant by another organisation are audited under the grant, not on the model's timeline.
+GRANT_SUBJECT = "frontier-grant"
 SEVERITIES = ("low", "medium", "high", "critical")
+# Audit actions of the NSA classified path: on a model's timeline only for those the policy lets see them.
+CLASSIFIED_REVIEW_ACTIONS = "frontier.classified-review."
 SUBMISSION_FINAL = frozenset({SubmissionState.CLOSED.value, SubmissionState.WITHDRAWN.value})
 
 
@@ -81,8 +85,8 @@ class AccessOffer:
     contacts: list[dict[str, str]] = field(default_factory=list)
 
 
-def actor_of(principal: Principal) -> str:
-    return f"{principal.user}@{principal.organisation.name}"
+def actor_of(actor: Actor) -> str:
+    return actor_name(actor)
 
 
 def metric_values(metrics: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
@@ -114,8 +118,9 @@ class FrontierService:
 
     # Criteria -------------------------------------------------------------------------------------------------
 
-    def publish_criteria(self, principal: Principal, text: str, file: str = "<upload>") -> dict[str, Any]:
+    def publish_criteria(self, principal: Actor, text: str, file: str = "<upload>") -> dict[str, Any]:
         """Store a criteria version. Published versions are immutable; `supersedes` retires the older one."""
+        rules.require_evaluator(principal)
         criteria = criteria_mod.parse(text, file)
         now = self.clock()
         with self.audit.writing() as conn:
@@ -159,7 +164,7 @@ class FrontierService:
             ).one()
         return views.criteria_json(row)
 
-    def _supersede(self, conn: sa.Connection, criteria: CriteriaSet, principal: Principal) -> None:
+    def _supersede(self, conn: sa.Connection, criteria: CriteriaSet, principal: Actor) -> None:
         old_id, _, old_version = (criteria.supersedes or "").partition("@")
         old = conn.execute(
             sa.select(frontier_criteria_sets.c.status).where(_criteria_key(old_id, int(old_version)))
@@ -194,7 +199,8 @@ class FrontierService:
             raise NotFound(f"no criteria {wanted}")
         return criteria_mod.from_stored(document)
 
-    def list_criteria(self) -> list[dict[str, Any]]:
+    def list_criteria(self, actor: Actor) -> list[dict[str, Any]]:
+        rules.require_frontier_reader(actor)
         query = sa.select(frontier_criteria_sets).order_by(
             frontier_criteria_sets.c.criteria_id, frontier_criteria_sets.c.version
         )
@@ -203,9 +209,8 @@ class FrontierService:
 
     # Models and determinations --------------------------------------------------------------------------------
 
-    def register_model(self, principal: Principal, registration: ModelRegistration) -> dict[str, Any]:
-        if principal.organisation.kind is not OrgKind.AI_DEVELOPER:
-            raise Forbidden("only an AI-developer organisation registers its models")
+    def register_model(self, actor: Actor, registration: ModelRegistration) -> dict[str, Any]:
+        principal = rules.require_registrant(actor)
         model_id = str(uuid.uuid4())
         with self.audit.writing() as conn:
             taken = conn.execute(
@@ -235,17 +240,18 @@ class FrontierService:
             self.audit.append(conn, actor_of(principal), "frontier.model.registered", SUBJECT, model_id, details)
         return self.model(principal, model_id)
 
-    def model(self, principal: Principal | None, model_id: str) -> dict[str, Any]:
+    def model(self, actor: Actor, model_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return views.model_json(self._model_row(conn, principal, model_id))
+            return views.model_json(self._model_row(conn, actor, model_id))
 
-    def _model_row(self, conn: sa.Connection, principal: Principal | None, model_id: str) -> Any:
+    def _model_row(self, conn: sa.Connection, actor: Actor, model_id: str) -> Any:
+        """The model's row if the actor may see it; `NotFound` otherwise, as for a missing id."""
         row = conn.execute(
             sa.select(frontier_models, organisations.c.name.label("developer"))
             .join(organisations, organisations.c.id == frontier_models.c.developer_org_id)
             .where(frontier_models.c.id == model_id)
         ).first()
-        if row is None or (principal is not None and not _may_see_model(principal, row.developer_org_id)):
+        if row is None or not rules.model_scope(actor).admits(row.developer_org_id):
             raise NotFound(f"no frontier model with id {model_id!r}")
         return row
 
@@ -276,20 +282,24 @@ class FrontierService:
 
     def determine(
         self,
-        principal: Principal,
+        principal: Actor,
         model_id: str,
         criteria_id: str,
         criteria_version: int | None = None,
         restricted: bool = False,
     ) -> dict[str, Any]:
-        """Evaluate the model against a criteria version and keep the determination (who, when, on what)."""
-        criteria = self.criteria_set(criteria_id, criteria_version)
-        if restricted and not principal.may(Scope.FRONTIER_RESTRICTED):
+        """Evaluate the model against a criteria version and keep the determination (who, when, on what): a
+        government determination for evaluators, the developer's self-assessment for its own model."""
+        self_assessment = rules.require_determiner(principal)
+        if restricted and not rules.sees_restricted(principal):
             raise Forbidden("a restricted determination needs scope frontier:restricted (a cleared evaluator)")
-        basis = "government-evaluation" if principal.organisation.kind in _GOVERNMENT else "self-assessment"
+        criteria = self.criteria_set(criteria_id, criteria_version)
+        basis = "self-assessment" if self_assessment else "government-evaluation"
         determination_id = str(uuid.uuid4())
         with self.audit.writing() as conn:
             model = self._model_row(conn, principal, model_id)
+            if self_assessment:
+                rules.require_developer_of(principal, model.developer_org_id)
             outcome = determine(criteria, self.facts(conn, model), actor_of(principal), self.clock())
             conn.execute(
                 frontier_determinations.insert().values(
@@ -312,20 +322,20 @@ class FrontierService:
             self.audit.append(conn, actor_of(principal), "frontier.determination", SUBJECT, model_id, details)
         return {**outcome.as_json(), "id": determination_id, "basis": basis, "restricted": restricted}
 
-    def determinations(self, principal: Principal, model_id: str) -> list[dict[str, Any]]:
+    def determinations(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
         """Determinations the caller may see: restricted ones only with scope frontier:restricted."""
+        rules.require_frontier_reader(principal)
         query = sa.select(frontier_determinations).where(frontier_determinations.c.model_id == model_id)
-        if not principal.may(Scope.FRONTIER_RESTRICTED):
+        if not rules.sees_restricted(principal):
             query = query.where(frontier_determinations.c.restricted.is_(False))
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = conn.execute(query.order_by(frontier_determinations.c.decided_at)).all()
         return [views.determination_json(row) for row in rows]
 
-    def open_classified_review(
-        self, principal: Principal, model_id: str, authority: str, holder: str
-    ) -> dict[str, Any]:
+    def open_classified_review(self, principal: Actor, model_id: str, authority: str, holder: str) -> dict[str, Any]:
         """Record that a classified review exists and who holds it; its content never enters this system."""
+        rules.require_cleared(principal)
         review_id = str(uuid.uuid4())
         with self.audit.writing() as conn:
             self._model_row(conn, principal, model_id)
@@ -340,16 +350,16 @@ class FrontierService:
             )
         return {"id": review_id, "model_id": model_id, "authority": authority, "holder": holder, "designation": None}
 
-    def conclude_classified_review(
-        self, principal: Principal, review_id: str, designation: str | None
-    ) -> dict[str, Any]:
+    def conclude_classified_review(self, principal: Actor, review_id: str, designation: str | None) -> dict[str, Any]:
         """Close a classified review with its designation (or none): only the outcome, never the reasoning."""
+        rules.require_cleared(principal)
         with self.audit.writing() as conn:
             row = conn.execute(
                 sa.select(frontier_classified_reviews).where(frontier_classified_reviews.c.id == review_id)
             ).first()
             if row is None:
                 raise NotFound(f"no classified review with id {review_id!r}")
+            self._model_row(conn, principal, row.model_id)
             if row.concluded_at is not None:
                 raise IllegalTransition("this classified review is already concluded")
             conn.execute(
@@ -371,14 +381,15 @@ class FrontierService:
 
     # Submission and window ------------------------------------------------------------------------------------
 
-    def offer(self, principal: Principal, model_id: str, offer: AccessOffer) -> dict[str, Any]:
+    def offer(self, principal: Actor, model_id: str, offer: AccessOffer) -> dict[str, Any]:
         """The developer's voluntary offer of access; the window follows the order's 30-day rule."""
+        rules.require_developer(principal)
         window = window_rules.plan_window(self.today(), offer.partner_release_on, offer.access_days)
         submission_id = str(uuid.uuid4())
         now = self.clock()
         with self.audit.writing() as conn:
             model = self._model_row(conn, principal, model_id)
-            _require_developer(principal, model)
+            rules.require_developer_of(principal, model.developer_org_id)
             conn.execute(
                 frontier_submissions.insert().values(
                     id=submission_id,
@@ -409,12 +420,12 @@ class FrontierService:
             self.audit.append(conn, actor_of(principal), "frontier.submission.offered", SUBJECT, model_id, details)
         return self.submission(principal, submission_id)
 
-    def submission(self, principal: Principal | None, submission_id: str) -> dict[str, Any]:
+    def submission(self, principal: Actor, submission_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = self._submission_row(conn, principal, submission_id)
         return views.submission_json(row)
 
-    def submissions(self, principal: Principal, model_id: str) -> list[dict[str, Any]]:
+    def submissions(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = conn.execute(
@@ -424,20 +435,19 @@ class FrontierService:
             ).all()
         return [views.submission_json(row) for row in rows]
 
-    def _submission_row(self, conn: sa.Connection, principal: Principal | None, submission_id: str) -> Any:
+    def _submission_row(self, conn: sa.Connection, principal: Actor, submission_id: str) -> Any:
         row = conn.execute(sa.select(frontier_submissions).where(frontier_submissions.c.id == submission_id)).first()
         if row is None:
             raise NotFound(f"no submission with id {submission_id!r}")
         self._model_row(conn, principal, row.model_id)  # same visibility as the model
         return row
 
-    def move_release(
-        self, principal: Principal, submission_id: str, new_release_on: date, reason: str
-    ) -> dict[str, Any]:
+    def move_release(self, principal: Actor, submission_id: str, new_release_on: date, reason: str) -> dict[str, Any]:
         """The developer moves its partner release. Earlier shrinks the window; it is recorded, never refused."""
+        rules.require_developer(principal)
         with self.audit.writing() as conn:
             row = self._submission_row(conn, principal, submission_id)
-            _require_developer(principal, self._model_row(conn, principal, row.model_id))
+            rules.require_developer_of(principal, self._model_row(conn, principal, row.model_id).developer_org_id)
             _require_active(row)
             moved, change = window_rules.move_release(
                 ReviewWindow(row.opens_on, row.partner_release_on), new_release_on, self.today(), reason
@@ -475,9 +485,10 @@ class FrontierService:
         return self.submission(principal, submission_id)
 
     def complete_milestone(
-        self, principal: Principal, submission_id: str, milestone: Milestone, note: str
+        self, principal: Actor, submission_id: str, milestone: Milestone, note: str
     ) -> dict[str, Any]:
         """Mark a milestone done; access confirmed, plan agreed and final report also move the lifecycle on."""
+        rules.require_evaluator(principal)
         now = self.clock()
         with self.audit.writing() as conn:
             row = self._submission_row(conn, principal, submission_id)
@@ -503,12 +514,13 @@ class FrontierService:
             self.audit.append(conn, actor_of(principal), "frontier.milestone.completed", SUBJECT, row.model_id, details)
         return self.submission(principal, submission_id)
 
-    def withdraw(self, principal: Principal, submission_id: str, reason: str) -> dict[str, Any]:
+    def withdraw(self, principal: Actor, submission_id: str, reason: str) -> dict[str, Any]:
         """The developer takes its offer back, at any point; open grants are revoked with it."""
+        rules.require_developer(principal)
         now = self.clock()
         with self.audit.writing() as conn:
             row = self._submission_row(conn, principal, submission_id)
-            _require_developer(principal, self._model_row(conn, principal, row.model_id))
+            rules.require_developer_of(principal, self._model_row(conn, principal, row.model_id).developer_org_id)
             window_rules.transition(
                 SubmissionState(row.state), SubmissionState.WITHDRAWN, actor_of(principal), reason, now
             )
@@ -531,8 +543,9 @@ class FrontierService:
             )
         return self.submission(principal, submission_id)
 
-    def reminders(self, today: date | None = None) -> list[dict[str, Any]]:
+    def reminders(self, actor: Actor, today: date | None = None) -> list[dict[str, Any]]:
         """Milestone reminders for every active submission (for `clearinghouse frontier reminders`)."""
+        rules.require_evaluator(actor)
         today = today or self.today()
         active = [SubmissionState.OFFERED, SubmissionState.ACCESS_CONFIRMED, SubmissionState.IN_EVALUATION]
         query = (
@@ -555,7 +568,7 @@ class FrontierService:
 
     def nominate(
         self,
-        principal: Principal,
+        principal: Actor,
         submission_id: str,
         partner: str,
         justification: str,
@@ -567,10 +580,17 @@ class FrontierService:
         now = self.clock()
         with self.audit.writing() as conn:
             row = self._submission_row(conn, principal, submission_id)
+            rules.require_nominator(principal, self._model_row(conn, principal, row.model_id).developer_org_id)
             _require_active(row)
-            partner_org = conn.execute(sa.select(organisations).where(organisations.c.name == partner)).first()
+            # One answer whether the name is unknown or names another kind of organisation: a nomination
+            # reveals neither that an organisation exists nor its kind.
+            partner_org = conn.execute(
+                sa.select(organisations).where(
+                    organisations.c.name == partner, organisations.c.kind == OrgKind.CRITICAL_INFRASTRUCTURE.value
+                )
+            ).first()
             if partner_org is None:
-                raise NotFound(f"no organisation named {partner!r}")
+                raise grant_rules.GrantRefused(f"no critical-infrastructure partner organisation named {partner!r}")
             window = ReviewWindow(row.opens_on, row.partner_release_on)
             grant_rules.check_nomination(OrgKind(partner_org.kind), window, starts_on, ends_on)
             conn.execute(
@@ -599,32 +619,37 @@ class FrontierService:
             self.audit.append(conn, actor_of(principal), "frontier.grant.nominated", SUBJECT, row.model_id, details)
         return self.grant(principal, grant_id)
 
-    def grant(self, principal: Principal, grant_id: str) -> dict[str, Any]:
+    def grant(self, principal: Actor, grant_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            row = self._grant_row(conn, grant_id)
-            if row.partner_org_id != principal.organisation.id:
-                self._model_row(conn, principal, row.model_id)
+            row = self._grant_row(conn, principal, grant_id)
         return views.grant_json(row)
 
-    def _grant_row(self, conn: sa.Connection, grant_id: str) -> Any:
+    def _grant_row(self, conn: sa.Connection, actor: Actor, grant_id: str) -> Any:
+        """The grant's row if the actor may see it (its partner, or whoever sees its model); `NotFound` otherwise."""
         row = conn.execute(
-            sa.select(frontier_grants, organisations.c.name.label("partner"))
+            sa.select(frontier_grants, organisations.c.name.label("partner"), frontier_models.c.developer_org_id)
             .join(organisations, organisations.c.id == frontier_grants.c.partner_org_id)
+            .join(frontier_models, frontier_models.c.id == frontier_grants.c.model_id)
             .where(frontier_grants.c.id == grant_id)
         ).first()
-        if row is None:
+        if row is None or not rules.grant_visible(actor, row.partner_org_id, row.developer_org_id):
             raise NotFound(f"no early-access grant with id {grant_id!r}")
         return row
 
-    def decide_grant(self, principal: Principal, grant_id: str, target: GrantState, reason: str) -> dict[str, Any]:
+    def decide_grant(self, principal: Actor, grant_id: str, target: GrantState, reason: str) -> dict[str, Any]:
         """Approve or decline (the developer), or revoke (the developer or a government evaluator)."""
+        if target is GrantState.REVOKED:
+            rules.require_scope(principal, Scope.FRONTIER_NOMINATE)
+        else:
+            rules.require_developer(principal)
         now = self.clock()
         with self.audit.writing() as conn:
-            row = self._grant_row(conn, grant_id)
+            row = self._grant_row(conn, principal, grant_id)
             model = self._model_row(conn, principal, row.model_id)
-            government_revokes = target is GrantState.REVOKED and principal.organisation.kind in _GOVERNMENT
-            if not government_revokes:
-                _require_developer(principal, model)
+            if target is GrantState.REVOKED:
+                rules.require_nominator(principal, model.developer_org_id)
+            else:
+                rules.require_developer_of(principal, model.developer_org_id)
             grant_rules.transition(GrantState(row.state), target, actor_of(principal), reason, now)
             conn.execute(
                 sa.update(frontier_grants)
@@ -637,33 +662,43 @@ class FrontierService:
             )
         return self.grant(principal, grant_id)
 
-    def use_grant(self, principal: Principal, grant_id: str, purpose: str) -> dict[str, Any]:
-        """A partner uses its grant. Every attempt is audited; a refused one answers `EarlyAccessDenied`."""
+    def use_grant(self, actor: Actor, grant_id: str, purpose: str) -> dict[str, Any]:
+        """A partner uses its grant. Every attempt is audited; a refused one answers `EarlyAccessDenied`.
+
+        Another organisation's grant is, to this caller, a grant that does not exist (`NotFound`, as for a missing
+        id). The attempt is still audited, under the grant itself rather than on the model's timeline, which the
+        developer reads and which must not name other organisations' attempts."""
+        principal = rules.require_partner(actor)
         today = self.today()
+        details: dict[str, Any] = {"grant_id": grant_id, "purpose": purpose, "partner": principal.organisation.name}
         with self.audit.writing() as conn:
-            row = self._grant_row(conn, grant_id)
-            if row.partner_org_id != principal.organisation.id:
-                why: str | None = "the grant belongs to another organisation"
+            row = conn.execute(sa.select(frontier_grants).where(frontier_grants.c.id == grant_id)).first()
+            foreign = row is not None and not rules.holds_grant(principal, row.partner_org_id)
+            if foreign:
+                self.audit.append(
+                    conn, actor_of(principal), "frontier.grant.access-denied", GRANT_SUBJECT, grant_id, details
+                )
+            if row is None or foreign:
+                why: str | None = None
             else:
                 why = grant_rules.usable(GrantState(row.state), row.starts_on, row.ends_on, today)
-            details = {"grant_id": grant_id, "purpose": purpose, "partner": principal.organisation.name}
-            if why is not None:
+                action = "frontier.grant.access" if why is None else "frontier.grant.access-denied"
                 self.audit.append(
                     conn,
                     actor_of(principal),
-                    "frontier.grant.access-denied",
+                    action,
                     SUBJECT,
                     row.model_id,
-                    details | {"why": why},
+                    details if why is None else details | {"why": why},
                 )
-            else:
-                self.audit.append(conn, actor_of(principal), "frontier.grant.access", SUBJECT, row.model_id, details)
                 endpoint = conn.execute(
                     sa.select(frontier_submissions.c.access_method).where(
                         frontier_submissions.c.id == row.submission_id
                     )
                 ).scalar_one()["endpoint_ref"]
         # The denial's audit entry is committed above; only then is the caller refused.
+        if row is None or foreign:
+            raise NotFound(f"no early-access grant with id {grant_id!r}")
         if why is not None:
             raise EarlyAccessDenied(f"early access refused: {why}")
         return {
@@ -677,19 +712,22 @@ class FrontierService:
 
     def record_evaluation_run(
         self,
+        actor: Actor,
         model_id: str,
         suite: str,
         run_id: str,
         metrics: Mapping[str, Any],
-        recorded_by: str,
         log_location: str | None = None,
     ) -> dict[str, Any]:
-        """Attach one evaluation run's metrics ({name: value} or {name: {value, ci_low, ci_high}}) to a model."""
+        """Attach one evaluation run's metrics ({name: value} or {name: {value, ci_low, ci_high}}) to a model:
+        government evaluators over HTTP, the operator's evaluation harness locally."""
+        rules.require_evaluator(actor)
+        recorded_by = actor_name(actor)
         normalised = metric_values(metrics)
         row_id = str(uuid.uuid4())
         now = self.clock()
         with self.audit.writing() as conn:
-            self._model_row(conn, None, model_id)
+            self._model_row(conn, actor, model_id)
             conn.execute(
                 evaluation_runs.insert().values(
                     id=row_id,
@@ -715,7 +753,8 @@ class FrontierService:
             "created_at": now.isoformat(),
         }
 
-    def evaluation_runs(self, principal: Principal | None, model_id: str) -> list[dict[str, Any]]:
+    def evaluation_runs(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+        rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = conn.execute(
@@ -727,7 +766,7 @@ class FrontierService:
 
     def add_finding(
         self,
-        principal: Principal,
+        principal: Actor,
         model_id: str,
         severity: str,
         capability_area: str,
@@ -735,6 +774,7 @@ class FrontierService:
         description: str,
         evaluation_run_id: str | None = None,
     ) -> dict[str, Any]:
+        rules.require_evaluator(principal)
         if severity not in SEVERITIES:
             raise FrontierConflict(f"severity must be one of {', '.join(SEVERITIES)}")
         finding_id = str(uuid.uuid4())
@@ -757,7 +797,8 @@ class FrontierService:
             self.audit.append(conn, actor_of(principal), "frontier.finding.recorded", SUBJECT, model_id, details)
         return self.findings(principal, model_id)[-1]
 
-    def findings(self, principal: Principal | None, model_id: str) -> list[dict[str, Any]]:
+    def findings(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+        rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = conn.execute(
@@ -767,9 +808,11 @@ class FrontierService:
             ).all()
         return [views.finding_json(row) for row in rows]
 
-    def report_data(self, principal: Principal | None, model_id: str) -> dict[str, Any]:
-        """Everything the final review report shows, as the caller may see it (`None`: the operator's CLI)."""
-        cleared = principal is None or principal.may(Scope.FRONTIER_RESTRICTED)
+    def report_data(self, principal: Actor, model_id: str) -> dict[str, Any]:
+        """Everything the final review report shows, as the caller may see it (the CLI acts as the operator)."""
+        rules.require_frontier_reader(principal)
+        cleared = rules.sees_restricted(principal)
+        classified = rules.sees_classified_reviews(principal)
         with self.engine.connect() as conn:
             model = views.model_json(self._model_row(conn, principal, model_id))
             query = sa.select(frontier_determinations).where(frontier_determinations.c.model_id == model_id)
@@ -791,13 +834,14 @@ class FrontierService:
                 "details": _timeline_details(e.details, cleared),
             }
             for e in self.audit.entries(SUBJECT, model_id)
+            if classified or not e.action.startswith(CLASSIFIED_REVIEW_ACTIONS)
         ]
         return {
             "model": model,
             "determination": _headline(determinations),
             "determinations": determinations,
-            "evaluation_runs": self.evaluation_runs(None, model_id),
-            "findings": self.findings(None, model_id),
+            "evaluation_runs": self.evaluation_runs(principal, model_id),
+            "findings": self.findings(principal, model_id),
             "submissions": [views.submission_json(s) for s in submissions],
             "timeline": timeline,
             "generated_at": self.clock().isoformat(),
@@ -807,15 +851,6 @@ class FrontierService:
 
 def _criteria_key(criteria_id: str, version: int) -> sa.ColumnElement[bool]:
     return sa.and_(frontier_criteria_sets.c.criteria_id == criteria_id, frontier_criteria_sets.c.version == version)
-
-
-def _may_see_model(principal: Principal, developer_org_id: str) -> bool:
-    return principal.organisation.kind in _GOVERNMENT or principal.organisation.id == developer_org_id
-
-
-def _require_developer(principal: Principal, model: Any) -> None:
-    if principal.organisation.id != model.developer_org_id:
-        raise Forbidden("only the model's developer may do this")
 
 
 def _require_active(submission: Any) -> None:
