@@ -15,11 +15,11 @@ from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location
 from clearinghouse.formats.osv import json_path
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import normalise
+from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService, Submitted
 from clearinghouse.intake.submission import Submission
 from clearinghouse.policy import rules
-from clearinghouse.store.group_commit import AcceptanceWriter
-from clearinghouse.store.reports import ReportStore, Submitted
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
@@ -54,12 +54,12 @@ class MissingMergeTarget(ClearinghouseError):
     code = "missing-merge-target"
 
 
-async def report_store(request: Request) -> ReportStore:  # async: no thread hop for an attribute read
-    store: ReportStore = request.app.state.reports
+async def report_store(request: Request) -> ReportService:  # async: no thread hop for an attribute read
+    store: ReportService = request.app.state.reports
     return store
 
 
-Reports = Annotated[ReportStore, Depends(report_store)]
+Reports = Annotated[ReportService, Depends(report_store)]
 Submitter = Annotated[Principal, Depends(authorised(rules.require_report_submitter))]
 Reader = Annotated[Principal, Depends(authorised(rules.report_scope))]
 Analyst = Annotated[Principal, Depends(authorised(rules.require_triage))]
