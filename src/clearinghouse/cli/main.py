@@ -98,6 +98,12 @@ def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if report.blank_lines:
+        console.print(f"skipped {_plural(report.blank_lines, 'blank line')}", highlight=False)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 @app.command("import")

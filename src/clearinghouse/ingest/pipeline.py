@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.formats import osv
-from clearinghouse.ingest.readers import Item, Limits, RawDocument, read_path
+from clearinghouse.ingest.readers import Item, Limits, RawDocument, ReadCounts, read_path
 from clearinghouse.records.grouping import provisional_group
 from clearinghouse.records.model import OsvRecord, Provenance, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
@@ -58,6 +58,7 @@ class ImportReport:
     seconds: dict[str, float] = field(default_factory=dict)
     known_exploited: int = 0  # records in the store that CISA KEV lists
     alias_conflicts: int = 0  # alias links refused among the records this import regrouped
+    blank_lines: int = 0  # blank or whitespace-only lines skipped in JSON Lines inputs
 
     @property
     def ok(self) -> bool:
@@ -259,7 +260,8 @@ class ImportPipeline:
         started_at = datetime.now(UTC)
         importer = _ChunkImporter(self.tlp, started_at)
         read_since_collect = 0
-        for items, result in self._imported(self._chunks(paths, timer), importer, timer):
+        counts = ReadCounts()
+        for items, result in self._imported(self._chunks(paths, timer, counts), importer, timer):
             timer.add_seconds("parse", result.parse_seconds)
             timer.add_seconds("enrich", result.enrich_seconds)
             timer.add_seconds("store", result.store_seconds)
@@ -282,6 +284,7 @@ class ImportPipeline:
             if read_since_collect >= COLLECT_EVERY:
                 gc.collect()
                 read_since_collect = 0
+        report.blank_lines = counts.blank_lines
         started = time.perf_counter()
         written = report.outcome.written
         if written:
@@ -301,10 +304,10 @@ class ImportPipeline:
         )
         return report
 
-    def _chunks(self, paths: list[Path], timer: _Timer) -> Iterator[list[Item]]:
+    def _chunks(self, paths: list[Path], timer: _Timer, counts: ReadCounts) -> Iterator[list[Item]]:
         chunk: list[Item] = []
         for path in paths:
-            items = iter(read_path(path, self.limits))
+            items = iter(read_path(path, self.limits, counts))
             while True:
                 started = time.perf_counter()
                 item = next(items, None)
