@@ -70,12 +70,8 @@ def input_files(path: Path) -> Iterator[Path]:
     if path.is_dir():
         root = path.resolve()
         for child in sorted(path.rglob("*")):
-            if not (child.is_file() and child.name.endswith(SUFFIXES)):
-                continue
-            if child.is_symlink() or any(parent.is_symlink() for parent in child.relative_to(path).parents):
-                if not child.resolve().is_relative_to(root):
-                    continue
-            yield child
+            if child.is_file() and child.name.endswith(SUFFIXES) and child.resolve().is_relative_to(root):
+                yield child
     else:
         yield path
 
