@@ -378,6 +378,8 @@ class VulnerabilityRecord:
     scores: list[ComputedScore] = field(default_factory=list)
     known_exploited: bool = False
     group_id: str | None = None
+    # What the import had to drop to keep the record (e.g. a malformed range), one line each; empty if nothing.
+    repairs: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
