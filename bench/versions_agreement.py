@@ -23,10 +23,9 @@ from _common import dataset
 from clearinghouse.errors import InvalidRecord
 from clearinghouse.formats import osv
 from clearinghouse.ingest.pipeline import ImportPipeline
-from clearinghouse.records.versions import InvalidVersion
+from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem, parse_version
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
-
 
 Entries = dict[tuple[str, str], list[tuple[frozenset[str], bool]]]
 
@@ -109,16 +108,16 @@ def main() -> None:
         seconds = time.perf_counter() - started
     print(f"{len(pairs):,} queries ({total:,} (record, listed version) pairs) in {seconds:.1f} s")
     print(f"agreement: {agreed:,}/{total:,} = {100 * agreed / total:.3f} %  (target 100 %)")
-    print(f"baseline in the same run (records with a bad range refused whole, unparseable versions a 422): {agreed_before:,}/{total:,} = "
-          f"{100 * agreed_before / total:.3f} %")
+    print(
+        "baseline in the same run (records with a bad range refused whole, unparseable versions a 422): "
+        f"{agreed_before:,}/{total:,} = {100 * agreed_before / total:.3f} %"
+    )
     for miss in misses:
         print(f"  missed: {miss}")
     sys.exit(0 if agreed == total else 1)
 
 
 def _parses(ecosystem: str, version: str) -> bool:
-    from clearinghouse.records.versions import UnknownEcosystem, parse_version
-
     try:
         parse_version(ecosystem, version)
     except InvalidVersion:
