@@ -87,6 +87,8 @@ def _progress() -> Progress:
 
 
 def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
+    for warning in report.warnings[:max_shown]:
+        errors.print(f"[yellow]repaired[/yellow] {warning.message}", highlight=False, soft_wrap=True)
     for error in report.errors[:max_shown]:
         errors.print(f"[yellow]skipped[/yellow] {error.message}", highlight=False, soft_wrap=True)
     if report.failed > max_shown:
@@ -99,6 +101,18 @@ def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if report.repaired:
+        console.print(
+            f"kept {_plural(report.repaired, 'record')} without the ranges they could not keep (flagged; "
+            "`show ID` lists what was dropped)",
+            highlight=False,
+        )
+    if report.blank_lines:
+        console.print(f"skipped {_plural(report.blank_lines, 'blank line')}", highlight=False)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 @app.command("import")

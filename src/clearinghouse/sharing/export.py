@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from clearinghouse.errors import ClearinghouseError, UnsupportedExport
+from clearinghouse.files import new_public_file
 from clearinghouse.formats import csaf, cve5, osv
 from clearinghouse.formats.schemas import load_json
 from clearinghouse.policy.rules import RecordVisibility
@@ -104,7 +104,8 @@ def _write_atomically(directory: Path, name: str, data: bytes) -> Path:
         raise ClearinghouseError(f"refusing to write outside the export directory: {name!r}")
     target = directory / name
     # A reader (or a crash) never sees half a file: write beside it, then rename over it.
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".export-")
+    # Created with the process umask (0644 by default): exports are for others to read (mkstemp makes 0600).
+    handle, temporary = new_public_file(directory, ".export-")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)

@@ -36,6 +36,7 @@ def as_json(record: VulnerabilityRecord) -> dict[str, Any]:
             "status": record.status.value,
             "known_exploited": record.known_exploited,
             "vulnerability": record.group_id,
+            "repairs": list(record.repairs),
             "scores": [
                 {"version": s.version, "vector": s.vector, "base_score": s.base_score, "rating": s.rating}
                 for s in record.scores
