@@ -15,10 +15,10 @@ from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location
 from clearinghouse.formats.osv import json_path
 from clearinghouse.identity.model import Principal, Role, Scope
 from clearinghouse.intake.findings import normalise
+from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService, Submitted
 from clearinghouse.intake.submission import Submission
-from clearinghouse.store.group_commit import AcceptanceWriter
-from clearinghouse.store.reports import ReportStore, Submitted
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
@@ -53,12 +53,12 @@ class MissingMergeTarget(ClearinghouseError):
     code = "missing-merge-target"
 
 
-async def report_store(request: Request) -> ReportStore:  # async: no thread hop for an attribute read
-    store: ReportStore = request.app.state.reports
+async def report_store(request: Request) -> ReportService:  # async: no thread hop for an attribute read
+    store: ReportService = request.app.state.reports
     return store
 
 
-Reports = Annotated[ReportStore, Depends(report_store)]
+Reports = Annotated[ReportService, Depends(report_store)]
 Submitter = Annotated[Principal, Depends(requires(Scope.REPORTS_SUBMIT))]
 Reader = Annotated[Principal, Depends(requires(Scope.REPORTS_READ))]
 Analyst = Annotated[Principal, Depends(requires(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN))]
