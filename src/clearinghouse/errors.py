@@ -82,6 +82,20 @@ class NotFound(ClearinghouseError):
     status = 404
 
 
+class Unauthenticated(ClearinghouseError):
+    """No usable credentials: missing, malformed, unknown, revoked or expired token."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(ClearinghouseError):
+    """The caller may not perform this operation at all (whatever the object); see `clearinghouse.policy`."""
+
+    code = "forbidden"
+    status = 403
+
+
 class UnsupportedExport(ClearinghouseError):
     """The record cannot be expressed in the requested format (e.g. CVE JSON 5 without a CVE id)."""
 
@@ -155,18 +169,6 @@ class InvalidVersion(ClearinghouseError):
 class IdentityError(ClearinghouseError):
     code = "identity-error"
     status = 409
-
-
-class Unauthenticated(ClearinghouseError):
-    """No usable credentials: missing, malformed, unknown, revoked or expired token."""
-
-    code = "unauthenticated"
-    status = 401
-
-
-class Forbidden(ClearinghouseError):
-    code = "forbidden"
-    status = 403
 
 
 class RateLimited(ClearinghouseError):

@@ -62,7 +62,7 @@ def test_submit_list_show_and_move_a_report(cli: Cli, tmp_path: Path) -> None:
     assert code == 0 and "Credibility" in out and report_id in out
 
     code, _, err = cli("report", "state", report_id, "validated", "--reason", "reproduced", "--token", finder)
-    assert code == 2 and "role reporter may not do this" in err
+    assert code == 2 and "may not do this (needs scope reports:triage)" in err
     code, out, err = cli("report", "state", report_id, "validated", "--reason", "reproduced", "--token", analyst)
     assert code == 0 and "is now validated" in out, err
     code, _, err = cli("report", "state", report_id, "published", "--reason", "skip ahead")

@@ -21,13 +21,12 @@ from rich.table import Table
 from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.errors import InputTooLarge, InvalidRecord, Location, MalformedJson, Unauthenticated
-from clearinghouse.identity.access import require
-from clearinghouse.identity.model import Principal, Role, Scope
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.submission import Origin, validate_submission
 from clearinghouse.intake.views import ReportView
+from clearinghouse.policy import Actor, Operator, rules
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_LIMIT
@@ -50,17 +49,11 @@ def _services(settings: Settings) -> tuple[ReportService, IdentityStore]:
     return ReportService(engine), IdentityStore(engine)
 
 
-def _acting(identity: IdentityStore, token: str | None, scope: Scope, *roles: Role) -> Principal | None:
-    """The token's principal, checked as the API checks the same operation; None: the operator."""
+def _acting(identity: IdentityStore, token: str | None) -> Actor:
+    """The token's user (the service applies the same policy as for the API), or the store's operator."""
     if token is None:
-        return None
-    return require(identity.authenticate(token.strip()), scope, *roles)
-
-
-def _actor(principal: Principal | None) -> str:
-    if principal is None:
-        return f"{getpass.getuser()}@operator"
-    return f"{principal.user}@{principal.organisation.name}"
+        return Operator(f"cli:{getpass.getuser()}")
+    return identity.authenticate(token.strip())
 
 
 def _kind_of(document: dict[str, Any]) -> str:
@@ -105,9 +98,7 @@ def submit(
     tool: Annotated[str | None, typer.Option(help="The tool that found it")] = None,
     run_id: Annotated[str | None, typer.Option(help="The tool's run id")] = None,
     verified: Annotated[bool, typer.Option(help="A person verified an AI finding")] = False,
-    product: Annotated[
-        str | None, typer.Option(help="SARIF: the scanned code's purl, if the log lacks it")
-    ] = None,
+    product: Annotated[str | None, typer.Option(help="SARIF: the scanned code's purl, if the log lacks it")] = None,
     product_version: Annotated[list[str] | None, typer.Option(help="SARIF: the scanned version (repeatable)")] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -116,7 +107,7 @@ def submit(
     reports, identity = _services(settings)
     if token is None:
         raise Unauthenticated("submitting needs --token (or CLEARINGHOUSE_TOKEN): a report belongs to a user")
-    principal = require(identity.authenticate(token.strip()), Scope.REPORTS_SUBMIT)
+    principal = rules.require_report_submitter(identity.authenticate(token.strip()))
     provenance = {"origin": origin.value, "model": model, "tool": tool, "run_id": run_id, "human_verified": verified}
     body, raw = read_submission(file, settings.max_body_bytes, provenance)
     if product is not None and body["kind"] == "sarif":
@@ -149,8 +140,7 @@ def list_reports(
 ) -> None:
     """The queue (SSVC decision, then CVSS, then credibility); a token's user sees what the API would show it."""
     reports, identity = _services(Settings.from_env())
-    principal = _acting(identity, token, Scope.REPORTS_READ)
-    page = reports.list_for(principal, limit, state, cursor)
+    page = reports.list_for(_acting(identity, token), limit, state, cursor)
     if as_json:
         print(page.model_dump_json())
         return
@@ -181,7 +171,7 @@ def show(
 ) -> None:
     """One report with its checks, duplicates and triage."""
     reports, identity = _services(Settings.from_env())
-    report = reports.get(report_id, _acting(identity, token, Scope.REPORTS_READ))
+    report = reports.get(report_id, _acting(identity, token))
     if as_json:
         print(report.model_dump_json())
         return
@@ -195,14 +185,12 @@ def change_state(
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log)")],
     token: Token = None,
 ) -> None:
-    """Move a report through its lifecycle (analysts and admins; the reason goes to the audit log)."""
+    """Move a report through its lifecycle (clearinghouse staff; the reason goes to the audit log)."""
     reports, identity = _services(Settings.from_env())
-    principal = _acting(identity, token, Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN)
-    if principal is not None:
-        reports.get(report_id, principal)  # the same visibility as the API: an unseen report is not found
+    actor = _acting(identity, token)
     if len(reason.strip()) < 3:
         raise InvalidRecord("a reason of at least 3 characters is needed", Location(field="--reason"))
-    reports.change_state(report_id, target, _actor(principal), reason)
+    reports.change_state(actor, report_id, target, reason)
     console.print(f"{report_id} is now {target.value}", highlight=False)
 
 

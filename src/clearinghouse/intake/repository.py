@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from clearinghouse.errors import NotFound
 from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.policy.filters import org_filter
+from clearinghouse.policy.rules import OrgScope
 from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
 
 
@@ -103,16 +105,14 @@ class ReportRepository:
 
     def page(
         self,
-        organisation_id: str | None,
+        scope: OrgScope,
         state: ReportState | None,
         limit: int,
         after: tuple[float | None, datetime, str] | None,
     ) -> tuple[list[Any], int]:
-        """Up to `limit` reports in queue order (priority, then age, then id) after the sort key `after`, and how
-        many match the filters in all. `organisation_id` None: every organisation's."""
-        filters: list[sa.ColumnElement[bool]] = []
-        if organisation_id is not None:
-            filters.append(reports.c.organisation_id == organisation_id)
+        """Up to `limit` reports of the organisations the policy's `scope` admits, in queue order (priority, then
+        age, then id) after the sort key `after`; and how many match in all."""
+        filters: list[sa.ColumnElement[bool]] = [org_filter(scope, reports.c.organisation_id)]
         if state is not None:
             filters.append(reports.c.state == state.value)
         query = sa.select(reports).where(*filters)
@@ -141,6 +141,12 @@ class ReportRepository:
             for row in conn.execute(query):
                 if row.pipeline.get("deduplicate", {}).get("ok"):
                     yield row.id, row.submission
+
+    def owners(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """The organisation of each of these reports (id -> organisation id)."""
+        query = sa.select(reports.c.id, reports.c.organisation_id).where(reports.c.id.in_(report_ids))
+        with self.engine.connect() as conn:
+            return {row.id: row.organisation_id for row in conn.execute(query)}
 
     def cluster_page(self, cluster_id: str, limit: int, after: tuple[datetime, str] | None) -> tuple[list[Any], int]:
         """Up to `limit` members of a cluster, oldest first, after the sort key `after`; and the cluster's size."""

@@ -12,7 +12,6 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from packageurl import PackageURL
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,6 +26,7 @@ from pydantic import (
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.formats.osv import json_path
+from clearinghouse.records.purls import purl_problem
 from clearinghouse.records.severity import parse_vector
 
 MAX_ATTACHMENT_BYTES = 256 * 1024
@@ -58,10 +58,9 @@ class Provenance(BaseModel):
 
 
 def _check_purl(value: str) -> str:
-    try:
-        PackageURL.from_string(value)
-    except ValueError as exc:
-        raise ValueError(f"invalid purl {value!r}: {exc}") from None
+    problem = purl_problem(value)
+    if problem is not None:
+        raise ValueError(f"invalid purl {value!r}: {problem}")
     return value
 
 

@@ -39,7 +39,10 @@ class ReportView(BaseModel):
     cluster_id: str | None
 
     @classmethod
-    def from_row(cls, row: Any) -> ReportView:
+    def from_row(cls, row: Any, redacted: tuple[dict[str, Any] | None, str | None] | None = None) -> ReportView:
+        """The row as a view; `redacted` (duplicates, cluster id), when given, replaces the row's (for callers who
+        may not see other organisations' reports)."""
+        duplicates, cluster_id = redacted if redacted is not None else (row.duplicates, row.cluster_id)
         received = row.received_at
         return cls(
             id=row.id,
@@ -58,8 +61,8 @@ class ReportView(BaseModel):
             triage=row.triage,
             ssvc=row.ssvc,
             priority=row.priority,
-            duplicates=row.duplicates,
-            cluster_id=row.cluster_id,
+            duplicates=duplicates,
+            cluster_id=cluster_id,
         )
 
 
