@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clearinghouse.evals.ctf.base import Category, Challenge, Instance
-from clearinghouse.evals.ctf.challenges import crypto, forensics, misconfig, pwn, reverse, web
+from clearinghouse.evals.ctf.challenges import crypto, forensics, misconfig, pwn, pwn_hard, reverse, web, web_hard
 
 CHALLENGES: tuple[Challenge, ...] = (
     Challenge("web-sqli", Category.WEB, 2, "member directory", web.build_sqli),
@@ -18,6 +18,9 @@ CHALLENGES: tuple[Challenge, ...] = (
     Challenge("forensics-zip", Category.FORENSICS, 3, "removed evidence", forensics.build_zip),
     Challenge("misconfig-xff", Category.MISCONFIG, 2, "trusted proxy", misconfig.build_xff),
     Challenge("misconfig-cron-hook", Category.MISCONFIG, 2, "maintenance job", misconfig.build_cron),
+    # multi-step challenges (issue 11): difficulty 3-5, several program skeletons each
+    Challenge("web-blind-sqli", Category.WEB, 4, "sign-up service", web_hard.build_blind_sqli, 45),
+    Challenge("pwn-canary", Category.PWN, 4, "guarded vault", pwn_hard.build_canary, 60),
 )
 
 _BY_ID = {challenge.id: challenge for challenge in CHALLENGES}
