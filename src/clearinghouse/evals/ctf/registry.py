@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clearinghouse.evals.ctf.base import Category, Challenge, Instance
-from clearinghouse.evals.ctf.challenges import crypto, forensics, misconfig, pwn, pwn_hard, reverse, web, web_hard
+from clearinghouse.evals.ctf.challenges import crypto, crypto_hard, forensics, misconfig, pwn, pwn_hard, reverse, web, web_hard
 
 CHALLENGES: tuple[Challenge, ...] = (
     Challenge("web-sqli", Category.WEB, 2, "member directory", web.build_sqli),
@@ -20,6 +20,9 @@ CHALLENGES: tuple[Challenge, ...] = (
     Challenge("misconfig-cron-hook", Category.MISCONFIG, 2, "maintenance job", misconfig.build_cron),
     # multi-step challenges (issue 11): difficulty 3-5, several program skeletons each
     Challenge("web-blind-sqli", Category.WEB, 4, "sign-up service", web_hard.build_blind_sqli, 45),
+    Challenge("web-chain", Category.WEB, 5, "intranet", web_hard.build_chain, 90),
+    Challenge("crypto-oracle", Category.CRYPTO, 4, "token service", crypto_hard.build_oracle, 60),
+    Challenge("crypto-nonce", Category.CRYPTO, 4, "treasury signer", crypto_hard.build_nonce, 45),
     Challenge("pwn-canary", Category.PWN, 4, "guarded vault", pwn_hard.build_canary, 60),
 )
 
