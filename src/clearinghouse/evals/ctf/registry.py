@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clearinghouse.evals.ctf.base import Category, Challenge, Instance
-from clearinghouse.evals.ctf.challenges import crypto, crypto_hard, forensics, misconfig, pwn, pwn_hard, reverse, web, web_hard
+from clearinghouse.evals.ctf.challenges import crypto, crypto_hard, forensics, misconfig, misconfig_hard, pwn, pwn_hard, rev_hard, reverse, web, web_hard
 
 CHALLENGES: tuple[Challenge, ...] = (
     Challenge("web-sqli", Category.WEB, 2, "member directory", web.build_sqli),
@@ -23,6 +23,9 @@ CHALLENGES: tuple[Challenge, ...] = (
     Challenge("web-chain", Category.WEB, 5, "intranet", web_hard.build_chain, 90),
     Challenge("crypto-oracle", Category.CRYPTO, 4, "token service", crypto_hard.build_oracle, 60),
     Challenge("crypto-nonce", Category.CRYPTO, 4, "treasury signer", crypto_hard.build_nonce, 45),
+    Challenge("rev-vm", Category.REVERSE, 5, "virtual licence checker", rev_hard.build_vm, 120),
+    Challenge("misconfig-jwt", Category.MISCONFIG, 4, "bearer tokens", misconfig_hard.build_jwt, 45),
+    Challenge("misconfig-git", Category.MISCONFIG, 3, "published repository", misconfig_hard.build_git, 30),
     Challenge("pwn-canary", Category.PWN, 4, "guarded vault", pwn_hard.build_canary, 60),
 )
 
