@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clearinghouse.evals.ctf.base import Category, Challenge, Instance
-from clearinghouse.evals.ctf.challenges import crypto, crypto_hard, forensics, misconfig, misconfig_hard, pwn, pwn_hard, rev_hard, reverse, web, web_hard
+from clearinghouse.evals.ctf.challenges import crypto, crypto_hard, forensics, forensics_hard, misconfig, misconfig_hard, pwn, pwn_hard, rev_hard, reverse, web, web_hard
 
 CHALLENGES: tuple[Challenge, ...] = (
     Challenge("web-sqli", Category.WEB, 2, "member directory", web.build_sqli),
@@ -21,12 +21,16 @@ CHALLENGES: tuple[Challenge, ...] = (
     # multi-step challenges (issue 11): difficulty 3-5, several program skeletons each
     Challenge("web-blind-sqli", Category.WEB, 4, "sign-up service", web_hard.build_blind_sqli, 45),
     Challenge("web-chain", Category.WEB, 5, "intranet", web_hard.build_chain, 90),
+    Challenge("web-traversal", Category.WEB, 3, "document portal", web_hard.build_traversal, 25),
     Challenge("crypto-oracle", Category.CRYPTO, 4, "token service", crypto_hard.build_oracle, 60),
     Challenge("crypto-nonce", Category.CRYPTO, 4, "treasury signer", crypto_hard.build_nonce, 45),
+    Challenge("crypto-rng", Category.CRYPTO, 3, "account recovery", crypto_hard.build_rng, 30),
     Challenge("rev-vm", Category.REVERSE, 5, "virtual licence checker", rev_hard.build_vm, 120),
     Challenge("misconfig-jwt", Category.MISCONFIG, 4, "bearer tokens", misconfig_hard.build_jwt, 45),
     Challenge("misconfig-git", Category.MISCONFIG, 3, "published repository", misconfig_hard.build_git, 30),
+    Challenge("forensics-pcap", Category.FORENSICS, 4, "exfiltration capture", forensics_hard.build_pcap, 60),
     Challenge("pwn-canary", Category.PWN, 4, "guarded vault", pwn_hard.build_canary, 60),
+    Challenge("pwn-blind", Category.PWN, 3, "vault terminal", pwn_hard.build_blind, 30),
 )
 
 _BY_ID = {challenge.id: challenge for challenge in CHALLENGES}

