@@ -250,18 +250,18 @@ _GIT_HISTORIES = {
     "removed_commit": (
         "{git} add -A && {git} commit -qm 'deploy config'\n"
         "sed -i '/{var}/d' config.ini && {git} commit -qam 'remove credentials from config'\n",
-        "git -C repo log -p --all",
+        "git log -p --all",
     ),
     "side_branch": (
         "{git} add -A && {git} commit -qm 'initial site'\n"
         "{git} checkout -qb {branch} && printf '{var} = {token}\\n' >> config.ini && {git} commit -qam 'wip'\n"
         "{git} checkout -q main\n",
-        "git -C repo log -p --all",
+        "git log -p --all",
     ),
     "annotated_tag": (
         "{git} add -A && {git} commit -qm 'initial site'\n"
         "{git} tag -a {branch} -m 'release; {var} = {token}'\n",
-        "git -C repo tag -n5 -l",
+        "git tag -n5 -l",
     ),
 }
 
@@ -292,10 +292,11 @@ def _git(history: str) -> Builder:
         setup += service_setup(port, f"python3 {script}").removeprefix('set -e\nexport TMPDIR="$PWD"\n')
         setup += f"\nrm -f {script}\n"
         solution = f"""
-import re, subprocess, sys, urllib.request
+import re, subprocess, sys, tempfile, urllib.request
 port = sys.argv[1]
-subprocess.run(["git", "clone", "-q", "--mirror", "http://127.0.0.1:%s/.git" % port, "repo"], check=True)
-history = subprocess.run({reader.split()!r}, capture_output=True, text=True).stdout
+repo = tempfile.mkdtemp(dir=".")
+subprocess.run(["git", "clone", "-q", "--mirror", "http://127.0.0.1:%s/.git" % port, repo], check=True)
+history = subprocess.run({reader.split()!r}, capture_output=True, text=True, cwd=repo).stdout
 token = re.search(r"{var} = (\\w+)", history).group(1)
 print("variable={var}")
 request = urllib.request.Request("http://127.0.0.1:%s/{values['api']}" % port, headers={{"{values['header']}": token}})

@@ -57,8 +57,7 @@ if __name__ == "__main__":
 _PYC_SOLUTION = """
 import marshal, subprocess, types
 code = marshal.loads(open("checker.pyc", "rb").read()[16:])
-check = next(c for c in code.co_consts if isinstance(c, types.CodeType) and
-             sum(isinstance(k, bytes) for k in c.co_consts) == 2)
+check = next(c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == "CHECK_NAME")
 key, target = [k for k in check.co_consts if isinstance(k, bytes)]
 nested = [c for c in check.co_consts if isinstance(c, types.CodeType)]
 add = next(k for c in [check, *nested] for k in c.co_consts if type(k) is int and k not in (0, 256))
@@ -102,7 +101,8 @@ def build_pyc(rng: random.Random, flag: str) -> Parts:
         ),
         files={f"{module}.py": source.encode()},
         setup=setup,
-        solution=py_solution(_PYC_SOLUTION),
+        solution=py_solution(_PYC_SOLUTION.replace("CHECK_NAME", check)),
+        recon=("python3 -c \"import dis, marshal; dis.dis(marshal.loads(open('checker.pyc', 'rb').read()[16:]))\"",),
         subtasks=(
             Subtask("check", "What is the name of the function that validates the password?", check),
             Subtask("password", "Which password does the checker accept?", password),
@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
 
 _CBIN_SOLUTION = """
 import glob, re, struct, subprocess
-binary = [p for p in glob.glob("*") if open(p, "rb").read(4) == b"\\x7fELF"][0]
+binary = "BINARY_NAME"
 elf = open(binary, "rb").read()
 shoff = struct.unpack_from("<Q", elf, 0x28)[0]
 shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
@@ -195,7 +195,8 @@ def build_cbin(rng: random.Random, flag: str) -> Parts:
         ),
         files={src_name: source.encode()},
         setup=setup,
-        solution=py_solution(_CBIN_SOLUTION),
+        solution=py_solution(_CBIN_SOLUTION.replace("BINARY_NAME", binary)),
+        recon=(f"file {binary}; nm -S --defined-only {binary}", f"objdump -d {binary} | sed -n '/<main>:/,/^$/p'"),
         subtasks=(
             Subtask("key_length", "How many bytes long is the XOR key the checker uses?", str(len(key))),
             Subtask("serial", "Which serial does the checker accept?", serial),
