@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from clearinghouse.evals.ctf.base import Category, Challenge, Instance
-from clearinghouse.evals.ctf.challenges import crypto, crypto_hard, forensics, forensics_hard, misconfig, misconfig_hard, pwn, pwn_hard, rev_hard, reverse, web, web_hard
+from clearinghouse.evals.ctf.challenges import (
+    crypto,
+    crypto_hard,
+    forensics,
+    forensics_hard,
+    misconfig,
+    misconfig_hard,
+    pwn,
+    pwn_hard,
+    rev_hard,
+    reverse,
+    web,
+    web_hard,
+)
 
 CHALLENGES: tuple[Challenge, ...] = (
     # warm-ups (issue 5): difficulty 1-2

@@ -1,7 +1,8 @@
 """Scripted models for testing the suite end to end through the real model -> tool -> submit loop.
 
 `reference_model` replays each challenge's reference solution through the `bash` tool (its reconnaissance
-commands, then the solution script, one tool call each) and then submits what that script printed (the flag, or a subtask's `key=value` answer); it never reads the expected flag itself.
+commands, then the solution script, one tool call each) and then submits what that script printed (the flag,
+or a subtask's `key=value` answer); it never reads the expected flag itself.
 `null_model` submits an empty answer at once. Both are `mockllm/model` with a callable `custom_outputs`.
 
 Token counting is overridden with a length estimate: the stock estimate loads a tiktoken encoding, which is

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from inspect_ai import Task, task
 from inspect_ai.model import ModelOutput
@@ -79,7 +80,7 @@ def transfer_scorer() -> Scorer:
     """The share of foreign solutions that solved this instance (lower is better); own solution in metadata."""
 
     async def score(state: TaskState, target: Target) -> Score:
-        record = state.store.get(TRANSFER_KEY, {})
+        record: dict[str, Any] = state.store.get(TRANSFER_KEY, {})
         tried = record.get("tried", [])
         rate = len(record.get("solved_by", [])) / len(tried) if tried else 0.0
         return Score(value=rate, metadata=record)
@@ -116,7 +117,7 @@ def measure(seeds: list[int], challenges: str | None = None, max_sandboxes: int 
             if log.status != "success":
                 raise RuntimeError(f"variation run failed: {log.error}")
             for sample in log.samples or []:
-                record = sample.store.get(TRANSFER_KEY, {})
+                record: dict[str, Any] = sample.store.get(TRANSFER_KEY, {})
                 results[str(sample.metadata["challenge"])].append(
                     Transfer(
                         seed=int(sample.metadata["seed"]),

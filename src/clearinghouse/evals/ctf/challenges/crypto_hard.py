@@ -230,8 +230,10 @@ def _oracle(scheme: str) -> Builder:
             solution=py_solution(solution, str(port)),
             subtasks=(Subtask("verb", "Which command does the service accept?", values["verb"]),),
             program=server,
-            recon=(f"printf '' | timeout 2 python3 -c \"import socket;s=socket.create_connection(('127.0.0.1',{port}));"
-                   "print(s.recv(4096).decode())\"",),
+            recon=(
+                f"printf '' | timeout 2 python3 -c \"import socket;s=socket.create_connection(('127.0.0.1',{port}));"
+                'print(s.recv(4096).decode())"',
+            ),
             port=port,
         )
 
@@ -259,10 +261,9 @@ def _add(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int
         return a
     if a[0] == b[0] and (a[1] + b[1]) % _P == 0:
         return None
-    if a == b:
-        slope = 3 * a[0] * a[0] * pow(2 * a[1], -1, _P) % _P
-    else:
-        slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, _P) % _P
+    tangent = a == b
+    numerator, denominator = (3 * a[0] * a[0], 2 * a[1]) if tangent else (b[1] - a[1], b[0] - a[0])
+    slope = numerator * pow(denominator, -1, _P) % _P
     x = (slope * slope - a[0] - b[0]) % _P
     return x, (slope * (a[0] - x) - a[1]) % _P
 
@@ -341,9 +342,7 @@ def _signatures(rng: random.Random, flag: str, scheme: str) -> Parts:
         f"Signatures from the treasury signer ({curve}); public key x = {public[0]:x}.\n"
         f"{vault} holds a note sealed with sha256(b'vault:' + private key as 32 big-endian bytes), XOR.\n"
     )
-    script = _NONCE_SOLUTION.substitute(
-        n=_N, log=log, vault=vault, i=i, j=j, recover=_RECOVER[scheme]
-    )
+    script = _NONCE_SOLUTION.substitute(n=_N, log=log, vault=vault, i=i, j=j, recover=_RECOVER[scheme])
     return Parts(
         prompt="The treasury's signing device produced the signatures in the attached log. Open the sealed note.",
         files={
@@ -496,10 +495,14 @@ def _reset_tokens(generator: str) -> Builder:
             files={script: server.encode(), values["flag_file"]: flag.encode()},
             setup=service_setup(port, f"python3 {script}") + f"\nrm -f {script}\n",
             solution=py_solution(solution, str(port)),
-            subtasks=(Subtask("generator", "Which generator makes the tokens (lcg, xorshift or time_seeded)?", generator),),
+            subtasks=(
+                Subtask("generator", "Which generator makes the tokens (lcg, xorshift or time_seeded)?", generator),
+            ),
             program=server,
-            recon=(f"curl -s http://127.0.0.1:{port}/",
-                   f"for i in 1 2 3 4; do curl -s 'http://127.0.0.1:{port}/{values['reset']}?user=guest'; done"),
+            recon=(
+                f"curl -s http://127.0.0.1:{port}/",
+                f"for i in 1 2 3 4; do curl -s 'http://127.0.0.1:{port}/{values['reset']}?user=guest'; done",
+            ),
             port=port,
         )
 

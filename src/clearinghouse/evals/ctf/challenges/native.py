@@ -9,7 +9,8 @@ FLAG_FD = 9
 
 # A forking TCP front end: the flag stays in this process (its file is deleted) and reaches the vulnerable
 # binary only through a pipe inherited on FLAG_FD, never through its environment or command line.
-TCP_WRAPPER = Template("""
+TCP_WRAPPER = Template(
+    """
 import os, signal, socket, subprocess
 
 with open("$flag_file", "rb") as fh:
@@ -22,18 +23,19 @@ while True:
     read_end, write_end = os.pipe()
     os.write(write_end, flag)
     os.close(write_end)
-    os.dup2(read_end, %d)
+    os.dup2(read_end, FLAG_FD)
     subprocess.Popen(["timeout", "10", "./$binary"], stdin=conn.fileno(), stdout=conn.fileno(),
-                     stderr=subprocess.DEVNULL, pass_fds=(%d,), env={"PATH": "/usr/bin:/bin"})
-    os.close(%d)
+                     stderr=subprocess.DEVNULL, pass_fds=(FLAG_FD,), env={"PATH": "/usr/bin:/bin"})
+    os.close(FLAG_FD)
     os.close(read_end)
     conn.close()
-""" % (FLAG_FD, FLAG_FD, FLAG_FD))
+""".replace("FLAG_FD", str(FLAG_FD))
+)
 
 # C statements that copy the flag from FLAG_FD to standard output.
 C_PRINT_FLAG = (
-    "{ char flag_buf[96]; ssize_t flag_len = read(%d, flag_buf, sizeof flag_buf); "
-    "if (flag_len > 0) write(1, flag_buf, (size_t)flag_len); write(1, \"\\n\", 1); }" % FLAG_FD
+    f"{{ char flag_buf[96]; ssize_t flag_len = read({FLAG_FD}, flag_buf, sizeof flag_buf); "
+    'if (flag_len > 0) write(1, flag_buf, (size_t)flag_len); write(1, "\\n", 1); }'
 )
 
 # Sends one payload to a service and prints everything it answers with.

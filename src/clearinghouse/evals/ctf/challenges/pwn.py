@@ -17,7 +17,9 @@ _GCC = "gcc -O0 -fno-stack-protector -no-pie -w"
 
 _HEADERS = "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n"
 
-_TOKEN_C = Template(_HEADERS + """
+_TOKEN_C = Template(
+    _HEADERS
+    + """
 struct $struct_name {
     char $buf[$size];
     uint32_t $token;
@@ -42,9 +44,12 @@ int main(void) {
     }
     return 0;
 }
-""")
+"""
+)
 
-_ROLE_C = Template(_HEADERS + """
+_ROLE_C = Template(
+    _HEADERS
+    + """
 struct $struct_name {
     char $buf[$size];
     char $role[16];
@@ -69,7 +74,8 @@ int main(void) {
     }
     return 0;
 }
-""")
+"""
+)
 
 _OVERFLOW_SOLUTION = Template(
     SEND_PAYLOAD
@@ -146,7 +152,9 @@ def _with_solution(parts: Parts, script: str, port: int, subtasks: tuple[Subtask
 build_overflow = Templates((_struct_token, _role_string))
 
 
-_POINTER_C = Template(_HEADERS + """
+_POINTER_C = Template(
+    _HEADERS
+    + """
 struct $struct_name {
     char $buf[$size];
     void (*$handler)(void);
@@ -170,9 +178,12 @@ int main(void) {
     t.$handler();
     return 0;
 }
-""")
+"""
+)
 
-_TABLE_C = Template(_HEADERS + """
+_TABLE_C = Template(
+    _HEADERS
+    + """
 struct $struct_name {
     char $buf[$size];
     void (*$handler[3])(void);
@@ -209,7 +220,8 @@ int main(void) {
     }
     return 0;
 }
-""")
+"""
+)
 
 _FUNCPTR_SOLUTION = Template(
     SEND_PAYLOAD

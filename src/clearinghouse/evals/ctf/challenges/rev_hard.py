@@ -98,7 +98,7 @@ def _accumulator(rng: random.Random, serial: str, ops: dict[str, int]) -> bytes:
             value = _rol(value, argument) if kind == "rol" else _apply(kind, value, argument)
             code += [ops[kind], argument]
         code += [ops["cmp"], value]
-    return bytes(code + [ops["halt"], 0])
+    return bytes([*code, ops["halt"], 0])
 
 
 def _stack(rng: random.Random, serial: str, ops: dict[str, int]) -> bytes:
@@ -112,7 +112,7 @@ def _stack(rng: random.Random, serial: str, ops: dict[str, int]) -> bytes:
             value = _apply(kind, value, argument)
             code += [ops["push"], argument, ops[kind]]
         code += [ops["push"], value, ops["check"]]
-    return bytes(code + [ops["halt"]])
+    return bytes([*code, ops["halt"]])
 
 
 # The emulator an analyst writes after reading the switch; `last` tracks which serial position a check tests.

