@@ -12,9 +12,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from packageurl import PackageURL
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from clearinghouse.records.purls import purl_problem
 from clearinghouse.records.severity import parse_vector
 
 MAX_ATTACHMENT_BYTES = 256 * 1024
@@ -46,10 +46,9 @@ class Provenance(BaseModel):
 
 
 def _check_purl(value: str) -> str:
-    try:
-        PackageURL.from_string(value)
-    except ValueError as exc:
-        raise ValueError(f"invalid purl {value!r}: {exc}") from None
+    problem = purl_problem(value)
+    if problem is not None:
+        raise ValueError(f"invalid purl {value!r}: {problem}")
     return value
 
 
