@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 from clearinghouse.identity.model import OrgKind, Role
 from clearinghouse.intake.findings import normalise
+from clearinghouse.intake.service import Accepted, ReportService, Submitted
 from clearinghouse.intake.submission import StructuredSubmission
+from clearinghouse.policy import Operator
 from clearinghouse.store.identity import IdentityStore
-from clearinghouse.store.reports import Accepted, ReportStore, Submitted
 from clearinghouse.store.tables import report_attachments
 from tests.api.test_reports_api import AI, Orgs, client, orgs, settings, structured
 
@@ -122,11 +123,11 @@ def test_one_hostile_submission_in_a_group_commit_fails_alone(engine: sa.Engine)
     hostile = Submitted(principals[0], [replace(finding, extra={"osv": nested(900)})], AI)
     nul = Submitted(principals[1], [replace(finding, title="NUL\x00")], AI)
     batch = [*legit[:20], hostile, nul, *legit[20:]]
-    outcomes = ReportStore(engine).accept_many(batch)
+    outcomes = ReportService(engine).accept_many(batch)
     assert isinstance(outcomes[20], Exception) and isinstance(outcomes[21], Exception)
     accepted = [outcome for outcome in outcomes if isinstance(outcome, Accepted)]
     assert len(accepted) == 40
-    stored = ReportStore(engine)
-    assert {stored.get(outcome.report_ids[0])["title"] for outcome in accepted} == {
+    stored = ReportService(engine)
+    assert {stored.get(outcome.report_ids[0], Operator("test")).title for outcome in accepted} == {
         f"Legitimate report {n}" for n in range(40)
     }

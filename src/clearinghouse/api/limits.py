@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearinghouse.api.problems import log, problem, status_of
+from clearinghouse.api.problems import log, problem
 from clearinghouse.errors import InvalidRecord, Location, RateLimited
 from clearinghouse.safeparse import MAX_JSON_DEPTH, check_json_text
 from clearinghouse.store.rate_limits import RateLimitStore
@@ -96,8 +96,8 @@ class JsonBodyGuard:
         try:
             check_json_text(bytes(body), Location(field="$"), max_depth=self.max_depth)
         except InvalidRecord as refused:
-            log.info("%s %s -> %d %s", scope["method"], scope["path"], status_of(refused), refused.code)
-            response = problem(status_of(refused), refused.code, refused.message, field=refused.location.field)
+            log.info("%s %s -> %d %s", scope["method"], scope["path"], refused.status, refused.code)
+            response = problem(refused.status, refused.code, refused.message, field=refused.location.field)
             await response(scope, receive, send)
             return
 

@@ -7,8 +7,8 @@ from datetime import date
 from typing import Any
 
 from clearinghouse.errors import InvalidRecord, Location
-from clearinghouse.formats.schemas import schema_errors
 from clearinghouse.safeparse import NUL, json_loads
+from clearinghouse.schemas import schema_errors
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """job leases, shared rate-limit buckets, keyed audit entries that name the acting token
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-06
 
 - jobs.lease_until: a running job whose lease ran out is due again (its worker died).
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
