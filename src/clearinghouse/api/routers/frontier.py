@@ -44,8 +44,9 @@ class ModelIn(_Body):
 
 
 class DeterminationRequest(_Body):
-    criteria_id: str
-    criteria_version: int | None = None
+    criteria_id: Annotated[str, Field(min_length=1, max_length=200)]
+    # The column is a 32-bit integer on PostgreSQL: a larger number is refused here, not by the database.
+    criteria_version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     restricted: bool = False
 
 
