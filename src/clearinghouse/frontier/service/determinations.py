@@ -17,8 +17,9 @@ from clearinghouse.policy import Actor, rules
 
 
 class DeterminationService(CriteriaService):
-    def facts(self, conn: sa.Connection, model: Any) -> ModelFacts:
-        """What the store knows about a model: compute, the newest run of each suite, designations."""
+    def facts(self, conn: sa.Connection, model: Any, actor: Actor) -> ModelFacts:
+        """What the store knows about a model, as `actor` may know it: compute, the newest run of each suite,
+        designations, and open classified reviews only if the policy lets the actor see them."""
         runs = self.repository.evaluation_runs_of(conn, model.id, oldest_first_by_id=True)
         latest = {run.suite: run for run in runs}  # later runs of a suite replace earlier ones
         reviews = self.repository.classified_reviews_of(conn, model.id)
@@ -34,6 +35,7 @@ class DeterminationService(CriteriaService):
             },
             designations=frozenset(Designation(r.authority, r.designation) for r in reviews if r.designation),
             pending_reviews=frozenset(r.authority for r in reviews if r.concluded_at is None),
+            classified_reviews_visible=rules.sees_classified_reviews(actor),
         )
 
     def determine(
@@ -56,7 +58,7 @@ class DeterminationService(CriteriaService):
             model = self._model_row(conn, principal, model_id)
             if self_assessment:
                 rules.require_developer_of(principal, model.developer_org_id)
-            outcome = determine(criteria, self.facts(conn, model), actor_of(principal), self.clock())
+            outcome = determine(criteria, self.facts(conn, model, principal), actor_of(principal), self.clock())
             self.repository.insert_determination(
                 conn,
                 dict(
