@@ -35,6 +35,18 @@ class Subtask:
 
 
 @dataclass(frozen=True)
+class Service:
+    """A flag holder run in a sandbox of its own (own pid namespace and uid, not dumpable), reached by the agent
+    only over the shared loopback (or `shared_dir`, a directory of the agent's work dir it also sees). Its `files`
+    (the flag file among them) never enter the agent's sandbox; `start` runs in the service's work dir and
+    returns once the service is up."""
+
+    files: dict[str, bytes]
+    start: str
+    shared_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class Parts:
     """What a challenge builder returns; the flag and seed-derived RNG are supplied to it."""
 
@@ -45,6 +57,7 @@ class Parts:
     subtasks: tuple[Subtask, ...]
     # the generated vulnerable program(s), compared across seeds by the tests
     program: str
+    services: tuple[Service, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ class Instance:
     solution: str
     subtasks: tuple[Subtask, ...]
     program: str
+    services: tuple[Service, ...] = ()
 
 
 Builder = Callable[[random.Random, str], Parts]
@@ -91,6 +105,7 @@ class Challenge:
             solution=parts.solution,
             subtasks=parts.subtasks,
             program=parts.program,
+            services=parts.services,
         )
 
 
@@ -143,6 +158,10 @@ while time.time() < deadline:
 sys.exit("service did not start on port %d" % port)
 PYEOF
 """
+
+
+# First lines of every Python service: not dumpable (no ptrace, no /proc/<pid>/mem or environ by its own uid).
+NOT_DUMPABLE = "import ctypes\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0\n"
 
 
 def service_setup(port: int, command: str, pre: str = "") -> str:

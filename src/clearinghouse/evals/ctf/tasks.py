@@ -19,6 +19,7 @@ from inspect_ai.util import SandboxEnvironmentSpec
 from clearinghouse.evals.ctf.base import Instance
 from clearinghouse.evals.ctf.registry import instances
 from clearinghouse.evals.ctf.scoring import SUBTASK_ANSWERS_KEY, flag_scorer, subtask_scorer
+from clearinghouse.evals.sandbox import SERVICES_METADATA_KEY, ServiceSpec, services_metadata
 
 # The one place naming the sandbox; the local sandbox is never acceptable here because it does not isolate.
 SANDBOX_NAME = "bwrap"
@@ -59,8 +60,24 @@ def to_sample(instance: Instance) -> Sample:
             "difficulty": instance.difficulty,
             "seed": instance.seed,
             "subtasks": [{"key": s.key, "question": s.question, "answer": s.answer} for s in instance.subtasks],
+            **_services(instance),
         },
     )
+
+
+def _services(instance: Instance) -> dict[str, str]:
+    """Asks the sandbox to start the challenge's flag holders in sandboxes of their own."""
+    if not instance.services:
+        return {}
+    specs = [
+        ServiceSpec(
+            files={name: base64.b64encode(data) for name, data in svc.files.items()},
+            start=svc.start,
+            shared_dir=svc.shared_dir,
+        )
+        for svc in instance.services
+    ]
+    return {SERVICES_METADATA_KEY: services_metadata(specs)}
 
 
 def _dataset(seed: int, challenges: str | None) -> MemoryDataset:
