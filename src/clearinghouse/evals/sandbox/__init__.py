@@ -526,6 +526,12 @@ def _service_specs(metadata: dict[str, Any]) -> list[ServiceSpec]:
     return [ServiceSpec.model_validate(item) for item in json.loads(raw)]
 
 
+def _unmount(mount_point: Path) -> None:
+    """Unmounts a shared directory's host tmpfs (what is in it goes with it) and removes the mount point."""
+    subprocess.run(["/usr/bin/umount", str(mount_point)], check=True)
+    mount_point.rmdir()
+
+
 def _read_child_pid(info_fd: int) -> int:
     """bwrap's `--info-fd` report: the host pid of the sandbox's pid 1, written before the payload starts."""
     info = json.loads(os.read(info_fd, 4096))
@@ -629,8 +635,7 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
             agent = await cls.start(cfg, placement=placement)
         except BaseException:
             if mount_point is not None:
-                subprocess.run(["/usr/bin/umount", str(mount_point)], check=False)
-                mount_point.rmdir()
+                _unmount(mount_point)
             raise
         agent.shared_mount = mount_point
         try:
@@ -745,7 +750,7 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         if self.cgroup is not None:
             self.cgroup.destroy()
         if self.shared_mount is not None:
-            subprocess.run(["/usr/bin/umount", str(self.shared_mount)], check=True)
+            _unmount(self.shared_mount)
         remove_tree(self.root)
 
     @override
