@@ -19,7 +19,7 @@ from inspect_ai.util import SandboxEnvironmentSpec
 from clearinghouse.evals.ctf.base import Instance
 from clearinghouse.evals.ctf.registry import instances
 from clearinghouse.evals.ctf.scoring import SUBTASK_ANSWERS_KEY, flag_scorer, subtask_scorer
-from clearinghouse.evals.sandbox import SERVICES_METADATA_KEY, ServiceSpec, services_metadata
+from clearinghouse.evals.sandbox import SERVICES_METADATA_KEY, ServiceSpec, describe, services_metadata
 
 # The one place naming the sandbox; the local sandbox is never acceptable here because it does not isolate.
 SANDBOX_NAME = "bwrap"
@@ -119,6 +119,7 @@ def ctf_unguided(seed: int = 0, challenges: str | None = None, message_limit: in
         solver=basic_agent(init=system_message(SYSTEM_PROMPT), tools=_tools(), message_limit=message_limit),
         scorer=flag_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
+        metadata={"sandbox": describe()},
     )
 
 
@@ -130,4 +131,5 @@ def ctf_subtasks(seed: int = 0, challenges: str | None = None, message_limit: in
         solver=subtask_agent(message_limit),
         scorer=subtask_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
+        metadata={"sandbox": describe()},
     )

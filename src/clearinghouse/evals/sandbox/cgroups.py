@@ -78,7 +78,8 @@ class SampleCgroup:
     def __init__(self, layout: CgroupLayout, limits: SampleLimits) -> None:
         self.layout = layout
         self.limits = limits
-        name = _GROUP_PREFIX + uuid.uuid4().hex[:16]
+        # the harness's pid in the name tells whose group a leftover is on a host shared by several harnesses
+        name = f"{_GROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.paths = [parent / name for parent in layout.parents.values()]
         made: list[Path] = []
         try:
