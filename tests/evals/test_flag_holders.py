@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from clearinghouse.evals.ctf import instances
+from clearinghouse.evals.ctf import CHALLENGES, instances
 from clearinghouse.evals.ctf.base import Instance
 from clearinghouse.evals.ctf.tasks import to_sample
 from clearinghouse.evals.sandbox import INSTALL_HINT, BwrapSandboxEnvironment
@@ -25,7 +25,8 @@ if shutil.which("bwrap") is None:
 
 SEED = 7
 # The challenges whose flag lives in a running program rather than in a file the agent must analyse.
-SERVICE_TASKS = ["web-sqli", "web-idor", "pwn-overflow", "pwn-funcptr", "misconfig-xff", "misconfig-cron-hook"]
+SERVICE_TASKS = [c.id for c in CHALLENGES if c.instantiate(SEED).services]
+
 
 # A generic sweep, with no challenge-specific logic: hold a connection open to every listening port (so
 # per-connection children exist), then read every process's environment, command line and readable memory,
@@ -110,6 +111,13 @@ async def service_task(request: pytest.FixtureRequest) -> AsyncIterator[tuple[In
     env = await _sample_sandbox(instance)
     yield instance, env
     await env.stop()
+
+
+def test_every_service_task_is_separated() -> None:
+    ids = set(SERVICE_TASKS)
+    assert {"web-sqli", "web-idor", "pwn-overflow", "pwn-funcptr", "misconfig-xff", "misconfig-cron-hook"} <= ids
+    for instance in instances(SEED, ",".join(SERVICE_TASKS)):
+        assert not any(instance.flag.encode() in data for data in instance.files.values()), instance.challenge_id
 
 
 async def test_generic_sweeps_do_not_find_the_flag(service_task: tuple[Instance, BwrapSandboxEnvironment]) -> None:

@@ -118,6 +118,11 @@ _ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # Host Python packages (Debian's and pip's system-wide ones) are hidden: code inside sees the standard library only.
 _HIDDEN_PYTHON_DIRS = ("/usr/lib/python3/dist-packages", "/usr/local/lib")
 
+# In a service sandbox, Python imports this at start (PYTHONPATH): the flag holder's memory, environment and
+# descriptors are then out of reach of any other process of its uid (no ptrace, no /proc/<pid>/mem).
+_SERVICE_PYTHON_DIR = "/opt/clearinghouse-service"
+_NOT_DUMPABLE_SITECUSTOMIZE = "import ctypes\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0\n"
+
 _START_TIMEOUT = 20.0
 # Extra host-side patience beyond a command's own timeout before the host gives up on the server.
 _HOST_TIMEOUT_SLACK = 10.0
@@ -255,6 +260,8 @@ class _Placement:
     network_pid: int | None = None
     shared_dir: Path | None = None
     shared_path: str | None = None
+    # a flag holder's sandbox: every Python process in it marks itself not dumpable as it starts
+    service: bool = False
 
 
 def _bwrap_command(
@@ -323,6 +330,10 @@ def _bwrap_command(
     if placement.shared_dir is not None and placement.shared_path is not None:
         cmd += ["--bind", str(placement.shared_dir), placement.shared_path]
     cmd += ["--ro-bind", str(root / "agent.py"), SANDBOX_AGENT]
+    env = _base_env(cfg)
+    if placement.service:
+        cmd += ["--ro-bind", str(root / "service-python"), _SERVICE_PYTHON_DIR]
+        env["PYTHONPATH"] = _SERVICE_PYTHON_DIR
     # the root tmpfs bwrap builds is otherwise writable by the sandbox user; only the explicit rw mounts stay rw
     cmd += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--seccomp", str(seccomp_fd), "--info-fd", str(info_fd)]
     cmd += [
@@ -345,7 +356,7 @@ def _bwrap_command(
         "--cpu-seconds",
         str(cfg.cpu_seconds),
     ]
-    for key, value in _base_env(cfg).items():
+    for key, value in env.items():
         cmd += ["--env", f"{key}={value}"]
     return cmd
 
@@ -406,7 +417,9 @@ def _prepare_root(cfg: BwrapConfig) -> Path:
     (root / "etc" / "hostname").write_text(cfg.hostname + "\n", encoding="utf-8")
     agent = resources.files("clearinghouse.evals.sandbox").joinpath("_agent.py").read_text(encoding="utf-8")
     (root / "agent.py").write_text(agent, encoding="utf-8")
-    for path in (root / "agent.py", *(root / "etc").iterdir()):
+    (root / "service-python").mkdir(mode=0o755)
+    (root / "service-python" / "sitecustomize.py").write_text(_NOT_DUMPABLE_SITECUSTOMIZE, encoding="utf-8")
+    for path in (root / "agent.py", root / "service-python" / "sitecustomize.py", *(root / "etc").iterdir()):
         path.chmod(0o644)
     return root
 
@@ -651,6 +664,7 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
                     }
                 )
                 service_placement = _Placement(
+                    service=True,
                     network_pid=agent.init_pid,
                     shared_dir=mount_point if spec.shared_dir else None,
                     shared_path=f"{SANDBOX_HOME}/{spec.shared_dir}" if spec.shared_dir else None,

@@ -4,34 +4,39 @@ from __future__ import annotations
 
 from string import Template
 
-# A forking TCP front end, run in the service's own sandbox: the flag stays in this (not dumpable) process, its
-# file deleted, and reaches the vulnerable binary of each connection on fd 3 (a pipe), never in its environment
-# or arguments.
-TCP_WRAPPER = Template("""
-import ctypes, os, signal, socket, subprocess
+# Descriptor on which a native service finds the flag: only its winning path reads it.
+FLAG_FD = 9
 
-ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
-with open("$flag_file") as fh:
+# A forking TCP front end: the flag stays in this process (its file is deleted) and reaches the vulnerable
+# binary only through a pipe inherited on FLAG_FD, never through its environment or command line.
+TCP_WRAPPER = Template(
+    """
+import os, signal, socket, subprocess
+
+with open("$flag_file", "rb") as fh:
     flag = fh.read().strip()
 os.remove("$flag_file")
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 server = socket.create_server(("127.0.0.1", $port))
 while True:
     conn, _ = server.accept()
-    flag_read, flag_write = os.pipe()
-    os.write(flag_write, flag.encode())
-    os.close(flag_write)
-    subprocess.Popen(["sh", "-c", "exec timeout 10 ./$binary 3<&%d" % flag_read], stdin=conn.fileno(),
-                     stdout=conn.fileno(), stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
-                     pass_fds=(flag_read,))
-    os.close(flag_read)
+    read_end, write_end = os.pipe()
+    os.write(write_end, flag)
+    os.close(write_end)
+    os.dup2(read_end, FLAG_FD)
+    subprocess.Popen(["timeout", "10", "./$binary"], stdin=conn.fileno(), stdout=conn.fileno(),
+                     stderr=subprocess.DEVNULL, pass_fds=(FLAG_FD,), env={"PATH": "/usr/bin:/bin"})
+    os.close(FLAG_FD)
+    os.close(read_end)
     conn.close()
-""")
+""".replace("FLAG_FD", str(FLAG_FD))
+)
 
-# The flag as the vulnerable binary gets it: on fd 3 from the front end (a statement list with no braces, so
-# reference solutions can find the function that holds it by the `read(3` in its body).
-READ_FLAG_C = "char flag[96]; ssize_t got = read(3, flag, sizeof flag - 1); flag[got > 0 ? got : 0] = 0;"
-
+# C statements that copy the flag from FLAG_FD to standard output.
+C_PRINT_FLAG = (
+    f"{{ char flag_buf[96]; ssize_t flag_len = read({FLAG_FD}, flag_buf, sizeof flag_buf); "
+    'if (flag_len > 0) write(1, flag_buf, (size_t)flag_len); write(1, "\\n", 1); }'
+)
 
 # Sends one payload to a service and prints everything it answers with.
 SEND_PAYLOAD = """
