@@ -61,12 +61,12 @@ def to_sample(instance: Instance) -> Sample:
             "seed": instance.seed,
             "template": instance.template,
             "subtasks": [{"key": s.key, "question": s.question, "answer": s.answer} for s in instance.subtasks],
-            **_services(instance),
+            **services_metadata_of(instance),
         },
     )
 
 
-def _services(instance: Instance) -> dict[str, str]:
+def services_metadata_of(instance: Instance) -> dict[str, str]:
     """Asks the sandbox to start the challenge's flag holders in sandboxes of their own."""
     if not instance.services:
         return {}
