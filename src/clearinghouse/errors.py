@@ -92,3 +92,15 @@ class SandboxUnavailable(ClearinghouseError):
     """An agentic evaluation needs the isolating sandbox (bubblewrap) and it is missing or cannot start."""
 
     code = "sandbox-unavailable"
+
+
+class StoreNotFound(ConfigurationError):
+    """A command that only reads was pointed at a store that does not exist; it creates none."""
+
+    code = "store-not-found"
+
+
+class PortInUse(ConfigurationError):
+    """The address `serve` was asked to listen on is taken (another server, an earlier demo)."""
+
+    code = "port-in-use"
