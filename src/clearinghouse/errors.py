@@ -72,6 +72,18 @@ class NotFound(ClearinghouseError):
     code = "not-found"
 
 
+class Unauthenticated(ClearinghouseError):
+    """No usable credentials: missing, malformed, unknown, revoked or expired token."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(ClearinghouseError):
+    """The caller may not perform this operation at all (whatever the object); see `clearinghouse.policy`."""
+
+    code = "forbidden"
+
+
 class UnsupportedExport(ClearinghouseError):
     """The record cannot be expressed in the requested format (e.g. CVE JSON 5 without a CVE id)."""
 

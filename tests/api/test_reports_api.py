@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -232,6 +233,39 @@ def test_the_same_finding_twice_is_an_exact_duplicate_in_one_cluster(client: Tes
     report = client.get(f"/api/v1/reports/{b}", headers=analyst).json()
     assert report["duplicates"]["exact_duplicate_of"] == a
     assert report["cluster_id"] == a
+
+
+def test_a_reporter_learns_only_that_an_earlier_report_may_describe_the_same_issue(
+    client: TestClient, orgs: Orgs
+) -> None:
+    first = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    second = orgs.token("Other Lab", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    a = client.post("/api/v1/reports", json=structured(), headers=first).json()["report_ids"][0]
+    drain(client)
+    guess = structured(title="SQL injection in the tensorflow saved model loader (names not escaped)")
+    b = client.post("/api/v1/reports", json=guess, headers=second).json()["report_ids"][0]
+    own = client.post("/api/v1/reports", json=guess, headers=second).json()["report_ids"][0]
+    drain(client)
+
+    staff_view = client.get(f"/api/v1/reports/{b}", headers=analyst).json()
+    assert a in {c["id"].removeprefix("report:") for c in staff_view["duplicates"]["candidates"]}
+    assert staff_view["cluster_id"] == a
+
+    for view in (
+        client.get(f"/api/v1/reports/{b}", headers=second).json(),
+        next(r for r in client.get("/api/v1/reports", headers=second).json()["reports"] if r["id"] == b),
+    ):
+        assert a not in orjson.dumps(view).decode()  # no id of the other organisation's report anywhere
+        assert view["duplicates"]["earlier_report_may_describe_same_issue"] is True
+        assert all(c["id"].removeprefix("report:") != a for c in view["duplicates"]["candidates"])
+        assert view["duplicates"]["exact_duplicate_of"] is None and view["cluster_id"] is None
+        assert "tensorflow/python/saved_model/load.py:120" not in orjson.dumps(view["duplicates"]).decode()
+    # Its own organisation's earlier copy is not hidden from it.
+    own_view = client.get(f"/api/v1/reports/{own}", headers=second).json()
+    assert b in {c["id"].removeprefix("report:") for c in own_view["duplicates"]["candidates"]}
+    # And the first reporter learns nothing of the later one.
+    assert b not in orjson.dumps(client.get(f"/api/v1/reports/{a}", headers=first).json()).decode()
 
 
 def test_lifecycle_changes_are_audited_and_illegal_ones_refused(

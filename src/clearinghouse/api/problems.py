@@ -12,13 +12,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from clearinghouse.errors import (
     ClearinghouseError,
     ConfigurationError,
+    Forbidden,
     InputTooLarge,
     InvalidRecord,
     NotFound,
+    Unauthenticated,
     UnsupportedExport,
 )
 from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem
-from clearinghouse.store.identity import Forbidden, IdentityError, Unauthenticated
+from clearinghouse.store.identity import IdentityError
 
 PROBLEM_JSON = "application/problem+json"
 

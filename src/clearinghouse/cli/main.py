@@ -35,6 +35,7 @@ from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound, Po
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import BATCH_SIZE, ImportPipeline, ImportReport
 from clearinghouse.ingest.readers import Limits, input_files
+from clearinghouse.policy import Operator, rules
 from clearinghouse.records.model import RangeType, Tlp, VulnerabilityRecord, canonical_ecosystem
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.db import open_engine
@@ -183,6 +184,9 @@ def import_kev(path: Annotated[Path, typer.Argument(help="CISA KEV catalog JSON"
     )
 
 
+_OPERATOR = Operator("cli")
+
+
 @app.command()
 def show(
     identifier: Annotated[str, typer.Argument(help="A record id or any alias (e.g. a CVE or GHSA id)")],
@@ -190,7 +194,8 @@ def show(
 ) -> None:
     """Show the record(s) with this id or alias, with the other records of the same vulnerability."""
     store = _store(create=False)
-    found = store.find(identifier)
+    visible = rules.record_visibility(_OPERATOR)  # the shell's user holds the store: the operator
+    found = [record for record in store.find(identifier) if visible.admits(record.tlp, record.status)]
     if not found:
         raise NotFound(f"no record has the id or alias {identifier!r}")
     if json_:
@@ -214,7 +219,8 @@ def affected(
         ecosystem = canonical_ecosystem(ecosystem)
     except ValueError as exc:
         raise ClearinghouseError(str(exc)) from None
-    found = _store(create=False).affected(ecosystem, package, version)
+    visible = rules.record_visibility(_OPERATOR)
+    found = [r for r in _store(create=False).affected(ecosystem, package, version) if visible.admits(r.tlp, r.status)]
     if json_:
         for record in found:
             sys.stdout.write(orjson.dumps(osv.dump(record.osv)).decode() + "\n")
@@ -254,12 +260,13 @@ def export(
 
     with _progress() as progress:
         task = progress.add_task(f"Exporting {export_format.value}", total=None)
-        report = export_records(selected(), export_format, out, max_tlp, lambda: progress.advance(task))
+        visibility = rules.export_visibility(_OPERATOR, max_tlp)
+        report = export_records(selected(), export_format, out, visibility, lambda: progress.advance(task))
     written = _plural(len(report.written), f"{export_format.value} file")
     console.print(f"wrote {written} to {out}", highlight=False)
     if report.withheld:
         withheld = _plural(len(report.withheld), "record")
-        console.print(f"withheld {withheld} marked above TLP:{max_tlp.value}", highlight=False)
+        console.print(f"withheld {withheld} marked above TLP:{max_tlp.value} or not yet released", highlight=False)
     if report.unsupported:
         if ids:
             for problem in report.unsupported:

@@ -13,6 +13,7 @@ from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
 from clearinghouse.errors import ClearinghouseError, NotFound
 from clearinghouse.evals.scores import SUITE, to_evaluation_summary
+from clearinghouse.policy import Operator
 
 
 class NoEvalLogs(ClearinghouseError):
@@ -38,7 +39,7 @@ def require_model(engine: sa.Engine, model_id: str) -> None:
     """NotFound unless `model_id` is a registered frontier model: checked before a run, not after it."""
     from clearinghouse.frontier.service import FrontierService
 
-    FrontierService(engine).model(None, model_id)
+    FrontierService(engine).model(Operator("eval-harness"), model_id)
 
 
 def record_run(
@@ -52,10 +53,10 @@ def record_run(
     except ValueError as exc:  # logs of several models: a determination must cite one model's run
         raise NoEvalLogs(str(exc)) from None
     return FrontierService(engine).record_evaluation_run(
+        Operator(recorded_by or f"cli:{getpass.getuser()}"),
         model_id,
         suite=summary["suite"],
         run_id=summary["run_id"] or "unknown",
         metrics=summary["metrics"],
-        recorded_by=recorded_by or f"cli:{getpass.getuser()}",
         log_location=summary["log_location"],
     )

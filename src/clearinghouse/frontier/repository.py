@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from clearinghouse.frontier.criteria import CriteriaStatus
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.window import SubmissionState
+from clearinghouse.identity.model import OrgKind
 from clearinghouse.store.tables import (
     evaluation_runs,
     frontier_classified_reviews,
@@ -200,8 +201,13 @@ class FrontierRepository:
     # Early-access grants -------------------------------------------------------------------------------------------
 
     @staticmethod
-    def organisation_named(conn: sa.Connection, name: str) -> Any | None:
-        return conn.execute(sa.select(organisations).where(organisations.c.name == name)).first()
+    def partner_named(conn: sa.Connection, name: str) -> Any | None:
+        """The critical-infrastructure organisation of that name (None for any other kind, as for none at all)."""
+        return conn.execute(
+            sa.select(organisations).where(
+                organisations.c.name == name, organisations.c.kind == OrgKind.CRITICAL_INFRASTRUCTURE.value
+            )
+        ).first()
 
     @staticmethod
     def insert_grant(conn: sa.Connection, values: dict[str, Any]) -> None:
@@ -209,10 +215,11 @@ class FrontierRepository:
 
     @staticmethod
     def grant_row(conn: sa.Connection, grant_id: str) -> Any | None:
-        """The grant with its partner organisation's name (column `partner`)."""
+        """The grant with its partner organisation's name (column `partner`) and its model's developer."""
         return conn.execute(
-            sa.select(frontier_grants, organisations.c.name.label("partner"))
+            sa.select(frontier_grants, organisations.c.name.label("partner"), frontier_models.c.developer_org_id)
             .join(organisations, organisations.c.id == frontier_grants.c.partner_org_id)
+            .join(frontier_models, frontier_models.c.id == frontier_grants.c.model_id)
             .where(frontier_grants.c.id == grant_id)
         ).first()
 

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from clearinghouse.errors import NotFound
 from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.policy.filters import org_filter
+from clearinghouse.policy.rules import OrgScope
 from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
 
 
@@ -100,11 +102,9 @@ class ReportRepository:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(reports).where(reports.c.id == report_id)).first()
 
-    def rows(self, organisation_id: str | None, state: ReportState | None, limit: int) -> list[Any]:
-        """Reports in queue order (priority, then age); `organisation_id` None: every organisation's."""
-        query = sa.select(reports)
-        if organisation_id is not None:
-            query = query.where(reports.c.organisation_id == organisation_id)
+    def rows(self, scope: OrgScope, state: ReportState | None, limit: int) -> list[Any]:
+        """Reports in queue order (priority, then age) of the organisations the policy's `scope` admits."""
+        query = sa.select(reports).where(org_filter(scope, reports.c.organisation_id))
         if state is not None:
             query = query.where(reports.c.state == state.value)
         query = query.order_by(reports.c.priority.desc().nulls_last(), reports.c.received_at).limit(limit)
@@ -128,6 +128,12 @@ class ReportRepository:
             for row in conn.execute(query):
                 if row.pipeline.get("deduplicate", {}).get("ok"):
                     yield row.id, row.submission
+
+    def owners(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """The organisation of each of these reports (id -> organisation id)."""
+        query = sa.select(reports.c.id, reports.c.organisation_id).where(reports.c.id.in_(report_ids))
+        with self.engine.connect() as conn:
+            return {row.id: row.organisation_id for row in conn.execute(query)}
 
     def cluster_members(self, cluster_id: str) -> list[Any]:
         query = sa.select(reports).where(reports.c.cluster_id == cluster_id).order_by(reports.c.received_at)

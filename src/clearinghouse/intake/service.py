@@ -18,15 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from clearinghouse.errors import ClearinghouseError, NotFound
-from clearinghouse.identity.model import Principal, Role
+from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
 from clearinghouse.intake.repository import ReportRepository
+from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditEvent, AuditLog
 
 PROCESS_REPORT = "process-report"
-_STAFF = frozenset({Role.ADMIN, Role.ANALYST})
 
 
 class IdempotencyConflict(ClearinghouseError):
@@ -187,19 +187,33 @@ class ReportService:
                 self.repository.insert_idempotency_keys(conn, key_rows)
         return outcomes
 
-    def get(self, report_id: str, principal: Principal | None = None) -> dict[str, Any]:
-        """One report as its submitter or an analyst sees it; `NotFound` for anyone else (no existence oracle)."""
+    def get(self, report_id: str, actor: Actor) -> dict[str, Any]:
+        """One report as the actor may see it; `NotFound` for a report it may not see (no existence oracle)."""
+        scope = rules.report_scope(actor)
         row = self.repository.row(report_id)
-        if row is None or (principal is not None and not _may_read(principal, row.organisation_id)):
+        if row is None or not scope.admits(row.organisation_id):
             raise NotFound(f"no report with id {report_id!r}")
-        return _report_json(row)
+        return self._visible(actor, [row])[0]
 
-    def list_for(
-        self, principal: Principal, limit: int = 100, state: ReportState | None = None
-    ) -> list[dict[str, Any]]:
-        """Reports the caller may see: analysts get the priority queue, others their organisation's reports."""
-        organisation = None if principal.role in _STAFF else principal.organisation.id
-        return [_report_json(row) for row in self.repository.rows(organisation, state, limit)]
+    def list_for(self, actor: Actor, limit: int = 100, state: ReportState | None = None) -> list[dict[str, Any]]:
+        """Reports the actor may see (the policy's filter): staff get the priority queue of every organisation."""
+        return self._visible(actor, self.repository.rows(rules.report_scope(actor), state, limit))
+
+    def _visible(self, actor: Actor, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """Reports as the actor sees them: duplicate evidence naming another organisation's report is shown to staff
+        only; anyone else learns only that an earlier report may describe the same issue (no id, score or evidence,
+        and no cluster id, which is the id of the cluster's first report)."""
+        if rules.sees_other_organisations_duplicates(actor):
+            return [_report_json(row) for row in rows]
+        named = {
+            str(candidate["id"]).removeprefix("report:")
+            for row in rows
+            for candidate in (row.duplicates or {}).get("candidates", ())
+            if str(candidate.get("id", "")).startswith("report:")
+        }
+        named |= {row.cluster_id for row in rows if row.cluster_id}
+        owners = self.repository.owners(sorted(named)) if named else {}
+        return [_report_json(row, _duplicates_for_reporter(row, owners)) for row in rows]
 
     def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
         """What the pipeline needs of a report, in one query: its finding and provenance."""
@@ -229,10 +243,12 @@ class ReportService:
                 values |= self._move(conn, report_id, current, ReportState.TRIAGED, actor, triaged, now)
             self.repository.update(conn, report_id, values)
 
-    def change_state(self, report_id: str, target: ReportState, actor: str, reason: str) -> ReportState:
+    def change_state(self, actor: Actor, report_id: str, target: ReportState, reason: str) -> ReportState:
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
             now = self.clock()
-            values = self._move(conn, report_id, self.repository.state(conn, report_id), target, actor, reason, now)
+            current = self.repository.state(conn, report_id)
+            values = self._move(conn, report_id, current, target, actor_name(actor), reason, now)
             self.repository.update(conn, report_id, values)
         return target
 
@@ -252,15 +268,17 @@ class ReportService:
         self.audit.append(conn, actor, "report.state", "report", report_id, details)
         return {"state": target.value, "updated_at": now}
 
-    def reprocess(self, report_id: str, actor: str) -> None:
+    def reprocess(self, actor: Actor, report_id: str) -> None:
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
             self.repository.require(conn, report_id)
             job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
-            self.audit.append(conn, actor, "report.reprocess", "report", report_id, {})
+            self.audit.append(conn, actor_name(actor), "report.reprocess", "report", report_id, {})
 
-    def cluster(self, cluster_id: str) -> list[dict[str, Any]]:
-        """The reports of one duplicate cluster, oldest first (analysts only: the API checks the role)."""
-        members = [_report_json(row) for row in self.repository.cluster_members(cluster_id)]
+    def cluster(self, actor: Actor, cluster_id: str) -> list[dict[str, Any]]:
+        """The reports of one duplicate cluster, oldest first (clusters span organisations: staff only)."""
+        rules.require_triage(actor)
+        members = self._visible(actor, self.repository.cluster_members(cluster_id))
         if not members:
             raise NotFound(f"no duplicate cluster {cluster_id!r}")
         return members
@@ -268,33 +286,46 @@ class ReportService:
     def cluster_of(self, report_id: str) -> str | None:
         return self.repository.cluster_of(report_id)
 
-    def confirm_cluster(self, report_id: str, actor: str, reason: str) -> str:
+    def confirm_cluster(self, actor: Actor, report_id: str, reason: str) -> str:
         """An analyst agrees the report belongs to its cluster; returns the cluster id."""
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
             cluster_id = self.repository.cluster_of_locked(conn, report_id)
             self.audit.append(
-                conn, actor, "cluster.confirm", "report", report_id, {"cluster": cluster_id, "reason": reason}
+                conn,
+                actor_name(actor),
+                "cluster.confirm",
+                "report",
+                report_id,
+                {"cluster": cluster_id, "reason": reason},
             )
         return cluster_id
 
-    def split_cluster(self, report_id: str, actor: str, reason: str) -> str:
+    def split_cluster(self, actor: Actor, report_id: str, reason: str) -> str:
         """Take the report out of its cluster: it starts a cluster of its own (and of any report that pointed at it)."""
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
             old = self.repository.cluster_of_locked(conn, report_id)
             self.repository.split_out(conn, report_id, old)
             self.audit.append(
-                conn, actor, "cluster.split", "report", report_id, {"from": old, "to": report_id, "reason": reason}
+                conn,
+                actor_name(actor),
+                "cluster.split",
+                "report",
+                report_id,
+                {"from": old, "to": report_id, "reason": reason},
             )
         return report_id
 
-    def merge_clusters(self, report_id: str, into_cluster: str, actor: str, reason: str) -> str:
+    def merge_clusters(self, actor: Actor, report_id: str, into_cluster: str, reason: str) -> str:
         """Move every report of this report's cluster into another cluster."""
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
             source = self.repository.cluster_of_locked(conn, report_id)
             moved = self.repository.move_cluster(conn, source, into_cluster)
             self.audit.append(
                 conn,
-                actor,
+                actor_name(actor),
                 "cluster.merge",
                 "report",
                 report_id,
@@ -313,11 +344,34 @@ def _replay(submission: Submitted, request_hash: str, report_ids: list[str]) -> 
 
 
 def _actor(principal: Principal) -> str:
-    return f"{principal.user}@{principal.organisation.name}"
+    return actor_name(principal)
 
 
-def _may_read(principal: Principal, organisation_id: str) -> bool:
-    return principal.role in _STAFF or principal.organisation.id == organisation_id
+def _duplicates_for_reporter(row: Any, owners: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+    """A report's duplicates and cluster id with every trace of other organisations' reports taken out."""
+
+    def own(report_id: str | None) -> bool:
+        return report_id is not None and owners.get(report_id) == row.organisation_id
+
+    cluster_id = row.cluster_id if own(row.cluster_id) else None
+    if not row.duplicates:
+        return row.duplicates, cluster_id
+    kept: list[dict[str, Any]] = []
+    others = 0
+    for candidate in row.duplicates.get("candidates", ()):
+        identifier = str(candidate.get("id", ""))
+        if identifier.startswith("report:") and not own(identifier.removeprefix("report:")):
+            others += 1
+        else:
+            kept.append(candidate)
+    exact = row.duplicates.get("exact_duplicate_of")
+    duplicates = {
+        "candidates": kept,
+        "cluster_id": cluster_id,
+        "exact_duplicate_of": exact if own(exact) else None,
+        "earlier_report_may_describe_same_issue": others > 0,
+    }
+    return duplicates, cluster_id
 
 
 def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +380,8 @@ def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
     return {**finding, "attachments": attachments}
 
 
-def _report_json(row: Any) -> dict[str, Any]:
+def _report_json(row: Any, redacted: tuple[dict[str, Any] | None, str | None] | None = None) -> dict[str, Any]:
+    duplicates, cluster_id = redacted if redacted is not None else (row.duplicates, row.cluster_id)
     return {
         "id": row.id,
         "state": row.state,
@@ -343,6 +398,6 @@ def _report_json(row: Any) -> dict[str, Any]:
         "triage": row.triage,
         "ssvc": row.ssvc,
         "priority": row.priority,
-        "duplicates": row.duplicates,
-        "cluster_id": row.cluster_id,
+        "duplicates": duplicates,
+        "cluster_id": cluster_id,
     }

@@ -17,9 +17,8 @@ from clearinghouse.errors import ClearinghouseError, UnsupportedExport
 from clearinghouse.files import new_public_file
 from clearinghouse.formats import csaf, cve5, osv
 from clearinghouse.formats.schemas import load_json
-from clearinghouse.records.model import Tlp, VulnerabilityRecord
-
-_TLP_ORDER = list(Tlp)
+from clearinghouse.policy.rules import RecordVisibility
+from clearinghouse.records.model import VulnerabilityRecord
 
 
 class ExportFormat(StrEnum):
@@ -67,24 +66,25 @@ def file_name(export_format: ExportFormat, record: VulnerabilityRecord, document
 class ExportReport:
     written: list[Path] = field(default_factory=list)
     unsupported: list[UnsupportedExport] = field(default_factory=list)
-    withheld: list[str] = field(default_factory=list)  # above the TLP ceiling
+    withheld: list[str] = field(default_factory=list)  # above the TLP ceiling, or not yet released
 
 
 def export_records(
     records: Iterable[VulnerabilityRecord],
     export_format: ExportFormat,
     out_dir: Path,
-    max_tlp: Tlp = Tlp.CLEAR,
+    visibility: RecordVisibility,
     on_record: Callable[[], None] | None = None,
 ) -> ExportReport:
-    """Write each record in `export_format`; records above `max_tlp` are withheld, not written."""
+    """Write each record in `export_format`; records `visibility` (`policy.rules.export_visibility`) does not
+    admit are withheld, not written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dump = _DUMPERS[export_format]
     report = ExportReport()
     for record in records:
         if on_record:
             on_record()
-        if _TLP_ORDER.index(record.tlp) > _TLP_ORDER.index(max_tlp):
+        if not visibility.admits(record.tlp, record.status):
             report.withheld.append(record.id)
             continue
         try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.errors import ClearinghouseError, NotFound, Unauthenticated
 from clearinghouse.identity import tokens
 from clearinghouse.identity.model import (
     ROLES_BY_KIND,
@@ -29,16 +29,6 @@ from clearinghouse.store.tables import api_tokens, organisations, users
 
 class IdentityError(ClearinghouseError):
     code = "identity-error"
-
-
-class Unauthenticated(ClearinghouseError):
-    """No usable credentials: missing, malformed, unknown, revoked or expired token."""
-
-    code = "unauthenticated"
-
-
-class Forbidden(ClearinghouseError):
-    code = "forbidden"
 
 
 @dataclass(frozen=True)

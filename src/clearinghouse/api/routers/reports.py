@@ -10,15 +10,16 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from clearinghouse.api.auth import access_note, requires
+from clearinghouse.api.auth import access_note, authorised
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location
 from clearinghouse.formats.osv import json_path
-from clearinghouse.identity.model import Principal, Role, Scope
+from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService, Submitted
 from clearinghouse.intake.submission import Submission
+from clearinghouse.policy import rules
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
@@ -59,13 +60,13 @@ async def report_store(request: Request) -> ReportService:  # async: no thread h
 
 
 Reports = Annotated[ReportService, Depends(report_store)]
-Submitter = Annotated[Principal, Depends(requires(Scope.REPORTS_SUBMIT))]
-Reader = Annotated[Principal, Depends(requires(Scope.REPORTS_READ))]
-Analyst = Annotated[Principal, Depends(requires(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN))]
+Submitter = Annotated[Principal, Depends(authorised(rules.require_report_submitter))]
+Reader = Annotated[Principal, Depends(authorised(rules.report_scope))]
+Analyst = Annotated[Principal, Depends(authorised(rules.require_triage))]
 
-
-def _actor(principal: Principal) -> str:
-    return f"{principal.user}@{principal.organisation.name}"
+_SUBMIT = access_note("a token with scope `reports:submit`")
+_READ = access_note("a token with scope `reports:read`: the submitting organisation and clearinghouse staff")
+_TRIAGE = access_note("clearinghouse staff (an organisation of kind clearinghouse) with scope `reports:triage`")
 
 
 @router.post(
@@ -73,7 +74,7 @@ def _actor(principal: Principal) -> str:
     status_code=202,
     description="Submit a structured report, an OSV record or a SARIF 2.1 log (one report per result), with "
     "provenance. Answers 202 with the report ids and where to follow them. Send `Idempotency-Key` to make "
-    "retries safe. " + access_note(Scope.REPORTS_SUBMIT),
+    "retries safe. " + _SUBMIT,
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _submission.json_schema()}}}
     },
@@ -115,7 +116,8 @@ async def submit(
 @router.get(
     "/reports/{report_id}",
     description="A report with its checks, duplicates and triage explained. The submitting organisation and "
-    "clearinghouse analysts see it; anyone else gets 404. " + access_note(Scope.REPORTS_READ),
+    "clearinghouse staff see it; anyone else gets 404. Duplicate evidence naming another organisation's report is "
+    "shown to staff only. " + _READ,
 )
 def get_report(report_id: str, reports: Reports, principal: Reader) -> dict[str, Any]:
     return reports.get(report_id, principal)
@@ -124,7 +126,7 @@ def get_report(report_id: str, reports: Reports, principal: Reader) -> dict[str,
 @router.get(
     "/reports",
     description="Analysts: the priority queue (SSVC decision, then CVSS, then credibility). Others: their "
-    "organisation's reports. " + access_note(Scope.REPORTS_READ),
+    "organisation's reports. " + _READ,
 )
 def list_reports(
     reports: Reports, principal: Reader, state: ReportState | None = None, limit: int = 100
@@ -134,48 +136,43 @@ def list_reports(
 
 @router.post(
     "/reports/{report_id}/state",
-    description="Move a report through its lifecycle; the reason is kept in the audit log. "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    description="Move a report through its lifecycle; the reason is kept in the audit log. " + _TRIAGE,
 )
 def change_state(report_id: str, change: StateChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    reports.change_state(report_id, change.target, _actor(principal), change.reason)
+    reports.change_state(principal, report_id, change.target, change.reason)
     return reports.get(report_id, principal)
 
 
 @router.post(
     "/reports/{report_id}/reprocess",
     status_code=202,
-    description="Run the intake pipeline again (after new data or a fix). "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    description="Run the intake pipeline again (after new data or a fix). " + _TRIAGE,
 )
 def reprocess(report_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    reports.reprocess(report_id, _actor(principal))
+    reports.reprocess(principal, report_id)
     return {"report_id": report_id, "status_url": f"/api/v1/reports/{report_id}"}
 
 
 @router.get(
     "/clusters/{cluster_id}",
-    description="The reports of one duplicate cluster, oldest first. "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    description="The reports of one duplicate cluster, oldest first. " + _TRIAGE,
 )
 def get_cluster(cluster_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
+    return {"cluster_id": cluster_id, "reports": reports.cluster(principal, cluster_id)}
 
 
 @router.post(
     "/reports/{report_id}/cluster",
     description="Confirm a report's duplicate cluster, split it out into a cluster of its own, or merge its "
-    "cluster into another (`into`). Every decision is kept in the audit log. "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    "cluster into another (`into`). Every decision is kept in the audit log. " + _TRIAGE,
 )
 def change_cluster(report_id: str, change: ClusterChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    actor = _actor(principal)
     if change.action is ClusterAction.CONFIRM:
-        cluster_id = reports.confirm_cluster(report_id, actor, change.reason)
+        cluster_id = reports.confirm_cluster(principal, report_id, change.reason)
     elif change.action is ClusterAction.SPLIT:
-        cluster_id = reports.split_cluster(report_id, actor, change.reason)
+        cluster_id = reports.split_cluster(principal, report_id, change.reason)
     else:
         if not change.into:
             raise MissingMergeTarget("a merge needs `into`: the id of the cluster to merge into")
-        cluster_id = reports.merge_clusters(report_id, change.into, actor, change.reason)
-    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
+        cluster_id = reports.merge_clusters(principal, report_id, change.into, change.reason)
+    return {"cluster_id": cluster_id, "reports": reports.cluster(principal, cluster_id)}

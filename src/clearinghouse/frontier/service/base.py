@@ -1,7 +1,9 @@
-"""What every frontier service shares: the repository, the audit log, the clock, and who may see a model.
+"""What every frontier service shares: the repository, the audit log, the clock, and the model and submission
+reads every area starts from.
 
-A developer sees its own models; government evaluators and clearinghouse staff see all; anyone else gets
-`NotFound`, so ids are no existence oracle. Every audit entry for the review of a model sits under subject
+Who may see or do what is the policy's (`clearinghouse.policy.rules`): a developer sees its own models, government
+evaluators and clearinghouse staff see all; an object the caller may not see is `NotFound`, so ids are no
+existence oracle. Every audit entry for the review of a model sits under subject
 ("frontier-model", model id), which is the report's timeline.
 """
 
@@ -16,12 +18,10 @@ import sqlalchemy as sa
 from clearinghouse.errors import ClearinghouseError, IllegalTransition, NotFound
 from clearinghouse.frontier.repository import FrontierRepository
 from clearinghouse.frontier.window import SubmissionState
-from clearinghouse.identity.model import OrgKind, Principal
+from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.store.audit import AuditLog
-from clearinghouse.store.identity import Forbidden
 
 SUBJECT = "frontier-model"
-GOVERNMENT = frozenset({OrgKind.GOVERNMENT_EVALUATOR, OrgKind.CLEARINGHOUSE})
 SUBMISSION_FINAL = frozenset({SubmissionState.CLOSED.value, SubmissionState.WITHDRAWN.value})
 
 
@@ -29,8 +29,8 @@ class FrontierConflict(ClearinghouseError):
     code = "frontier-conflict"
 
 
-def actor_of(principal: Principal) -> str:
-    return f"{principal.user}@{principal.organisation.name}"
+def actor_of(actor: Actor) -> str:
+    return actor_name(actor)
 
 
 class FrontierBase:
@@ -43,27 +43,19 @@ class FrontierBase:
     def today(self) -> date:
         return self.clock().date()
 
-    def _model_row(self, conn: sa.Connection, principal: Principal | None, model_id: str) -> Any:
+    def _model_row(self, conn: sa.Connection, actor: Actor, model_id: str) -> Any:
+        """The model's row if the actor may see it; `NotFound` otherwise, as for a missing id."""
         row = self.repository.model_row(conn, model_id)
-        if row is None or (principal is not None and not _may_see_model(principal, row.developer_org_id)):
+        if row is None or not rules.model_scope(actor).admits(row.developer_org_id):
             raise NotFound(f"no frontier model with id {model_id!r}")
         return row
 
-    def _submission_row(self, conn: sa.Connection, principal: Principal | None, submission_id: str) -> Any:
+    def _submission_row(self, conn: sa.Connection, principal: Actor, submission_id: str) -> Any:
         row = self.repository.submission_row(conn, submission_id)
         if row is None:
             raise NotFound(f"no submission with id {submission_id!r}")
         self._model_row(conn, principal, row.model_id)  # same visibility as the model
         return row
-
-
-def _may_see_model(principal: Principal, developer_org_id: str) -> bool:
-    return principal.organisation.kind in GOVERNMENT or principal.organisation.id == developer_org_id
-
-
-def require_developer(principal: Principal, model: Any) -> None:
-    if principal.organisation.id != model.developer_org_id:
-        raise Forbidden("only the model's developer may do this")
 
 
 def require_active(submission: Any) -> None:

@@ -11,7 +11,7 @@ from clearinghouse.frontier import criteria as criteria_mod
 from clearinghouse.frontier import views
 from clearinghouse.frontier.criteria import CriteriaSet, CriteriaStatus
 from clearinghouse.frontier.service.base import FrontierBase, actor_of
-from clearinghouse.identity.model import Principal
+from clearinghouse.policy import Actor, rules
 
 
 class CriteriaImmutable(ClearinghouseError):
@@ -21,8 +21,9 @@ class CriteriaImmutable(ClearinghouseError):
 
 
 class CriteriaService(FrontierBase):
-    def publish_criteria(self, principal: Principal, text: str, file: str = "<upload>") -> dict[str, Any]:
+    def publish_criteria(self, principal: Actor, text: str, file: str = "<upload>") -> dict[str, Any]:
         """Store a criteria version. Published versions are immutable; `supersedes` retires the older one."""
+        rules.require_evaluator(principal)
         criteria = criteria_mod.parse(text, file)
         now = self.clock()
         repo = self.repository
@@ -61,7 +62,7 @@ class CriteriaService(FrontierBase):
             row = repo.criteria_row(conn, criteria.id, criteria.version)
         return views.criteria_json(row)
 
-    def _supersede(self, conn: sa.Connection, criteria: CriteriaSet, principal: Principal) -> None:
+    def _supersede(self, conn: sa.Connection, criteria: CriteriaSet, principal: Actor) -> None:
         old_id, _, old_version = (criteria.supersedes or "").partition("@")
         if self.repository.criteria_status(conn, old_id, int(old_version)) is None:
             raise NotFound(f"criteria {criteria.supersedes} (named in supersedes) is not in the store")
@@ -83,5 +84,6 @@ class CriteriaService(FrontierBase):
             raise NotFound(f"no criteria {wanted}")
         return criteria_mod.from_stored(document)
 
-    def list_criteria(self) -> list[dict[str, Any]]:
+    def list_criteria(self, actor: Actor) -> list[dict[str, Any]]:
+        rules.require_frontier_reader(actor)
         return [views.criteria_json(row) for row in self.repository.all_criteria()]

@@ -8,13 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import IllegalTransition, NotFound
+from clearinghouse.errors import Forbidden, IllegalTransition, NotFound
 from clearinghouse.frontier import views
 from clearinghouse.frontier.determination import Designation, EvaluationResult, ModelFacts, determine
-from clearinghouse.frontier.service.base import GOVERNMENT, SUBJECT, actor_of
+from clearinghouse.frontier.service.base import SUBJECT, actor_of
 from clearinghouse.frontier.service.criteria import CriteriaService
-from clearinghouse.identity.model import Principal, Scope
-from clearinghouse.store.identity import Forbidden
+from clearinghouse.policy import Actor, rules
 
 
 class DeterminationService(CriteriaService):
@@ -39,20 +38,24 @@ class DeterminationService(CriteriaService):
 
     def determine(
         self,
-        principal: Principal,
+        principal: Actor,
         model_id: str,
         criteria_id: str,
         criteria_version: int | None = None,
         restricted: bool = False,
     ) -> dict[str, Any]:
-        """Evaluate the model against a criteria version and keep the determination (who, when, on what)."""
-        criteria = self.criteria_set(criteria_id, criteria_version)
-        if restricted and not principal.may(Scope.FRONTIER_RESTRICTED):
+        """Evaluate the model against a criteria version and keep the determination (who, when, on what): a
+        government determination for evaluators, the developer's self-assessment for its own model."""
+        self_assessment = rules.require_determiner(principal)
+        if restricted and not rules.sees_restricted(principal):
             raise Forbidden("a restricted determination needs scope frontier:restricted (a cleared evaluator)")
-        basis = "government-evaluation" if principal.organisation.kind in GOVERNMENT else "self-assessment"
+        criteria = self.criteria_set(criteria_id, criteria_version)
+        basis = "self-assessment" if self_assessment else "government-evaluation"
         determination_id = str(uuid.uuid4())
         with self.audit.writing() as conn:
             model = self._model_row(conn, principal, model_id)
+            if self_assessment:
+                rules.require_developer_of(principal, model.developer_org_id)
             outcome = determine(criteria, self.facts(conn, model), actor_of(principal), self.clock())
             self.repository.insert_determination(
                 conn,
@@ -76,17 +79,17 @@ class DeterminationService(CriteriaService):
             self.audit.append(conn, actor_of(principal), "frontier.determination", SUBJECT, model_id, details)
         return {**outcome.as_json(), "id": determination_id, "basis": basis, "restricted": restricted}
 
-    def determinations(self, principal: Principal, model_id: str) -> list[dict[str, Any]]:
+    def determinations(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
         """Determinations the caller may see: restricted ones only with scope frontier:restricted."""
+        rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
-            rows = self.repository.determinations(conn, model_id, principal.may(Scope.FRONTIER_RESTRICTED))
+            rows = self.repository.determinations(conn, model_id, rules.sees_restricted(principal))
         return [views.determination_json(row) for row in rows]
 
-    def open_classified_review(
-        self, principal: Principal, model_id: str, authority: str, holder: str
-    ) -> dict[str, Any]:
+    def open_classified_review(self, principal: Actor, model_id: str, authority: str, holder: str) -> dict[str, Any]:
         """Record that a classified review exists and who holds it; its content never enters this system."""
+        rules.require_cleared(principal)
         review_id = str(uuid.uuid4())
         with self.audit.writing() as conn:
             self._model_row(conn, principal, model_id)
@@ -99,14 +102,14 @@ class DeterminationService(CriteriaService):
             )
         return {"id": review_id, "model_id": model_id, "authority": authority, "holder": holder, "designation": None}
 
-    def conclude_classified_review(
-        self, principal: Principal, review_id: str, designation: str | None
-    ) -> dict[str, Any]:
+    def conclude_classified_review(self, principal: Actor, review_id: str, designation: str | None) -> dict[str, Any]:
         """Close a classified review with its designation (or none): only the outcome, never the reasoning."""
+        rules.require_cleared(principal)
         with self.audit.writing() as conn:
             row = self.repository.classified_review(conn, review_id)
             if row is None:
                 raise NotFound(f"no classified review with id {review_id!r}")
+            self._model_row(conn, principal, row.model_id)
             if row.concluded_at is not None:
                 raise IllegalTransition("this classified review is already concluded")
             self.repository.conclude_classified_review(conn, review_id, designation, self.clock())

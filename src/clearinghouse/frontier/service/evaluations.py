@@ -8,7 +8,7 @@ from typing import Any
 
 from clearinghouse.frontier import views
 from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, FrontierConflict, actor_of, metric_values
-from clearinghouse.identity.model import Principal
+from clearinghouse.policy import Actor, actor_name, rules
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -16,19 +16,22 @@ SEVERITIES = ("low", "medium", "high", "critical")
 class EvaluationService(FrontierBase):
     def record_evaluation_run(
         self,
+        actor: Actor,
         model_id: str,
         suite: str,
         run_id: str,
         metrics: Mapping[str, Any],
-        recorded_by: str,
         log_location: str | None = None,
     ) -> dict[str, Any]:
-        """Attach one evaluation run's metrics ({name: value} or {name: {value, ci_low, ci_high}}) to a model."""
+        """Attach one evaluation run's metrics ({name: value} or {name: {value, ci_low, ci_high}}) to a model:
+        government evaluators over HTTP, the operator's evaluation harness locally."""
+        rules.require_evaluator(actor)
+        recorded_by = actor_name(actor)
         normalised = metric_values(metrics)
         row_id = str(uuid.uuid4())
         now = self.clock()
         with self.audit.writing() as conn:
-            self._model_row(conn, None, model_id)
+            self._model_row(conn, actor, model_id)
             self.repository.insert_evaluation_run(
                 conn,
                 dict(
@@ -55,7 +58,8 @@ class EvaluationService(FrontierBase):
             "created_at": now.isoformat(),
         }
 
-    def evaluation_runs(self, principal: Principal | None, model_id: str) -> list[dict[str, Any]]:
+    def evaluation_runs(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+        rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = self.repository.evaluation_runs_of(conn, model_id)
@@ -63,7 +67,7 @@ class EvaluationService(FrontierBase):
 
     def add_finding(
         self,
-        principal: Principal,
+        principal: Actor,
         model_id: str,
         severity: str,
         capability_area: str,
@@ -71,6 +75,7 @@ class EvaluationService(FrontierBase):
         description: str,
         evaluation_run_id: str | None = None,
     ) -> dict[str, Any]:
+        rules.require_evaluator(principal)
         if severity not in SEVERITIES:
             raise FrontierConflict(f"severity must be one of {', '.join(SEVERITIES)}")
         finding_id = str(uuid.uuid4())
@@ -94,7 +99,8 @@ class EvaluationService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.finding.recorded", SUBJECT, model_id, details)
         return self.findings(principal, model_id)[-1]
 
-    def findings(self, principal: Principal | None, model_id: str) -> list[dict[str, Any]]:
+    def findings(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+        rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = self.repository.findings_of(conn, model_id)

@@ -9,8 +9,7 @@ from typing import Any
 
 from clearinghouse.frontier import views
 from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, FrontierConflict, actor_of
-from clearinghouse.identity.model import OrgKind, Principal
-from clearinghouse.store.identity import Forbidden
+from clearinghouse.policy import Actor, rules
 
 
 @dataclass(frozen=True)
@@ -24,9 +23,8 @@ class ModelRegistration:
 
 
 class ModelService(FrontierBase):
-    def register_model(self, principal: Principal, registration: ModelRegistration) -> dict[str, Any]:
-        if principal.organisation.kind is not OrgKind.AI_DEVELOPER:
-            raise Forbidden("only an AI-developer organisation registers its models")
+    def register_model(self, actor: Actor, registration: ModelRegistration) -> dict[str, Any]:
+        principal = rules.require_registrant(actor)
         model_id = str(uuid.uuid4())
         with self.audit.writing() as conn:
             if self.repository.model_registered(
@@ -52,6 +50,6 @@ class ModelService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.model.registered", SUBJECT, model_id, details)
         return self.model(principal, model_id)
 
-    def model(self, principal: Principal | None, model_id: str) -> dict[str, Any]:
+    def model(self, principal: Actor, model_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             return views.model_json(self._model_row(conn, principal, model_id))

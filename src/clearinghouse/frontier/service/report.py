@@ -9,13 +9,18 @@ from typing import Any
 from clearinghouse.frontier import views
 from clearinghouse.frontier.service.base import SUBJECT
 from clearinghouse.frontier.service.evaluations import EvaluationService
-from clearinghouse.identity.model import Principal, Scope
+from clearinghouse.policy import Actor, rules
+
+# Audit actions of the NSA classified path: on a model's timeline only for those the policy lets see them.
+CLASSIFIED_REVIEW_ACTIONS = "frontier.classified-review."
 
 
 class ReviewReportService(EvaluationService):
-    def report_data(self, principal: Principal | None, model_id: str) -> dict[str, Any]:
-        """Everything the final review report shows, as the caller may see it (`None`: the operator's CLI)."""
-        cleared = principal is None or principal.may(Scope.FRONTIER_RESTRICTED)
+    def report_data(self, principal: Actor, model_id: str) -> dict[str, Any]:
+        """Everything the final review report shows, as the caller may see it (the CLI acts as the operator)."""
+        rules.require_frontier_reader(principal)
+        cleared = rules.sees_restricted(principal)
+        classified = rules.sees_classified_reviews(principal)
         with self.engine.connect() as conn:
             model = views.model_json(self._model_row(conn, principal, model_id))
             determinations = [
@@ -30,13 +35,14 @@ class ReviewReportService(EvaluationService):
                 "details": _timeline_details(e.details, cleared),
             }
             for e in self.audit.entries(SUBJECT, model_id)
+            if classified or not e.action.startswith(CLASSIFIED_REVIEW_ACTIONS)
         ]
         return {
             "model": model,
             "determination": _headline(determinations),
             "determinations": determinations,
-            "evaluation_runs": self.evaluation_runs(None, model_id),
-            "findings": self.findings(None, model_id),
+            "evaluation_runs": self.evaluation_runs(principal, model_id),
+            "findings": self.findings(principal, model_id),
             "submissions": [views.submission_json(s) for s in submissions],
             "timeline": timeline,
             "generated_at": self.clock().isoformat(),

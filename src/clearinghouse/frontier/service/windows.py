@@ -11,15 +11,9 @@ from typing import Any
 
 from clearinghouse.frontier import views
 from clearinghouse.frontier import window as window_rules
-from clearinghouse.frontier.service.base import (
-    SUBJECT,
-    FrontierBase,
-    actor_of,
-    require_active,
-    require_developer,
-)
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, require_active
 from clearinghouse.frontier.window import Milestone, ReviewWindow, SubmissionState
-from clearinghouse.identity.model import Principal
+from clearinghouse.policy import Actor, rules
 
 
 @dataclass(frozen=True)
@@ -33,14 +27,15 @@ class AccessOffer:
 
 
 class WindowService(FrontierBase):
-    def offer(self, principal: Principal, model_id: str, offer: AccessOffer) -> dict[str, Any]:
+    def offer(self, principal: Actor, model_id: str, offer: AccessOffer) -> dict[str, Any]:
         """The developer's voluntary offer of access; the window follows the order's 30-day rule."""
+        rules.require_developer(principal)
         window = window_rules.plan_window(self.today(), offer.partner_release_on, offer.access_days)
         submission_id = str(uuid.uuid4())
         now = self.clock()
         with self.audit.writing() as conn:
             model = self._model_row(conn, principal, model_id)
-            require_developer(principal, model)
+            rules.require_developer_of(principal, model.developer_org_id)
             self.repository.insert_submission(
                 conn,
                 dict(
@@ -68,24 +63,23 @@ class WindowService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.submission.offered", SUBJECT, model_id, details)
         return self.submission(principal, submission_id)
 
-    def submission(self, principal: Principal | None, submission_id: str) -> dict[str, Any]:
+    def submission(self, principal: Actor, submission_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = self._submission_row(conn, principal, submission_id)
         return views.submission_json(row)
 
-    def submissions(self, principal: Principal, model_id: str) -> list[dict[str, Any]]:
+    def submissions(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = self.repository.submissions_of(conn, model_id)
         return [views.submission_json(row) for row in rows]
 
-    def move_release(
-        self, principal: Principal, submission_id: str, new_release_on: date, reason: str
-    ) -> dict[str, Any]:
+    def move_release(self, principal: Actor, submission_id: str, new_release_on: date, reason: str) -> dict[str, Any]:
         """The developer moves its partner release. Earlier shrinks the window; it is recorded, never refused."""
+        rules.require_developer(principal)
         with self.audit.writing() as conn:
             row = self._submission_row(conn, principal, submission_id)
-            require_developer(principal, self._model_row(conn, principal, row.model_id))
+            rules.require_developer_of(principal, self._model_row(conn, principal, row.model_id).developer_org_id)
             require_active(row)
             moved, change = window_rules.move_release(
                 ReviewWindow(row.opens_on, row.partner_release_on), new_release_on, self.today(), reason
@@ -119,9 +113,10 @@ class WindowService(FrontierBase):
         return self.submission(principal, submission_id)
 
     def complete_milestone(
-        self, principal: Principal, submission_id: str, milestone: Milestone, note: str
+        self, principal: Actor, submission_id: str, milestone: Milestone, note: str
     ) -> dict[str, Any]:
         """Mark a milestone done; access confirmed, plan agreed and final report also move the lifecycle on."""
+        rules.require_evaluator(principal)
         now = self.clock()
         with self.audit.writing() as conn:
             row = self._submission_row(conn, principal, submission_id)
@@ -145,12 +140,13 @@ class WindowService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.milestone.completed", SUBJECT, row.model_id, details)
         return self.submission(principal, submission_id)
 
-    def withdraw(self, principal: Principal, submission_id: str, reason: str) -> dict[str, Any]:
+    def withdraw(self, principal: Actor, submission_id: str, reason: str) -> dict[str, Any]:
         """The developer takes its offer back, at any point; open grants are revoked with it."""
+        rules.require_developer(principal)
         now = self.clock()
         with self.audit.writing() as conn:
             row = self._submission_row(conn, principal, submission_id)
-            require_developer(principal, self._model_row(conn, principal, row.model_id))
+            rules.require_developer_of(principal, self._model_row(conn, principal, row.model_id).developer_org_id)
             window_rules.transition(
                 SubmissionState(row.state), SubmissionState.WITHDRAWN, actor_of(principal), reason, now
             )
@@ -164,8 +160,9 @@ class WindowService(FrontierBase):
             )
         return self.submission(principal, submission_id)
 
-    def reminders(self, today: date | None = None) -> list[dict[str, Any]]:
+    def reminders(self, actor: Actor, today: date | None = None) -> list[dict[str, Any]]:
         """Milestone reminders for every active submission (for `clearinghouse frontier reminders`)."""
+        rules.require_evaluator(actor)
         today = today or self.today()
         active = [SubmissionState.OFFERED, SubmissionState.ACCESS_CONFIRMED, SubmissionState.IN_EVALUATION]
         out: list[dict[str, Any]] = []
