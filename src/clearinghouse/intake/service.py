@@ -380,6 +380,11 @@ def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
     return {**finding, "attachments": attachments}
 
 
+def _utc(value: datetime) -> datetime:
+    # SQLite keeps no offset: the value was written in UTC, and says so again here (as frontier timestamps do).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 def _report_json(row: Any, redacted: tuple[dict[str, Any] | None, str | None] | None = None) -> dict[str, Any]:
     duplicates, cluster_id = redacted if redacted is not None else (row.duplicates, row.cluster_id)
     return {
@@ -387,7 +392,7 @@ def _report_json(row: Any, redacted: tuple[dict[str, Any] | None, str | None] | 
         "state": row.state,
         "kind": row.kind,
         "title": row.title,
-        "received_at": row.received_at.isoformat(),
+        "received_at": _utc(row.received_at).isoformat(),
         "submitted_by": row.submitted_by,
         "provenance": row.provenance,
         "tlp": row.tlp,

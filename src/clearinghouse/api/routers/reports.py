@@ -99,7 +99,12 @@ async def submit(
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         message = first["msg"].removeprefix("Value error, ")
-        raise InvalidRecord(message, Location(field=json_path(first["loc"]))) from None
+        loc = first["loc"]
+        if loc and isinstance(document, dict) and loc[0] == document.get("kind"):
+            loc = loc[1:]  # the union's tag names the model pydantic tried, not a field of the body
+        if first["type"] == "extra_forbidden":
+            message = f"unknown field (a {document.get('kind')} submission has no such field; see /docs)"
+        raise InvalidRecord(message, Location(field=json_path(loc))) from None
     findings = normalise(submission)
     request_hash = hashlib.sha256(body).hexdigest()
     acceptance: AcceptanceWriter = request.app.state.acceptance
