@@ -394,3 +394,20 @@ def test_analysts_confirm_split_and_merge_duplicate_clusters(client: TestClient,
     d = client.post("/api/v1/reports", json=other, headers=first).json()["report_ids"][0]
     drain(client)
     assert client.get(f"/api/v1/reports/{d}", headers=analyst).json()["cluster_id"] == a
+
+
+@pytest.mark.parametrize(
+    ("product", "words"),
+    [
+        ({"purl": "pkg:pypi/%zz"}, "invalid percent-encoding"),
+        ({"purl": "pkg:npm/left-pad", "ecosystem": "PyPI", "name": "left-pad"}, "does not match ecosystem 'PyPI'"),
+        ({"purl": "pkg:pypi/requests", "ecosystem": "PyPI", "name": "urllib3"}, "not the entry's 'urllib3'"),
+    ],
+)
+def test_a_reported_purl_that_is_malformed_or_names_another_product_is_refused(
+    client: TestClient, orgs: Orgs, product: dict[str, str], words: str
+) -> None:
+    reporter = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    response = client.post("/api/v1/reports", json=structured(affected=[product]), headers=reporter)
+    assert response.status_code == 422 and response.json()["field"].startswith("$.report.affected[0]")
+    assert words in response.json()["detail"]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
-from clearinghouse.records.purls import purl_problem
+from clearinghouse.records.purls import purl_disagreement, purl_problem
 from clearinghouse.records.severity import parse_vector
 
 MAX_ATTACHMENT_BYTES = 256 * 1024
@@ -94,6 +94,10 @@ class AffectedProduct(BaseModel):
     def _names_something(self) -> AffectedProduct:
         if not self.purl and not self.name:
             raise ValueError("an affected product needs a purl or a name")
+        if self.purl and self.ecosystem and self.name:
+            problem = purl_disagreement(self.ecosystem, self.name, self.purl)
+            if problem is not None:
+                raise ValueError(f"purl {self.purl!r} disagrees with the product: {problem}")
         return self
 
 
