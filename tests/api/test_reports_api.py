@@ -396,6 +396,59 @@ def test_analysts_confirm_split_and_merge_duplicate_clusters(client: TestClient,
     assert client.get(f"/api/v1/reports/{d}", headers=analyst).json()["cluster_id"] == a
 
 
+def test_the_queue_pages_with_a_cursor_and_a_total(client: TestClient, orgs: Orgs) -> None:
+    reporter = orgs.token("Finder Labs", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    for n in range(7):
+        assert client.post("/api/v1/reports", json=structured(title=f"Report number {n}"), headers=reporter).is_success
+    drain(client)
+    whole = client.get("/api/v1/reports", params={"limit": 500}, headers=analyst).json()
+    assert whole["total"] == 7 and len(whole["reports"]) == 7 and whole["next_cursor"] is None
+
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):  # 3 + 3 + 1
+        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/reports", params=params, headers=analyst).json()
+        assert page["total"] == 7
+        seen += [report["id"] for report in page["reports"]]
+        cursor = page["next_cursor"]
+    assert cursor is None
+    assert seen == [report["id"] for report in whole["reports"]]  # the same order, nothing repeated or skipped
+    assert whole["reports"][0]["received_at"].endswith("Z")  # UTC, as every frontier timestamp
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "501", "100000", "ten"])
+def test_a_limit_outside_1_to_500_is_422(client: TestClient, orgs: Orgs, limit: str) -> None:
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    answer = client.get("/api/v1/reports", params={"limit": limit}, headers=analyst)
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid-request"
+    assert answer.json()["errors"][0]["field"] == "query.limit"
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "WyJjbHVzdGVyIiwiMjAyNiIsIngiXQ", "W10", "x" * 1001])
+def test_a_cursor_this_server_did_not_hand_out_is_422(client: TestClient, orgs: Orgs, cursor: str) -> None:
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    answer = client.get("/api/v1/reports", params={"cursor": cursor}, headers=analyst)
+    assert answer.status_code == 422 and answer.json()["code"] in {"invalid-cursor", "invalid-request"}
+
+
+def test_a_cluster_pages_with_a_cursor_and_a_total(client: TestClient, orgs: Orgs) -> None:
+    reporter = orgs.token("Finder Labs", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    for _ in range(3):
+        client.post("/api/v1/reports", json=structured(), headers=reporter)
+    drain(client)
+    cluster_id = client.get("/api/v1/reports", headers=analyst).json()["reports"][0]["cluster_id"]
+    first = client.get(f"/api/v1/clusters/{cluster_id}", params={"limit": 2}, headers=analyst).json()
+    assert first["total"] == 3 and len(first["reports"]) == 2
+    rest = client.get(
+        f"/api/v1/clusters/{cluster_id}", params={"limit": 2, "cursor": first["next_cursor"]}, headers=analyst
+    ).json()
+    assert len(rest["reports"]) == 1 and rest["next_cursor"] is None
+    assert len({r["id"] for r in first["reports"] + rest["reports"]}) == 3
+
+
 @pytest.mark.parametrize(
     ("product", "words"),
     [

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.formats import osv
-from clearinghouse.formats.schemas import schema_errors
+from clearinghouse.schemas import schema_errors
 from tests.conftest import sample_documents
 
 BASE: dict[str, Any] = {

@@ -29,6 +29,7 @@ from clearinghouse.cli import render
 from clearinghouse.cli.admin import admin_app
 from clearinghouse.cli.evals import eval_app
 from clearinghouse.cli.frontier import frontier_app
+from clearinghouse.cli.reports import report_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound, PortInUse
@@ -50,6 +51,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(report_app, name="report")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(frontier_app, name="frontier")

@@ -11,13 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
-from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.errors import NoEvalLogs, NotFound
 from clearinghouse.evals.scores import SUITE, to_evaluation_summary
 from clearinghouse.policy import Operator
-
-
-class NoEvalLogs(ClearinghouseError):
-    code = "no-eval-logs"
 
 
 def read_logs(paths: Iterable[Path]) -> list[EvalLog]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, IllegalTransition, NotFound
+from clearinghouse.errors import FrontierConflict, IllegalTransition, NotFound
 from clearinghouse.frontier.repository import FrontierRepository
 from clearinghouse.frontier.window import SubmissionState
 from clearinghouse.policy import Actor, actor_name, rules
@@ -23,10 +23,6 @@ from clearinghouse.store.audit import AuditLog
 
 SUBJECT = "frontier-model"
 SUBMISSION_FINAL = frozenset({SubmissionState.CLOSED.value, SubmissionState.WITHDRAWN.value})
-
-
-class FrontierConflict(ClearinghouseError):
-    code = "frontier-conflict"
 
 
 def actor_of(actor: Actor) -> str:

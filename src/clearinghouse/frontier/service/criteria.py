@@ -6,18 +6,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.errors import CriteriaImmutable, NotFound
 from clearinghouse.frontier import criteria as criteria_mod
 from clearinghouse.frontier import views
 from clearinghouse.frontier.criteria import CriteriaSet, CriteriaStatus
 from clearinghouse.frontier.service.base import FrontierBase, actor_of
 from clearinghouse.policy import Actor, rules
-
-
-class CriteriaImmutable(ClearinghouseError):
-    """A published criteria version cannot change; publish a new version that supersedes it."""
-
-    code = "criteria-immutable"
 
 
 class CriteriaService(FrontierBase):

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from clearinghouse.errors import FrontierConflict
 from clearinghouse.frontier import views
-from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, FrontierConflict, actor_of, metric_values
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, metric_values
 from clearinghouse.policy import Actor, actor_name, rules
 
 SEVERITIES = ("low", "medium", "high", "critical")

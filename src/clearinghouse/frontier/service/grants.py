@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import Forbidden, NotFound
+from clearinghouse.errors import EarlyAccessDenied, GrantRefused, NotFound
 from clearinghouse.frontier import grants as grant_rules
 from clearinghouse.frontier import views
 from clearinghouse.frontier.grants import GrantState
@@ -20,10 +20,6 @@ from clearinghouse.policy import Actor, rules
 
 # Attempts on a grant by another organisation are audited under the grant, not on the model's timeline.
 GRANT_SUBJECT = "frontier-grant"
-
-
-class EarlyAccessDenied(Forbidden):
-    code = "early-access-denied"
 
 
 class GrantService(FrontierBase):
@@ -47,7 +43,7 @@ class GrantService(FrontierBase):
             # reveals neither that an organisation exists nor its kind.
             partner_org = self.repository.partner_named(conn, partner)
             if partner_org is None:
-                raise grant_rules.GrantRefused(f"no critical-infrastructure partner organisation named {partner!r}")
+                raise GrantRefused(f"no critical-infrastructure partner organisation named {partner!r}")
             window = ReviewWindow(row.opens_on, row.partner_release_on)
             grant_rules.check_nomination(OrgKind(partner_org.kind), window, starts_on, ends_on)
             self.repository.insert_grant(

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from clearinghouse.errors import FrontierConflict
 from clearinghouse.frontier import views
-from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, FrontierConflict, actor_of
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of
 from clearinghouse.policy import Actor, rules
 
 
