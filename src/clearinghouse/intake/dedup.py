@@ -275,6 +275,9 @@ _PERM_B = _RNG.integers(0, 1 << 32, size=_BANDS * _ROWS, dtype=np.uint64)
 # A version seen with more distinct packages than this (0.1.0, 1.0.0) is no evidence; a whole-package block larger
 # than this is not searched for reports that give no version.
 _MAX_BLOCK = 400
+# Collections at least this large re-weigh words only after growing by this factor (see `DedupIndex.add`).
+_REWEIGH_FROM = 1000
+_REWEIGH_GROWTH = 1.01
 _MAX_BUCKET = 50
 
 
@@ -611,6 +614,10 @@ def _shared_names(a: Fingerprint, b: Fingerprint, agreement: str | None) -> list
     return []
 
 
+def _squared_idf(df: int, total: int) -> float:
+    return (math.log(total / (df + 1)) + _IDF_FLOOR) ** 2
+
+
 def _shingles(fp: Fingerprint) -> Iterator[tuple[int, int]]:
     """(start, hash) of every run of _SHINGLE words within the title or within the details (a hash is stable within
     a process, which is where an index lives)."""
@@ -681,6 +688,7 @@ class DedupIndex:
         self._version_spread: dict[str, set[str]] = {}  # version -> name parts seen with it
         self._part_spread: dict[str, set[str]] = {}  # name part -> the package names it is part of
         self._squared: dict[str, float] = {}
+        self._weights_total = 0  # the collection size (plus one) `_squared` was computed for
         self._rare: dict[str, frozenset[str]] = {}  # rare identifiers by id, for the current collection
         self._texts: dict[str, _Text] = {}  # weighted text views by id, for the current collection
         self._shingle_spread: dict[int, int] = {}  # hash of a run of words -> indexed items that contain it
@@ -718,6 +726,14 @@ class DedupIndex:
             self._by_part.setdefault(part, []).append(item_id)
             if not fp.versions:
                 self._unversioned.setdefault(part, []).append(item_id)
+        size = len(self._fingerprints)
+        if self._squared and size >= _REWEIGH_FROM and size + 1 <= self._weights_total * _REWEIGH_GROWTH:
+            # One more item barely moves a large collection's weights: only its own words are weighed again (the
+            # service adds every processed report, and weighing the whole vocabulary each time cost more than
+            # the rest of the step); everything is recomputed once the collection has grown by 1 %.
+            for token in fp.tokens:
+                self._squared[token] = _squared_idf(self._df[token], self._weights_total)
+            return
         # Weights depend on the collection size; recompute lazily.
         self._squared = {}
         self._rare.clear()
@@ -731,8 +747,8 @@ class DedupIndex:
     def _squared_weights(self) -> dict[str, float]:
         """Squared IDF weight of every indexed token, computed once per collection size."""
         if not self._squared:
-            total = len(self._fingerprints) + 1
-            self._squared = {t: (math.log(total / (df + 1)) + _IDF_FLOOR) ** 2 for t, df in self._df.items()}
+            total = self._weights_total = len(self._fingerprints) + 1
+            self._squared = {t: _squared_idf(df, total) for t, df in self._df.items()}
         return self._squared
 
     def _dot(self, tokens: Iterable[str]) -> float:
