@@ -641,6 +641,13 @@ def _other_packages(a: Fingerprint, b: Fingerprint) -> bool:
     return not {e for e, _ in a.ecosystem_packages}.isdisjoint(e for e, _ in b.ecosystem_packages)
 
 
+def _two_advisories(a: Fingerprint, b: Fingerprint) -> bool:
+    """Both are published advisories (each gives fixing releases) of a package of one ecosystem they share: two
+    databases republishing one advisory copy its text, so anything less than one story is two vulnerabilities.
+    (A report gives no fixing release: its own words about a known vulnerability are judged as usual.)"""
+    return bool(a.fixes and b.fixes and not a.ecosystem_packages.isdisjoint(b.ecosystem_packages))
+
+
 def _identity_conflict(a: Fingerprint, b: Fingerprint) -> str | None:
     """Why two items are different vulnerabilities whatever their text: each declares CVE ids and none is shared;
     they name packages of one ecosystem and no package in common (nor a fixing release); or both give the releases
@@ -778,9 +785,6 @@ class DedupIndex:
         if item_id is not None and (cached := self._texts.get(item_id)) is not None:
             return cached
         own, templated = self._own_words(fp)
-        # The package's own name is compared as a package; as words it makes every report on it look alike
-        # ("usememos/memos Denial of Service" against "usememos/memos Improper Access Control").
-        own -= fp.name_parts | fp.names
         title = fp.title & own if templated else fp.title
         text = _Text(own, title, math.sqrt(self._dot(own)), math.sqrt(self._dot(title)), templated)
         if item_id is not None:
@@ -794,14 +798,17 @@ class DedupIndex:
         if a.text_digest == b.text_digest and not (ta.templated and tb.templated):
             return 1.0
         # Identical boilerplate says nothing: only the words each text has of its own are compared.
-        shared = ta.tokens & tb.tokens
+        # The package's own name is compared as a package; as a shared word it makes every report on it look
+        # alike ("usememos/memos Denial of Service" against "usememos/memos Improper Access Control").
+        names = a.name_parts | a.names | b.name_parts | b.names
+        shared = (ta.tokens & tb.tokens) - names
         if not shared:
             return 0.0
         dot = self._dot(shared)
         similarity = max(dot / (ta.norm * tb.norm), _CONTAINMENT_FACTOR * dot / min(ta.norm, tb.norm) ** 2)
         # Two titles alike (Bitnami's and Go's copies of one GitHub summary) even when the rest differs: an NVD
         # description against a title alone, or followed by a database's standard note.
-        if ta.title and tb.title and (common := ta.title & tb.title):
+        if ta.title and tb.title and (common := (ta.title & tb.title) - names):
             similarity = max(similarity, _TITLE_FACTOR * self._dot(common) / (ta.title_norm * tb.title_norm))
         return min(1.0, similarity)
 
@@ -842,6 +849,8 @@ class DedupIndex:
         text = self._text_similarity(a, a_id, b, b_id) if a.tokens and b.tokens else None
         if (text is None or text < _SAME_STORY) and _other_packages(a, b):
             return _Measures(0.0, text, None, 0.0, None, None, [], f"{_OTHER_PACKAGE}, different text")
+        if (text is None or text < _SAME_STORY) and _two_advisories(a, b):
+            return _Measures(0.0, text, None, 0.0, None, None, [], "two advisories of one package, different text")
         versions = _overlap(a.versions, b.versions)
         agreement = _package_agreement(a, b)
         if agreement == "shared name part" and all(
