@@ -36,16 +36,24 @@ from _common import dataset
 from clearinghouse.errors import InvalidRecord
 from clearinghouse.formats import osv as osv_format
 from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.intake import known_records
 from clearinghouse.intake.dedup import strip_identifiers
 from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.findings import Finding, PackageRef
-from clearinghouse.intake.known_records import KnownRecordMatcher, published_as, similar_records
+from clearinghouse.intake.known_records import (
+    KnownRecord,
+    KnownRecordMatcher,
+    decide,
+    published_as,
+    similar_records,
+)
 from clearinghouse.records.model import OsvRecord
 from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem, affects
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.reports import ReportStore
 
+_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 _LINK = re.compile(r"^(CVE-\d{4}-\d+|GHSA(-[0-9a-z]{4}){3})$", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # A reporter's words for an advisory's: enough to make the text not a copy, not enough to hide what it says.
@@ -180,38 +188,46 @@ def main() -> None:
             f"out; duplicate index built in {time.perf_counter() - started:.1f} s"
         )
         matcher = KnownRecordMatcher(records)
-        tallies = {"tune": Tally(), "held-out": Tally()}
-        told_known = 0
+        outcomes: list[tuple[Case, list[KnownRecord], list[str]]] = []
         started = time.perf_counter()
         for n, case in enumerate(drawn):
-            finding, source = case.finding, case.source
+            finding = case.finding
             found = duplicates.find(f"bench-{n}", finding)
             named = records.records_naming(list(finding.identifiers))
             known = matcher.match(
                 finding, similar_records(found), named, lambda ids, f=finding: duplicates.text_similarity(f, ids)
             )
+            outcomes.append((case, known, named))
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+    print(f"{len(drawn):,} reports matched in {elapsed:.1f} s ({len(drawn) / elapsed:,.0f} reports/s)")
+    ids_of = {record.id: link_ids(record) for record in every}
+    for threshold in sorted({*_THRESHOLDS, known_records.SAME_VULNERABILITY}):
+        chosen = " (the default)" if threshold == known_records.SAME_VULNERABILITY else ""
+        print(f"closest covering record counts from text similarity {threshold}{chosen}:")
+        tallies = {"tune": Tally(), "held-out": Tally()}
+        told_known = 0
+        for n, (case, known, named) in enumerate(outcomes):
+            decide(known, threshold)
             published = {str(p["id"]) for p in published_as(known)}
             if n >= len(known_cases):
                 told_known += bool(published)
                 continue
+            source = case.source
             tally = tallies["tune" if n % 2 == 0 else "held-out"]
-            by_id = {r.osv.id: r.osv for r in records.many(sorted(published))}
             tally.reports += 1
             tally.known += len(known)
             tally.baseline_linked += source.id in named
             tally.linked += source.id in {k.record_id for k in known}
             tally.published += source.id in published
-            source_ids = link_ids(source)
-            tally.unrelated += any(
-                other != source.id and link_ids(by_id[other]).isdisjoint(source_ids) for other in by_id
-            )
-        elapsed = time.perf_counter() - started
-        engine.dispose()
-    print(f"{len(drawn):,} reports matched in {elapsed:.1f} s ({len(drawn) / elapsed:,.0f} reports/s)")
-    for name, tally in tallies.items():
-        print(tally.line(name))
-    share = told_known / max(len(novel_cases), 1)
-    print(f"novel     {len(novel_cases):>4} reports | told already published (wrongly) {share:.3f} (baseline 0.000)")
+            source_ids = ids_of[source.id]
+            tally.unrelated += any(o != source.id and ids_of[o].isdisjoint(source_ids) for o in published)
+        for name, tally in tallies.items():
+            print("  " + tally.line(name))
+        share = told_known / max(len(novel_cases), 1)
+        print(
+            f"  novel     {len(novel_cases):>4} reports | told already published (wrongly) {share:.3f} (baseline 0.000)"
+        )
 
 
 def _lines(path: Path) -> Iterable[bytes]:

@@ -59,6 +59,7 @@ class KnownRecord:
     # an alias; de-duplication found it a near duplicate; or it covers the version and its text is the closest.
     same_vulnerability: bool = False
     covers_version: bool = False  # its ranges or versions hold a version the report names (see `matches`)
+    named: bool = False  # the report names its id or an alias, or de-duplication found it a near duplicate
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -145,6 +146,14 @@ def _known(record: VulnerabilityRecord) -> KnownRecord:
     )
 
 
+def decide(known: Sequence[KnownRecord], threshold: float) -> None:
+    """Set `same_vulnerability`: named ones, and the covering ones closest in text if at least `threshold`."""
+    closest = max((k.text_similarity or 0.0 for k in known if k.covers_version), default=0.0)
+    for k in known:
+        text = k.text_similarity or 0.0
+        k.same_vulnerability = k.named or (k.covers_version and text >= max(threshold, closest - _COPIES))
+
+
 def merge(known: Sequence[KnownRecord]) -> list[KnownRecord]:
     """The same vulnerability first, then version matches, then by text similarity and id; at most MAX_KNOWN."""
     ranked = sorted(
@@ -213,12 +222,11 @@ class KnownRecordMatcher:
             if _shareable(record):
                 found[record.osv.id] = _known(record)
         scores = text_scores(list(found))
-        closest = max((scores.get(i, 0.0) for i in covered), default=0.0)
         for record_id, known in found.items():
-            text = known.text_similarity = round(scores.get(record_id, 0.0), 3)
-            closest_covering = record_id in covered and text >= max(SAME_VULNERABILITY, closest - _COPIES)
-            known.same_vulnerability = record_id in named or record_id in similar or closest_covering
+            known.text_similarity = round(scores.get(record_id, 0.0), 3)
             known.covers_version = record_id in covered
+            known.named = record_id in named or record_id in similar
+        decide(list(found.values()), SAME_VULNERABILITY)
         kept = merge(list(found.values()))
         for known in kept:  # explained only for those kept: a much-advised package has hundreds of records
             for ecosystem, name, version in covered.get(known.record_id, ()):
