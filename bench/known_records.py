@@ -47,11 +47,11 @@ from clearinghouse.intake.known_records import (
     published_as,
     similar_records,
 )
+from clearinghouse.intake.service import ReportService
 from clearinghouse.records.model import OsvRecord
 from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem, affects
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
-from clearinghouse.store.reports import ReportStore
 
 _THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 _LINK = re.compile(r"^(CVE-\d{4}-\d+|GHSA(-[0-9a-z]{4}){3})$", re.IGNORECASE)
@@ -180,7 +180,7 @@ def main() -> None:
         migrate(engine)
         records = RecordStore(engine)
         ImportPipeline(records).run([stored])
-        duplicates = DuplicateFinder(records, ReportStore(engine))
+        duplicates = DuplicateFinder(records, ReportService(engine))
         started = time.perf_counter()
         duplicates.warm()
         print(

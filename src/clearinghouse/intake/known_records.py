@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clearinghouse.intake.findings import Finding
-from clearinghouse.records.model import Affected, OsvRecord, Tlp, VulnerabilityRecord
+from clearinghouse.policy import rules
+from clearinghouse.policy.principals import ANONYMOUS
+from clearinghouse.records.model import Affected, OsvRecord, VulnerabilityRecord
 from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem, affects, normalize_name
 from clearinghouse.store.records import RecordStore
 
@@ -234,7 +236,10 @@ class KnownRecordMatcher:
         return kept
 
 
+# The triage a report carries is read by its submitter as well as by analysts, so only what the access policy lets
+# anyone read (TLP:CLEAR, released) is linked there.
+_PUBLIC = rules.record_visibility(ANONYMOUS)
+
+
 def _shareable(record: VulnerabilityRecord) -> bool:
-    # TODO(h/policy): ask the access policy which records the reporter may be shown; until it is on main, only
-    # TLP:CLEAR records are linked, which every reporter may see.
-    return record.tlp is Tlp.CLEAR
+    return _PUBLIC.admits(record.tlp, record.status)

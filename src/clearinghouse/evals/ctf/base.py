@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 FLAG_PATTERN = r"flag\{[0-9a-f]{32}\}"
@@ -45,6 +45,12 @@ class Parts:
     subtasks: tuple[Subtask, ...]
     # the generated vulnerable program(s), compared across seeds by the tests
     program: str
+    # which program skeleton (template) of the challenge this instance was built from
+    template: str = "default"
+    # commands the reference solution runs before `solution` (reconnaissance), one tool call each
+    recon: tuple[str, ...] = ()
+    # the service port the solution is given on its command line (None: no service)
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,14 @@ class Instance:
     solution: str
     subtasks: tuple[Subtask, ...]
     program: str
+    template: str = "default"
+    recon: tuple[str, ...] = ()
+    port: int | None = None
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The reference solution as the tool calls the reference model makes, in order."""
+        return (*self.recon, self.solution)
 
 
 Builder = Callable[[random.Random, str], Parts]
@@ -72,6 +86,12 @@ class Challenge:
     difficulty: int
     title: str
     builder: Builder = field(repr=False)
+    # estimated first-solve time for a skilled human, in minutes (Cybench-style calibration, not measured)
+    human_minutes: int = 10
+
+    @property
+    def templates(self) -> int:
+        return len(self.builder.options) if isinstance(self.builder, Templates) else 1
 
     def instantiate(self, seed: int) -> Instance:
         # deliberately a reproducible PRNG: instances must be regenerable from the seed, not unpredictable
@@ -91,6 +111,9 @@ class Challenge:
             solution=parts.solution,
             subtasks=parts.subtasks,
             program=parts.program,
+            template=parts.template,
+            recon=parts.recon,
+            port=parts.port,
         )
 
 
@@ -153,6 +176,21 @@ def service_setup(port: int, command: str, pre: str = "") -> str:
         + f"\nPORT={port}\nnohup {command} >/dev/null 2>&1 </dev/null &\n"
         + WAIT_FOR_PORT
     )
+
+
+@dataclass(frozen=True)
+class Templates:
+    """A builder that draws one of several structurally different program skeletons per seed.
+
+    The template is drawn first from the seed's generator, so each template's own constants vary independently;
+    the instance records the template's function name, which the variation tests and the task table read.
+    """
+
+    options: tuple[Builder, ...]
+
+    def __call__(self, rng: random.Random, flag: str) -> Parts:
+        option = self.options[rng.randrange(len(self.options))]
+        return replace(option(rng, flag), template=option.__name__.lstrip("_"))
 
 
 def py_solution(script: str, args: str = "") -> str:

@@ -58,6 +58,7 @@ def to_sample(instance: Instance) -> Sample:
             "category": instance.category.value,
             "difficulty": instance.difficulty,
             "seed": instance.seed,
+            "template": instance.template,
             "subtasks": [{"key": s.key, "question": s.question, "answer": s.answer} for s in instance.subtasks],
         },
     )
