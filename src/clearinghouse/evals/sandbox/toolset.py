@@ -27,6 +27,12 @@ TOOLS: dict[str, str] = {
     "gcc": "gcc",
     "strings": "binutils",
     "objdump": "binutils",
+    # the CTF challenges' reference solutions and setups (issue 11 item 4)
+    "nm": "binutils",
+    "objcopy": "binutils",
+    "readelf": "binutils",
+    "timeout": "coreutils",
+    "git": "git",
     "file": "file",
     "xxd": "xxd",
     "zip": "zip",
