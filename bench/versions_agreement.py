@@ -20,10 +20,10 @@ from pathlib import Path
 import orjson
 from _common import dataset
 
-from clearinghouse.errors import InvalidRecord
+from clearinghouse.errors import InvalidRecord, InvalidVersion, UnknownEcosystem
 from clearinghouse.formats import osv
 from clearinghouse.ingest.pipeline import ImportPipeline
-from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem, parse_version
+from clearinghouse.records.versions import parse_version
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
 

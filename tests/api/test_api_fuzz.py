@@ -1,7 +1,8 @@
 """Property-based requests from the served OpenAPI document (schemathesis) against every operation.
 
-Whatever a client sends, within the schema or just outside it, no endpoint answers with a server error, and every
-refusal is an `application/problem+json` body with a stable `code`.
+Whatever a client sends, within the schema or just outside it, no endpoint answers with a server error, every
+refusal is an `application/problem+json` body with a stable `code`, and every success matches the response schema
+the OpenAPI document declares for it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def test_no_operation_fails_or_answers_outside_problem_json(database_url: str, t
                 content_type != "application/problem+json" or "code" not in response.json()
             ):
                 problems.append(f"{case.operation.label}: {response.status_code} {content_type} {response.text[:200]}")
+            elif response.status_code < 300:
+                try:
+                    case.operation.validate_response(response, case=case)
+                except (AssertionError, BaseExceptionGroup) as failure:  # schemathesis's Failure, FailureGroup
+                    problems.append(f"{case.operation.label}: {response.status_code} off its schema: {failure}"[:500])
 
         call()
     assert problems == []

@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ def test_a_structured_ai_report_is_accepted_checked_and_triaged(client: TestClie
     drain(client)
     report = client.get(f"/api/v1/reports/{report_id}", headers=reporter).json()
     assert report["state"] == "triaged"
+    assert datetime.fromisoformat(report["received_at"]).utcoffset() == timedelta(0)  # UTC, and says so
     assert report["provenance"]["origin"] == "ai" and report["provenance"]["model"] == "example-model-1"
     assert all(report["pipeline"][step]["ok"] for step in ("normalise", "check", "deduplicate", "triage"))
     checks = {c["name"]: c for c in report["checks"]}
@@ -153,21 +155,28 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
             "application/json",
             422,
             "invalid-record",
-            "$.structured.report.affected[0].purl",
+            "$.report.affected[0].purl",
         ),
         (
             json.dumps(structured(cvss_vector="CVSS:3.1/AV:Q")).encode(),
             "application/json",
             422,
             "invalid-record",
-            "$.structured.report.cvss_vector",
+            "$.report.cvss_vector",
         ),
         (
             json.dumps({"kind": "sarif", "provenance": AI, "sarif": {"version": "2.0.0", "runs": []}}).encode(),
             "application/json",
             422,
             "invalid-record",
-            "$.version",
+            "$.sarif.version",
+        ),
+        (
+            json.dumps({**structured(), "severity": "high"}).encode(),
+            "application/json",
+            422,
+            "invalid-record",
+            "$.severity",
         ),
         (
             json.dumps(
@@ -176,7 +185,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
             "application/json",
             422,
             "invalid-record",
-            "$.structured.provenance",
+            "$.provenance",
         ),
     ],
 )
@@ -385,3 +394,73 @@ def test_analysts_confirm_split_and_merge_duplicate_clusters(client: TestClient,
     d = client.post("/api/v1/reports", json=other, headers=first).json()["report_ids"][0]
     drain(client)
     assert client.get(f"/api/v1/reports/{d}", headers=analyst).json()["cluster_id"] == a
+
+
+def test_the_queue_pages_with_a_cursor_and_a_total(client: TestClient, orgs: Orgs) -> None:
+    reporter = orgs.token("Finder Labs", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    for n in range(7):
+        assert client.post("/api/v1/reports", json=structured(title=f"Report number {n}"), headers=reporter).is_success
+    drain(client)
+    whole = client.get("/api/v1/reports", params={"limit": 500}, headers=analyst).json()
+    assert whole["total"] == 7 and len(whole["reports"]) == 7 and whole["next_cursor"] is None
+
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):  # 3 + 3 + 1
+        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/reports", params=params, headers=analyst).json()
+        assert page["total"] == 7
+        seen += [report["id"] for report in page["reports"]]
+        cursor = page["next_cursor"]
+    assert cursor is None
+    assert seen == [report["id"] for report in whole["reports"]]  # the same order, nothing repeated or skipped
+    assert whole["reports"][0]["received_at"].endswith("Z")  # UTC, as every frontier timestamp
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "501", "100000", "ten"])
+def test_a_limit_outside_1_to_500_is_422(client: TestClient, orgs: Orgs, limit: str) -> None:
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    answer = client.get("/api/v1/reports", params={"limit": limit}, headers=analyst)
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid-request"
+    assert answer.json()["errors"][0]["field"] == "query.limit"
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "WyJjbHVzdGVyIiwiMjAyNiIsIngiXQ", "W10", "x" * 1001])
+def test_a_cursor_this_server_did_not_hand_out_is_422(client: TestClient, orgs: Orgs, cursor: str) -> None:
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    answer = client.get("/api/v1/reports", params={"cursor": cursor}, headers=analyst)
+    assert answer.status_code == 422 and answer.json()["code"] in {"invalid-cursor", "invalid-request"}
+
+
+def test_a_cluster_pages_with_a_cursor_and_a_total(client: TestClient, orgs: Orgs) -> None:
+    reporter = orgs.token("Finder Labs", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    for _ in range(3):
+        client.post("/api/v1/reports", json=structured(), headers=reporter)
+    drain(client)
+    cluster_id = client.get("/api/v1/reports", headers=analyst).json()["reports"][0]["cluster_id"]
+    first = client.get(f"/api/v1/clusters/{cluster_id}", params={"limit": 2}, headers=analyst).json()
+    assert first["total"] == 3 and len(first["reports"]) == 2
+    rest = client.get(
+        f"/api/v1/clusters/{cluster_id}", params={"limit": 2, "cursor": first["next_cursor"]}, headers=analyst
+    ).json()
+    assert len(rest["reports"]) == 1 and rest["next_cursor"] is None
+    assert len({r["id"] for r in first["reports"] + rest["reports"]}) == 3
+
+
+@pytest.mark.parametrize(
+    ("product", "words"),
+    [
+        ({"purl": "pkg:pypi/%zz"}, "invalid percent-encoding"),
+        ({"purl": "pkg:npm/left-pad", "ecosystem": "PyPI", "name": "left-pad"}, "does not match ecosystem 'PyPI'"),
+        ({"purl": "pkg:pypi/requests", "ecosystem": "PyPI", "name": "urllib3"}, "not the entry's 'urllib3'"),
+    ],
+)
+def test_a_reported_purl_that_is_malformed_or_names_another_product_is_refused(
+    client: TestClient, orgs: Orgs, product: dict[str, str], words: str
+) -> None:
+    reporter = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    response = client.post("/api/v1/reports", json=structured(affected=[product]), headers=reporter)
+    assert response.status_code == 422 and response.json()["field"].startswith("$.report.affected[0]")
+    assert words in response.json()["detail"]

@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
-from clearinghouse.cli.main import run
-from clearinghouse.formats.schemas import schema_errors
+from clearinghouse.schemas import schema_errors
+from tests.cli.conftest import Cli
 from tests.conftest import KEV_SAMPLE, SAMPLE, sample_documents
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        self.capsys = capsys
-        self.monkeypatch = monkeypatch
-
-    def __call__(self, *args: str | Path) -> tuple[int, str, str]:
-        self.monkeypatch.setattr(sys, "argv", ["clearinghouse", *map(str, args)])
-        try:
-            run()
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-
-@pytest.fixture
-def cli(cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.setenv("COLUMNS", "200")
-    return Cli(capsys, monkeypatch)
 
 
 def test_import_show_stats(cli: Cli) -> None:
@@ -86,6 +63,7 @@ def test_a_bad_record_is_reported_with_file_line_and_field_and_the_rest_kept(cli
 def test_unknown_things_get_one_clear_message(cli: Cli, tmp_path: Path) -> None:
     code, _, err = cli("affected", "--ecosystem", "Foo", "--package", "x", "--version", "1")
     assert code == 2 and "unknown ecosystem 'Foo'" in err and "Traceback" not in err
+    cli("db", "upgrade")
     code, _, err = cli("show", "CVE-1999-0001")
     assert code == 2 and "no record has the id or alias 'CVE-1999-0001'" in err
     code, _, err = cli("import-kev", tmp_path / "missing.json")

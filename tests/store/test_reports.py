@@ -8,10 +8,11 @@ import pytest
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
+from clearinghouse.errors import IdempotencyConflict
 from clearinghouse.identity.model import OrgKind, Principal, Role
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.group_commit import AcceptanceWriter
-from clearinghouse.intake.service import Accepted, IdempotencyConflict, ReportService, Submitted
+from clearinghouse.intake.service import Accepted, ReportService, Submitted
 from clearinghouse.intake.submission import Submission
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.tables import jobs, reports

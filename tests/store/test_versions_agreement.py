@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from clearinghouse.errors import InvalidVersion
 from clearinghouse.ingest.pipeline import ImportPipeline
-from clearinghouse.records.versions import InvalidVersion
 from clearinghouse.store.records import RecordStore
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "versions-agreement.jsonl"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,14 +103,26 @@ class ReportRepository:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(reports).where(reports.c.id == report_id)).first()
 
-    def rows(self, scope: OrgScope, state: ReportState | None, limit: int) -> list[Any]:
-        """Reports in queue order (priority, then age) of the organisations the policy's `scope` admits."""
-        query = sa.select(reports).where(org_filter(scope, reports.c.organisation_id))
+    def page(
+        self,
+        scope: OrgScope,
+        state: ReportState | None,
+        limit: int,
+        after: tuple[float | None, datetime, str] | None,
+    ) -> tuple[list[Any], int]:
+        """Up to `limit` reports of the organisations the policy's `scope` admits, in queue order (priority, then
+        age, then id) after the sort key `after`; and how many match in all."""
+        filters: list[sa.ColumnElement[bool]] = [org_filter(scope, reports.c.organisation_id)]
         if state is not None:
-            query = query.where(reports.c.state == state.value)
-        query = query.order_by(reports.c.priority.desc().nulls_last(), reports.c.received_at).limit(limit)
+            filters.append(reports.c.state == state.value)
+        query = sa.select(reports).where(*filters)
+        if after is not None:
+            query = query.where(_after_in_queue(*after))
+        query = query.order_by(reports.c.priority.desc().nulls_last(), reports.c.received_at, reports.c.id)
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            rows = list(conn.execute(query.limit(limit)))
+            total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(*filters)).scalar_one()
+        return rows, total
 
     def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """A report's finding (as submitted) and provenance."""
@@ -135,10 +148,18 @@ class ReportRepository:
         with self.engine.connect() as conn:
             return {row.id: row.organisation_id for row in conn.execute(query)}
 
-    def cluster_members(self, cluster_id: str) -> list[Any]:
-        query = sa.select(reports).where(reports.c.cluster_id == cluster_id).order_by(reports.c.received_at)
+    def cluster_page(self, cluster_id: str, limit: int, after: tuple[datetime, str] | None) -> tuple[list[Any], int]:
+        """Up to `limit` members of a cluster, oldest first, after the sort key `after`; and the cluster's size."""
+        in_cluster = reports.c.cluster_id == cluster_id
+        query = sa.select(reports).where(in_cluster)
+        if after is not None:
+            received_at, report_id = after
+            query = query.where(_later(received_at, report_id))
+        query = query.order_by(reports.c.received_at, reports.c.id).limit(limit)
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            rows = list(conn.execute(query))
+            total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(in_cluster)).scalar_one()
+        return rows, total
 
     def cluster_of(self, report_id: str) -> str | None:
         with self.engine.connect() as conn:
@@ -146,3 +167,22 @@ class ReportRepository:
                 sa.select(reports.c.cluster_id).where(reports.c.id == report_id)
             ).scalar_one_or_none()
         return found
+
+
+def _later(received_at: datetime, report_id: str) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        reports.c.received_at > received_at,
+        sa.and_(reports.c.received_at == received_at, reports.c.id > report_id),
+    )
+
+
+def _after_in_queue(priority: float | None, received_at: datetime, report_id: str) -> sa.ColumnElement[bool]:
+    """Reports after (priority, received_at, id) in the queue's order: priority descending with no priority
+    last, then oldest first, then by id."""
+    if priority is None:
+        return sa.and_(reports.c.priority.is_(None), _later(received_at, report_id))
+    return sa.or_(
+        reports.c.priority < priority,
+        reports.c.priority.is_(None),
+        sa.and_(reports.c.priority == priority, _later(received_at, report_id)),
+    )

@@ -17,20 +17,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, InvalidCursor, NotFound
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
 from clearinghouse.intake.repository import ReportRepository
+from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView
 from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditEvent, AuditLog
+from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 PROCESS_REPORT = "process-report"
-
-
-class IdempotencyConflict(ClearinghouseError):
-    code = "idempotency-key-reused"
+_QUEUE = "reports"
+_CLUSTER = "cluster"
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class ReportService:
                 self.repository.insert_idempotency_keys(conn, key_rows)
         return outcomes
 
-    def get(self, report_id: str, actor: Actor) -> dict[str, Any]:
+    def get(self, report_id: str, actor: Actor) -> ReportView:
         """One report as the actor may see it; `NotFound` for a report it may not see (no existence oracle)."""
         scope = rules.report_scope(actor)
         row = self.repository.row(report_id)
@@ -195,16 +195,33 @@ class ReportService:
             raise NotFound(f"no report with id {report_id!r}")
         return self._visible(actor, [row])[0]
 
-    def list_for(self, actor: Actor, limit: int = 100, state: ReportState | None = None) -> list[dict[str, Any]]:
-        """Reports the actor may see (the policy's filter): staff get the priority queue of every organisation."""
-        return self._visible(actor, self.repository.rows(rules.report_scope(actor), state, limit))
+    def list_for(
+        self,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        state: ReportState | None = None,
+        cursor: str | None = None,
+    ) -> ReportPage:
+        """Reports the actor may see (the policy's filter), a page at a time: staff get the priority queue of
+        every organisation."""
+        after: tuple[float | None, datetime, str] | None = None
+        if cursor is not None:
+            priority, received_at, report_id = decode_cursor(_QUEUE, cursor, 3)
+            after = (_cursor_float(priority), _cursor_time(received_at), _cursor_str(report_id))
+        rows, total = self.repository.page(rules.report_scope(actor), state, min(limit, MAX_LIMIT), after)
+        views = self._visible(actor, rows)
+        last = views[-1] if len(views) == limit else None
+        next_cursor = (
+            None if last is None else encode_cursor(_QUEUE, [last.priority, last.received_at.isoformat(), last.id])
+        )
+        return ReportPage(reports=views, total=total, next_cursor=next_cursor)
 
-    def _visible(self, actor: Actor, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    def _visible(self, actor: Actor, rows: Sequence[Any]) -> list[ReportView]:
         """Reports as the actor sees them: duplicate evidence naming another organisation's report is shown to staff
         only; anyone else learns only that an earlier report may describe the same issue (no id, score or evidence,
         and no cluster id, which is the id of the cluster's first report)."""
         if rules.sees_other_organisations_duplicates(actor):
-            return [_report_json(row) for row in rows]
+            return [ReportView.from_row(row) for row in rows]
         named = {
             str(candidate["id"]).removeprefix("report:")
             for row in rows
@@ -213,7 +230,7 @@ class ReportService:
         }
         named |= {row.cluster_id for row in rows if row.cluster_id}
         owners = self.repository.owners(sorted(named)) if named else {}
-        return [_report_json(row, _duplicates_for_reporter(row, owners)) for row in rows]
+        return [ReportView.from_row(row, _duplicates_for_reporter(row, owners)) for row in rows]
 
     def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
         """What the pipeline needs of a report, in one query: its finding and provenance."""
@@ -275,13 +292,23 @@ class ReportService:
             job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
             self.audit.append(conn, actor_name(actor), "report.reprocess", "report", report_id, {})
 
-    def cluster(self, actor: Actor, cluster_id: str) -> list[dict[str, Any]]:
-        """The reports of one duplicate cluster, oldest first (clusters span organisations: staff only)."""
+    def cluster(
+        self, actor: Actor, cluster_id: str, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> ClusterPage:
+        """The reports of one duplicate cluster, oldest first, a page at a time (clusters span organisations:
+        staff only)."""
         rules.require_triage(actor)
-        members = self._visible(actor, self.repository.cluster_members(cluster_id))
-        if not members:
+        after: tuple[datetime, str] | None = None
+        if cursor is not None:
+            received_at, report_id = decode_cursor(_CLUSTER, cursor, 2)
+            after = (_cursor_time(received_at), _cursor_str(report_id))
+        rows, total = self.repository.cluster_page(cluster_id, min(limit, MAX_LIMIT), after)
+        if total == 0:
             raise NotFound(f"no duplicate cluster {cluster_id!r}")
-        return members
+        views = self._visible(actor, rows)
+        last = views[-1] if len(views) == limit else None
+        next_cursor = None if last is None else encode_cursor(_CLUSTER, [last.received_at.isoformat(), last.id])
+        return ClusterPage(cluster_id=cluster_id, reports=views, total=total, next_cursor=next_cursor)
 
     def cluster_of(self, report_id: str) -> str | None:
         return self.repository.cluster_of(report_id)
@@ -380,24 +407,21 @@ def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
     return {**finding, "attachments": attachments}
 
 
-def _report_json(row: Any, redacted: tuple[dict[str, Any] | None, str | None] | None = None) -> dict[str, Any]:
-    duplicates, cluster_id = redacted if redacted is not None else (row.duplicates, row.cluster_id)
-    return {
-        "id": row.id,
-        "state": row.state,
-        "kind": row.kind,
-        "title": row.title,
-        "received_at": row.received_at.isoformat(),
-        "submitted_by": row.submitted_by,
-        "provenance": row.provenance,
-        "tlp": row.tlp,
-        "finding": row.submission,
-        "pipeline": row.pipeline,
-        "checks": row.checks,
-        "credibility": row.credibility,
-        "triage": row.triage,
-        "ssvc": row.ssvc,
-        "priority": row.priority,
-        "duplicates": duplicates,
-        "cluster_id": cluster_id,
-    }
+def _cursor_float(value: Any) -> float | None:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return None if value is None else float(value)
+    raise InvalidCursor("the cursor is not one this server handed out")
+
+
+def _cursor_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidCursor("the cursor is not one this server handed out")
+    return value
+
+
+def _cursor_time(value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(_cursor_str(value))
+    except ValueError:
+        raise InvalidCursor("the cursor is not one this server handed out") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

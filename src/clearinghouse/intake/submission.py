@@ -12,9 +12,21 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
-from clearinghouse.records.purls import purl_problem
+from clearinghouse.errors import InvalidRecord, Location
+from clearinghouse.formats.osv import json_path
+from clearinghouse.records.purls import purl_disagreement, purl_problem
 from clearinghouse.records.severity import parse_vector
 
 MAX_ATTACHMENT_BYTES = 256 * 1024
@@ -94,6 +106,10 @@ class AffectedProduct(BaseModel):
     def _names_something(self) -> AffectedProduct:
         if not self.purl and not self.name:
             raise ValueError("an affected product needs a purl or a name")
+        if self.purl and self.ecosystem and self.name:
+            problem = purl_disagreement(self.ecosystem, self.name, self.purl)
+            if problem is not None:
+                raise ValueError(f"purl {self.purl!r} disagrees with the product: {problem}")
         return self
 
 
@@ -134,3 +150,22 @@ class SarifSubmission(BaseModel):
 
 
 Submission = Annotated[StructuredSubmission | OsvSubmission | SarifSubmission, Field(discriminator="kind")]
+
+
+_SUBMISSION = TypeAdapter(Submission)
+
+
+def validate_submission(document: Any) -> StructuredSubmission | OsvSubmission | SarifSubmission:
+    """A decoded submission as the model, or `InvalidRecord` naming the first field at fault (the API and the CLI
+    refuse the same documents with the same messages)."""
+    try:
+        return _SUBMISSION.validate_python(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        loc = first["loc"]
+        if loc and isinstance(document, dict) and loc[0] == document.get("kind"):
+            loc = loc[1:]  # the union's tag names the model pydantic tried, not a field of the body
+        if first["type"] == "extra_forbidden" and isinstance(document, dict):
+            message = f"unknown field (a {document.get('kind')} submission has no such field; see /docs)"
+        raise InvalidRecord(message, Location(field=json_path(loc))) from None

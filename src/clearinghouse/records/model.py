@@ -1,6 +1,6 @@
 """The vulnerability record, modelled on the OSV schema 1.7.
 
-Validation mirrors the official schema (`formats/schemas/osv/schema.json`) and goes further where the schema
+Validation mirrors the official schema (`schemas/osv/schema.json`) and goes further where the schema
 is silent but a store must not be: impossible dates, unknown ecosystems, invalid purls and CVSS vectors that
 do not parse. Fields the schema allows but this model does not name are kept (``extra="allow"``) so that an
 OSV import followed by an export gives back every field. Timestamps stay strings so they round-trip byte for
@@ -27,9 +27,9 @@ from pydantic import (
     model_validator,
 )
 
-from clearinghouse.formats.schemas import osv_ecosystems
 from clearinghouse.records.purls import purl_disagreement, purl_problem
 from clearinghouse.records.severity import ComputedScore, check_vector
+from clearinghouse.schemas import osv_ecosystems
 
 MAX_ID_LENGTH = 128
 # Ids become file names on export, so nothing that could walk a path or confuse a shell.

@@ -16,9 +16,9 @@ import orjson
 from clearinghouse.errors import ClearinghouseError, UnsupportedExport
 from clearinghouse.files import new_public_file
 from clearinghouse.formats import csaf, cve5, osv
-from clearinghouse.formats.schemas import load_json
 from clearinghouse.policy.rules import RecordVisibility
 from clearinghouse.records.model import VulnerabilityRecord
+from clearinghouse.schemas import load_json
 
 
 class ExportFormat(StrEnum):

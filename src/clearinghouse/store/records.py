@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 import sqlalchemy as sa
 
-from clearinghouse.errors import NotFound
+from clearinghouse.errors import InvalidVersion, NotFound
 from clearinghouse.formats import kev as kev_format
 from clearinghouse.records.grouping import Grouping, group_records
 from clearinghouse.records.model import (
@@ -26,7 +26,7 @@ from clearinghouse.records.model import (
     VulnerabilityRecord,
 )
 from clearinghouse.records.severity import ComputedScore
-from clearinghouse.records.versions import AffectedMatcher, InvalidVersion, matcher, normalize_name
+from clearinghouse.records.versions import AffectedMatcher, matcher, normalize_name
 from clearinghouse.store.bulk import InsertPlan, insert_plan
 from clearinghouse.store.db import serialised_writes
 from clearinghouse.store.tables import (

@@ -9,11 +9,12 @@ span several.
 
 from __future__ import annotations
 
-from clearinghouse.frontier.service.base import SUBJECT, FrontierConflict, actor_of, metric_values
-from clearinghouse.frontier.service.criteria import CriteriaImmutable, CriteriaService
+from clearinghouse.errors import CriteriaImmutable, EarlyAccessDenied, FrontierConflict
+from clearinghouse.frontier.service.base import SUBJECT, actor_of, metric_values
+from clearinghouse.frontier.service.criteria import CriteriaService
 from clearinghouse.frontier.service.determinations import DeterminationService
 from clearinghouse.frontier.service.evaluations import SEVERITIES, EvaluationService
-from clearinghouse.frontier.service.grants import EarlyAccessDenied, GrantService
+from clearinghouse.frontier.service.grants import GrantService
 from clearinghouse.frontier.service.models import ModelRegistration, ModelService
 from clearinghouse.frontier.service.report import ReviewReportService
 from clearinghouse.frontier.service.windows import AccessOffer, WindowService
