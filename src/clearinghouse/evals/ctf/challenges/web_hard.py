@@ -508,7 +508,7 @@ def _traversal(kind: str) -> Builder:
                   "param": ident(rng, "", 4), "port": str(port), "first": ident(rng, "docs_", 3)}  # fmt: skip
         code, step = _FILTERS[kind]
         values["filter"] = Template(code).substitute(values)
-        server = Template(_FLAG_LOADER.split("import os")[0] + "import os\n" + _HTTP + _TRAVERSAL_SERVER + _SERVE)
+        server = Template("import os\n" + _HTTP + _TRAVERSAL_SERVER + _SERVE)
         server_text = server.substitute(values)
         script = ident(rng, ".dl_", 6) + ".py"
         depth = 12
