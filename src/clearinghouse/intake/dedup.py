@@ -42,8 +42,9 @@ cross-database F1 unchanged or better.
 Measured before those rules (cross-database precision / recall / F1 at the batch threshold 0.35, with
 `batch_dedup`'s clustering): content-only cosine with package factor 0.927 / 0.838 / 0.880; with everything
 above 0.952 / 0.918 / 0.935 (F1 0.930 at 0.33, 0.932 at 0.37). Leaving one part out costs (F1): cluster
-cohesion 0.010, identifier conflict 0.007, the part-spread rule 0.006, module-path removal 0.006, titles 0.004, an IDF floor of 1 instead of 0.25 0.004,
-containment 0.003, Go's "-0" and "+incompatible" versions 0.002, comparing unrelated packages' versions 0.002.
+cohesion 0.010, identifier conflict 0.007, the part-spread rule 0.006, module-path removal 0.006, titles 0.004, an
+IDF floor of 1 instead of 0.25 0.004, containment 0.003, Go's "-0" and "+incompatible" versions 0.002, comparing
+unrelated packages' versions 0.002.
 What is left is mostly beyond words: Go summaries that only name a CWE ("Missing Authorization in HashiCorp
 Consul"), Go records with no versions, and different CVEs published with one identical text.
 """
