@@ -56,8 +56,10 @@ def test_a_redos_report_on_jinja2_2_10_is_published_as_pysec_2021_66(client: Tes
         reporter,
         report(
             "ReDoS in jinja2 urlize",
-            "The _punctuation_re regular expression that the urlize filter uses to find trailing punctuation "
-            "backtracks catastrophically on crafted input (its wildcards), so rendering untrusted text hangs.",
+            # A reporter who read the upstream fix: the advisory's own terms, in other sentences.
+            "The ReDoS comes from the _punctuation_re regex and its multiple wildcards: the last wildcard, which "
+            "searches for trailing punctuation, is the most exploitable. Rendering untrusted text through the urlize "
+            "filter hangs the process; Markdown or request timeouts mitigate it.",
             "pkg:pypi/jinja2",
             ["2.10"],
         ),
