@@ -93,7 +93,7 @@ def json_loads(
         raise InputTooLarge(f"the JSON document is {len(raw):,} bytes, over the {max_bytes:,}-byte limit", location)
     depth = json_depth(raw, stop_above=max_depth)
     if depth > max_depth:
-        raise NestedTooDeep(f"the JSON document nests deeper than the limit of {max_depth} levels", location)
+        raise NestedTooDeep(f"the JSON document is nested deeper than the limit of {max_depth} levels", location)
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -114,7 +114,7 @@ def check_json_text(raw: bytes, location: Location | None = None, *, max_depth: 
     For guards in front of parsers that are not ours (FastAPI's request bodies): syntax is left to the parser.
     """
     if json_depth(raw, stop_above=max_depth) > max_depth:
-        raise NestedTooDeep(f"the JSON document nests deeper than the limit of {max_depth} levels", location)
+        raise NestedTooDeep(f"the JSON document is nested deeper than the limit of {max_depth} levels", location)
     if _ESCAPED[CONTROL_CHARACTERS.pattern].search(raw):
         json_loads(raw, location, max_depth=max_depth)  # parses only to name the path (or find it was escaped)
 
@@ -221,7 +221,10 @@ def yaml_load(text: str, file: str, *, max_bytes: int = MAX_YAML_BYTES) -> YamlD
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise InputTooLarge(f"the YAML document is {size:,} bytes, over the {max_bytes:,}-byte limit", Location(file))
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters here, before any parsing
+    except yaml.YAMLError as exc:
+        raise InvalidRecord(f"not valid YAML: {exc}", Location(file=file)) from None
     try:
         node = loader.get_single_node()
         if node is None:
