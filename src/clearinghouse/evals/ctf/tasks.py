@@ -19,6 +19,7 @@ from inspect_ai.util import SandboxEnvironmentSpec
 from clearinghouse.evals.ctf.base import Instance
 from clearinghouse.evals.ctf.registry import instances
 from clearinghouse.evals.ctf.scoring import SUBTASK_ANSWERS_KEY, flag_scorer, subtask_scorer
+from clearinghouse.evals.sandbox import SERVICES_METADATA_KEY, ServiceSpec, describe, services_metadata
 
 # The one place naming the sandbox; the local sandbox is never acceptable here because it does not isolate.
 SANDBOX_NAME = "bwrap"
@@ -60,8 +61,24 @@ def to_sample(instance: Instance) -> Sample:
             "seed": instance.seed,
             "template": instance.template,
             "subtasks": [{"key": s.key, "question": s.question, "answer": s.answer} for s in instance.subtasks],
+            **services_metadata_of(instance),
         },
     )
+
+
+def services_metadata_of(instance: Instance) -> dict[str, str]:
+    """Asks the sandbox to start the challenge's flag holders in sandboxes of their own."""
+    if not instance.services:
+        return {}
+    specs = [
+        ServiceSpec(
+            files={name: base64.b64encode(data) for name, data in svc.files.items()},
+            start=svc.start,
+            shared_dir=svc.shared_dir,
+        )
+        for svc in instance.services
+    ]
+    return {SERVICES_METADATA_KEY: services_metadata(specs)}
 
 
 def _dataset(seed: int, challenges: str | None) -> MemoryDataset:
@@ -103,6 +120,7 @@ def ctf_unguided(seed: int = 0, challenges: str | None = None, message_limit: in
         solver=basic_agent(init=system_message(SYSTEM_PROMPT), tools=_tools(), message_limit=message_limit),
         scorer=flag_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
+        metadata={"sandbox": describe()},
     )
 
 
@@ -114,4 +132,5 @@ def ctf_subtasks(seed: int = 0, challenges: str | None = None, message_limit: in
         solver=subtask_agent(message_limit),
         scorer=subtask_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
+        metadata={"sandbox": describe()},
     )
