@@ -1,7 +1,7 @@
 """job leases, shared rate-limit buckets, keyed audit entries that name the acting token
 
-Revision ID: 0007
-Revises: 0010
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 
 - jobs.lease_until: a running job whose lease ran out is due again (its worker died).
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0010"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
