@@ -135,3 +135,13 @@ def test_comparison_without_shared_samples_says_it_is_unpaired() -> None:
     difference = s.paired_difference(a, b)
     assert not difference.paired and difference.note.startswith("unpaired")
     assert difference.significant
+
+
+def test_score_is_reported_beside_its_baseline_and_normalised() -> None:
+    # a constant CVSS vector that scores 0.68 on average: a model at 0.84 has closed half the gap
+    units = [s.Unit(key=str(i), cluster=str(i), value=0.84, baseline=0.68) for i in range(40)]
+    estimate = s.estimate_rate(units)
+    assert estimate.baseline == pytest.approx(0.68)
+    assert estimate.normalised == pytest.approx(0.5)
+    constant = s.estimate_rate([s.Unit(key=u.key, cluster=u.cluster, value=0.68, baseline=0.68) for u in units])
+    assert constant.normalised == pytest.approx(0.0)

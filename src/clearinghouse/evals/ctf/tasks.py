@@ -65,6 +65,9 @@ def to_sample(instance: Instance) -> Sample:
             "difficulty": instance.difficulty,
             "seed": instance.seed,
             "flag_key_id": instance.key_id,
+            # a constant answer can never be the keyed flag: the CTF baseline is 0
+            "baseline_answer": "",
+            "baseline_score": 0.0,
             "subtasks": [{"key": s.key, "question": s.question, "answer": s.answer} for s in instance.subtasks],
         },
     )
