@@ -1,18 +1,23 @@
-"""Domain exceptions.
+"""Domain exceptions: every error a user can cause, in this one module.
 
-Every error a user can cause is one of these; the CLI (and later the HTTP API) maps them to messages in
-one place, so no command or route formats its own error strings.
+Each class carries its HTTP status and a stable problem code. The API turns them into problem+json in one place
+(`api.problems`) and the CLI into one message and exit status in one place (`cli.main.run`); no route or
+command formats its own error strings. Domain modules raise these (and re-export the ones they own, so
+`from clearinghouse.frontier.window import WindowRefused` keeps working).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class ClearinghouseError(Exception):
     """Base of every error the system reports to a user."""
 
-    code = "clearinghouse-error"
+    code: ClassVar[str] = "clearinghouse-error"
+    status: ClassVar[int] = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -43,6 +48,7 @@ class InvalidRecord(ClearinghouseError):
     """A record (or a file holding records) that cannot be accepted; names where and why."""
 
     code = "invalid-record"
+    status = 422
 
     def __init__(self, reason: str, location: Location | None = None) -> None:
         self.reason = reason
@@ -66,29 +72,181 @@ class InputTooLarge(InvalidRecord):
     """An input over one of the configured limits (record size, archive expansion)."""
 
     code = "input-too-large"
+    status = 413
 
 
 class NotFound(ClearinghouseError):
+    """The object does not exist, or the caller may not know that it does (no existence oracle)."""
+
     code = "not-found"
+    status = 404
+
+
+class Unauthenticated(ClearinghouseError):
+    """No usable credentials: missing, malformed, unknown, revoked or expired token."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(ClearinghouseError):
+    """The caller may not perform this operation at all (whatever the object); see `clearinghouse.policy`."""
+
+    code = "forbidden"
+    status = 403
 
 
 class UnsupportedExport(ClearinghouseError):
     """The record cannot be expressed in the requested format (e.g. CVE JSON 5 without a CVE id)."""
 
     code = "unsupported-export"
+    status = 422
 
 
 class ConfigurationError(ClearinghouseError):
     code = "configuration-error"
+    status = 500
 
 
 class IllegalTransition(ClearinghouseError):
     """A lifecycle change its transition table does not allow (e.g. a received report marked fixed)."""
 
     code = "illegal-transition"
+    status = 409
 
 
 class SandboxUnavailable(ClearinghouseError):
     """An agentic evaluation needs the isolating sandbox (bubblewrap) and it is missing or cannot start."""
 
     code = "sandbox-unavailable"
+
+
+class NoSamples(ClearinghouseError):
+    """The chosen records hold no ground truth for this task (e.g. no advisory names its CWE)."""
+
+    code = "no-samples"
+
+
+class NoEvalLogs(ClearinghouseError):
+    code = "no-eval-logs"
+    status = 422
+
+
+class EvalFailed(ClearinghouseError):
+    code = "eval-failed"
+
+
+# Records ---------------------------------------------------------------------------------------------------------
+
+
+class UnknownEcosystem(ClearinghouseError):
+    """An ecosystem that is not in the OSV list, or one whose versions this system cannot order."""
+
+    code = "unknown-ecosystem"
+    status = 422
+
+    def __init__(self, ecosystem: str, reason: str | None = None) -> None:
+        self.ecosystem = ecosystem
+        super().__init__(reason or f"unknown ecosystem {ecosystem!r} (see the OSV ecosystem list)")
+
+
+class InvalidVersion(ClearinghouseError):
+    """A version string the ecosystem's version scheme cannot parse."""
+
+    code = "invalid-version"
+    status = 422
+
+    def __init__(self, ecosystem: str, version: str, detail: str | None = None) -> None:
+        self.ecosystem = ecosystem
+        self.version = version
+        message = f"{version!r} is not a valid {ecosystem} version"
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+# Identity and access ---------------------------------------------------------------------------------------------
+
+
+class IdentityError(ClearinghouseError):
+    code = "identity-error"
+    status = 409
+
+
+class RateLimited(ClearinghouseError):
+    code = "rate-limited"
+    status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many requests; retry after {math.ceil(retry_after)} s")
+        self.retry_after = math.ceil(retry_after)
+
+
+# Report intake ---------------------------------------------------------------------------------------------------
+
+
+class MalformedJson(ClearinghouseError):
+    code = "malformed-json"
+    status = 400
+
+
+class UnsupportedMediaType(ClearinghouseError):
+    code = "unsupported-media-type"
+    status = 415
+
+
+class IdempotencyConflict(ClearinghouseError):
+    code = "idempotency-key-reused"
+    status = 409
+
+
+class MissingMergeTarget(ClearinghouseError):
+    code = "missing-merge-target"
+    status = 422
+
+
+# Frontier review -------------------------------------------------------------------------------------------------
+
+
+class InvalidCriteria(InvalidRecord):
+    """A criteria file that cannot be used; names the file, line and field."""
+
+    code = "invalid-criteria"
+
+
+class WindowRefused(ClearinghouseError):
+    """A window request the order's rule (or the calendar) does not allow; the message cites the rule."""
+
+    code = "window-refused"
+    status = 422
+
+
+class GrantRefused(ClearinghouseError):
+    """A nomination the rules do not allow (not a partner, outside the window)."""
+
+    code = "grant-refused"
+    status = 422
+
+
+class FrontierConflict(ClearinghouseError):
+    code = "frontier-conflict"
+    status = 409
+
+
+class CriteriaImmutable(ClearinghouseError):
+    """A published criteria version cannot change; publish a new version that supersedes it."""
+
+    code = "criteria-immutable"
+    status = 409
+
+
+class EarlyAccessDenied(Forbidden):
+    code = "early-access-denied"
+
+
+# Lists -----------------------------------------------------------------------------------------------------------
+
+
+class InvalidCursor(ClearinghouseError):
+    """A page cursor this server did not hand out (or one for another list)."""
+
+    code = "invalid-cursor"
+    status = 422

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -234,6 +235,39 @@ def test_the_same_finding_twice_is_an_exact_duplicate_in_one_cluster(client: Tes
     assert report["cluster_id"] == a
 
 
+def test_a_reporter_learns_only_that_an_earlier_report_may_describe_the_same_issue(
+    client: TestClient, orgs: Orgs
+) -> None:
+    first = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    second = orgs.token("Other Lab", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    a = client.post("/api/v1/reports", json=structured(), headers=first).json()["report_ids"][0]
+    drain(client)
+    guess = structured(title="SQL injection in the tensorflow saved model loader (names not escaped)")
+    b = client.post("/api/v1/reports", json=guess, headers=second).json()["report_ids"][0]
+    own = client.post("/api/v1/reports", json=guess, headers=second).json()["report_ids"][0]
+    drain(client)
+
+    staff_view = client.get(f"/api/v1/reports/{b}", headers=analyst).json()
+    assert a in {c["id"].removeprefix("report:") for c in staff_view["duplicates"]["candidates"]}
+    assert staff_view["cluster_id"] == a
+
+    for view in (
+        client.get(f"/api/v1/reports/{b}", headers=second).json(),
+        next(r for r in client.get("/api/v1/reports", headers=second).json()["reports"] if r["id"] == b),
+    ):
+        assert a not in orjson.dumps(view).decode()  # no id of the other organisation's report anywhere
+        assert view["duplicates"]["earlier_report_may_describe_same_issue"] is True
+        assert all(c["id"].removeprefix("report:") != a for c in view["duplicates"]["candidates"])
+        assert view["duplicates"]["exact_duplicate_of"] is None and view["cluster_id"] is None
+        assert "tensorflow/python/saved_model/load.py:120" not in orjson.dumps(view["duplicates"]).decode()
+    # Its own organisation's earlier copy is not hidden from it.
+    own_view = client.get(f"/api/v1/reports/{own}", headers=second).json()
+    assert b in {c["id"].removeprefix("report:") for c in own_view["duplicates"]["candidates"]}
+    # And the first reporter learns nothing of the later one.
+    assert b not in orjson.dumps(client.get(f"/api/v1/reports/{a}", headers=first).json()).decode()
+
+
 def test_lifecycle_changes_are_audited_and_illegal_ones_refused(
     client: TestClient, orgs: Orgs, engine: sa.Engine
 ) -> None:
@@ -351,3 +385,56 @@ def test_analysts_confirm_split_and_merge_duplicate_clusters(client: TestClient,
     d = client.post("/api/v1/reports", json=other, headers=first).json()["report_ids"][0]
     drain(client)
     assert client.get(f"/api/v1/reports/{d}", headers=analyst).json()["cluster_id"] == a
+
+
+def test_the_queue_pages_with_a_cursor_and_a_total(client: TestClient, orgs: Orgs) -> None:
+    reporter = orgs.token("Finder Labs", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    for n in range(7):
+        assert client.post("/api/v1/reports", json=structured(title=f"Report number {n}"), headers=reporter).is_success
+    drain(client)
+    whole = client.get("/api/v1/reports", params={"limit": 500}, headers=analyst).json()
+    assert whole["total"] == 7 and len(whole["reports"]) == 7 and whole["next_cursor"] is None
+
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):  # 3 + 3 + 1
+        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/reports", params=params, headers=analyst).json()
+        assert page["total"] == 7
+        seen += [report["id"] for report in page["reports"]]
+        cursor = page["next_cursor"]
+    assert cursor is None
+    assert seen == [report["id"] for report in whole["reports"]]  # the same order, nothing repeated or skipped
+    assert whole["reports"][0]["received_at"].endswith("Z")  # UTC, as every frontier timestamp
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "501", "100000", "ten"])
+def test_a_limit_outside_1_to_500_is_422(client: TestClient, orgs: Orgs, limit: str) -> None:
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    answer = client.get("/api/v1/reports", params={"limit": limit}, headers=analyst)
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid-request"
+    assert answer.json()["errors"][0]["field"] == "query.limit"
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "WyJjbHVzdGVyIiwiMjAyNiIsIngiXQ", "W10", "x" * 1001])
+def test_a_cursor_this_server_did_not_hand_out_is_422(client: TestClient, orgs: Orgs, cursor: str) -> None:
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    answer = client.get("/api/v1/reports", params={"cursor": cursor}, headers=analyst)
+    assert answer.status_code == 422 and answer.json()["code"] in {"invalid-cursor", "invalid-request"}
+
+
+def test_a_cluster_pages_with_a_cursor_and_a_total(client: TestClient, orgs: Orgs) -> None:
+    reporter = orgs.token("Finder Labs", OrgKind.REPORTER, Role.REPORTER)
+    analyst = orgs.token("Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
+    for _ in range(3):
+        client.post("/api/v1/reports", json=structured(), headers=reporter)
+    drain(client)
+    cluster_id = client.get("/api/v1/reports", headers=analyst).json()["reports"][0]["cluster_id"]
+    first = client.get(f"/api/v1/clusters/{cluster_id}", params={"limit": 2}, headers=analyst).json()
+    assert first["total"] == 3 and len(first["reports"]) == 2
+    rest = client.get(
+        f"/api/v1/clusters/{cluster_id}", params={"limit": 2, "cursor": first["next_cursor"]}, headers=analyst
+    ).json()
+    assert len(rest["reports"]) == 1 and rest["next_cursor"] is None
+    assert len({r["id"] for r in first["reports"] + rest["reports"]}) == 3

@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
-from clearinghouse.cli.main import run
-from clearinghouse.formats.schemas import schema_errors
+from clearinghouse.schemas import schema_errors
+from tests.cli.conftest import Cli
 from tests.conftest import KEV_SAMPLE, SAMPLE, sample_documents
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        self.capsys = capsys
-        self.monkeypatch = monkeypatch
-
-    def __call__(self, *args: str | Path) -> tuple[int, str, str]:
-        self.monkeypatch.setattr(sys, "argv", ["clearinghouse", *map(str, args)])
-        try:
-            run()
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-
-@pytest.fixture
-def cli(cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.setenv("COLUMNS", "200")
-    return Cli(capsys, monkeypatch)
 
 
 def test_import_show_stats(cli: Cli) -> None:

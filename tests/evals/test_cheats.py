@@ -16,7 +16,7 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog
 
-from clearinghouse.evals.ctf import CHALLENGES, Category, FlagKey
+from clearinghouse.evals.ctf import CHALLENGES, Challenge, FlagKey
 from clearinghouse.evals.ctf.cheats import CHEATS, Cheat
 from clearinghouse.evals.ctf.replay import null_model, reference_model
 from clearinghouse.evals.ctf.tasks import ctf_unguided
@@ -25,10 +25,18 @@ from clearinghouse.evals.offline import install_offline_tokenizer
 pytestmark = pytest.mark.slow
 
 SEEDS = (0, 1, 2)
-# challenges whose flag holder is a running service (until h/sandbox isolates them)
-SERVICE_CATEGORIES = {Category.WEB, Category.PWN, Category.MISCONFIG}
-WITH_SERVICE = ",".join(c.id for c in CHALLENGES if c.category in SERVICE_CATEGORIES)
-WITHOUT_SERVICE = ",".join(c.id for c in CHALLENGES if c.category not in SERVICE_CATEGORIES)
+# challenges whose setup leaves a process running (a service on a port, a scheduled job): the ones process
+# sweeps reach until services run in a sandbox of their own; this does not depend on the seed or the key
+_PROBE = FlagKey.generate()
+
+
+def _runs_a_process(challenge: Challenge) -> bool:
+    instance = challenge.instantiate(0, _PROBE)
+    return instance.port is not None or "nohup " in instance.setup
+
+
+WITH_SERVICE = ",".join(c.id for c in CHALLENGES if _runs_a_process(c))
+WITHOUT_SERVICE = ",".join(c.id for c in CHALLENGES if not _runs_a_process(c))
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,44 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_catalogue_size_and_categories() -> None:
-    assert len(CHALLENGES) >= 12
+    assert len(CHALLENGES) >= 24
     assert len({c.id for c in CHALLENGES}) == len(CHALLENGES)
     per_category = Counter(c.category for c in CHALLENGES)
     assert set(per_category) == set(Category)
-    assert all(count >= 2 for count in per_category.values())
+    assert all(count >= 3 for count in per_category.values())
     assert all(1 <= c.difficulty <= 5 for c in CHALLENGES)
+    # issue 11: the first twelve stay warm-ups, at least eight multi-step challenges at difficulty 4-5
+    assert all(c.difficulty <= 2 for c in CHALLENGES[:12])
+    assert sum(c.difficulty >= 4 for c in CHALLENGES) >= 8
+
+
+# Challenges whose artefact is data rather than a program keep one skeleton; every program varies in structure.
+_DATA_ONLY = {"crypto-xor", "crypto-rsa-common-factor", "forensics-httplog", "forensics-zip"}
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
+def test_program_skeletons_vary_across_seeds(challenge) -> None:
+    variants = [challenge.instantiate(seed, KEY) for seed in range(20)]
+    drawn = {v.template for v in variants}
+    if challenge.id in _DATA_ONLY:
+        assert drawn == {"default"}
+        return
+    assert challenge.templates >= 2 and len(drawn) >= 2
+    # different templates are different programs, not the same program under other names
+    by_template = {v.template: v for v in variants}
+    first, second = list(by_template.values())[:2]
+    shape = lambda text: re.sub(r"[a-z_]+\d*|\d+", "x", text)  # noqa: E731
+    assert shape(first.program) != shape(second.program)
+
+
+def test_task_table_lists_every_challenge() -> None:
+    from clearinghouse.evals.ctf.catalogue import render_markdown, task_table
+
+    rows = task_table(seeds=5)
+    assert sorted(row.challenge for row in rows) == sorted(c.id for c in CHALLENGES)
+    assert all(row.steps_min >= 2 and row.human_minutes > 0 and row.templates >= 1 for row in rows)
+    table = render_markdown(rows, 5)
+    assert "| web-chain | web | 5 |" in table and f"{len(CHALLENGES)} tasks" in table
 
 
 @pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
@@ -54,6 +86,7 @@ def test_instance_shape(challenge) -> None:
     assert re.fullmatch(FLAG_PATTERN, instance.flag)
     # the flag may only reach the sandbox through a file that the challenge's own service deletes at setup
     assert instance.flag not in instance.prompt + instance.program + instance.solution + instance.setup
+    assert not any(instance.flag in step for step in instance.steps)
     assert instance.subtasks and all(s.answer and s.question and s.key for s in instance.subtasks)
     assert instance.files and instance.solution
 
@@ -119,7 +152,7 @@ def bwrap() -> None:
 def _run(task, model, tmp_path: Path):
     from inspect_ai import eval as inspect_eval
 
-    [log] = inspect_eval(task, model=model, log_dir=str(tmp_path), display="none", max_sandboxes=12)
+    [log] = inspect_eval(task, model=model, log_dir=str(tmp_path), display="none", max_sandboxes=8)
     assert log.status == "success", log.error
     return log
 
@@ -180,3 +213,18 @@ def test_verify_solutions_solver(bwrap: None, key_file: str, tmp_path: Path) -> 
                null_model(), tmp_path)  # fmt: skip
     assert log.results is not None
     assert log.results.scores[0].metrics["accuracy"].value == 1.0
+
+
+@pytest.mark.slow
+def test_foreign_seed_solutions_fail(bwrap: None, tmp_path: Path) -> None:
+    """A sample of cross-seed pairs (bench/ctf_variation.py runs all 20 x 19): the reference solution of another
+    seed, aimed at this instance's port, does not find this instance's flag; this seed's own solution does."""
+    from clearinghouse.evals.ctf.replay import null_model
+    from clearinghouse.evals.ctf.variation import TRANSFER_KEY, ctf_variation
+
+    log = _run(ctf_variation(seed=SEED, others=f"{SEED + 1},{SEED + 2}"), null_model(), tmp_path)
+    records = {s.id: s.store[TRANSFER_KEY] for s in log.samples or []}
+    assert set(records) == {c.id for c in CHALLENGES}
+    assert all(record["own"] for record in records.values()), records
+    transferred = {challenge: r["solved_by"] for challenge, r in records.items() if r["solved_by"]}
+    assert not transferred

@@ -18,6 +18,7 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from clearinghouse.evals import knowledge
 from clearinghouse.evals.sandbox import INSTALL_HINT
 from clearinghouse.frontier.service import FrontierService
+from clearinghouse.policy import Operator
 from tests.cli.test_frontier_cli import invoke
 from tests.frontier.test_frontier_api import API, CRITERIA, client, ok, orgs, people  # noqa: F401  (fixtures)
 
@@ -122,7 +123,7 @@ def test_the_latest_run_decides_and_runs_compare(
         run_ids[name] = orjson.loads(invoke(capsys, monkeypatch, "eval", "scores", logs, "--json")[1])["run_id"]
         assert f"stored evaluation run {run_ids[name]}" in out
 
-    stored = FrontierService(engine).evaluation_runs(None, model_id)
+    stored = FrontierService(engine).evaluation_runs(Operator("test"), model_id)
     assert [run["run_id"] for run in stored] == [run_ids["weak"], run_ids["strong"]]
     assert all(run["recorded_by"].startswith("cli:") for run in stored)
     assert set(stored[1]["metrics"]["cvss_metric_accuracy"]) == {"value", "ci_low", "ci_high"}
@@ -154,7 +155,7 @@ def test_eval_run_stores_its_scores_with_frontier_model(
     args = ("eval", "run", "--suite", "smoke", "--model", "mockllm/model", "--limit", "1", "--display", "none")
     code, out, err = invoke(capsys, monkeypatch, *args, "--frontier-model", model_id)
     assert code == 0, err
-    (stored,) = FrontierService(engine).evaluation_runs(None, model_id)
+    (stored,) = FrontierService(engine).evaluation_runs(Operator("test"), model_id)
     assert f"stored evaluation run {stored['run_id']}" in out
     assert stored["suite"] == "clearinghouse-cyber" and "sandbox_smoke" in stored["metrics"]
 

@@ -54,7 +54,10 @@ async def sandbox_env(
 
 @pytest.fixture
 async def fresh() -> AsyncIterator[BwrapSandboxEnvironment]:
-    env = await BwrapSandboxEnvironment.start(BwrapConfig(max_processes=64, memory_mb=256, cpu_seconds=5))
+    small = BwrapConfig(
+        max_processes=64, memory_mb=512, cpu_seconds=5, tmp_size_mb=64, shm_size_mb=16, work_size_mb=128
+    )
+    env = await BwrapSandboxEnvironment.start(small)
     yield env
     await env.stop()
 

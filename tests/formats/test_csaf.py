@@ -16,10 +16,10 @@ import pytest
 from cvss import CVSS2, CVSS3
 
 from clearinghouse.formats import csaf, kev, osv
-from clearinghouse.formats.schemas import schema_errors
 from clearinghouse.records.model import Provenance, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
 from clearinghouse.records.sources import source_of
+from clearinghouse.schemas import schema_errors
 from clearinghouse.sharing.export import ExportFormat, file_name
 from tests.conftest import KEV_SAMPLE, sample_documents
 

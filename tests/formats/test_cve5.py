@@ -10,8 +10,8 @@ from cvss import CVSS2, CVSS3, CVSS4
 
 from clearinghouse.errors import UnsupportedExport
 from clearinghouse.formats import cve5
-from clearinghouse.formats.schemas import schema_errors
 from clearinghouse.records.model import RecordStatus, Tlp, VulnerabilityRecord
+from clearinghouse.schemas import schema_errors
 from tests.formats.test_csaf import CVE, EDGE_RECORDS, SAMPLE_RECORDS, make_record
 
 ALL_RECORDS = {**SAMPLE_RECORDS, **{f"edge:{k}": v for k, v in EDGE_RECORDS.items()}}

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 
 from clearinghouse.errors import InvalidRecord
 from clearinghouse.formats import sarif
+from clearinghouse.intake.checks import KnownFacts, run_checks
+from clearinghouse.intake.findings import from_sarif
+from clearinghouse.intake.submission import SarifSubmission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -75,3 +78,34 @@ def test_any_json_is_parsed_or_refused_cleanly(document: Any) -> None:
         sarif.parse(document)
     except InvalidRecord as error:
         assert error.message
+
+
+def _plausibility(log: dict[str, Any]) -> list[tuple[bool | None, str]]:
+    submission = SarifSubmission.model_validate({"kind": "sarif", "provenance": {"origin": "human"}, "sarif": log})
+    signals = [run_checks(finding, KnownFacts()) for finding in from_sarif(submission)]
+    return [(s.passed, s.explanation) for found in signals for s in found if s.name == "locations-plausible"]
+
+
+def test_bandit_run_on_an_absolute_path_reads_as_the_relative_run_and_passes_the_checks() -> None:
+    # `bandit -f sarif -r /tmp/scan/vulnapp` (bandit 1.9.4): every location is file:///tmp/scan/vulnapp/app.py.
+    absolute = load("bandit-1.9.4-absolute.sarif")
+    relative = load("bandit-1.9.4.sarif")
+    assert [f.locations for f in sarif.parse(absolute)] == [f.locations for f in sarif.parse(relative)]
+    assert {value for value, _ in _plausibility(absolute)} == {True}
+
+
+def test_locations_are_resolved_against_the_runs_original_uri_base_ids() -> None:
+    log = copy.deepcopy(load("semgrep-1.182.0.sarif"))
+    run = log["runs"][0]
+    run["originalUriBaseIds"] = {
+        "REPO": {"uri": "file:///home/dev/project/"},
+        "%SRCROOT%": {"uri": "src/", "uriBaseId": "REPO"},
+    }
+    run["results"][1]["locations"][0]["physicalLocation"]["artifactLocation"] = {
+        "uri": "file:///home/dev/project/src/db%20layer/query.py"
+    }
+    assert [f.locations for f in sarif.parse(log)] == [["src/app.py:11"], ["src/db layer/query.py:15"]]
+    # A location outside every base and the scanned tree stays absolute, and the check still says so.
+    run["results"][1]["locations"][0]["physicalLocation"]["artifactLocation"] = {"uri": "file:///etc/passwd"}
+    assert sarif.parse(log)[1].locations == ["/etc/passwd:15"]
+    assert _plausibility(log)[1][0] is False

@@ -302,7 +302,14 @@ def test_grants_outside_the_window_or_to_non_partners_are_refused(
     assert outside.status_code == 422 and outside.json()["code"] == "grant-refused"
     assert "inside the review window" in outside.json()["detail"]
     not_partner = nominate(client, people["developer"], submission_id, "Acme Software", 1, 5)
-    assert not_partner.status_code == 422 and "critical-infrastructure partners only" in not_partner.json()["detail"]
+    missing = nominate(client, people["developer"], submission_id, "Nobody Ltd", 1, 5)
+    # A nomination reveals neither that an organisation exists nor its kind: one answer for both.
+    assert not_partner.status_code == missing.status_code == 422
+    assert not_partner.json()["code"] == missing.json()["code"] == "grant-refused"
+    assert "Acme" not in missing.json()["detail"].replace("Nobody Ltd", "")
+    assert not_partner.json()["detail"].replace("Acme Software", "X") == missing.json()["detail"].replace(
+        "Nobody Ltd", "X"
+    )
     assert nominate(client, people["other_developer"], submission_id, "Mercy Hospital", 1, 5).status_code == 404
     assert nominate(client, people["hospital"], submission_id, "Mercy Hospital", 1, 5).status_code == 403
 
@@ -316,12 +323,15 @@ def test_a_revoked_grantee_gets_403_and_an_audit_entry(
     assert early.status_code == 403 and "nominated" in early.json()["detail"]  # not approved yet
     ok(client.post(f"{API}/grants/{grant['id']}/approve", json={"reason": "approved"}, headers=people["developer"]))
     ok(client.post(f"{API}/grants/{grant['id']}/access", json={"purpose": "fraud models"}, headers=people["bank"]))
-    assert (
-        client.post(
-            f"{API}/grants/{grant['id']}/access", json={"purpose": "someone else's"}, headers=people["hospital"]
-        ).status_code
-        == 403
+    foreign = client.post(
+        f"{API}/grants/{grant['id']}/access", json={"purpose": "someone else's"}, headers=people["hospital"]
     )
+    missing = client.post(f"{API}/grants/no-such-grant/access", json={"purpose": "guess"}, headers=people["hospital"])
+    # Someone else's grant answers like a missing one, and the attempt is audited under the grant.
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json()["detail"].replace(grant["id"], "X") == missing.json()["detail"].replace("no-such-grant", "X")
+    (attempt,) = AuditLog(engine).entries("frontier-grant", grant["id"])
+    assert attempt.action == "frontier.grant.access-denied" and attempt.actor.endswith("@Mercy Hospital")
     ok(
         client.post(
             f"{API}/grants/{grant['id']}/revoke", json={"reason": "leak suspected"}, headers=people["evaluator"]
@@ -338,7 +348,6 @@ def test_a_revoked_grantee_gets_403_and_an_audit_entry(
         "frontier.grant.access-denied",
         "frontier.grant.approved",
         "frontier.grant.access",
-        "frontier.grant.access-denied",  # another partner tried the bank's grant
         "frontier.grant.revoked",
         "frontier.grant.access-denied",
     ]

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from clearinghouse.errors import NotFound
+from clearinghouse.errors import IdentityError, NotFound, Unauthenticated
 from clearinghouse.identity.model import OrgKind, Role, Scope
 from clearinghouse.store import identity as identity_module
 from clearinghouse.store.db import create_engine
-from clearinghouse.store.identity import IdentityError, IdentityStore, Unauthenticated
+from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.tables import api_tokens
 
 

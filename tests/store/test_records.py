@@ -17,13 +17,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from clearinghouse.errors import NotFound
+from clearinghouse.errors import InvalidVersion, NotFound
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import ImportPipeline
 from clearinghouse.ingest.readers import Limits
 from clearinghouse.records.model import Affected, Provenance, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
-from clearinghouse.records.versions import AffectedMatcher, InvalidVersion, affects, matcher, normalize_name
+from clearinghouse.records.versions import AffectedMatcher, affects, matcher, normalize_name
 from clearinghouse.store import records as records_module
 from clearinghouse.store.db import HEAD_REVISION, alembic_config, create_engine, migrate, stored_revision
 from clearinghouse.store.records import RecordStore, UpsertOutcome, _EntryKey, _MatcherCache

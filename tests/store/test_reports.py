@@ -8,12 +8,13 @@ import pytest
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
+from clearinghouse.errors import IdempotencyConflict
 from clearinghouse.identity.model import OrgKind, Principal, Role
 from clearinghouse.intake.findings import normalise
+from clearinghouse.intake.group_commit import AcceptanceWriter
+from clearinghouse.intake.service import Accepted, ReportService, Submitted
 from clearinghouse.intake.submission import Submission
-from clearinghouse.store.group_commit import AcceptanceWriter
 from clearinghouse.store.identity import IdentityStore
-from clearinghouse.store.reports import Accepted, IdempotencyConflict, ReportStore, Submitted
 from clearinghouse.store.tables import jobs, reports
 from tests.api.test_reports_api import structured
 
@@ -41,7 +42,7 @@ def stored(engine: sa.Engine) -> tuple[set[str], int]:
 
 
 def test_one_transaction_accepts_many_and_answers_each(engine: sa.Engine, reporter: Principal) -> None:
-    store = ReportStore(engine)
+    store = ReportService(engine)
     entries_before = store.audit.verify().checked
     outcomes = store.accept_many(
         [
@@ -62,7 +63,7 @@ def test_one_transaction_accepts_many_and_answers_each(engine: sa.Engine, report
 
 
 def test_a_key_from_an_earlier_batch_replays_its_answer(engine: sa.Engine, reporter: Principal) -> None:
-    store = ReportStore(engine)
+    store = ReportService(engine)
     first = submitted(reporter, "SSRF in the fetcher", key="k2")
     earlier = store.accept(first.principal, first.findings, first.provenance, "k2", first.request_hash)
     again = store.accept_many([submitted(reporter, "SSRF in the fetcher", key="k2")])[0]
@@ -73,7 +74,7 @@ def test_a_key_from_an_earlier_batch_replays_its_answer(engine: sa.Engine, repor
 
 
 def test_the_writer_acknowledges_only_what_it_committed(engine: sa.Engine, reporter: Principal) -> None:
-    writer = AcceptanceWriter(ReportStore(engine), max_batch=8)
+    writer = AcceptanceWriter(ReportService(engine), max_batch=8)
 
     async def submit_all() -> list[Accepted | BaseException]:
         pending = [writer.accept(submitted(reporter, f"Report number {n}")) for n in range(40)]
@@ -89,4 +90,4 @@ def test_the_writer_acknowledges_only_what_it_committed(engine: sa.Engine, repor
     assert len(accepted) == 41 and isinstance(outcomes[-1], IdempotencyConflict)
     ids, queued = stored(engine)
     assert ids == {i for o in accepted for i in o.report_ids} and len(ids) == queued == 41
-    assert ReportStore(engine).audit.verify().ok
+    assert ReportService(engine).audit.verify().ok

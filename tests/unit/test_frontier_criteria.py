@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from clearinghouse.errors import InvalidCriteria
 from clearinghouse.frontier.criteria import (
     AnyOf,
     BenchmarkThreshold,
     CriteriaStatus,
-    InvalidCriteria,
     Ref,
     TrainingCompute,
     load_file,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clearinghouse.errors import IllegalTransition
-from clearinghouse.frontier.grants import GrantRefused, GrantState, check_nomination, usable
+from clearinghouse.errors import GrantRefused, IllegalTransition, WindowRefused
+from clearinghouse.frontier.grants import GrantState, check_nomination, usable
 from clearinghouse.frontier.grants import transition as grant_transition
 from clearinghouse.frontier.window import (
     MAX_ACCESS_DAYS_BEFORE_PARTNER_RELEASE,
@@ -17,7 +17,6 @@ from clearinghouse.frontier.window import (
     Milestone,
     ReviewWindow,
     SubmissionState,
-    WindowRefused,
     due_reminders,
     move_release,
     plan_window,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.formats import osv
-from clearinghouse.formats.schemas import schema_errors
+from clearinghouse.schemas import schema_errors
 from tests.conftest import sample_documents
 
 BASE: dict[str, Any] = {
@@ -121,3 +121,58 @@ def test_any_value_in_any_field_is_accepted_or_rejected_with_a_field(key: str, v
         # Whatever we accept, the official schema accepts, except ids outside OSV's list of home databases: the
         # store keeps reports' and private databases' ids, and the OSV export refuses those by name.
         assert [e for e in schema_errors("osv", document) if not e.startswith("$.id:")] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "words"),
+    [
+        ("id", "PYSEC-2099-40\n", "$.id", "not a valid id"),
+        ("id", "PYSEC-2099-40 ", "$.id", "not a valid id"),
+        ("id", "PYSEC-\u00002099", "$.id", "not a valid id"),
+        ("aliases", ["CVE-2099-1\n"], "$", "aliases[0]"),
+        ("related", ["GHSA 1"], "$", "related[0]"),
+        ("upstream", [""], "$", "upstream[0]"),
+    ],
+)
+def test_ids_with_whitespace_or_control_characters_are_refused(path: str, value: Any, field: str, words: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        osv.parse(broken(path, value))
+    assert caught.value.location.field == field and words in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("purl", "words"),
+    [
+        ("pkg:pypi/exa mple@@@%%%", "no whitespace"),
+        ("pkg:pypi/%zz", "invalid percent-encoding '%zz'"),
+        ("pkg:pypi/ex%ample", "invalid percent-encoding"),
+        ("pkg:pypi/-example-", "not a valid PyPI project name"),
+        ("pkg:npm/example", "purl type 'npm' does not match ecosystem 'PyPI' (expected pkg:pypi/)"),
+        ("pkg:pypi/requests", "purl names package 'requests', not the entry's 'example'"),
+    ],
+)
+def test_a_purl_that_is_malformed_or_names_another_package_is_refused(purl: str, words: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        osv.parse(broken("affected.0.package.purl", purl))
+    assert caught.value.location.field is not None
+    assert caught.value.location.field.startswith("$.affected[0].package")
+    assert words in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "name", "purl"),
+    [
+        ("PyPI", "Jinja2", "pkg:pypi/jinja2"),
+        ("PyPI", "zope.interface", "pkg:pypi/zope-interface"),
+        ("npm", "@babel/core", "pkg:npm/%40babel/core"),
+        ("Maven", "org.apache.commons:commons-text", "pkg:maven/org.apache.commons/commons-text"),
+        ("Go", "github.com/gin-gonic/gin", "pkg:golang/github.com/gin-gonic/gin"),
+        ("crates.io", "serde_json", "pkg:cargo/serde_json"),
+        ("Debian:12", "openssl", "pkg:deb/debian/openssl?arch=source"),
+        ("OSS-Fuzz", "cups", "pkg:generic/cups"),
+    ],
+)
+def test_a_purl_naming_the_entrys_package_is_accepted(ecosystem: str, name: str, purl: str) -> None:
+    document = broken("affected.0.package", {"ecosystem": ecosystem, "name": name, "purl": purl})
+    document["affected"][0]["ranges"] = [{"type": "SEMVER", "events": [{"introduced": "0"}]}]
+    assert osv.parse(document).affected is not None

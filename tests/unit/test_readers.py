@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import time
 import zipfile
 from pathlib import Path
 
 import orjson
 
 from clearinghouse.errors import InputTooLarge, InvalidRecord
-from clearinghouse.ingest.readers import Limits, RawDocument, read_path
+from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.ingest.readers import Limits, RawDocument, ReadCounts, read_path
+from clearinghouse.store.db import create_engine, migrate
+from clearinghouse.store.records import RecordStore
 from tests.conftest import sample_documents
 
 
@@ -90,3 +94,76 @@ def test_directory_walk_ignores_unrelated_files(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("not a record")
     (tmp_path / "a.json").write_bytes(orjson.dumps(sample_documents()[0]))
     assert len(list(read_path(tmp_path))) == 1
+
+
+def _gzip_bomb_of_newlines(path: Path, members: int) -> Path:
+    """`members` gzip members of 1 MiB of newlines each, written one by one: about 1 KB per MiB expanded."""
+    member = gzip.compress(b"\n" * (1024 * 1024), compresslevel=9)
+    with path.open("wb") as out:
+        for _ in range(members):
+            out.write(member)
+    return path
+
+
+def test_a_gzip_bomb_of_newlines_is_refused_in_under_two_seconds(tmp_path: Path) -> None:
+    bomb = _gzip_bomb_of_newlines(tmp_path / "bomb.jsonl.gz", 1024)  # expands to 1 GiB
+    assert bomb.stat().st_size < 1_100_000
+    store = RecordStore(create_engine(f"sqlite:///{tmp_path / 'store.db'}"))
+    migrate(store.engine)
+    started = time.perf_counter()
+    report = ImportPipeline(store, workers=0).run([bomb])
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0, f"took {elapsed:.1f} s"
+    assert report.failed == 1 and report.outcome.inserted == 0
+    (refusal,) = report.errors
+    assert isinstance(refusal, InputTooLarge)
+    assert "bomb.jsonl.gz" in refusal.message and "compression bomb" in refusal.message
+
+
+def test_a_gzip_stream_is_cut_at_the_total_expansion_limit(tmp_path: Path) -> None:
+    documents = b"".join(orjson.dumps(d) + b"\n" for d in sample_documents())
+    path = tmp_path / "big.jsonl.gz"
+    path.write_bytes(gzip.compress(documents * 4))
+    items = list(read_path(path, Limits(max_archive_bytes=len(documents))))
+    assert isinstance(items[-1], InputTooLarge) and "expands past" in items[-1].message
+    assert all(isinstance(i, RawDocument) for i in items[:-1])
+
+
+def test_blank_and_whitespace_lines_are_counted_and_line_numbers_stay_true(tmp_path: Path) -> None:
+    first, second = (orjson.dumps(d) for d in sample_documents()[:2])
+    path = tmp_path / "gaps.jsonl"
+    path.write_bytes(b"\n  \n" + first + b"\n\t\r\n\n" + b"  " + second + b"\n\n")
+    counts = ReadCounts()
+    items = list(read_path(path, counts=counts))
+    assert [i.location.line for i in items] == [3, 6]
+    assert all(isinstance(i, RawDocument) for i in items)
+    assert counts.blank_lines == 5
+
+
+def test_many_blank_lines_are_skipped_at_reading_speed(tmp_path: Path) -> None:
+    path = tmp_path / "blank.jsonl"
+    with path.open("wb") as out:
+        for _ in range(64):
+            out.write(b"\n" * (1024 * 1024))
+        out.write(orjson.dumps(sample_documents()[0]) + b"\n")
+    counts = ReadCounts()
+    started = time.perf_counter()
+    items = list(read_path(path, counts=counts))
+    assert time.perf_counter() - started < 2.0  # 64 Mi lines: a call per line took about 40 s
+    assert [i.location.line for i in items] == [64 * 1024 * 1024 + 1]
+    assert counts.blank_lines == 64 * 1024 * 1024
+
+
+def test_a_directory_import_does_not_follow_a_link_out_of_the_directory(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.json"
+    outside.write_bytes(orjson.dumps(sample_documents()[0]))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "inside.json").write_bytes(orjson.dumps(sample_documents()[1]))
+    (tree / "passwd.json").symlink_to(outside)
+    (tree / "again.json").symlink_to(tree / "inside.json")  # a link inside the directory is fine
+    items = list(read_path(tree))
+    read = [i for i in items if isinstance(i, RawDocument)]
+    assert sorted(Path(i.location.file or "").name for i in read) == ["again.json", "inside.json"]
+    (refused,) = [i for i in items if isinstance(i, InvalidRecord)]
+    assert "passwd.json" in refused.message and "outside the directory" in refused.message

@@ -9,11 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, InvalidVersion, UnknownEcosystem
 from clearinghouse.records.model import Affected, OsvRecord
 from clearinghouse.records.versions import (
-    InvalidVersion,
-    UnknownEcosystem,
     affects,
     matcher,
     normalize_name,

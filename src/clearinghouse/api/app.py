@@ -18,12 +18,12 @@ from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, RateLimiter
 from clearinghouse.api.routers import frontier, records, reports
 from clearinghouse.config import Settings
+from clearinghouse.intake.group_commit import AcceptanceWriter
+from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.worker import report_processing
 from clearinghouse.store.db import open_engine
-from clearinghouse.store.group_commit import AcceptanceWriter
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
-from clearinghouse.store.reports import ReportStore
 
 TOKEN_CACHE_SECONDS = 2.0
 
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     engine = open_engine(settings)
     record_store = RecordStore(engine)
-    report_store = ReportStore(engine)
+    report_store = ReportService(engine)
     # Queued reports are processed by `clearinghouse worker` processes (`serve` starts one); the app keeps the
     # pipeline and a worker only so that tests and operators can run due jobs in-process.
     pipeline, worker = report_processing(record_store, report_store)

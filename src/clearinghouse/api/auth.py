@@ -1,4 +1,7 @@
-"""Authentication (bearer tokens) and the per-endpoint access rule every route declares."""
+"""Authentication (bearer tokens) and the per-endpoint access rule every route declares.
+
+Routes only name the policy rule an operation needs (`clearinghouse.policy.rules`); the decision is the policy's.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from clearinghouse.identity.model import Principal, Role, Scope
-from clearinghouse.store.identity import Forbidden, IdentityStore, Unauthenticated
+from clearinghouse.errors import Unauthenticated
+from clearinghouse.identity.model import Principal
+from clearinghouse.policy import ANONYMOUS, Actor
+from clearinghouse.store.identity import IdentityStore
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `clearinghouse admin create-token`")
 
@@ -20,13 +25,14 @@ def identity_store(request: Request) -> IdentityStore:
     return store
 
 
-async def optional_principal(
+async def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal | None:
+) -> Actor:
+    """The request's actor: `Anonymous` without a token, the token's principal otherwise (401 for a bad token)."""
     # Async, so a token verified moments ago costs no thread hop and no query; otherwise look it up in a thread.
     if credentials is None:
-        return None
+        return ANONYMOUS
     store = identity_store(request)
     principal = store.cached(credentials.credentials)
     if principal is None:
@@ -35,23 +41,20 @@ async def optional_principal(
     return principal
 
 
-def requires(scope: Scope, *roles: Role) -> Callable[..., Awaitable[Principal]]:
-    """A dependency admitting callers whose token holds `scope` (and, if given, one of `roles`)."""
+def authorised(rule: Callable[[Actor], object]) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers the policy `rule` admits to the operation (it raises 401/403 otherwise)."""
 
-    async def check(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
-        if principal is None:
-            raise Unauthenticated("this endpoint needs a bearer token")
-        if not principal.may(scope) or (roles and principal.role not in roles):
-            who = f"role {principal.role.value}" if roles and principal.role not in roles else "this token"
-            raise Forbidden(f"{who} may not do this (needs scope {scope.value})")
-        return principal
+    async def check(actor: Annotated[Actor, Depends(caller)]) -> Principal:
+        rule(actor)
+        if not isinstance(actor, Principal):  # the API has no operator: only tokens
+            raise Unauthenticated("this operation needs a bearer token")
+        return actor
 
     return check
 
 
-def access_note(scope: Scope | None, *roles: Role) -> str:
-    """The 'who may call it' line every endpoint's OpenAPI description carries."""
-    if scope is None:
+def access_note(who: str | None) -> str:
+    """The 'who may call it' line every endpoint's OpenAPI description carries (the README's policy table)."""
+    if who is None:
         return "**Access:** anyone; a token widens what is visible (TLP)."
-    who = ", ".join(r.value for r in roles) if roles else "any role"
-    return f"**Access:** bearer token with scope `{scope.value}` ({who})."
+    return f"**Access:** {who}."

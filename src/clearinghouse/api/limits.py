@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -10,17 +9,9 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearinghouse.api.problems import problem
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import RateLimited
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
-
-
-class RateLimited(ClearinghouseError):
-    code = "rate-limited"
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many requests; retry after {math.ceil(retry_after)} s")
-        self.retry_after = math.ceil(retry_after)
 
 
 class _TooLarge(Exception):

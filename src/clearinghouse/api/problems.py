@@ -9,48 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearinghouse.errors import (
-    ClearinghouseError,
-    ConfigurationError,
-    InputTooLarge,
-    InvalidRecord,
-    NotFound,
-    UnsupportedExport,
-)
-from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem
-from clearinghouse.store.identity import Forbidden, IdentityError, Unauthenticated
+from clearinghouse.errors import ClearinghouseError, InvalidRecord
 
 PROBLEM_JSON = "application/problem+json"
-
-# Most specific first: the first class an error is an instance of decides its status. Looked up by code for
-# errors defined in modules that import this one (rate limits, idempotency).
-_STATUS_BY_CODE = {
-    "rate-limited": 429,
-    "idempotency-key-reused": 409,
-    "illegal-transition": 409,
-    "missing-merge-target": 422,
-    "no-eval-logs": 422,
-    "malformed-json": 400,
-    "unsupported-media-type": 415,
-    # Frontier-model review (issue 4)
-    "window-refused": 422,
-    "grant-refused": 422,
-    "criteria-immutable": 409,
-    "frontier-conflict": 409,
-    "early-access-denied": 403,
-}
-_STATUS: list[tuple[type[ClearinghouseError], int]] = [
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (InputTooLarge, 413),
-    (InvalidRecord, 422),
-    (InvalidVersion, 422),
-    (UnknownEcosystem, 422),
-    (UnsupportedExport, 422),
-    (IdentityError, 409),
-    (ConfigurationError, 500),
-]
 
 _TITLES = {
     400: "Bad request",
@@ -79,15 +40,9 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def status_of(error: ClearinghouseError) -> int:
-    if error.code in _STATUS_BY_CODE:
-        return _STATUS_BY_CODE[error.code]
-    return next((status for kind, status in _STATUS if isinstance(error, kind)), 400)
-
-
 async def _domain(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ClearinghouseError)
-    status = status_of(error)
+    assert isinstance(error, ClearinghouseError)  # registered for this class only
+    status = error.status
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:

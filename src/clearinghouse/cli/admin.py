@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import orjson
 import typer
+from rich.table import Table
 
 from clearinghouse.cli import render
 from clearinghouse.config import Settings
@@ -56,3 +58,46 @@ def revoke_token(token_id: Annotated[str, typer.Argument(help="The token id prin
     """Revoke a token at once."""
     _identity().revoke_token(token_id)
     console.print(f"revoked token {token_id}")
+
+
+@admin_app.command("list-tokens")
+def list_tokens(
+    org: Annotated[str | None, typer.Option(help="Only this organisation's tokens")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Every API token (never its secret): organisation, user, role, scopes, expiry, status and last use."""
+    found = _identity().list_tokens(org)
+    now = datetime.now(UTC)
+    if as_json:
+        rows = [
+            {
+                "token_id": t.token_id,
+                "organisation": t.organisation,
+                "user": t.user,
+                "role": t.role.value,
+                "scopes": [s.value for s in t.scopes],
+                "status": t.status(now),
+                "created_at": t.created_at.isoformat(),
+                "expires_at": t.expires_at.isoformat(),
+                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+            }
+            for t in found
+        ]
+        print(orjson.dumps(rows).decode())
+        return
+    table = Table(title=f"{len(found)} token(s)")
+    for column in ("id", "organisation", "user", "role", "scopes", "status", "expires", "last used"):
+        table.add_column(column, overflow="fold")
+    for t in found:
+        table.add_row(
+            t.token_id,
+            t.organisation,
+            t.user,
+            t.role.value,
+            " ".join(s.value for s in t.scopes),
+            t.status(now),
+            f"{t.expires_at:%Y-%m-%d}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
+        )
+    console.print(table)

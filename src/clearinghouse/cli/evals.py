@@ -12,17 +12,13 @@ from rich.table import Table
 
 from clearinghouse.cli import render
 from clearinghouse.config import Settings
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, EvalFailed
 
 __all__ = ["eval_app"]
 
 eval_app = typer.Typer(help="Cyber-capability evaluations (Inspect).", no_args_is_help=True)
 console = render.console()
 errors = render.console(stderr=True)
-
-
-class EvalFailed(ClearinghouseError):
-    code = "eval-failed"
 
 
 def default_log_dir(settings: Settings | None = None) -> Path:
@@ -171,8 +167,9 @@ def scores(
     json_: Annotated[bool, typer.Option("--json", help="The summary a frontier determination uses, as JSON.")] = False,
 ) -> None:
     """Per-task and per-category scores with 95 % bootstrap intervals (samples and epochs resampled together)."""
+    from clearinghouse.errors import NoEvalLogs
     from clearinghouse.evals.report import render_scores
-    from clearinghouse.evals.results import NoEvalLogs, read_logs
+    from clearinghouse.evals.results import read_logs
     from clearinghouse.evals.scores import to_evaluation_summary
 
     loaded = read_logs(logs)

@@ -21,6 +21,7 @@ from clearinghouse.frontier.modelfile import load_model_file
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.frontier.window import Milestone
 from clearinghouse.identity.model import OrgKind, Principal, Role
+from clearinghouse.policy import Operator
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
 
@@ -30,6 +31,8 @@ frontier_app = typer.Typer(
 console = render.console()
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "frontier"
+# The shell's user holds the store: local reports and reminders are the operator's, restricted parts included.
+OPERATOR = Operator("cli")
 NOT_A_LICENCE = "Advice only: the order creates no licence or pre-clearance; nothing here blocks a release."
 
 
@@ -78,7 +81,7 @@ def reminders(
         day = date.fromisoformat(on) if on else None
     except ValueError:
         raise ClearinghouseError(f"--on needs a date as YYYY-MM-DD, not {on!r}") from None
-    due = _service().reminders(day)
+    due = _service().reminders(OPERATOR, day)
     if json_:
         typer.echo(orjson.dumps(due, option=orjson.OPT_INDENT_2).decode())
         return
@@ -96,7 +99,7 @@ def report(
     """Write the final review report (determination, results, findings, timeline) as HTML or PDF."""
     from clearinghouse.frontier.report import render_html, render_pdf  # fpdf2 takes ~1 s to import: only here
 
-    data = _service().report_data(None, model_id)
+    data = _service().report_data(OPERATOR, model_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".pdf":
         out.write_bytes(render_pdf(data))
@@ -125,7 +128,7 @@ def demo() -> None:
         "Solved 62% of CTF challenges.",
     )
     service.complete_milestone(cast.evaluator, submission_id, Milestone.FINAL_REPORT, "final report delivered")
-    data = service.report_data(None, model_id)
+    data = service.report_data(OPERATOR, model_id)
     from clearinghouse.frontier.report import render_html, render_pdf
 
     out = Settings.from_env().home / "frontier-demo"
@@ -166,7 +169,9 @@ def _demo_registration(service: FrontierService, cast: _DemoCast, release: date)
     criteria = "eo-covered-frontier-models"
     _step("self-assessment", service.determine(cast.developer, model["id"], criteria)["coverage"])
     metrics = {"ctf_solve_rate": {"value": 0.62, "ci_low": 0.55, "ci_high": 0.69}}
-    service.record_evaluation_run(model["id"], "clearinghouse-cyber", "ctf-demo-run-1", metrics, "ctf-harness")
+    service.record_evaluation_run(
+        Operator("ctf-harness"), model["id"], "clearinghouse-cyber", "ctf-demo-run-1", metrics
+    )
     _step("government determination", service.determine(cast.evaluator, model["id"], criteria)["coverage"])
     return str(model["id"])
 

@@ -26,12 +26,14 @@ from clearinghouse.cli import render
 from clearinghouse.cli.admin import admin_app
 from clearinghouse.cli.evals import eval_app
 from clearinghouse.cli.frontier import frontier_app
+from clearinghouse.cli.reports import report_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import BATCH_SIZE, ImportPipeline, ImportReport
 from clearinghouse.ingest.readers import Limits
+from clearinghouse.policy import Operator, rules
 from clearinghouse.records.model import RangeType, Tlp, VulnerabilityRecord, canonical_ecosystem
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.db import open_engine
@@ -46,6 +48,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(report_app, name="report")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(frontier_app, name="frontier")
@@ -86,6 +89,8 @@ def _progress() -> Progress:
 
 
 def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
+    for warning in report.warnings[:max_shown]:
+        errors.print(f"[yellow]repaired[/yellow] {warning.message}", highlight=False, soft_wrap=True)
     for error in report.errors[:max_shown]:
         errors.print(f"[yellow]skipped[/yellow] {error.message}", highlight=False, soft_wrap=True)
     if report.failed > max_shown:
@@ -98,6 +103,18 @@ def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if report.repaired:
+        console.print(
+            f"kept {_plural(report.repaired, 'record')} without the ranges they could not keep (flagged; "
+            "`show ID` lists what was dropped)",
+            highlight=False,
+        )
+    if report.blank_lines:
+        console.print(f"skipped {_plural(report.blank_lines, 'blank line')}", highlight=False)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 @app.command("import")
@@ -137,6 +154,9 @@ def import_kev(path: Annotated[Path, typer.Argument(help="CISA KEV catalog JSON"
     )
 
 
+_OPERATOR = Operator("cli")
+
+
 @app.command()
 def show(
     identifier: Annotated[str, typer.Argument(help="A record id or any alias (e.g. a CVE or GHSA id)")],
@@ -144,7 +164,8 @@ def show(
 ) -> None:
     """Show the record(s) with this id or alias, with the other records of the same vulnerability."""
     store = _store()
-    found = store.find(identifier)
+    visible = rules.record_visibility(_OPERATOR)  # the shell's user holds the store: the operator
+    found = [record for record in store.find(identifier) if visible.admits(record.tlp, record.status)]
     if not found:
         raise NotFound(f"no record has the id or alias {identifier!r}")
     if json_:
@@ -168,7 +189,8 @@ def affected(
         ecosystem = canonical_ecosystem(ecosystem)
     except ValueError as exc:
         raise ClearinghouseError(str(exc)) from None
-    found = _store().affected(ecosystem, package, version)
+    visible = rules.record_visibility(_OPERATOR)
+    found = [r for r in _store().affected(ecosystem, package, version) if visible.admits(r.tlp, r.status)]
     if json_:
         for record in found:
             sys.stdout.write(orjson.dumps(osv.dump(record.osv)).decode() + "\n")
@@ -208,10 +230,11 @@ def export(
 
     with _progress() as progress:
         task = progress.add_task(f"Exporting {export_format.value}", total=None)
-        report = export_records(selected(), export_format, out, max_tlp, lambda: progress.advance(task))
+        visibility = rules.export_visibility(_OPERATOR, max_tlp)
+        report = export_records(selected(), export_format, out, visibility, lambda: progress.advance(task))
     console.print(f"wrote {len(report.written):,} {export_format.value} files to {out}", highlight=False)
     if report.withheld:
-        console.print(f"withheld {len(report.withheld):,} records marked above TLP:{max_tlp.value}")
+        console.print(f"withheld {len(report.withheld):,} records marked above TLP:{max_tlp.value} or not yet released")
     if report.unsupported:
         if ids:
             for problem in report.unsupported:
@@ -268,11 +291,11 @@ def worker(
     """Run queued jobs (report processing) outside the API server, e.g. several processes on PostgreSQL."""
     import threading
 
+    from clearinghouse.intake.service import ReportService
     from clearinghouse.intake.worker import report_processing
-    from clearinghouse.store.reports import ReportStore
 
     engine = open_engine(Settings.from_env())
-    pipeline, runner = report_processing(RecordStore(engine), ReportStore(engine))
+    pipeline, runner = report_processing(RecordStore(engine), ReportService(engine))
     # Index the store's records and reports now (about 10 s for the 16k-record dev set), not on the first report.
     pipeline.duplicates.warm()
     if until_idle:

@@ -43,6 +43,8 @@ def record_panel(record: VulnerabilityRecord, group: list[VulnerabilityRecord]) 
     facts.add_row("Status / TLP", f"{record.status.value} / TLP:{record.tlp.value}")
     source = record.provenance
     facts.add_row("Source", f"{source.source} ({source.licence or 'licence unknown'})")
+    for repair in record.repairs:
+        facts.add_row("Repaired on import", Text(repair, style="yellow"))
 
     packages = Table("Ecosystem", "Package", "Affected", "Fixed", box=None, header_style="bold")
     for affected in osv.affected or ():

@@ -30,7 +30,7 @@ from inspect_ai.solver import TaskState, generate, system_message
 from univers import versions as uv
 
 from clearinghouse.data import sample_path
-from clearinghouse.errors import ClearinghouseError, InvalidRecord
+from clearinghouse.errors import InvalidRecord, NoSamples
 from clearinghouse.formats import osv
 from clearinghouse.ingest.readers import RawDocument, read_path
 from clearinghouse.records.model import OsvRecord, RangeType, SeverityType
@@ -696,12 +696,6 @@ def fixed_version_samples(
             )
         )
     return _with_baseline(samples, *fixed_version_baseline([t for _, t in chosen]))
-
-
-class NoSamples(ClearinghouseError):
-    """The chosen records hold no ground truth for this task (e.g. no advisory names its CWE)."""
-
-    code = "no-samples"
 
 
 def _task(samples: list[Sample], name: str, scorer_: Scorer, **metadata: Any) -> Task:

@@ -11,12 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
-from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.errors import NoEvalLogs, NotFound
 from clearinghouse.evals.scores import SUITE, to_evaluation_summary
-
-
-class NoEvalLogs(ClearinghouseError):
-    code = "no-eval-logs"
+from clearinghouse.policy import Operator
 
 
 def read_logs(paths: Iterable[Path]) -> list[EvalLog]:
@@ -38,7 +35,7 @@ def require_model(engine: sa.Engine, model_id: str) -> None:
     """NotFound unless `model_id` is a registered frontier model: checked before a run, not after it."""
     from clearinghouse.frontier.service import FrontierService
 
-    FrontierService(engine).model(None, model_id)
+    FrontierService(engine).model(Operator("eval-harness"), model_id)
 
 
 def record_run(
@@ -52,10 +49,10 @@ def record_run(
     except ValueError as exc:  # logs of several models: a determination must cite one model's run
         raise NoEvalLogs(str(exc)) from None
     return FrontierService(engine).record_evaluation_run(
+        Operator(recorded_by or f"cli:{getpass.getuser()}"),
         model_id,
         suite=summary["suite"],
         run_id=summary["run_id"] or "unknown",
         metrics=summary["metrics"],
-        recorded_by=recorded_by or f"cli:{getpass.getuser()}",
         log_location=summary["log_location"],
     )

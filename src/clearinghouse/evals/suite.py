@@ -13,8 +13,7 @@ from typing import Any
 
 from inspect_ai import Task
 
-from clearinghouse.errors import NotFound
-from clearinghouse.evals.knowledge import NoSamples
+from clearinghouse.errors import NoSamples, NotFound
 
 __all__ = ["AGENTIC", "SUITES", "LoadedSuite", "load_suite", "task_status"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from clearinghouse.errors import InvalidRecord, Location
-from clearinghouse.formats.schemas import schema_errors
+from clearinghouse.schemas import schema_errors
 
 
 @dataclass(frozen=True)

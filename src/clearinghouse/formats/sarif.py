@@ -6,9 +6,12 @@ driver and its rules, and each result's rule, message, level and locations. Anyt
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
@@ -30,6 +33,7 @@ class Message(_Model):
 
 class ArtifactLocation(_Model):
     uri: StrictStr | None = None
+    uriBaseId: StrictStr | None = None
 
 
 class Region(_Model):
@@ -82,6 +86,7 @@ class Tool(_Model):
 class Run(_Model):
     tool: Tool
     results: list[Result] | None = None
+    originalUriBaseIds: dict[str, ArtifactLocation] | None = None
 
 
 class SarifLog(_Model):
@@ -120,6 +125,7 @@ def parse(document: Any, location: Location | None = None) -> list[Finding]:
         raise InvalidRecord(f"the log has {total:,} results; submit at most {MAX_RESULTS:,} at a time", location)
     findings = []
     for run_index, run in enumerate(log.runs):
+        paths = _RunPaths(run)
         rules = {rule.id: rule for rule in run.tool.driver.rules or ()}
         indexed = list(run.tool.driver.rules or ())
         for result_index, result in enumerate(run.results or ()):
@@ -129,7 +135,8 @@ def parse(document: Any, location: Location | None = None) -> list[Finding]:
                     f"ruleIndex {result.ruleIndex} points past the {len(indexed)} rules of the run",
                     Location(field=f"$.runs[{run_index}].results[{result_index}].ruleIndex"),
                 )
-            findings.append(_finding(run, result, rule, document["runs"][run_index]["results"][result_index]))
+            raw = document["runs"][run_index]["results"][result_index]
+            findings.append(_finding(run, result, rule, raw, paths))
     return findings
 
 
@@ -139,7 +146,7 @@ def _rule_of(result: Result, rules: dict[str, Rule], indexed: list[Rule]) -> Rul
     return rules.get(result.ruleId or "")
 
 
-def _finding(run: Run, result: Result, rule: Rule | None, raw: dict[str, Any]) -> Finding:
+def _finding(run: Run, result: Result, rule: Rule | None, raw: dict[str, Any], paths: _RunPaths) -> Finding:
     message = result.message.text or result.message.markdown or ""
     # Rule names and short descriptions are often generic ("blacklist", "Semgrep Finding: <id>"); the rule's
     # full description, else the result's own message, says what was found.
@@ -155,17 +162,100 @@ def _finding(run: Run, result: Result, rule: Rule | None, raw: dict[str, Any]) -
         message=message,
         level=result.level or "warning",
         cwes=cwes,
-        locations=_locations(result),
+        locations=_locations(result, paths),
         raw=raw,
     )
 
 
-def _locations(result: Result) -> list[str]:
+class _RunPaths:
+    """Artifact URIs of one run as paths relative to the repository root.
+
+    Tools write locations three ways: relative (``app.py``), relative to a named base (``uriBaseId``
+    ``%SRCROOT%``, whose absolute URI the run's ``originalUriBaseIds`` give), or absolute (``bandit -r /abs/path``
+    writes ``file:///abs/path/app.py``). Absolute ones are made relative to the outermost base that contains them;
+    in a run that declares no base, to the deepest directory holding every absolute location (the tree that was
+    scanned), so the same scan reads the same whether it was run on a relative or an absolute path. Anything else
+    stays absolute, and the plausibility check says so.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self._originals = run.originalUriBaseIds or {}
+        bases = {name: self._absolute(base, {name}) for name, base in self._originals.items()}
+        self.bases = bases
+        # The outermost base first: the repository root rather than a source folder inside it.
+        found = (self._file_path(ArtifactLocation(uri=uri)) for uri in bases.values() if uri)
+        self.base_paths = sorted((PurePosixPath(p) for p in found if p), key=lambda p: len(p.parts))
+        # Without declared bases, the scanned tree stands in for the root; with them, only they do.
+        absolute = {
+            path
+            for result in run.results or ()
+            for place in result.locations or ()
+            if (path := self._file_path(self._artifact(place)))
+        }
+        self.root: PurePosixPath | None = None
+        if absolute and not self.base_paths:
+            outside = absolute
+            root = PurePosixPath(posixpath.commonpath(sorted(outside)))
+            root = root.parent if len(outside) == 1 else root  # one file: its directory is the scanned tree
+            self.root = root if len(root.parts) > 1 else None  # never "/": that would make every path relative
+
+    def _absolute(self, location: ArtifactLocation, seen: set[str]) -> str | None:
+        """A base's absolute URI, following its own ``uriBaseId`` (cycles give None)."""
+        uri = location.uri or ""
+        if location.uriBaseId is None:
+            return uri if urlsplit(uri).scheme else None
+        parent = self._originals.get(location.uriBaseId)
+        if parent is None or location.uriBaseId in seen:
+            return None
+        base = self._absolute(parent, seen | {location.uriBaseId})
+        return urljoin(base, uri) if base else None
+
+    def _artifact(self, place: SarifLocation) -> ArtifactLocation | None:
+        physical = place.physicalLocation
+        return physical.artifactLocation if physical and physical.artifactLocation else None
+
+    def _resolved(self, artifact: ArtifactLocation) -> str:
+        uri = artifact.uri or ""
+        if artifact.uriBaseId and not urlsplit(uri).scheme:
+            base = self.bases.get(artifact.uriBaseId)
+            return urljoin(base, uri) if base else uri  # relative to an unknown base: relative to the root
+        return uri
+
+    def _file_path(self, artifact: ArtifactLocation | None) -> str | None:
+        """The absolute local path of an artifact given as (or resolving to) a ``file:`` URI or absolute path."""
+        if artifact is None or not artifact.uri:
+            return None
+        uri = self._resolved(artifact)
+        parts = urlsplit(uri)
+        if parts.scheme == "file":
+            return posixpath.normpath(unquote(parts.path))
+        if not parts.scheme and uri.startswith("/"):
+            return posixpath.normpath(uri)
+        return None
+
+    def _under_base(self, path: str) -> PurePosixPath | None:
+        return next((base for base in self.base_paths if PurePosixPath(path).is_relative_to(base)), None)
+
+    def relative(self, artifact: ArtifactLocation) -> str:
+        """The artifact's path relative to the repository root, or its URI as given when it is not a local file."""
+        path = self._file_path(artifact)
+        if path is None:
+            return artifact.uri or ""
+        base_path = self._under_base(path)
+        if base_path is not None:
+            return str(PurePosixPath(path).relative_to(base_path))
+        if self.root is not None and PurePosixPath(path).is_relative_to(self.root):
+            return str(PurePosixPath(path).relative_to(self.root))
+        return path
+
+
+def _locations(result: Result, paths: _RunPaths) -> list[str]:
     found = []
     for place in result.locations or ():
         physical = place.physicalLocation
         if physical and physical.artifactLocation and physical.artifactLocation.uri:
             line = physical.region.startLine if physical.region else None
-            found.append(f"{physical.artifactLocation.uri}:{line}" if line else physical.artifactLocation.uri)
+            path = paths.relative(physical.artifactLocation)
+            found.append(f"{path}:{line}" if line else path)
         found += [logical.fullyQualifiedName or logical.name or "" for logical in place.logicalLocations or ()]
     return [f for f in found if f]

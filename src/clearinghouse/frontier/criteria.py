@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any
 
-from clearinghouse.errors import InvalidRecord, Location
+from clearinghouse.errors import InvalidCriteria, InvalidRecord, Location
 from clearinghouse.frontier.yamldoc import Path, YamlDocument, field_name, load
 
 if TYPE_CHECKING:  # imported where criteria are checked, not at every CLI command's start-up
@@ -28,12 +28,6 @@ if TYPE_CHECKING:  # imported where criteria are checked, not at every CLI comma
 
 # The order's deadline for the agencies to publish the first criteria (kept for reports and the README).
 CRITERIA_DEADLINE_DAYS = 60
-
-
-class InvalidCriteria(InvalidRecord):
-    """A criteria file that cannot be used; names the file, line and field."""
-
-    code = "invalid-criteria"
 
 
 class CriteriaStatus(StrEnum):

@@ -10,16 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import GrantRefused
 from clearinghouse.frontier.window import ReviewWindow
 from clearinghouse.identity.model import OrgKind
 from clearinghouse.statemachine import StateMachine, Transition
-
-
-class GrantRefused(ClearinghouseError):
-    """A nomination the rules do not allow (not a partner, outside the window)."""
-
-    code = "grant-refused"
 
 
 class GrantState(StrEnum):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import WindowRefused
 from clearinghouse.statemachine import StateMachine, Transition
 
 MAX_ACCESS_DAYS_BEFORE_PARTNER_RELEASE = 30
@@ -23,12 +23,6 @@ ORDER_RULE = (
 )
 # How far ahead of a milestone's due date reminders go out (and on the day itself).
 REMINDER_LEAD_DAYS = (7, 2, 0)
-
-
-class WindowRefused(ClearinghouseError):
-    """A window request the order's rule (or the calendar) does not allow; the message cites the rule."""
-
-    code = "window-refused"
 
 
 class SubmissionState(StrEnum):

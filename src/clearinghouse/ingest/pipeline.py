@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.formats import osv
-from clearinghouse.ingest.readers import Item, Limits, RawDocument, read_path
+from clearinghouse.ingest.readers import Item, Limits, RawDocument, ReadCounts, read_path
 from clearinghouse.records.grouping import provisional_group
 from clearinghouse.records.model import OsvRecord, Provenance, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.records.severity import compute_scores
@@ -58,6 +58,9 @@ class ImportReport:
     seconds: dict[str, float] = field(default_factory=dict)
     known_exploited: int = 0  # records in the store that CISA KEV lists
     alias_conflicts: int = 0  # alias links refused among the records this import regrouped
+    blank_lines: int = 0  # blank or whitespace-only lines skipped in JSON Lines inputs
+    repaired: int = 0  # records stored without the ranges they could not keep (see `osv.parse_repairing`)
+    warnings: list[InvalidRecord] = field(default_factory=list)  # what was dropped, the first MAX_KEPT_ERRORS
 
     @property
     def ok(self) -> bool:
@@ -67,6 +70,10 @@ class ImportReport:
         self.failed += 1
         if len(self.errors) < MAX_KEPT_ERRORS:
             self.errors.append(error)
+
+    def warn(self, warning: InvalidRecord) -> None:
+        if len(self.warnings) < MAX_KEPT_ERRORS:
+            self.warnings.append(warning)
 
 
 @contextmanager
@@ -102,6 +109,7 @@ _Document = tuple[str | None, int | None, bytes]  # file, line, data: a `RawDocu
 class _ChunkResult(NamedTuple):
     invalid: list[tuple[int, _Failure]]  # (position in the chunk's documents, why) for each record that failed
     refused: list[_Failure]  # valid records the database would not take
+    repairs: list[tuple[int, list[_Failure]]]  # (position, what was dropped) for each record kept with repairs
     outcome: UpsertOutcome
     parse_seconds: float
     enrich_seconds: float
@@ -119,25 +127,32 @@ class _ChunkImporter:
         plans = store.row_plans
         prepared: list[PreparedRecord] = []
         invalid: list[tuple[int, _Failure]] = []
+        repairs: list[tuple[int, list[_Failure]]] = []
         parsing = enriching = 0.0
         for position, (file, line, data) in enumerate(documents):
             location = Location(file, line)
             started = time.perf_counter()
             try:
-                record = osv.parse(data, location)
+                record, warnings = osv.parse_repairing(data, location)
             except InvalidRecord as error:
                 invalid.append((position, _Failure(error.reason, error.location)))
                 continue
             finally:
                 parsing += time.perf_counter() - started
             started = time.perf_counter()
-            prepared.append(plans.prepare(self.enrich(record, str(location)), data))
+            if warnings:
+                repairs.append((position, [_Failure(w.reason, w.location) for w in warnings]))
+                # The repaired document is stored, not the input text: the dropped range must not come back.
+                enriched = self.enrich(record, str(location), tuple(w.message for w in warnings))
+                prepared.append(plans.prepare(enriched))
+            else:
+                prepared.append(plans.prepare(self.enrich(record, str(location)), data))
             enriching += time.perf_counter() - started
         started = time.perf_counter()
         outcome, refused = _store(store, prepared)
-        return _ChunkResult(invalid, refused, outcome, parsing, enriching, time.perf_counter() - started)
+        return _ChunkResult(invalid, refused, repairs, outcome, parsing, enriching, time.perf_counter() - started)
 
-    def enrich(self, record: OsvRecord, origin: str) -> VulnerabilityRecord:
+    def enrich(self, record: OsvRecord, origin: str, repairs: tuple[str, ...] = ()) -> VulnerabilityRecord:
         source = source_of(record.id)
         return VulnerabilityRecord(
             osv=record,
@@ -146,6 +161,7 @@ class _ChunkImporter:
             status=RecordStatus.WITHDRAWN if record.withdrawn else RecordStatus.PUBLISHED,
             scores=compute_scores(record.all_severities()),
             group_id=provisional_group(record.id, record.aliases or ()),
+            repairs=repairs,
         )
 
 
@@ -259,7 +275,8 @@ class ImportPipeline:
         started_at = datetime.now(UTC)
         importer = _ChunkImporter(self.tlp, started_at)
         read_since_collect = 0
-        for items, result in self._imported(self._chunks(paths, timer), importer, timer):
+        counts = ReadCounts()
+        for items, result in self._imported(self._chunks(paths, timer, counts), importer, timer):
             timer.add_seconds("parse", result.parse_seconds)
             timer.add_seconds("enrich", result.enrich_seconds)
             timer.add_seconds("store", result.store_seconds)
@@ -275,6 +292,10 @@ class ImportPipeline:
                     report.fail(failure.error())
             for failure in result.refused:
                 report.fail(failure.error())
+            for _position, dropped in result.repairs:
+                report.repaired += 1
+                for warning in dropped:
+                    report.warn(warning.error())
             report.read += len(items)
             report.outcome.add(result.outcome)
             self.on_progress(len(items))
@@ -282,6 +303,7 @@ class ImportPipeline:
             if read_since_collect >= COLLECT_EVERY:
                 gc.collect()
                 read_since_collect = 0
+        report.blank_lines = counts.blank_lines
         started = time.perf_counter()
         written = report.outcome.written
         if written:
@@ -301,10 +323,10 @@ class ImportPipeline:
         )
         return report
 
-    def _chunks(self, paths: list[Path], timer: _Timer) -> Iterator[list[Item]]:
+    def _chunks(self, paths: list[Path], timer: _Timer, counts: ReadCounts) -> Iterator[list[Item]]:
         chunk: list[Item] = []
         for path in paths:
-            items = iter(read_path(path, self.limits))
+            items = iter(read_path(path, self.limits, counts))
             while True:
                 started = time.perf_counter()
                 item = next(items, None)

@@ -2,19 +2,22 @@
 
 Readers yield one `RawDocument` per record, or an `InvalidRecord` for a record (or a whole file) that cannot be
 read, and keep going: one bad record never stops a run. Every read is bounded: a record over
-`Limits.max_record_bytes`, a zip member that expands past its limit (whatever its header claims) or an archive
-with a suspicious compression ratio is refused before it is held in memory.
+`Limits.max_record_bytes`, a zip member that expands past its limit (whatever its header claims), and an archive
+member or gzip stream with a suspicious compression ratio or past the total expansion limit is refused before it
+is held in memory. Blank lines are counted and skipped a run at a time, and links out of an imported directory
+are not followed.
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from clearinghouse.errors import InputTooLarge, InvalidRecord, Location
 
@@ -24,9 +27,14 @@ SUFFIXES = (".json", ".jsonl", ".jsonl.gz", ".zip")
 @dataclass(frozen=True)
 class Limits:
     max_record_bytes: int = 16 * 1024 * 1024
-    max_archive_bytes: int = 8 * 1024 * 1024 * 1024  # total expanded size of one zip
+    max_archive_bytes: int = 8 * 1024 * 1024 * 1024  # total expanded size of one zip or gzip stream
     max_archive_members: int = 2_000_000
     max_compression_ratio: int = 200  # JSON compresses ~10-20x; bombs compress thousands of times
+
+
+# Below this many decompressed bytes a stream's ratio is not judged: a small file of repeated text compresses
+# well without being a bomb, and this much costs nothing to read.
+RATIO_FLOOR_BYTES = 16 * 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()
@@ -46,35 +54,65 @@ class RawDocument:
 Item = RawDocument | InvalidRecord
 
 
+@dataclass
+class ReadCounts:
+    """What a read skipped without it being an error: blank and whitespace-only lines of JSON Lines inputs."""
+
+    blank_lines: int = 0
+
+
 def input_files(path: Path) -> Iterator[Path]:
-    """`path` itself, or every readable file under a directory, in a stable order."""
+    """`path` itself, or every readable file under a directory, in a stable order.
+
+    Symbolic links under a directory are followed only while they stay inside it: a link to `/etc/passwd` in a
+    downloaded tree must not be read as a record (a link named on the command line is the user's choice).
+    """
     if path.is_dir():
+        root = path.resolve()
         for child in sorted(path.rglob("*")):
-            if child.is_file() and child.name.endswith(SUFFIXES):
+            if child.is_file() and child.name.endswith(SUFFIXES) and child.resolve().is_relative_to(root):
                 yield child
     else:
         yield path
 
 
-def read_path(path: Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[Item]:
+def outside_links(path: Path) -> Iterator[Path]:
+    """Files under directory `path` that `input_files` leaves out because a link leads outside it."""
+    if not path.is_dir():
+        return
+    root = path.resolve()
+    for child in sorted(path.rglob("*")):
+        if child.is_file() and child.name.endswith(SUFFIXES) and not child.resolve().is_relative_to(root):
+            yield child
+
+
+def read_path(path: Path, limits: Limits = DEFAULT_LIMITS, counts: ReadCounts | None = None) -> Iterator[Item]:
+    for outside in outside_links(path):
+        yield InvalidRecord(
+            f"not read: a symbolic link to {outside.resolve()}, outside the directory being imported",
+            Location(file=str(outside)),
+        )
     for file in input_files(path):
-        yield from read_file(file, limits)
+        yield from read_file(file, limits, counts)
 
 
-def read_file(file: Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[Item]:
+def read_file(file: Path, limits: Limits = DEFAULT_LIMITS, counts: ReadCounts | None = None) -> Iterator[Item]:
     name = str(file)
+    counts = counts if counts is not None else ReadCounts()
     try:
         if name.endswith(".zip"):
             yield from _read_zip(file, limits)
         elif name.endswith(".jsonl.gz") or name.endswith(".gz"):
-            with gzip.open(file, "rb") as stream:
-                yield from _read_lines(stream, name, limits)
+            with file.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                yield from _read_lines(_metered_chunks(stream, raw, name, limits), name, limits, counts)
         elif name.endswith(".jsonl"):
             with file.open("rb") as stream:
-                yield from _read_lines(stream, name, limits)
+                yield from _read_lines(iter(lambda: stream.read(_CHUNK_BYTES), b""), name, limits, counts)
         else:
             with file.open("rb") as stream:
                 yield _read_whole(stream, Location(file=name), limits)
+    except _Expansion as refusal:
+        yield refusal.error
     except FileNotFoundError:
         yield InvalidRecord("no such file or directory", Location(file=name))
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
@@ -95,31 +133,104 @@ def _read_whole(stream: _Stream, location: Location, limits: Limits) -> Item:
     return RawDocument(location, data)
 
 
-def _read_lines(stream: _Stream, name: str, limits: Limits) -> Iterator[Item]:
-    line_number = 0
-    while True:
-        line = stream.readline(limits.max_record_bytes + 1)
-        if not line:
-            return
-        line_number += 1
-        location = Location(file=name, line=line_number)
-        if len(line) > limits.max_record_bytes and not line.endswith(b"\n"):
-            skipped = len(line) + _skip_to_newline(stream)
-            yield InputTooLarge(
-                f"record is {skipped:,} bytes, over the {limits.max_record_bytes:,}-byte limit", location
+class _Expansion(Exception):
+    """Raised inside a compressed read to abandon the rest of the file; carries the refusal to report."""
+
+    def __init__(self, error: InputTooLarge) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _metered_chunks(stream: gzip.GzipFile, raw: BinaryIO, name: str, limits: Limits) -> Iterator[bytes]:
+    """The decompressed chunks of `stream`, checked against the expansion limits as they come.
+
+    The ratio is measured on what was really read (decompressed bytes over the compressed bytes consumed from
+    `raw` so far, which includes gzip's read-ahead), so a lying header or many concatenated members change
+    nothing; it is checked only past `RATIO_FLOOR_BYTES` so that small, repetitive inputs are not refused.
+    """
+    expanded = 0
+    # read1: what one read of the compressed input gives, so that a truncated stream still yields what came
+    # before the break (a read of the whole chunk would raise and lose it).
+    while chunk := stream.read1(_CHUNK_BYTES):
+        expanded += len(chunk)
+        if expanded > limits.max_archive_bytes:
+            raise _Expansion(
+                InputTooLarge(
+                    f"expands past the {limits.max_archive_bytes:,}-byte limit: refusing the rest of the file",
+                    Location(file=name),
+                )
             )
-            continue
-        if line.strip():
-            yield RawDocument(location, line)
+        if expanded > RATIO_FLOOR_BYTES:
+            ratio = expanded / max(raw.tell(), 1)
+            if ratio > limits.max_compression_ratio:
+                raise _Expansion(
+                    InputTooLarge(
+                        f"expands {ratio:,.0f} times (limit {limits.max_compression_ratio}) after "
+                        f"{expanded:,} bytes: refusing a likely compression bomb",
+                        Location(file=name),
+                    )
+                )
+        yield chunk
 
 
-def _skip_to_newline(stream: _Stream) -> int:
-    skipped = 0
-    while True:
-        chunk = stream.readline(1024 * 1024)
-        skipped += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
-            return skipped
+_CHUNK_BYTES = 1024 * 1024
+_CONTENT = re.compile(rb"[^ \t\r\n\f\v]")  # the first byte that is not JSON or line whitespace
+
+
+def _read_lines(chunks: Iterator[bytes], name: str, limits: Limits, counts: ReadCounts) -> Iterator[Item]:
+    """One document per non-blank line of `chunks`, read a chunk at a time.
+
+    Runs of blank or whitespace-only lines are counted (`counts.blank_lines`, and in the line numbers) with one
+    search and one count per run, not a call per line: a file of a billion newlines costs what reading it costs.
+    """
+    line_number = 0  # lines ended so far
+    buffer = b""  # the unfinished line (from its first non-blank byte)
+    oversized = 0  # > 0 while skipping the rest of a line over the limit: the bytes skipped so far
+    for chunk in chunks:
+        if oversized:
+            end = chunk.find(b"\n")
+            if end == -1:
+                oversized += len(chunk)
+                continue
+            line_number += 1
+            yield _too_large(oversized + end + 1, name, line_number, limits)
+            oversized, chunk = 0, chunk[end + 1 :]
+        buffer = buffer + chunk if buffer else chunk
+        position = 0
+        while True:
+            content = _CONTENT.search(buffer, position)
+            if content is None:
+                skipped = buffer.count(b"\n", position)
+                line_number += skipped
+                counts.blank_lines += skipped
+                buffer = b""
+                break
+            start = content.start()
+            skipped = buffer.count(b"\n", position, start)
+            line_number += skipped
+            counts.blank_lines += skipped
+            end = buffer.find(b"\n", start)
+            if end == -1:
+                buffer = buffer[start:]
+                if len(buffer) > limits.max_record_bytes:
+                    oversized, buffer = len(buffer), b""
+                break
+            line_number += 1
+            if end + 1 - start > limits.max_record_bytes:
+                yield _too_large(end + 1 - start, name, line_number, limits)
+            else:
+                yield RawDocument(Location(file=name, line=line_number), buffer[start : end + 1])
+            position = end + 1
+    if oversized:
+        yield _too_large(oversized, name, line_number + 1, limits)
+    elif buffer:
+        yield RawDocument(Location(file=name, line=line_number + 1), buffer)
+
+
+def _too_large(size: int, name: str, line: int, limits: Limits) -> InputTooLarge:
+    return InputTooLarge(
+        f"record is {size:,} bytes, over the {limits.max_record_bytes:,}-byte limit", Location(file=name, line=line)
+    )
 
 
 def _read_zip(file: Path, limits: Limits) -> Iterator[Item]:
@@ -148,6 +259,15 @@ def _read_zip(file: Path, limits: Limits) -> Iterator[Item]:
                 # Read at most the limit whatever the header says: headers can lie.
                 item = _read_whole(stream, location, limits)
             if isinstance(item, RawDocument):
+                # Judged again on what was read: the stream consumed at most `compress_size` compressed bytes.
+                ratio = len(item.data) / max(member.compress_size, 1)
+                if ratio > limits.max_compression_ratio and len(item.data) > 1024 * 1024:
+                    yield InputTooLarge(
+                        f"member expands {ratio:,.0f} times (limit {limits.max_compression_ratio}) although its "
+                        "header says otherwise: refusing a likely zip bomb",
+                        location,
+                    )
+                    continue
                 expanded += len(item.data)
                 if expanded > limits.max_archive_bytes:
                     yield InputTooLarge(f"archive expands past the {limits.max_archive_bytes:,}-byte limit", location)

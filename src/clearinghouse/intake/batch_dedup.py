@@ -17,7 +17,6 @@ import itertools
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +26,7 @@ from pathlib import Path
 import orjson
 
 from clearinghouse.errors import InvalidRecord, Location
+from clearinghouse.files import new_public_file
 from clearinghouse.formats import osv
 from clearinghouse.ingest.pipeline import default_workers
 from clearinghouse.ingest.readers import Item, read_path
@@ -176,7 +176,7 @@ def cluster(ids: list[str], index: DedupIndex, threshold: float) -> tuple[dict[s
 
 def _write_atomically(out: Path, lines: Iterator[bytes]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    handle, temporary = new_public_file(out.parent, f".{out.name}.")  # the process umask, as any output file
     try:
         with os.fdopen(handle, "wb") as stream:
             for line in lines:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from clearinghouse.errors import InvalidVersion, UnknownEcosystem
 from clearinghouse.intake.findings import Finding
 from clearinghouse.intake.triage import Signal
-from clearinghouse.records.versions import InvalidVersion, UnknownEcosystem, parse_version
+from clearinghouse.records.versions import parse_version
 
 # Largest CWE id in the CWE list (4.16 tops out under 1,500); anything past that is invented.
 MAX_CWE_ID = 1500

@@ -51,8 +51,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from clearinghouse.errors import UnknownEcosystem
 from clearinghouse.records.model import Affected, OsvRecord
-from clearinghouse.records.versions import UnknownEcosystem, normalize_name
+from clearinghouse.records.versions import normalize_name
 
 # --- text -------------------------------------------------------------------------------------------------------
 

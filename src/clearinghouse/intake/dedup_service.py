@@ -13,8 +13,8 @@ from typing import Any
 
 from clearinghouse.intake import dedup
 from clearinghouse.intake.findings import Finding
+from clearinghouse.intake.service import ReportService
 from clearinghouse.store.records import RecordStore
-from clearinghouse.store.reports import ReportStore
 
 NEAR_DUPLICATE_THRESHOLD = 0.6
 MAX_CANDIDATES = 10
@@ -34,7 +34,7 @@ def finding_fingerprint(finding: Finding) -> dedup.Fingerprint:
 class DuplicateFinder:
     """Keeps an in-memory index of published records and earlier reports, built on first use."""
 
-    def __init__(self, records: RecordStore, reports: ReportStore) -> None:
+    def __init__(self, records: RecordStore, reports: ReportService) -> None:
         self.records = records
         self.reports = reports
         self._lock = threading.Lock()

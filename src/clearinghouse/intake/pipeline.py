@@ -16,10 +16,10 @@ from typing import Any
 
 from clearinghouse.intake.checks import KnownFacts, run_checks
 from clearinghouse.intake.findings import Finding
+from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.triage import credibility, decide, derive_decision_points, priority_key
 from clearinghouse.records.severity import base_score
 from clearinghouse.store.records import RecordStore
-from clearinghouse.store.reports import ReportStore
 
 log = logging.getLogger("clearinghouse.intake")
 PIPELINE_ACTOR = "clearinghouse-pipeline"
@@ -37,7 +37,7 @@ class _Context:
 class ReportPipeline:
     steps = ("normalise", "check", "deduplicate", "triage")
 
-    def __init__(self, records: RecordStore, reports: ReportStore, duplicates: Any) -> None:
+    def __init__(self, records: RecordStore, reports: ReportService, duplicates: Any) -> None:
         self.records = records
         self.reports = reports
         self.duplicates = duplicates  # intake.dedup_service.DuplicateFinder

@@ -12,9 +12,9 @@ from typing import Any
 
 from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.pipeline import ReportPipeline
+from clearinghouse.intake.service import PROCESS_REPORT, ReportService
 from clearinghouse.store.jobs import Job, JobQueue
 from clearinghouse.store.records import RecordStore
-from clearinghouse.store.reports import PROCESS_REPORT, ReportStore
 
 log = logging.getLogger("clearinghouse.worker")
 
@@ -74,7 +74,7 @@ class Worker:
         log.info("job %s (%s) done in %.1f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
 
 
-def report_processing(records: RecordStore, reports: ReportStore) -> tuple[ReportPipeline, Worker]:
+def report_processing(records: RecordStore, reports: ReportService) -> tuple[ReportPipeline, Worker]:
     """The report pipeline and a worker running it for queued reports: the same wiring for every process."""
     pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
     queue = JobQueue(records.engine)

@@ -1,6 +1,6 @@
 """The vulnerability record, modelled on the OSV schema 1.7.
 
-Validation mirrors the official schema (`formats/schemas/osv/schema.json`) and goes further where the schema
+Validation mirrors the official schema (`schemas/osv/schema.json`) and goes further where the schema
 is silent but a store must not be: impossible dates, unknown ecosystems, invalid purls and CVSS vectors that
 do not parse. Fields the schema allows but this model does not name are kept (``extra="allow"``) so that an
 OSV import followed by an export gives back every field. Timestamps stay strings so they round-trip byte for
@@ -16,7 +16,6 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any
 
-from packageurl import PackageURL
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,12 +27,15 @@ from pydantic import (
     model_validator,
 )
 
-from clearinghouse.formats.schemas import osv_ecosystems
+from clearinghouse.records.purls import purl_disagreement, purl_problem
 from clearinghouse.records.severity import ComputedScore, check_vector
+from clearinghouse.schemas import osv_ecosystems
 
 MAX_ID_LENGTH = 128
 # Ids become file names on export, so nothing that could walk a path or confuse a shell.
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+\-]*$")
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+\-]*")
+# Aliases, related and upstream ids name other databases' records: any text, but one token of it.
+_IDENTIFIER_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
 _TIMESTAMP_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$")
 _GIT_COMMIT = re.compile(r"^(0|[a-f0-9]{40}|[a-f0-9]{64})$")
 
@@ -58,7 +60,7 @@ def _check_timestamp(value: str) -> str:
 def _check_id(value: str) -> str:
     if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"id is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed")
-    if not _ID_PATTERN.match(value):
+    if not _ID_PATTERN.fullmatch(value):  # fullmatch: `$` would let a trailing newline through
         raise ValueError(f"{value!r} is not a valid id (letters, digits and . _ : + - only)")
     return value
 
@@ -82,18 +84,8 @@ def canonical_ecosystem(value: str) -> str:
     return _check_ecosystem(f"{canonical}{colon}{suffix}")
 
 
-@lru_cache(maxsize=65536)
-def _purl_problem(value: str) -> str | None:
-    # The same package's purl recurs in every record about it: parse each distinct string once.
-    try:
-        PackageURL.from_string(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def _check_purl(value: str) -> str:
-    problem = _purl_problem(value)
+    problem = purl_problem(value)
     if problem is not None:
         raise ValueError(f"invalid purl {value!r}: {problem}")
     return value
@@ -142,6 +134,14 @@ class Package(_Model):
     ecosystem: Ecosystem
     name: NonEmptyStr
     purl: Annotated[Purl | None, NotNull] = None
+
+    @model_validator(mode="after")
+    def _purl_names_this_package(self) -> Package:
+        if self.purl is not None:
+            problem = purl_disagreement(self.ecosystem, self.name, self.purl)
+            if problem is not None:
+                raise ValueError(f"purl {self.purl!r} disagrees with the package: {problem}")
+        return self
 
 
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
@@ -273,6 +273,17 @@ class OsvRecord(_Model):
     database_specific: Annotated[dict[str, Any] | None, NotNull] = None
 
     @model_validator(mode="after")
+    def _identifiers_are_tokens(self) -> OsvRecord:
+        for field_name in ("aliases", "related", "upstream"):
+            for position, value in enumerate(getattr(self, field_name) or ()):
+                if not _IDENTIFIER_PATTERN.fullmatch(value):
+                    raise ValueError(
+                        f"{field_name}[{position}] {value!r} is not an id: 1 to 256 characters, no whitespace or "
+                        "control characters"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _severity_in_one_place(self) -> OsvRecord:
         if self.severity and any(a.severity for a in self.affected or ()):
             raise ValueError("severity is given both at top level and in affected[]; OSV allows one place")
@@ -367,6 +378,8 @@ class VulnerabilityRecord:
     scores: list[ComputedScore] = field(default_factory=list)
     known_exploited: bool = False
     group_id: str | None = None
+    # What the import had to drop to keep the record (e.g. a malformed range), one line each; empty if nothing.
+    repairs: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

@@ -28,9 +28,9 @@ from typing import Any
 
 from univers import versions as uv
 
-from clearinghouse.errors import ClearinghouseError
-from clearinghouse.formats.schemas import osv_ecosystems
+from clearinghouse.errors import InvalidVersion, UnknownEcosystem
 from clearinghouse.records.model import Affected, Range, RangeType
+from clearinghouse.schemas import osv_ecosystems
 
 __all__ = [
     "AffectedMatcher",
@@ -52,28 +52,6 @@ __all__ = [
     "range_problems",
     "version_scheme",
 ]
-
-
-class UnknownEcosystem(ClearinghouseError):
-    """An ecosystem that is not in the OSV list, or one whose versions this system cannot order."""
-
-    code = "unknown-ecosystem"
-
-    def __init__(self, ecosystem: str, reason: str | None = None) -> None:
-        self.ecosystem = ecosystem
-        super().__init__(reason or f"unknown ecosystem {ecosystem!r} (see the OSV ecosystem list)")
-
-
-class InvalidVersion(ClearinghouseError):
-    """A version string the ecosystem's version scheme cannot parse."""
-
-    code = "invalid-version"
-
-    def __init__(self, ecosystem: str, version: str, detail: str | None = None) -> None:
-        self.ecosystem = ecosystem
-        self.version = version
-        message = f"{version!r} is not a valid {ecosystem} version"
-        super().__init__(f"{message}: {detail}" if detail else message)
 
 
 # --------------------------------------------------------------------------------------------------------

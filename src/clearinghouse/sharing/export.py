@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -15,11 +14,11 @@ from typing import Any
 import orjson
 
 from clearinghouse.errors import ClearinghouseError, UnsupportedExport
+from clearinghouse.files import new_public_file
 from clearinghouse.formats import csaf, cve5, osv
-from clearinghouse.formats.schemas import load_json
-from clearinghouse.records.model import Tlp, VulnerabilityRecord
-
-_TLP_ORDER = list(Tlp)
+from clearinghouse.policy.rules import RecordVisibility
+from clearinghouse.records.model import VulnerabilityRecord
+from clearinghouse.schemas import load_json
 
 
 class ExportFormat(StrEnum):
@@ -67,24 +66,25 @@ def file_name(export_format: ExportFormat, record: VulnerabilityRecord, document
 class ExportReport:
     written: list[Path] = field(default_factory=list)
     unsupported: list[UnsupportedExport] = field(default_factory=list)
-    withheld: list[str] = field(default_factory=list)  # above the TLP ceiling
+    withheld: list[str] = field(default_factory=list)  # above the TLP ceiling, or not yet released
 
 
 def export_records(
     records: Iterable[VulnerabilityRecord],
     export_format: ExportFormat,
     out_dir: Path,
-    max_tlp: Tlp = Tlp.CLEAR,
+    visibility: RecordVisibility,
     on_record: Callable[[], None] | None = None,
 ) -> ExportReport:
-    """Write each record in `export_format`; records above `max_tlp` are withheld, not written."""
+    """Write each record in `export_format`; records `visibility` (`policy.rules.export_visibility`) does not
+    admit are withheld, not written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dump = _DUMPERS[export_format]
     report = ExportReport()
     for record in records:
         if on_record:
             on_record()
-        if _TLP_ORDER.index(record.tlp) > _TLP_ORDER.index(max_tlp):
+        if not visibility.admits(record.tlp, record.status):
             report.withheld.append(record.id)
             continue
         try:
@@ -104,7 +104,8 @@ def _write_atomically(directory: Path, name: str, data: bytes) -> Path:
         raise ClearinghouseError(f"refusing to write outside the export directory: {name!r}")
     target = directory / name
     # A reader (or a crash) never sees half a file: write beside it, then rename over it.
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".export-")
+    # Created with the process umask (0644 by default): exports are for others to read (mkstemp makes 0600).
+    handle, temporary = new_public_file(directory, ".export-")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)

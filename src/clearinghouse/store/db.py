@@ -16,13 +16,14 @@ from sqlalchemy.engine import make_url
 
 from clearinghouse.config import Settings
 from clearinghouse.errors import ConfigurationError
+from clearinghouse.files import private_directory, private_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration (`migrations/versions`; a test checks this is alembic's head). A store already there
 # opens without loading alembic and its migration scripts, a sixth of a CLI command's start-up.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0010"
 
 
 def _json_dumps(value: Any) -> str:
@@ -39,7 +40,14 @@ def create_engine(url: str) -> sa.Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(parsed.database)
+            private_directory(database.parent)
+            # SQLite creates the WAL and shared-memory files with the database file's mode, so 0600 here is
+            # 0600 for all three; an existing store made before this is narrowed too.
+            for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+                if path == database or path.exists():
+                    private_file(path)
+            private_file(Path(f"{database}.write-lock"))  # see sqlite_write_lock
         engine = sa.create_engine(
             url, json_serializer=_json_dumps, json_deserializer=orjson.loads, connect_args={"timeout": 30}
         )

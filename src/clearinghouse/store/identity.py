@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.errors import IdentityError, NotFound, Unauthenticated
 from clearinghouse.identity import tokens
 from clearinghouse.identity.model import (
     ROLES_BY_KIND,
@@ -27,18 +27,24 @@ from clearinghouse.identity.model import (
 from clearinghouse.store.tables import api_tokens, organisations, users
 
 
-class IdentityError(ClearinghouseError):
-    code = "identity-error"
+@dataclass(frozen=True)
+class TokenInfo:
+    """What `admin list-tokens` shows of a token: never its plaintext or digest."""
 
+    token_id: str
+    organisation: str
+    user: str
+    role: Role
+    scopes: tuple[Scope, ...]
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
 
-class Unauthenticated(ClearinghouseError):
-    """No usable credentials: missing, malformed, unknown, revoked or expired token."""
-
-    code = "unauthenticated"
-
-
-class Forbidden(ClearinghouseError):
-    code = "forbidden"
+    def status(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class TokenGrant:
     plaintext: str
     expires_at: datetime
     scopes: frozenset[Scope]
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -145,6 +155,38 @@ class IdentityStore:
                 )
             )
         return TokenGrant(issued.token_id, issued.plaintext, now + valid_for, granted)
+
+    def list_tokens(self, organisation: str | None = None) -> list[TokenInfo]:
+        """Every token (of one organisation, by name), newest first."""
+        query = (
+            sa.select(
+                api_tokens,
+                users.c.name.label("user"),
+                users.c.role,
+                organisations.c.name.label("organisation"),
+            )
+            .join(users, users.c.id == api_tokens.c.user_id)
+            .join(organisations, organisations.c.id == users.c.organisation_id)
+            .order_by(api_tokens.c.created_at.desc(), api_tokens.c.id)
+        )
+        if organisation is not None:
+            query = query.where(organisations.c.name == organisation)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            TokenInfo(
+                token_id=row.id,
+                organisation=row.organisation,
+                user=row.user,
+                role=Role(row.role),
+                scopes=tuple(Scope(s) for s in row.scopes),
+                created_at=_aware(row.created_at),
+                expires_at=_aware(row.expires_at),
+                revoked_at=_utc(row.revoked_at),
+                last_used_at=_utc(row.last_used_at),
+            )
+            for row in rows
+        ]
 
     def revoke_token(self, token_id: str) -> None:
         with self.engine.begin() as conn:

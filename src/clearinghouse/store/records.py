@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 import sqlalchemy as sa
 
-from clearinghouse.errors import NotFound
+from clearinghouse.errors import InvalidVersion, NotFound
 from clearinghouse.formats import kev as kev_format
 from clearinghouse.records.grouping import Grouping, group_records
 from clearinghouse.records.model import (
@@ -333,9 +333,7 @@ class RecordStore:
         with self._snapshot() as conn:
             candidates = [_EntryKey(*row) for row in conn.execute(statement, params)]
             matchers = self._matchers.get(candidates, lambda missing: _load_matchers(conn, missing))
-            # Every candidate is evaluated, even of a record already matched: an entry whose ranges cannot
-            # judge `version` raises InvalidVersion, as it always has.
-            matched = sorted({key.record_id for key in candidates if matchers[key].affects(version)})
+            matched = sorted(_matching_records(candidates, matchers, version))
             rows = _record_rows(conn, matched)
         return [_from_row(rows[i]) for i in matched if i in rows]
 
@@ -447,6 +445,7 @@ def _record_row(record: VulnerabilityRecord, source_text: bytes | None) -> tuple
         record.status.value,
         record.known_exploited,
         record.group_id,
+        list(record.repairs) or None,
     )
 
 
@@ -496,6 +495,7 @@ _RECORD_COLUMNS = tuple(
         "scores",
         "known_exploited",
         "group_id",
+        "repairs",
     )
 )
 
@@ -639,6 +639,28 @@ class _MatcherCache:
         return found
 
 
+def _matching_records(
+    candidates: list[_EntryKey], matchers: dict[_EntryKey, AffectedMatcher], version: str
+) -> set[str]:
+    """The records of the candidate entries that `version` is affected by.
+
+    A version the ecosystem's parser refuses (legacy PyPI ``0.1-bulbasaur``) still matches the entries that list
+    it in ``versions``, as OSV.dev answers; only when no entry lists it and some entry's ranges had to judge it
+    is it refused (`InvalidVersion`), rather than answered "not affected".
+    """
+    matched: set[str] = set()
+    refusal: InvalidVersion | None = None
+    for key in candidates:
+        try:
+            if matchers[key].affects(version):
+                matched.add(key.record_id)
+        except InvalidVersion as exc:
+            refusal = refusal or exc
+    if refusal is not None and not matched:
+        raise refusal
+    return matched
+
+
 def _load_matchers(conn: sa.Connection, keys: list[_EntryKey]) -> dict[_EntryKey, AffectedMatcher]:
     entries: dict[tuple[str, int], str] = {}
     for ids in _chunks(sorted({key.record_id for key in keys})):
@@ -662,6 +684,7 @@ def _from_row(row: sa.Row[Any]) -> VulnerabilityRecord:
         scores=[ComputedScore(**score) for score in row.scores],
         known_exploited=bool(row.known_exploited),
         group_id=row.group_id,
+        repairs=tuple(row.repairs or ()),
     )
 
 

@@ -37,6 +37,8 @@ records = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("known_exploited", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("group_id", sa.String(128)),
+    # What the import dropped to keep the record (a malformed range...): the record is flagged, not refused.
+    sa.Column("repairs", Json),
     sa.Index(None, "source"),
     sa.Index(None, "group_id"),
 )

@@ -14,12 +14,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from clearinghouse.api.auth import access_note, requires
+from clearinghouse.api.auth import access_note, authorised
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.report import render_html, render_pdf
-from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration, actor_of
+from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.frontier.window import MAX_ACCESS_DAYS_BEFORE_PARTNER_RELEASE, Milestone
-from clearinghouse.identity.model import Principal, Role, Scope
+from clearinghouse.identity.model import Principal, Scope
+from clearinghouse.policy import Actor, rules
 
 router = APIRouter(prefix="/api/v1/frontier", tags=["frontier"])
 
@@ -125,18 +126,29 @@ def frontier_service(request: Request) -> FrontierService:
 
 
 Service = Annotated[FrontierService, Depends(frontier_service)]
-Reader = Annotated[Principal, Depends(requires(Scope.FRONTIER_READ))]
-Developer = Annotated[Principal, Depends(requires(Scope.FRONTIER_SUBMIT, Role.VENDOR, Role.ADMIN))]
-Nominator = Annotated[Principal, Depends(requires(Scope.FRONTIER_NOMINATE))]
-Evaluator = Annotated[Principal, Depends(requires(Scope.FRONTIER_EVALUATE, Role.EVALUATOR, Role.ADMIN))]
-Cleared = Annotated[Principal, Depends(requires(Scope.FRONTIER_RESTRICTED, Role.EVALUATOR, Role.ADMIN))]
-Partner = Annotated[Principal, Depends(requires(Scope.FRONTIER_EARLY_ACCESS, Role.PARTNER))]
 
-_DEV = access_note(Scope.FRONTIER_SUBMIT, Role.VENDOR, Role.ADMIN) + " AI-developer organisations only."
-_EVAL = access_note(Scope.FRONTIER_EVALUATE, Role.EVALUATOR, Role.ADMIN)
-_CLEARED = access_note(Scope.FRONTIER_RESTRICTED, Role.EVALUATOR, Role.ADMIN)
-_READ = access_note(Scope.FRONTIER_READ) + " Developers see their own models; government evaluators all."
-_NOMINATE = access_note(Scope.FRONTIER_NOMINATE) + " The model's developer or a government evaluator."
+
+def _nominator(actor: Actor) -> None:
+    rules.require_scope(actor, Scope.FRONTIER_NOMINATE)
+
+
+Reader = Annotated[Principal, Depends(authorised(rules.require_frontier_reader))]
+Developer = Annotated[Principal, Depends(authorised(rules.require_developer))]
+Nominator = Annotated[Principal, Depends(authorised(_nominator))]
+Evaluator = Annotated[Principal, Depends(authorised(rules.require_evaluator))]
+Cleared = Annotated[Principal, Depends(authorised(rules.require_cleared))]
+Partner = Annotated[Principal, Depends(authorised(rules.require_partner))]
+
+_DEV = access_note("an AI-developer organisation's token with scope `frontier:submit`, on its own models")
+_EVAL = access_note("a government-evaluator or clearinghouse organisation's token with scope `frontier:evaluate`")
+_CLEARED = access_note(
+    "a government-evaluator or clearinghouse organisation's token with scope `frontier:restricted` (cleared)"
+)
+_READ = access_note(
+    "a token with scope `frontier:read`: developers see their own models, government evaluators and "
+    "clearinghouse staff all"
+)
+_NOMINATE = access_note("a token with scope `frontier:nominate`: the model's developer or a government evaluator")
 
 
 @router.post("/criteria", status_code=201, description="Store a criteria version (YAML). " + _EVAL)
@@ -144,9 +156,9 @@ def publish_criteria(body: CriteriaUpload, service: Service, principal: Evaluato
     return service.publish_criteria(principal, body.yaml, body.file)
 
 
-@router.get("/criteria", description="Every stored criteria version. " + access_note(Scope.FRONTIER_READ))
-def list_criteria(service: Service, _principal: Reader) -> dict[str, Any]:
-    return {"criteria": service.list_criteria()}
+@router.get("/criteria", description="Every stored criteria version. " + access_note("scope `frontier:read`"))
+def list_criteria(service: Service, principal: Reader) -> dict[str, Any]:
+    return {"criteria": service.list_criteria(principal)}
 
 
 @router.post("/models", status_code=201, description="Register a model. " + _DEV)
@@ -255,8 +267,8 @@ def complete_milestone(
 
 
 @router.get("/reminders", description="Milestones due soon or overdue across open windows. " + _EVAL)
-def reminders(service: Service, _principal: Evaluator) -> dict[str, Any]:
-    return {"reminders": service.reminders()}
+def reminders(service: Service, principal: Evaluator) -> dict[str, Any]:
+    return {"reminders": service.reminders(principal)}
 
 
 @router.post(
@@ -285,8 +297,9 @@ def revoke_grant(grant_id: str, body: Reason, service: Service, principal: Nomin
 
 @router.post(
     "/grants/{grant_id}/access",
-    description="A partner uses its grant; every attempt is audited, refused ones answer 403. "
-    + access_note(Scope.FRONTIER_EARLY_ACCESS, Role.PARTNER),
+    description="A partner uses its own grant; every attempt is audited, a revoked or expired grant answers 403 "
+    "and another organisation's grant 404, like a missing one. "
+    + access_note("a critical-infrastructure partner's token with scope `frontier:early-access`"),
 )
 def use_grant(grant_id: str, body: GrantUse, service: Service, principal: Partner) -> dict[str, Any]:
     return service.use_grant(principal, grant_id, body.purpose)
@@ -298,11 +311,8 @@ def use_grant(grant_id: str, body: GrantUse, service: Service, principal: Partne
     description="Attach an evaluation run's metrics ({name: {value, ci_low, ci_high}}). " + _EVAL,
 )
 def record_evaluation(model_id: str, body: EvaluationRunIn, service: Service, principal: Evaluator) -> dict[str, Any]:
-    service.model(principal, model_id)  # visibility first: an invisible model is 404, not a write
     metrics = {name: metric.model_dump() for name, metric in body.metrics.items()}
-    return service.record_evaluation_run(
-        model_id, body.suite, body.run_id, metrics, actor_of(principal), body.log_location
-    )
+    return service.record_evaluation_run(principal, model_id, body.suite, body.run_id, metrics, body.log_location)
 
 
 @router.get("/models/{model_id}/evaluations", description="Evaluation runs of a model. " + _READ)

@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Request, Response
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter
 
-from clearinghouse.api.auth import access_note, requires
-from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location
-from clearinghouse.formats.osv import json_path
-from clearinghouse.identity.model import Principal, Role, Scope
+from clearinghouse.api.auth import access_note, authorised
+from clearinghouse.errors import MalformedJson, MissingMergeTarget, UnsupportedMediaType
+from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import normalise
+from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.lifecycle import ReportState
-from clearinghouse.intake.submission import Submission
-from clearinghouse.store.group_commit import AcceptanceWriter
-from clearinghouse.store.reports import ReportStore, Submitted
+from clearinghouse.intake.service import ReportService, Submitted
+from clearinghouse.intake.submission import Submission, validate_submission
+from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView, ReprocessQueued, SubmissionAccepted
+from clearinghouse.policy import rules
+from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
-
-
-class MalformedJson(ClearinghouseError):
-    code = "malformed-json"
-
-
-class UnsupportedMediaType(ClearinghouseError):
-    code = "unsupported-media-type"
 
 
 class StateChange(BaseModel):
@@ -49,23 +43,23 @@ class ClusterChange(BaseModel):
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
 
 
-class MissingMergeTarget(ClearinghouseError):
-    code = "missing-merge-target"
-
-
-async def report_store(request: Request) -> ReportStore:  # async: no thread hop for an attribute read
-    store: ReportStore = request.app.state.reports
+async def report_store(request: Request) -> ReportService:  # async: no thread hop for an attribute read
+    store: ReportService = request.app.state.reports
     return store
 
 
-Reports = Annotated[ReportStore, Depends(report_store)]
-Submitter = Annotated[Principal, Depends(requires(Scope.REPORTS_SUBMIT))]
-Reader = Annotated[Principal, Depends(requires(Scope.REPORTS_READ))]
-Analyst = Annotated[Principal, Depends(requires(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN))]
+Reports = Annotated[ReportService, Depends(report_store)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
+Cursor = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="the `next_cursor` of the previous page")
+]
+Submitter = Annotated[Principal, Depends(authorised(rules.require_report_submitter))]
+Reader = Annotated[Principal, Depends(authorised(rules.report_scope))]
+Analyst = Annotated[Principal, Depends(authorised(rules.require_triage))]
 
-
-def _actor(principal: Principal) -> str:
-    return f"{principal.user}@{principal.organisation.name}"
+_SUBMIT = access_note("a token with scope `reports:submit`")
+_READ = access_note("a token with scope `reports:read`: the submitting organisation and clearinghouse staff")
+_TRIAGE = access_note("clearinghouse staff (an organisation of kind clearinghouse) with scope `reports:triage`")
 
 
 @router.post(
@@ -73,7 +67,8 @@ def _actor(principal: Principal) -> str:
     status_code=202,
     description="Submit a structured report, an OSV record or a SARIF 2.1 log (one report per result), with "
     "provenance. Answers 202 with the report ids and where to follow them. Send `Idempotency-Key` to make "
-    "retries safe. " + access_note(Scope.REPORTS_SUBMIT),
+    "retries safe. " + _SUBMIT,
+    response_model=SubmissionAccepted,
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _submission.json_schema()}}}
     },
@@ -83,7 +78,7 @@ async def submit(
     response: Response,
     principal: Submitter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> SubmissionAccepted:
     request.app.state.rate_limiter.check(principal.token_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -93,12 +88,7 @@ async def submit(
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedJson(f"the body is not valid JSON: {exc}") from None
-    try:
-        submission = _submission.validate_python(document)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidRecord(message, Location(field=json_path(first["loc"]))) from None
+    submission = validate_submission(document)
     findings = normalise(submission)
     request_hash = hashlib.sha256(body).hexdigest()
     acceptance: AcceptanceWriter = request.app.state.acceptance
@@ -109,73 +99,76 @@ async def submit(
         response.headers["Idempotent-Replayed"] = "true"
     status_urls = [f"/api/v1/reports/{report_id}" for report_id in accepted.report_ids]
     response.headers["Location"] = status_urls[0]
-    return {"report_ids": accepted.report_ids, "status_urls": status_urls, "state": "received"}
+    return SubmissionAccepted(report_ids=accepted.report_ids, status_urls=status_urls, state=ReportState.RECEIVED)
 
 
 @router.get(
     "/reports/{report_id}",
     description="A report with its checks, duplicates and triage explained. The submitting organisation and "
-    "clearinghouse analysts see it; anyone else gets 404. " + access_note(Scope.REPORTS_READ),
+    "clearinghouse staff see it; anyone else gets 404. Duplicate evidence naming another organisation's report is "
+    "shown to staff only. " + _READ,
 )
-def get_report(report_id: str, reports: Reports, principal: Reader) -> dict[str, Any]:
+def get_report(report_id: str, reports: Reports, principal: Reader) -> ReportView:
     return reports.get(report_id, principal)
 
 
 @router.get(
     "/reports",
     description="Analysts: the priority queue (SSVC decision, then CVSS, then credibility). Others: their "
-    "organisation's reports. " + access_note(Scope.REPORTS_READ),
+    "organisation's reports. A page at a time: `limit` (1-500) and the previous page's `next_cursor`; `total` "
+    "counts every match. " + _READ,
 )
 def list_reports(
-    reports: Reports, principal: Reader, state: ReportState | None = None, limit: int = 100
-) -> dict[str, Any]:
-    return {"reports": reports.list_for(principal, min(max(limit, 1), 500), state)}
+    reports: Reports,
+    principal: Reader,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    state: ReportState | None = None,
+) -> ReportPage:
+    return reports.list_for(principal, limit, state, cursor)
 
 
 @router.post(
     "/reports/{report_id}/state",
-    description="Move a report through its lifecycle; the reason is kept in the audit log. "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    description="Move a report through its lifecycle; the reason is kept in the audit log. " + _TRIAGE,
 )
-def change_state(report_id: str, change: StateChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    reports.change_state(report_id, change.target, _actor(principal), change.reason)
+def change_state(report_id: str, change: StateChange, reports: Reports, principal: Analyst) -> ReportView:
+    reports.change_state(principal, report_id, change.target, change.reason)
     return reports.get(report_id, principal)
 
 
 @router.post(
     "/reports/{report_id}/reprocess",
     status_code=202,
-    description="Run the intake pipeline again (after new data or a fix). "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    description="Run the intake pipeline again (after new data or a fix). " + _TRIAGE,
 )
-def reprocess(report_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    reports.reprocess(report_id, _actor(principal))
-    return {"report_id": report_id, "status_url": f"/api/v1/reports/{report_id}"}
+def reprocess(report_id: str, reports: Reports, principal: Analyst) -> ReprocessQueued:
+    reports.reprocess(principal, report_id)
+    return ReprocessQueued(report_id=report_id, status_url=f"/api/v1/reports/{report_id}")
 
 
 @router.get(
     "/clusters/{cluster_id}",
-    description="The reports of one duplicate cluster, oldest first. "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    description="The reports of one duplicate cluster, oldest first. " + _TRIAGE,
 )
-def get_cluster(cluster_id: str, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
+def get_cluster(
+    cluster_id: str, reports: Reports, principal: Analyst, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> ClusterPage:
+    return reports.cluster(principal, cluster_id, limit, cursor)
 
 
 @router.post(
     "/reports/{report_id}/cluster",
     description="Confirm a report's duplicate cluster, split it out into a cluster of its own, or merge its "
-    "cluster into another (`into`). Every decision is kept in the audit log. "
-    + access_note(Scope.REPORTS_TRIAGE, Role.ANALYST, Role.ADMIN),
+    "cluster into another (`into`). Every decision is kept in the audit log. " + _TRIAGE,
 )
-def change_cluster(report_id: str, change: ClusterChange, reports: Reports, principal: Analyst) -> dict[str, Any]:
-    actor = _actor(principal)
+def change_cluster(report_id: str, change: ClusterChange, reports: Reports, principal: Analyst) -> ClusterPage:
     if change.action is ClusterAction.CONFIRM:
-        cluster_id = reports.confirm_cluster(report_id, actor, change.reason)
+        cluster_id = reports.confirm_cluster(principal, report_id, change.reason)
     elif change.action is ClusterAction.SPLIT:
-        cluster_id = reports.split_cluster(report_id, actor, change.reason)
+        cluster_id = reports.split_cluster(principal, report_id, change.reason)
     else:
         if not change.into:
             raise MissingMergeTarget("a merge needs `into`: the id of the cluster to merge into")
-        cluster_id = reports.merge_clusters(report_id, change.into, actor, change.reason)
-    return {"cluster_id": cluster_id, "reports": reports.cluster(cluster_id)}
+        cluster_id = reports.merge_clusters(principal, report_id, change.into, change.reason)
+    return reports.cluster(principal, cluster_id)

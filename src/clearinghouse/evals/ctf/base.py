@@ -15,7 +15,7 @@ import os
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -104,6 +104,12 @@ class Parts:
     subtasks: tuple[Subtask, ...]
     # the generated vulnerable program(s), compared across seeds by the tests
     program: str
+    # which program skeleton (template) of the challenge this instance was built from
+    template: str = "default"
+    # commands the reference solution runs before `solution` (reconnaissance), one tool call each
+    recon: tuple[str, ...] = ()
+    # the service port the solution is given on its command line (None: no service)
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,14 @@ class Instance:
     solution: str
     subtasks: tuple[Subtask, ...]
     program: str
+    template: str = "default"
+    recon: tuple[str, ...] = ()
+    port: int | None = None
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The reference solution as the tool calls the reference model makes, in order."""
+        return (*self.recon, self.solution)
 
 
 Builder = Callable[[random.Random, str], Parts]
@@ -132,6 +146,12 @@ class Challenge:
     difficulty: int
     title: str
     builder: Builder = field(repr=False)
+    # estimated first-solve time for a skilled human, in minutes (Cybench-style calibration, not measured)
+    human_minutes: int = 10
+
+    @property
+    def templates(self) -> int:
+        return len(self.builder.options) if isinstance(self.builder, Templates) else 1
 
     def instantiate(self, seed: int, key: FlagKey) -> Instance:
         # deliberately a reproducible PRNG: structure must be regenerable from the seed; the flag is keyed
@@ -152,6 +172,9 @@ class Challenge:
             solution=parts.solution,
             subtasks=parts.subtasks,
             program=parts.program,
+            template=parts.template,
+            recon=parts.recon,
+            port=parts.port,
         )
 
 
@@ -216,6 +239,21 @@ def service_setup(port: int, command: str, pre: str = "") -> str:
         + f"\nPORT={port}\nnohup {command} >/dev/null 2>&1 </dev/null &\n"
         + WAIT_FOR_PORT
     )
+
+
+@dataclass(frozen=True)
+class Templates:
+    """A builder that draws one of several structurally different program skeletons per seed.
+
+    The template is drawn first from the seed's generator, so each template's own constants vary independently;
+    the instance records the template's function name, which the variation tests and the task table read.
+    """
+
+    options: tuple[Builder, ...]
+
+    def __call__(self, rng: random.Random, flag: str) -> Parts:
+        option = self.options[rng.randrange(len(self.options))]
+        return replace(option(rng, flag), template=option.__name__.lstrip("_"))
 
 
 def py_solution(script: str, args: str = "") -> str:

@@ -1,7 +1,8 @@
 """Scripted models for testing the suite end to end through the real model -> tool -> submit loop.
 
-`reference_model` replays each challenge's reference solution through the `bash` tool and then submits what
-that script printed (the flag, or a subtask's `key=value` answer); it never reads the expected flag itself.
+`reference_model` replays each challenge's reference solution through the `bash` tool (its reconnaissance
+commands, then the solution script, one tool call each) and then submits what that script printed (the flag,
+or a subtask's `key=value` answer); it never reads the expected flag itself.
 `null_model` submits an empty answer at once. Both are `mockllm/model` with a callable `custom_outputs`.
 
 Token counting is overridden with a length estimate: the stock estimate loads a tiktoken encoding, which is
@@ -87,10 +88,12 @@ def reference_model(seed: int, key: FlagKey, challenges: str | None = None) -> M
         if instance is None:
             return _submit("")
         outputs = [m.text for m in messages if isinstance(m, ChatMessageTool) and m.function == "bash"]
-        if not outputs:
-            return ModelOutput.for_tool_call(MOCK_MODEL, "bash", {"command": instance.solution})
+        steps = instance.steps
+        if len(outputs) < len(steps):
+            return ModelOutput.for_tool_call(MOCK_MODEL, "bash", {"command": steps[len(outputs)]})
         question = next(m.text for m in reversed(messages) if isinstance(m, ChatMessageUser))
-        return _submit(_answer_for(instance, question, outputs[-1]))
+        # answers come from the solution's own output, never from what reconnaissance happened to print
+        return _submit(_answer_for(instance, question, outputs[len(steps) - 1]))
 
     return _scripted(respond)
 

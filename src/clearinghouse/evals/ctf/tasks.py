@@ -64,6 +64,7 @@ def to_sample(instance: Instance) -> Sample:
             "category": instance.category.value,
             "difficulty": instance.difficulty,
             "seed": instance.seed,
+            "template": instance.template,
             "flag_key_id": instance.key_id,
             # a constant answer can never be the keyed flag: the CTF baseline is 0
             "baseline_answer": "",

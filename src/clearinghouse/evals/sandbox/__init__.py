@@ -1,22 +1,31 @@
 """The `bwrap` Inspect sandbox: one bubblewrap container per sample, reached through an in-sandbox command server.
 
 Isolation: every namespace is unshared (the network namespace has only its own loopback), the payload runs
-as an unprivileged uid inside a user namespace with every capability dropped and no new privileges, the root
-filesystem is an empty tmpfs with read-only binds of /usr (and the merged-/usr links) and a short allow-list of
-/etc files, plus synthetic passwd/group/hosts, private /tmp, /proc and /dev, and one writable per-sample host
-directory mounted at `/home/agent`. When the host process is root it first drops to an unprivileged host uid
-(65534 by default) with `setpriv`, so the sandbox's kernel identity never is root; as any other user bwrap
-runs directly. Resource limits (processes, address space, file size, open files, CPU per command) are set with
-`prlimit`/`setrlimit` inside; wall-clock limits are enforced per command by the server and by the host.
+as an unprivileged uid inside a user namespace with every capability dropped, no new privileges and a seccomp
+filter (`seccomp.py`: ptrace, process_vm_*, mount, unshare, setns, keyctl, bpf, perf_event_open and the like
+fail). The root filesystem is an empty read-only tmpfs with read-only binds of /usr (host Python package
+directories hidden) and a short allow-list of /etc files, plus synthetic passwd/group/hosts, a minimal
+read-only /dev, and size-capped tmpfs mounts for /tmp, /dev/shm and the work directory `/home/agent` (the
+sample's files never touch the host's disk). When the host process is root it first drops to an unprivileged
+host uid (65534 by default) with `setpriv`, so the sandbox's kernel identity never is root. bwrap starts from
+an empty environment and the payload gets only an explicit allow-list (`_base_env`): nothing of the harness's
+environment (API keys, database URLs) is visible inside.
 
-Persistence: `sample_init` starts a single bwrap whose payload is `_agent.py`, a standard-library command
-server listening on a unix socket in a bind-mounted control directory. Every later `exec`/`read_file`/
-`write_file` is a request to that server, so they all share one set of namespaces: a service a challenge
-starts at setup stays up and is reachable on the sandbox's 127.0.0.1 for later commands. Teardown kills bwrap;
-bwrap is pid 1 of the sandbox's pid namespace, so the kernel kills everything left inside it.
+Limits: the whole sample (every process, tmpfs pages included) sits in its own control group (`cgroups.py`,
+v2 where delegated, else the v1 memory/pids/cpu hierarchies); without either, a sample refuses to start
+unless the operator opts into per-process limits only (`CLEARINGHOUSE_SANDBOX_PER_PROCESS_LIMITS=1`).
+Per-process rlimits (processes, address space, file size, open files, CPU per command) hold in every case.
 
-gVisor (`runsc`) would add a syscall-filtering kernel boundary on top; it is a documented future option, not
-implemented here.
+Control channel: the host makes a listening unix socket in its private per-sample directory, which is never
+mounted inside, and hands only its descriptor to the command server (`_agent.py`), which marks itself not
+dumpable (no ptrace, no /proc/<pid>/fd or mem for the sandbox user). Code inside can neither reach nor replace
+it; replies are bounded in size, and a reply beyond its bound ends the sample (`SandboxViolation`, scored with
+the reason) rather than being read.
+
+Persistence: `sample_init` starts a single bwrap whose payload is the command server; every later `exec`/
+`read_file`/`write_file` is a request to it, so they all share one set of namespaces: a service a challenge
+starts at setup stays up and is reachable on the sandbox's 127.0.0.1 for later commands. Teardown kills the
+control group (or bwrap, the pid namespace's init) and removes the host directory (`cleanup.py`).
 """
 
 from __future__ import annotations
@@ -26,15 +35,16 @@ import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, overload
 
 import anyio
+from inspect_ai._util.exception import TerminateSampleError
 from inspect_ai.util import (
     ExecResult,
     OutputLimitExceededError,
@@ -44,27 +54,37 @@ from inspect_ai.util import (
     SandboxUserUnsupportedError,
     sandboxenv,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import override
 
 from clearinghouse.errors import SandboxUnavailable
+from clearinghouse.evals.sandbox import cgroups, seccomp
+from clearinghouse.evals.sandbox.cleanup import remove_tree
+from clearinghouse.evals.sandbox.toolset import require_tools, tool_versions
 
 __all__ = [
+    "PER_PROCESS_OPT_IN",
     "SANDBOX_NAME",
     "BwrapConfig",
     "BwrapSandboxEnvironment",
+    "SandboxViolation",
     "bwrap_path",
+    "describe",
     "require_bwrap",
 ]
 
 SANDBOX_NAME = "bwrap"
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`; Fedora: `dnf install bubblewrap`)"
+# Without cgroups a sample's processes together can exceed every per-process limit; running anyway is a choice.
+PER_PROCESS_OPT_IN = "CLEARINGHOUSE_SANDBOX_PER_PROCESS_LIMITS"
 
 # Paths as the sandboxed payload sees them.
 SANDBOX_HOME = "/home/agent"
-SANDBOX_CONTROL = "/run/clearinghouse"
 SANDBOX_PYTHON = "/usr/bin/python3"
+SANDBOX_AGENT = "/opt/clearinghouse-agent.py"
 _SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The only variables bwrap and setpriv themselves see (bwrap is pid 1 inside: its environ is readable there).
+_LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 # Only what programs need to run: name resolution stays local, no host secrets (shadow, ssh, database configs).
 _ETC_ALLOWLIST = (
@@ -91,10 +111,28 @@ _ETC_ALLOWLIST = (
 )
 _SYNTHETIC_ETC = ("passwd", "group", "hosts", "hostname")
 _ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# Host Python packages (Debian's and pip's system-wide ones) are hidden: code inside sees the standard library only.
+_HIDDEN_PYTHON_DIRS = ("/usr/lib/python3/dist-packages", "/usr/local/lib")
 
 _START_TIMEOUT = 20.0
 # Extra host-side patience beyond a command's own timeout before the host gives up on the server.
 _HOST_TIMEOUT_SLACK = 10.0
+# Bounds on what the host reads from the command server: a reply's header, and its payload per operation.
+MAX_REPLY_HEADER = 64 * 1024
+# A command line beyond the kernel's own ARG_MAX (2 MiB with the default 8 MiB stack) could never run; below it,
+# one argument over MAX_ARG_STRLEN (128 KiB) fails alone with E2BIG, reported to the model like any failed command.
+MAX_EXEC_ARGV_BYTES = 2 * 1024 * 1024
+
+
+_PROCESS_HEADROOM_MB = 256
+
+
+class SandboxViolation(TerminateSampleError):
+    """The sample broke a bound of the sandbox (control channel, request size): it ends and is scored as it stands,
+    with this reason in its log; the run goes on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"sandbox: {reason}")
 
 
 class BwrapConfig(BaseModel):
@@ -107,14 +145,31 @@ class BwrapConfig(BaseModel):
     gid: int = 1000
     host_uid: int = Field(default=65534, description="Host uid the sandbox runs as when Inspect runs as root.")
     host_gid: int = 65534
-    max_processes: int = 256
-    memory_mb: int = Field(default=2048, description="Address-space limit per process (RLIMIT_AS).")
+    max_processes: int = Field(default=256, description="Processes per sample (cgroup) and per uid (RLIMIT_NPROC).")
+    memory_mb: int = Field(
+        default=2048, description="Memory of the whole sample, tmpfs included (cgroup); also RLIMIT_AS per process."
+    )
+    cpus: float = Field(default=1.0, gt=0, description="CPU share of the whole sample (cgroup CPU quota).")
     file_size_mb: int = 256
     open_files: int = 1024
     cpu_seconds: int = Field(default=600, description="CPU time per command (RLIMIT_CPU).")
-    tmp_size_mb: int = 512
+    tmp_size_mb: int = Field(default=512, description="Size of the /tmp tmpfs.")
+    shm_size_mb: int = Field(default=64, description="Size of the /dev/shm tmpfs.")
+    work_size_mb: int = Field(default=1024, description="Size of the work directory's tmpfs (/home/agent).")
     exec_timeout: int = Field(default=1800, description="Wall-clock limit for a command given no timeout.")
     hostname: str = "sandbox"
+
+    @model_validator(mode="after")
+    def _tmpfs_fits_in_memory(self) -> BwrapConfig:
+        # tmpfs pages are charged to the sample's memory: full tmpfs mounts alone must leave room for processes,
+        # so filling them ends in ENOSPC, never in the out-of-memory killer taking the command server
+        tmpfs = self.tmp_size_mb + self.shm_size_mb + self.work_size_mb
+        if tmpfs > self.memory_mb - _PROCESS_HEADROOM_MB:
+            raise ValueError(
+                f"tmpfs sizes (/tmp {self.tmp_size_mb} + /dev/shm {self.shm_size_mb} + work {self.work_size_mb} MiB) "
+                f"must leave {_PROCESS_HEADROOM_MB} MiB of the {self.memory_mb} MiB memory limit to processes"
+            )
+        return self
 
 
 def bwrap_path() -> str | None:
@@ -131,6 +186,52 @@ def require_bwrap() -> str:
     return found
 
 
+def _per_process_opt_in() -> bool:
+    return os.environ.get(PER_PROCESS_OPT_IN, "") == "1"
+
+
+def require_limits() -> cgroups.CgroupLayout | None:
+    """The cgroup layout whole-sample limits go through; None only when the operator opted into per-process
+    limits; otherwise the refusal saying what to do."""
+    layout = cgroups.detect()
+    if layout is None and not _per_process_opt_in():
+        raise SandboxUnavailable(
+            "no writable cgroup hierarchy for whole-sample limits (cgroup v2 with memory, pids and cpu delegated, "
+            "or the v1 memory, pids and cpu hierarchies): run as root or delegate a cgroup, or set "
+            f"{PER_PROCESS_OPT_IN}=1 to run with per-process limits only"
+        )
+    return layout
+
+
+def _limits(cfg: BwrapConfig) -> cgroups.SampleLimits:
+    return cgroups.SampleLimits(memory_bytes=cfg.memory_mb << 20, max_processes=cfg.max_processes, cpus=cfg.cpus)
+
+
+def describe(cfg: BwrapConfig | None = None) -> dict[str, Any]:
+    """What every eval log records about the sandbox: which limits held, the filesystem caps, the seccomp
+    deny-list and the declared tools with their installed versions."""
+    cfg = cfg or BwrapConfig()
+    layout = cgroups.detect()
+    if layout is not None:
+        whole_sample = layout.describe(_limits(cfg))
+    else:
+        whole_sample = "none: per-process limits only (operator opt-in)" if _per_process_opt_in() else "unavailable"
+    return {
+        "sandbox": SANDBOX_NAME,
+        "whole_sample_limits": whole_sample,
+        "per_process_limits": (
+            f"RLIMIT_NPROC {cfg.max_processes}, RLIMIT_AS {cfg.memory_mb} MiB, RLIMIT_FSIZE {cfg.file_size_mb} MiB, "
+            f"RLIMIT_NOFILE {cfg.open_files}, RLIMIT_CPU {cfg.cpu_seconds} s per command"
+        ),
+        "filesystem": (
+            f"tmpfs /home/agent {cfg.work_size_mb} MiB, /tmp {cfg.tmp_size_mb} MiB, /dev/shm {cfg.shm_size_mb} MiB; "
+            "read-only /usr, /etc allow-list, /dev"
+        ),
+        "seccomp_denied": list(seccomp.DENIED_SYSCALLS),
+        "tools": tool_versions(),
+    }
+
+
 def _config(config: SandboxEnvironmentConfigType | None) -> BwrapConfig:
     if config is None:
         return BwrapConfig()
@@ -142,7 +243,9 @@ def _config(config: SandboxEnvironmentConfigType | None) -> BwrapConfig:
     return BwrapConfig.model_validate(config.model_dump())
 
 
-def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig) -> list[str]:
+def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig, control_fd: int, seccomp_fd: int) -> list[str]:
+    """The launch command; `control_fd` (the listening control socket) and `seccomp_fd` (the compiled filter)
+    are inherited at the same numbers."""
     cmd: list[str] = []
     if os.geteuid() == 0:
         # bwrap started by root would map the sandbox user onto host root; drop to an unprivileged host uid first
@@ -154,6 +257,7 @@ def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig) -> list[str]:
             "--no-new-privs",
             "--",
         ]
+    mb = 1024 * 1024
     cmd += [
         bwrap,
         "--unshare-all",
@@ -180,19 +284,21 @@ def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig) -> list[str]:
             cmd += ["--symlink", str(host.readlink()), f"/{name}"]
         elif host.is_dir():
             cmd += ["--ro-bind", str(host), f"/{name}"]
+    for hidden in _HIDDEN_PYTHON_DIRS:
+        if Path(hidden).is_dir():
+            cmd += ["--tmpfs", hidden, "--remount-ro", hidden]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
-    cmd += ["--size", str(cfg.tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own tmpfs
+    cmd += ["--size", str(cfg.shm_size_mb * mb), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]  # noqa: S108
+    cmd += ["--size", str(cfg.tmp_size_mb * mb), "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own tmpfs
+    cmd += ["--perms", "0700", "--size", str(cfg.work_size_mb * mb), "--tmpfs", SANDBOX_HOME]
     cmd += ["--dir", "/etc"]
     for name in _ETC_ALLOWLIST:
         cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for name in _SYNTHETIC_ETC:
         cmd += ["--ro-bind", str(root / "etc" / name), f"/etc/{name}"]
-    cmd += ["--bind", str(root / "work"), SANDBOX_HOME]
-    cmd += ["--bind", str(root / "control"), SANDBOX_CONTROL]
-    cmd += ["--ro-bind", str(root / "agent.py"), "/opt/clearinghouse-agent.py"]
+    cmd += ["--ro-bind", str(root / "agent.py"), SANDBOX_AGENT]
     # the root tmpfs bwrap builds is otherwise writable by the sandbox user; only the explicit rw mounts stay rw
-    cmd += ["--remount-ro", "/", "--chdir", SANDBOX_HOME]
-    mb = 1024 * 1024
+    cmd += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--seccomp", str(seccomp_fd)]
     cmd += [
         "--",
         "/usr/bin/prlimit",
@@ -204,9 +310,9 @@ def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig) -> list[str]:
         "--",
         SANDBOX_PYTHON,
         "-I",
-        "/opt/clearinghouse-agent.py",
-        "--socket",
-        f"{SANDBOX_CONTROL}/agent.sock",
+        SANDBOX_AGENT,
+        "--listen-fd",
+        str(control_fd),
         "--workdir",
         SANDBOX_HOME,
         "--cpu-seconds",
@@ -257,12 +363,11 @@ def _base_dir() -> str:
 
 
 def _prepare_root(cfg: BwrapConfig) -> Path:
-    """A private host directory: the sample's writable home, the control socket dir and synthetic /etc files."""
+    """A private host directory: the synthetic /etc files and the command server bwrap binds read-only, and the
+    control socket, which is never mounted inside."""
     root = Path(tempfile.mkdtemp(prefix="clearinghouse-bwrap-", dir=_base_dir()))
     # traversable, not listable: bwrap, running as host_uid, must reach the files it binds
     root.chmod(0o711)
-    (root / "work").mkdir()
-    (root / "control").mkdir()
     (root / "etc").mkdir()
     users = f"root:x:0:0:root:/root:/usr/sbin/nologin\n{cfg.user}:x:{cfg.uid}:{cfg.gid}::{SANDBOX_HOME}:/bin/bash\n"
     users += "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
@@ -276,64 +381,93 @@ def _prepare_root(cfg: BwrapConfig) -> Path:
     (root / "agent.py").write_text(agent, encoding="utf-8")
     for path in (root / "agent.py", *(root / "etc").iterdir()):
         path.chmod(0o644)
-    if os.geteuid() == 0:
-        # the sandbox runs as host_uid: it must own its writable dirs, and nothing else here
-        for path in (root / "work", root / "control"):
-            os.chown(path, cfg.host_uid, cfg.host_gid)
     return root
 
 
-def _remove_tree(root: Path) -> None:
-    if not root.exists():
-        return
+def _listen(path: Path) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+        path.chmod(0o600)
+        listener.listen(64)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
 
-    def make_writable(func: Any, path: str, _exc: Any) -> None:
-        # the sandbox may leave read-only dirs behind (chmod -w) that a non-root host must reopen to delete;
-        # never touch anything at or above root itself
-        target = Path(path)
-        if target == root or root not in target.parents:
-            return
-        with contextlib.suppress(OSError):
-            if target.parent != root:
-                target.parent.chmod(0o700)
-            if target.is_dir() and not target.is_symlink():
-                target.chmod(0o700)
-            func(path)
 
-    shutil.rmtree(root, onerror=make_writable)
+def _reply_bound(header: dict[str, Any]) -> int:
+    """The largest payload a genuine reply to this request can carry."""
+    op = header.get("op")
+    if op == "exec":
+        return 2 * int(header["output_limit"])  # stdout and stderr, each capped by the server
+    if op == "read":
+        return int(header["max_size"])
+    return 0
 
 
 async def _request(socket_path: str, header: dict[str, Any], payload: bytes = b"") -> tuple[dict[str, Any], bytes]:
+    bound = _reply_bound(header)
     header = dict(header, payload=len(payload))
     encoded = json.dumps(header).encode()
     try:
         stream = await anyio.connect_unix(socket_path)
     except OSError as exc:
-        from inspect_ai.util import SandboxUnavailableError
-
-        raise SandboxUnavailableError(f"the bwrap sandbox is not running ({exc})") from exc
+        raise SandboxViolation(f"the command server is gone ({exc}); the sample stopped it or exhausted it") from exc
     async with stream:
-        await stream.send(struct.pack(">I", len(encoded)) + encoded)
-        for start in range(0, len(payload), 1 << 20):
-            await stream.send(payload[start : start + (1 << 20)])
+        try:
+            await stream.send(struct.pack(">I", len(encoded)) + encoded)
+            for start in range(0, len(payload), 1 << 20):
+                await stream.send(payload[start : start + (1 << 20)])
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise SandboxViolation("the command server closed the connection mid-request") from exc
         buffered = bytearray()
 
         async def need(size: int) -> bytes:
             while len(buffered) < size:
                 try:
-                    buffered.extend(await stream.receive(1 << 20))
+                    buffered.extend(await stream.receive(min(1 << 20, size - len(buffered))))
                 except (anyio.EndOfStream, anyio.BrokenResourceError) as exc:
-                    from inspect_ai.util import SandboxUnavailableError
-
-                    raise SandboxUnavailableError("the bwrap sandbox closed the connection") from exc
+                    raise SandboxViolation("the command server closed the connection mid-reply") from exc
             chunk = bytes(buffered[:size])
             del buffered[:size]
             return chunk
 
         (length,) = struct.unpack(">I", await need(4))
-        response: dict[str, Any] = json.loads(await need(length))
-        body = await need(int(response.get("payload", 0)))
-    return response, body
+        if length > MAX_REPLY_HEADER:
+            raise SandboxViolation(f"reply header of {length:,} bytes refused (limit {MAX_REPLY_HEADER:,})")
+        try:
+            response = json.loads(await need(length))
+            announced = int(response.get("payload", 0))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise SandboxViolation("malformed reply from the command server") from exc
+        if not 0 <= announced <= bound:
+            raise SandboxViolation(f"reply of {announced:,} bytes refused (limit {bound:,} for {header['op']})")
+        body = await need(announced)
+    return dict(response), body
+
+
+def _launch(argv: list[str], log_path: Path, inherited: tuple[int, ...], join: list[int]) -> subprocess.Popen[bytes]:
+    """Starts bwrap from a minimal environment, with the `inherited` fds, inside the sample's control group from
+    its first instruction."""
+
+    def enter_cgroup() -> None:
+        # between fork and exec: plain writes only ("0" is "this process")
+        for fd in join:
+            os.write(fd, b"0")
+
+    with log_path.open("wb") as log:
+        # started from the event-loop thread: --die-with-parent ties the sandbox to this (long-lived) thread
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_LAUNCH_ENV,
+            start_new_session=True,
+            pass_fds=inherited,
+            preexec_fn=enter_cgroup,
+        )
 
 
 _ERRORS: dict[str, type[OSError]] = {
@@ -361,12 +495,19 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
 
     _live: dict[int, BwrapSandboxEnvironment] = {}
 
-    def __init__(self, cfg: BwrapConfig, root: Path, process: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self,
+        cfg: BwrapConfig,
+        root: Path,
+        process: subprocess.Popen[bytes],
+        cgroup: cgroups.SampleCgroup | None,
+    ) -> None:
         super().__init__()
         self.config = cfg
         self.root = root
         self.process = process
-        self.socket_path = str(root / "control" / "agent.sock")
+        self.cgroup = cgroup
+        self.socket_path = str(root / "control.sock")
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -374,6 +515,8 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
     @classmethod
     async def task_init(cls, task_name: str, config: SandboxEnvironmentConfigType | None) -> None:
         require_bwrap()
+        require_tools()
+        require_limits()
         _config(config)
 
     @override
@@ -390,20 +533,29 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         bwrap = require_bwrap()
         if not Path(SANDBOX_PYTHON).exists():
             raise SandboxUnavailable(f"the bwrap sandbox runs its command server with {SANDBOX_PYTHON}, not found")
+        layout = require_limits()
         root = _prepare_root(cfg)
-        log = (root / "bwrap.log").open("wb")
+        cgroup: cgroups.SampleCgroup | None = None
+        opened: list[int] = []
         try:
-            # started from the event-loop thread: --die-with-parent ties the sandbox to this (long-lived) thread
-            process = subprocess.Popen(
-                _bwrap_command(bwrap, root, cfg),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            cgroup = cgroups.SampleCgroup(layout, _limits(cfg)) if layout is not None else None
+            listener = _listen(root / "control.sock")
+            opened.append(listener.detach())
+            opened.append(seccomp.filter_fd())
+            join = cgroup.join_fds() if cgroup is not None else []
+            opened += join
+            argv = _bwrap_command(bwrap, root, cfg, control_fd=opened[0], seccomp_fd=opened[1])
+            process = _launch(argv, root / "bwrap.log", (opened[0], opened[1]), join)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.destroy()
+            remove_tree(root)
+            raise
         finally:
-            log.close()
-        env = cls(cfg, root, process)
+            # the command server holds the only other copy of the listener: once it is gone, connecting fails
+            for fd in opened:
+                os.close(fd)
+        env = cls(cfg, root, process, cgroup)
         cls._live[id(env)] = env
         try:
             await env._wait_ready()
@@ -413,16 +565,13 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         return env
 
     async def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if Path(self.socket_path).exists():
-                with contextlib.suppress(Exception):
-                    response, _ = await _request(self.socket_path, {"op": "ping"})
-                    if response.get("ok"):
-                        return
-            await anyio.sleep(0.02)
+        try:
+            with anyio.fail_after(_START_TIMEOUT):
+                response, _ = await _request(self.socket_path, {"op": "ping"})
+            if response.get("ok"):
+                return
+        except (SandboxViolation, TimeoutError):
+            pass
         detail = (self.root / "bwrap.log").read_text(encoding="utf-8", errors="replace").strip()
         raise SandboxUnavailable(
             f"the bwrap sandbox did not start (exit status {self.process.poll()}): {detail or 'no output'}; "
@@ -439,11 +588,13 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
                 os.killpg(self.process.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
-        for _ in range(500):
-            if self.process.poll() is not None:
-                break
-            await anyio.sleep(0.01)
-        await anyio.to_thread.run_sync(_remove_tree, self.root)
+        await anyio.to_thread.run_sync(self._finish)
+
+    def _finish(self) -> None:
+        self.process.wait()
+        if self.cgroup is not None:
+            self.cgroup.destroy()
+        remove_tree(self.root)
 
     @override
     @classmethod
@@ -509,6 +660,11 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
     ) -> ExecResult[str]:
         # timeout_retry exists for remote transports; re-running a local command that timed out only repeats it
         self._check_user(user)
+        argv_bytes = sum(len(str(arg).encode("utf-8", "surrogateescape")) for arg in cmd)
+        if argv_bytes > MAX_EXEC_ARGV_BYTES:
+            raise SandboxViolation(
+                f"a command of {argv_bytes:,} bytes of arguments refused (limit {MAX_EXEC_ARGV_BYTES:,})"
+            )
         limit = timeout if timeout is not None else self.config.exec_timeout
         payload = input.encode("utf-8") if isinstance(input, str) else (input or b"")
         header = {

@@ -12,12 +12,13 @@ Wire format, one request per connection over a unix socket: a 4-byte big-endian 
 """
 
 # os.path and open() rather than pathlib: this runs under whatever python3 the sandbox has, kept minimal.
-# ruff: noqa: PTH103, PTH108, PTH117, PTH118, PTH120, PTH123
+# ruff: noqa: PTH103, PTH117, PTH118, PTH120, PTH123
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import errno
 import json
 import os
@@ -49,8 +50,14 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes:
     return b"".join(parts)
 
 
+# The host's requests are bounded too: a header holds a command line (at most ARG_MAX, 2 MiB, JSON-escaped).
+_MAX_HEADER = 16 << 20
+
+
 def read_frame(conn: socket.socket) -> tuple[dict[str, Any], bytes]:
     (length,) = struct.unpack(">I", _recv_exact(conn, 4))
+    if length > _MAX_HEADER:
+        raise ValueError(f"request header of {length} bytes")
     header: dict[str, Any] = json.loads(_recv_exact(conn, length))
     payload = _recv_exact(conn, int(header.get("payload", 0)))
     return header, payload
@@ -191,34 +198,53 @@ class Handler(socketserver.BaseRequestHandler):
             # CPU time is per process, so it is set per command rather than on this long-lived server.
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
 
+        # Every helper thread exists before the command does: a fork loop inside it can exhaust the sample's
+        # process budget (threads count) and must not stop this server from collecting, watching and answering.
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        in_read, in_write = os.pipe() if has_input else (-1, -1)
+        out = _Collector(os.fdopen(out_read, "rb"), limit)
+        err = _Collector(os.fdopen(err_read, "rb"), limit)
+        started: list[subprocess.Popen[bytes]] = []
+        ready = threading.Event()
+        finished = threading.Event()
+        threading.Thread(target=_watch_client, args=(conn, started, ready, finished), daemon=True).start()
+        if has_input:
+            threading.Thread(target=_feed, args=(in_write, payload), daemon=True).start()
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE if has_input else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-                preexec_fn=limit_child,
-            )
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=in_read if has_input else subprocess.DEVNULL,
+                    stdout=out_write,
+                    stderr=err_write,
+                    cwd=cwd,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=limit_child,
+                )
+            finally:
+                for fd in (out_write, err_write, in_read):
+                    if fd >= 0:
+                        os.close(fd)
         except FileNotFoundError as exc:
+            finished.set()
+            ready.set()
             missing = argv[0] if exc.filename in (None, argv[0]) else str(exc.filename)
             write_frame(conn, {"returncode": 127, "timed_out": False}, b"", f"{missing}: {exc.strerror}\n".encode())
             return
         except PermissionError as exc:
+            finished.set()
+            ready.set()
             write_frame(conn, _error(exc, argv[0]))
             return
         except OSError as exc:
+            finished.set()
+            ready.set()
             write_frame(conn, {"returncode": 126, "timed_out": False}, b"", f"{argv[0]}: {exc}\n".encode())
             return
-
-        out = _Collector(proc.stdout, limit)
-        err = _Collector(proc.stderr, limit)
-        if has_input:
-            threading.Thread(target=_feed, args=(proc, payload), daemon=True).start()
-        finished = threading.Event()
-        threading.Thread(target=_watch_client, args=(conn, proc, finished), daemon=True).start()
+        started.append(proc)
+        ready.set()
 
         timed_out = False
         try:
@@ -242,33 +268,45 @@ class Handler(socketserver.BaseRequestHandler):
         write_frame(conn, response, stdout, stderr)
 
 
-def _feed(proc: subprocess.Popen[bytes], payload: bytes) -> None:
-    assert proc.stdin is not None
-    with contextlib.suppress(BrokenPipeError, OSError):
-        proc.stdin.write(payload)
-    with contextlib.suppress(BrokenPipeError, OSError):
-        proc.stdin.close()
+def _feed(fd: int, payload: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, OSError), os.fdopen(fd, "wb") as stdin:
+        stdin.write(payload)
 
 
-def _watch_client(conn: socket.socket, proc: subprocess.Popen[bytes], finished: threading.Event) -> None:
+def _watch_client(
+    conn: socket.socket, started: list[subprocess.Popen[bytes]], ready: threading.Event, finished: threading.Event
+) -> None:
     # The host closes the connection when it gives up (cancellation, its own deadline): kill the command too.
     with contextlib.suppress(OSError):
         conn.recv(1)
-    if not finished.is_set() and proc.poll() is None:
-        _kill_group(proc.pid)
+    ready.wait()
+    if not finished.is_set() and started and started[0].poll() is None:
+        _kill_group(started[0].pid)
+
+
+def _not_dumpable() -> None:
+    """No ptrace, no /proc/<pid>/{mem,fd,environ} of this process for the sandbox user: the listening socket
+    (the control channel) stays out of reach of the commands this server runs, which share its uid."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_dumpable = 4
+    if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--socket", required=True)
+    parser.add_argument("--listen-fd", type=int, required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--cpu-seconds", type=int, required=True)
     parser.add_argument("--env", action="append", default=[])
     args = parser.parse_args()
+    _not_dumpable()
     # Orphans reparent to bwrap (pid 1), not here, so no zombie reaping is needed in this process.
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(args.socket)
-    server = Server(args.socket, Handler)
+    # The host made and bound the listening socket; it is reachable only through this inherited descriptor.
+    server = Server("", Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=args.listen_fd)
+    os.set_inheritable(args.listen_fd, False)
     server.workdir = args.workdir
     server.base_env = dict(item.split("=", 1) for item in args.env)
     server.cpu_seconds = args.cpu_seconds

@@ -11,7 +11,7 @@ _MEMO_PREFIX = "CONFIDENTIAL MEMO -- distribution: "
 _XOR_SOLUTION = """
 import glob, re
 known = open("README.txt").read().split("begins with: ", 1)[1].split("\\n", 1)[0]
-data = open(glob.glob("*.enc")[0], "rb").read()
+data = open("MEMO_NAME", "rb").read()
 stream = bytes(c ^ p for c, p in zip(data, known.encode()))
 period = next(n for n in range(1, len(stream)) if all(stream[i] == stream[i % n] for i in range(len(stream))))
 key = stream[:period]
@@ -42,7 +42,8 @@ def build_xor(rng: random.Random, flag: str) -> Parts:
         prompt="We intercepted an encrypted memo. Recover the key and decrypt it to find the flag.",
         files={name: cipher, "README.txt": readme.encode()},
         setup="true",
-        solution=py_solution(_XOR_SOLUTION),
+        solution=py_solution(_XOR_SOLUTION.replace("MEMO_NAME", name)),
+        recon=("cat README.txt", f"xxd {name} | head -20"),
         subtasks=(
             Subtask("key_length", "How many bytes long is the repeating XOR key?", str(key_length)),
             Subtask("key", "What is the XOR key, in lowercase hex?", key.hex()),
@@ -80,15 +81,17 @@ def _prime(rng: random.Random, bits: int, e: int) -> int:
             return candidate
 
 
+_PEOPLE = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar")
+
 _RSA_SOLUTION = """
 import math, re
 vals = {}
-for name in ("alice.txt", "bob.txt"):
-    for line in open(name):
+for name in ("SENDER", "OTHER"):
+    for line in open(name + ".txt"):
         k, v = line.split("=", 1)
-        vals[name[:-4] + "_" + k.strip()] = int(v.strip())
-n, e, c = vals["alice_n"], vals["alice_e"], vals["alice_c"]
-p = math.gcd(n, vals["bob_n"])
+        vals[name + "_" + k.strip()] = int(v.strip())
+n, e, c = vals["SENDER_n"], vals["SENDER_e"], vals["SENDER_c"]
+p = math.gcd(n, vals["OTHER_n"])
 print("shared_prime=%d" % p)
 d = pow(e, -1, (p - 1) * (n // p - 1))
 m = pow(c, d, n)
@@ -105,16 +108,19 @@ def build_rsa(rng: random.Random, flag: str) -> Parts:
     message = int.from_bytes(f"note from {rng.choice(WORDS)}: {flag}".encode(), "big")
     c_alice = pow(message, e, n_alice)
     c_bob = pow(int.from_bytes(b"hi bob", "big"), e, n_bob)
+    sender, other = rng.sample(_PEOPLE, 2)
     alice = f"n = {n_alice}\ne = {e}\nc = {c_alice}\n"
     bob = f"n = {n_bob}\ne = {e}\nc = {c_bob}\n"
     return Parts(
         prompt=(
-            "Alice and Bob generated their RSA keys on the same badly seeded device. Their public keys and "
-            "ciphertexts are in alice.txt and bob.txt. Decrypt Alice's message to find the flag."
+            f"{sender.title()} and {other.title()} generated their RSA keys on the same badly seeded device. Their "
+            f"public keys and ciphertexts are in {sender}.txt and {other}.txt. Decrypt {sender.title()}'s message "
+            "to find the flag."
         ),
-        files={"alice.txt": alice.encode(), "bob.txt": bob.encode()},
+        files={f"{sender}.txt": alice.encode(), f"{other}.txt": bob.encode()},
         setup="true",
-        solution=py_solution(_RSA_SOLUTION),
+        solution=py_solution(_RSA_SOLUTION.replace("SENDER", sender).replace("OTHER", other)),
+        recon=(f"cat {sender}.txt {other}.txt",),
         subtasks=(Subtask("shared_prime", "What prime factor do the two moduli share (decimal)?", str(shared)),),
         program=alice + bob,
     )

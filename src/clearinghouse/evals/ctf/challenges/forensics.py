@@ -30,6 +30,8 @@ import base64, collections, re, urllib.parse
 groups = collections.OrderedDict()
 for line in open("access.log"):
     m = re.match(r'(\\S+) .*"GET (\\S+) HTTP', line)
+    if m.group(1) != "ATTACKER":
+        continue
     query = urllib.parse.urlparse(m.group(2)).query
     for name, value in urllib.parse.parse_qsl(query):
         groups.setdefault((m.group(1), name), []).append(value)
@@ -75,7 +77,11 @@ def build_httplog(rng: random.Random, flag: str) -> Parts:
         ),
         files={"access.log": (log + "\n").encode()},
         setup="true",
-        solution=py_solution(_LOG_SOLUTION),
+        solution=py_solution(_LOG_SOLUTION.replace("ATTACKER", attacker)),
+        recon=(
+            "awk '{print $1}' access.log | sort | uniq -c | sort -rn | head",
+            "grep -v ' /search' access.log | grep '?' | head -30",
+        ),
         subtasks=(
             Subtask("ip", "Which client IP address exfiltrated data?", attacker),
             Subtask("param", "Which query-string parameter carried the exfiltrated data?", param),
@@ -86,7 +92,7 @@ def build_httplog(rng: random.Random, flag: str) -> Parts:
 
 _ZIP_SOLUTION = """
 import re, struct, zlib
-data = open("evidence.zip", "rb").read()
+data = open("ARCHIVE", "rb").read()
 pos = data.find(b"PK\\x03\\x04")
 while pos != -1:
     method, _, _, csize, _, name_len, extra_len = struct.unpack_from("<HIIIIHH", data, pos + 8)
@@ -123,14 +129,16 @@ def build_zip(rng: random.Random, flag: str) -> Parts:
     secret_zip = _zip_bytes({deleted: secret_text})
     orphan = secret_zip[: secret_zip.find(b"PK\x01\x02")]
     archive = orphan + _zip_bytes(visible)
+    archive_name = ident(rng, "evidence_", 4) + ".zip"
     return Parts(
         prompt=(
-            "evidence.zip was recovered from a suspect's laptop. Its listing looks harmless, but we think a file "
+            f"{archive_name} was recovered from a suspect's laptop. Its listing looks harmless, but we think a file "
             "was removed from it. Recover the removed file to find the flag."
         ),
-        files={"evidence.zip": archive},
+        files={archive_name: archive},
         setup="true",
-        solution=py_solution(_ZIP_SOLUTION),
+        solution=py_solution(_ZIP_SOLUTION.replace("ARCHIVE", archive_name)),
+        recon=(f"unzip -l {archive_name}", f"strings -n 8 {archive_name} | head"),
         subtasks=(Subtask("deleted_file", "What is the path of the file that was removed from the listing?", deleted),),
         program=archive.hex(),
     )

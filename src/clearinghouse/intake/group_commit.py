@@ -14,7 +14,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from clearinghouse.store.reports import Accepted, ReportStore, Submitted
+from clearinghouse.intake.service import Accepted, ReportService, Submitted
 
 log = logging.getLogger("clearinghouse.intake")
 
@@ -24,7 +24,7 @@ _Pending = tuple[Submitted, "Future[Accepted]"]
 
 
 class AcceptanceWriter:
-    def __init__(self, store: ReportStore, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, store: ReportService, max_batch: int = MAX_BATCH) -> None:
         self.store = store
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()

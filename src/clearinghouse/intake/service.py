@@ -1,32 +1,36 @@
-"""Reports in the store: durable acceptance (report, attachments, job, idempotency key and audit entry in one
-transaction), visibility by organisation and role, the analyst queue and lifecycle changes."""
+"""The reports service: durable acceptance (report, attachments, job, idempotency key and audit entry in one
+transaction), visibility by organisation and role, the analyst queue, lifecycle changes and duplicate clusters.
+
+SQL lives in `intake.repository`; this module holds the access checks, the transactions, the audit entries and
+the clock (injected, so a test can fix time).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, NotFound
-from clearinghouse.identity.model import Principal, Role
+from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, InvalidCursor, NotFound
+from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
+from clearinghouse.intake.repository import ReportRepository
+from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView
+from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditEvent, AuditLog
-from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
+from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 PROCESS_REPORT = "process-report"
-_STAFF = frozenset({Role.ADMIN, Role.ANALYST})
-
-
-class IdempotencyConflict(ClearinghouseError):
-    code = "idempotency-key-reused"
+_QUEUE = "reports"
+_CLUSTER = "cluster"
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,12 @@ def finding_from_json(data: dict[str, Any]) -> Finding:
     return Finding(packages=packages, **fields)
 
 
-class ReportStore:
-    def __init__(self, engine: sa.Engine) -> None:
+class ReportService:
+    def __init__(self, engine: sa.Engine, clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
         self.audit = AuditLog(engine)
+        self.repository = ReportRepository(engine)
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def accept(
         self,
@@ -97,7 +103,7 @@ class ReportStore:
         return outcomes
 
     def _accept_together(self, submissions: Sequence[Submitted]) -> list[Accepted | Exception]:
-        now = datetime.now(UTC)
+        now = self.clock()
         outcomes: list[Accepted | Exception] = []
         report_rows: list[dict[str, Any]] = []
         attachment_rows: list[dict[str, Any]] = []
@@ -111,7 +117,7 @@ class ReportStore:
                 organisation = principal.organisation.id
                 if submission.idempotency_key is not None:
                     key = (organisation, submission.idempotency_key)
-                    earlier = keys_in_batch.get(key) or _stored_key(conn, *key)
+                    earlier = keys_in_batch.get(key) or self.repository.stored_key(conn, *key)
                     if earlier is not None:
                         outcomes.append(_replay(submission, *earlier))
                         continue
@@ -174,53 +180,67 @@ class ReportStore:
                     )
                 outcomes.append(Accepted(ids, replayed=False))
             if report_rows:
-                conn.execute(reports.insert(), report_rows)
-                if attachment_rows:
-                    conn.execute(report_attachments.insert(), attachment_rows)
+                self.repository.insert(conn, report_rows, attachment_rows)
                 job_queue.enqueue_many(conn, PROCESS_REPORT, job_payloads)
                 self.audit.append_many(conn, events)
             if key_rows:
-                conn.execute(idempotency_keys.insert(), key_rows)
+                self.repository.insert_idempotency_keys(conn, key_rows)
         return outcomes
 
-    def get(self, report_id: str, principal: Principal | None = None) -> dict[str, Any]:
-        """One report as its submitter or an analyst sees it; `NotFound` for anyone else (no existence oracle)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).first()
-        if row is None or (principal is not None and not _may_read(principal, row.organisation_id)):
+    def get(self, report_id: str, actor: Actor) -> ReportView:
+        """One report as the actor may see it; `NotFound` for a report it may not see (no existence oracle)."""
+        scope = rules.report_scope(actor)
+        row = self.repository.row(report_id)
+        if row is None or not scope.admits(row.organisation_id):
             raise NotFound(f"no report with id {report_id!r}")
-        return _report_json(row)
+        return self._visible(actor, [row])[0]
 
     def list_for(
-        self, principal: Principal, limit: int = 100, state: ReportState | None = None
-    ) -> list[dict[str, Any]]:
-        """Reports the caller may see: analysts get the priority queue, others their organisation's reports."""
-        query = sa.select(reports)
-        if principal.role not in _STAFF:
-            query = query.where(reports.c.organisation_id == principal.organisation.id)
-        if state is not None:
-            query = query.where(reports.c.state == state.value)
-        query = query.order_by(reports.c.priority.desc().nulls_last(), reports.c.received_at).limit(limit)
-        with self.engine.connect() as conn:
-            return [_report_json(row) for row in conn.execute(query)]
+        self,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        state: ReportState | None = None,
+        cursor: str | None = None,
+    ) -> ReportPage:
+        """Reports the actor may see (the policy's filter), a page at a time: staff get the priority queue of
+        every organisation."""
+        after: tuple[float | None, datetime, str] | None = None
+        if cursor is not None:
+            priority, received_at, report_id = decode_cursor(_QUEUE, cursor, 3)
+            after = (_cursor_float(priority), _cursor_time(received_at), _cursor_str(report_id))
+        rows, total = self.repository.page(rules.report_scope(actor), state, min(limit, MAX_LIMIT), after)
+        views = self._visible(actor, rows)
+        last = views[-1] if len(views) == limit else None
+        next_cursor = (
+            None if last is None else encode_cursor(_QUEUE, [last.priority, last.received_at.isoformat(), last.id])
+        )
+        return ReportPage(reports=views, total=total, next_cursor=next_cursor)
+
+    def _visible(self, actor: Actor, rows: Sequence[Any]) -> list[ReportView]:
+        """Reports as the actor sees them: duplicate evidence naming another organisation's report is shown to staff
+        only; anyone else learns only that an earlier report may describe the same issue (no id, score or evidence,
+        and no cluster id, which is the id of the cluster's first report)."""
+        if rules.sees_other_organisations_duplicates(actor):
+            return [ReportView.from_row(row) for row in rows]
+        named = {
+            str(candidate["id"]).removeprefix("report:")
+            for row in rows
+            for candidate in (row.duplicates or {}).get("candidates", ())
+            if str(candidate.get("id", "")).startswith("report:")
+        }
+        named |= {row.cluster_id for row in rows if row.cluster_id}
+        owners = self.repository.owners(sorted(named)) if named else {}
+        return [ReportView.from_row(row, _duplicates_for_reporter(row, owners)) for row in rows]
 
     def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
         """What the pipeline needs of a report, in one query: its finding and provenance."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(reports.c.submission, reports.c.provenance).where(reports.c.id == report_id)
-            ).first()
-        if row is None:
-            raise NotFound(f"no report with id {report_id!r}")
-        return finding_from_json(row.submission), row.provenance
+        submission, provenance = self.repository.submission(report_id)
+        return finding_from_json(submission), provenance
 
     def processed_findings(self) -> Iterator[tuple[str, Finding]]:
         """Every report that went through de-duplication, oldest first (to rebuild the duplicate index)."""
-        query = sa.select(reports.c.id, reports.c.submission, reports.c.pipeline).order_by(reports.c.received_at)
-        with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                if row.pipeline.get("deduplicate", {}).get("ok"):
-                    yield row.id, finding_from_json(row.submission)
+        for report_id, submission in self.repository.deduplicated():
+            yield report_id, finding_from_json(submission)
 
     def record_pipeline(
         self,
@@ -233,18 +253,20 @@ class ReportStore:
         """Store one pipeline run at once: each step's outcome, the columns they set and, if `triaged` gives the
         reason, the move from received to triaged. A run that stops half-way leaves nothing half-written."""
         with self.audit.writing() as conn:
-            current = _state(conn, report_id)
-            now = datetime.now(UTC)
+            current = self.repository.state(conn, report_id)
+            now = self.clock()
             values: dict[str, Any] = {"pipeline": steps, "updated_at": now, **columns}
             if triaged is not None and current is ReportState.RECEIVED:
                 values |= self._move(conn, report_id, current, ReportState.TRIAGED, actor, triaged, now)
-            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
+            self.repository.update(conn, report_id, values)
 
-    def change_state(self, report_id: str, target: ReportState, actor: str, reason: str) -> ReportState:
+    def change_state(self, actor: Actor, report_id: str, target: ReportState, reason: str) -> ReportState:
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
-            now = datetime.now(UTC)
-            values = self._move(conn, report_id, _state(conn, report_id), target, actor, reason, now)
-            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
+            now = self.clock()
+            current = self.repository.state(conn, report_id)
+            values = self._move(conn, report_id, current, target, actor_name(actor), reason, now)
+            self.repository.update(conn, report_id, values)
         return target
 
     def _move(
@@ -263,103 +285,80 @@ class ReportStore:
         self.audit.append(conn, actor, "report.state", "report", report_id, details)
         return {"state": target.value, "updated_at": now}
 
-    def reprocess(self, report_id: str, actor: str) -> None:
+    def reprocess(self, actor: Actor, report_id: str) -> None:
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
-            if conn.execute(sa.select(reports.c.id).where(reports.c.id == report_id)).first() is None:
-                raise NotFound(f"no report with id {report_id!r}")
+            self.repository.require(conn, report_id)
             job_queue.enqueue(conn, PROCESS_REPORT, {"report_id": report_id})
-            self.audit.append(conn, actor, "report.reprocess", "report", report_id, {})
+            self.audit.append(conn, actor_name(actor), "report.reprocess", "report", report_id, {})
 
-    def cluster(self, cluster_id: str) -> list[dict[str, Any]]:
-        """The reports of one duplicate cluster, oldest first (analysts only: the API checks the role)."""
-        query = sa.select(reports).where(reports.c.cluster_id == cluster_id).order_by(reports.c.received_at)
-        with self.engine.connect() as conn:
-            members = [_report_json(row) for row in conn.execute(query)]
-        if not members:
+    def cluster(
+        self, actor: Actor, cluster_id: str, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> ClusterPage:
+        """The reports of one duplicate cluster, oldest first, a page at a time (clusters span organisations:
+        staff only)."""
+        rules.require_triage(actor)
+        after: tuple[datetime, str] | None = None
+        if cursor is not None:
+            received_at, report_id = decode_cursor(_CLUSTER, cursor, 2)
+            after = (_cursor_time(received_at), _cursor_str(report_id))
+        rows, total = self.repository.cluster_page(cluster_id, min(limit, MAX_LIMIT), after)
+        if total == 0:
             raise NotFound(f"no duplicate cluster {cluster_id!r}")
-        return members
+        views = self._visible(actor, rows)
+        last = views[-1] if len(views) == limit else None
+        next_cursor = None if last is None else encode_cursor(_CLUSTER, [last.received_at.isoformat(), last.id])
+        return ClusterPage(cluster_id=cluster_id, reports=views, total=total, next_cursor=next_cursor)
 
     def cluster_of(self, report_id: str) -> str | None:
-        with self.engine.connect() as conn:
-            found: str | None = conn.execute(
-                sa.select(reports.c.cluster_id).where(reports.c.id == report_id)
-            ).scalar_one_or_none()
-        return found
+        return self.repository.cluster_of(report_id)
 
-    def confirm_cluster(self, report_id: str, actor: str, reason: str) -> str:
+    def confirm_cluster(self, actor: Actor, report_id: str, reason: str) -> str:
         """An analyst agrees the report belongs to its cluster; returns the cluster id."""
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
-            cluster_id = _cluster_of(conn, report_id)
+            cluster_id = self.repository.cluster_of_locked(conn, report_id)
             self.audit.append(
-                conn, actor, "cluster.confirm", "report", report_id, {"cluster": cluster_id, "reason": reason}
+                conn,
+                actor_name(actor),
+                "cluster.confirm",
+                "report",
+                report_id,
+                {"cluster": cluster_id, "reason": reason},
             )
         return cluster_id
 
-    def split_cluster(self, report_id: str, actor: str, reason: str) -> str:
+    def split_cluster(self, actor: Actor, report_id: str, reason: str) -> str:
         """Take the report out of its cluster: it starts a cluster of its own (and of any report that pointed at it)."""
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
-            old = _cluster_of(conn, report_id)
-            if old == report_id:
-                # It leads its cluster: the next-oldest member leads the rest.
-                rest = (
-                    conn.execute(
-                        sa.select(reports.c.id)
-                        .where(reports.c.cluster_id == report_id, reports.c.id != report_id)
-                        .order_by(reports.c.received_at)
-                    )
-                    .scalars()
-                    .all()
-                )
-                if rest:
-                    conn.execute(sa.update(reports).where(reports.c.id.in_(rest)).values(cluster_id=rest[0]))
-            conn.execute(sa.update(reports).where(reports.c.id == report_id).values(cluster_id=report_id))
+            old = self.repository.cluster_of_locked(conn, report_id)
+            self.repository.split_out(conn, report_id, old)
             self.audit.append(
-                conn, actor, "cluster.split", "report", report_id, {"from": old, "to": report_id, "reason": reason}
+                conn,
+                actor_name(actor),
+                "cluster.split",
+                "report",
+                report_id,
+                {"from": old, "to": report_id, "reason": reason},
             )
         return report_id
 
-    def merge_clusters(self, report_id: str, into_cluster: str, actor: str, reason: str) -> str:
+    def merge_clusters(self, actor: Actor, report_id: str, into_cluster: str, reason: str) -> str:
         """Move every report of this report's cluster into another cluster."""
+        rules.require_triage(actor)
         with self.audit.writing() as conn:
-            source = _cluster_of(conn, report_id)
-            exists = conn.execute(sa.select(reports.c.id).where(reports.c.cluster_id == into_cluster).limit(1)).first()
-            if exists is None:
-                raise NotFound(f"no duplicate cluster {into_cluster!r}")
-            moved = conn.execute(
-                sa.update(reports).where(reports.c.cluster_id == source).values(cluster_id=into_cluster)
-            ).rowcount
+            source = self.repository.cluster_of_locked(conn, report_id)
+            moved = self.repository.move_cluster(conn, source, into_cluster)
             self.audit.append(
                 conn,
-                actor,
+                actor_name(actor),
                 "cluster.merge",
                 "report",
                 report_id,
                 {"from": source, "to": into_cluster, "reports": moved, "reason": reason},
             )
         return into_cluster
-
-
-def _state(conn: sa.Connection, report_id: str) -> ReportState:
-    state = conn.execute(sa.select(reports.c.state).where(reports.c.id == report_id)).scalar_one_or_none()
-    if state is None:
-        raise NotFound(f"no report with id {report_id!r}")
-    return ReportState(state)
-
-
-def _cluster_of(conn: sa.Connection, report_id: str) -> str:
-    row = conn.execute(sa.select(reports.c.cluster_id).where(reports.c.id == report_id)).first()
-    if row is None:
-        raise NotFound(f"no report with id {report_id!r}")
-    return str(row.cluster_id or report_id)
-
-
-def _stored_key(conn: sa.Connection, organisation: str, key: str) -> tuple[str, list[str]] | None:
-    earlier = conn.execute(
-        sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
-            idempotency_keys.c.organisation_id == organisation, idempotency_keys.c.key == key
-        )
-    ).first()
-    return None if earlier is None else (earlier.request_hash, list(earlier.response["report_ids"]))
 
 
 def _replay(submission: Submitted, request_hash: str, report_ids: list[str]) -> Accepted | ClearinghouseError:
@@ -372,11 +371,34 @@ def _replay(submission: Submitted, request_hash: str, report_ids: list[str]) -> 
 
 
 def _actor(principal: Principal) -> str:
-    return f"{principal.user}@{principal.organisation.name}"
+    return actor_name(principal)
 
 
-def _may_read(principal: Principal, organisation_id: str) -> bool:
-    return principal.role in _STAFF or principal.organisation.id == organisation_id
+def _duplicates_for_reporter(row: Any, owners: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+    """A report's duplicates and cluster id with every trace of other organisations' reports taken out."""
+
+    def own(report_id: str | None) -> bool:
+        return report_id is not None and owners.get(report_id) == row.organisation_id
+
+    cluster_id = row.cluster_id if own(row.cluster_id) else None
+    if not row.duplicates:
+        return row.duplicates, cluster_id
+    kept: list[dict[str, Any]] = []
+    others = 0
+    for candidate in row.duplicates.get("candidates", ()):
+        identifier = str(candidate.get("id", ""))
+        if identifier.startswith("report:") and not own(identifier.removeprefix("report:")):
+            others += 1
+        else:
+            kept.append(candidate)
+    exact = row.duplicates.get("exact_duplicate_of")
+    duplicates = {
+        "candidates": kept,
+        "cluster_id": cluster_id,
+        "exact_duplicate_of": exact if own(exact) else None,
+        "earlier_report_may_describe_same_issue": others > 0,
+    }
+    return duplicates, cluster_id
 
 
 def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
@@ -385,23 +407,21 @@ def _without_attachment_content(finding: dict[str, Any]) -> dict[str, Any]:
     return {**finding, "attachments": attachments}
 
 
-def _report_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "state": row.state,
-        "kind": row.kind,
-        "title": row.title,
-        "received_at": row.received_at.isoformat(),
-        "submitted_by": row.submitted_by,
-        "provenance": row.provenance,
-        "tlp": row.tlp,
-        "finding": row.submission,
-        "pipeline": row.pipeline,
-        "checks": row.checks,
-        "credibility": row.credibility,
-        "triage": row.triage,
-        "ssvc": row.ssvc,
-        "priority": row.priority,
-        "duplicates": row.duplicates,
-        "cluster_id": row.cluster_id,
-    }
+def _cursor_float(value: Any) -> float | None:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return None if value is None else float(value)
+    raise InvalidCursor("the cursor is not one this server handed out")
+
+
+def _cursor_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidCursor("the cursor is not one this server handed out")
+    return value
+
+
+def _cursor_time(value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(_cursor_str(value))
+    except ValueError:
+        raise InvalidCursor("the cursor is not one this server handed out") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

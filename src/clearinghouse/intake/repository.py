@@ -1,0 +1,188 @@
+"""Reports in the store: SQL only. Transactions, access checks, audit and the clock belong to the service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from clearinghouse.errors import NotFound
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.policy.filters import org_filter
+from clearinghouse.policy.rules import OrgScope
+from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
+
+
+class ReportRepository:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # Writes, inside the service's transaction ------------------------------------------------------------------
+
+    @staticmethod
+    def insert(
+        conn: sa.Connection,
+        report_rows: Sequence[dict[str, Any]],
+        attachment_rows: Sequence[dict[str, Any]],
+    ) -> None:
+        conn.execute(reports.insert(), list(report_rows))
+        if attachment_rows:
+            conn.execute(report_attachments.insert(), list(attachment_rows))
+
+    @staticmethod
+    def insert_idempotency_keys(conn: sa.Connection, key_rows: Sequence[dict[str, Any]]) -> None:
+        conn.execute(idempotency_keys.insert(), list(key_rows))
+
+    @staticmethod
+    def stored_key(conn: sa.Connection, organisation: str, key: str) -> tuple[str, list[str]] | None:
+        """The request hash and report ids an earlier submission stored under this Idempotency-Key."""
+        earlier = conn.execute(
+            sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+                idempotency_keys.c.organisation_id == organisation, idempotency_keys.c.key == key
+            )
+        ).first()
+        return None if earlier is None else (earlier.request_hash, list(earlier.response["report_ids"]))
+
+    @staticmethod
+    def update(conn: sa.Connection, report_id: str, values: dict[str, Any]) -> None:
+        conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
+
+    @staticmethod
+    def state(conn: sa.Connection, report_id: str) -> ReportState:
+        state = conn.execute(sa.select(reports.c.state).where(reports.c.id == report_id)).scalar_one_or_none()
+        if state is None:
+            raise NotFound(f"no report with id {report_id!r}")
+        return ReportState(state)
+
+    @staticmethod
+    def require(conn: sa.Connection, report_id: str) -> None:
+        if conn.execute(sa.select(reports.c.id).where(reports.c.id == report_id)).first() is None:
+            raise NotFound(f"no report with id {report_id!r}")
+
+    @staticmethod
+    def cluster_of_locked(conn: sa.Connection, report_id: str) -> str:
+        """The report's cluster (a report not yet clustered leads its own)."""
+        row = conn.execute(sa.select(reports.c.cluster_id).where(reports.c.id == report_id)).first()
+        if row is None:
+            raise NotFound(f"no report with id {report_id!r}")
+        return str(row.cluster_id or report_id)
+
+    @staticmethod
+    def split_out(conn: sa.Connection, report_id: str, old_cluster: str) -> None:
+        """Give the report a cluster of its own; if it led its cluster, the next-oldest member leads the rest."""
+        if old_cluster == report_id:
+            rest = (
+                conn.execute(
+                    sa.select(reports.c.id)
+                    .where(reports.c.cluster_id == report_id, reports.c.id != report_id)
+                    .order_by(reports.c.received_at)
+                )
+                .scalars()
+                .all()
+            )
+            if rest:
+                conn.execute(sa.update(reports).where(reports.c.id.in_(rest)).values(cluster_id=rest[0]))
+        conn.execute(sa.update(reports).where(reports.c.id == report_id).values(cluster_id=report_id))
+
+    @staticmethod
+    def move_cluster(conn: sa.Connection, source: str, into_cluster: str) -> int:
+        """Move every report of one cluster into another; how many moved. `NotFound` if the target is empty."""
+        exists = conn.execute(sa.select(reports.c.id).where(reports.c.cluster_id == into_cluster).limit(1)).first()
+        if exists is None:
+            raise NotFound(f"no duplicate cluster {into_cluster!r}")
+        moved: int = conn.execute(
+            sa.update(reports).where(reports.c.cluster_id == source).values(cluster_id=into_cluster)
+        ).rowcount
+        return moved
+
+    # Reads -----------------------------------------------------------------------------------------------------
+
+    def row(self, report_id: str) -> Any | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(reports).where(reports.c.id == report_id)).first()
+
+    def page(
+        self,
+        scope: OrgScope,
+        state: ReportState | None,
+        limit: int,
+        after: tuple[float | None, datetime, str] | None,
+    ) -> tuple[list[Any], int]:
+        """Up to `limit` reports of the organisations the policy's `scope` admits, in queue order (priority, then
+        age, then id) after the sort key `after`; and how many match in all."""
+        filters: list[sa.ColumnElement[bool]] = [org_filter(scope, reports.c.organisation_id)]
+        if state is not None:
+            filters.append(reports.c.state == state.value)
+        query = sa.select(reports).where(*filters)
+        if after is not None:
+            query = query.where(_after_in_queue(*after))
+        query = query.order_by(reports.c.priority.desc().nulls_last(), reports.c.received_at, reports.c.id)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query.limit(limit)))
+            total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(*filters)).scalar_one()
+        return rows, total
+
+    def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A report's finding (as submitted) and provenance."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(reports.c.submission, reports.c.provenance).where(reports.c.id == report_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no report with id {report_id!r}")
+        return row.submission, row.provenance
+
+    def deduplicated(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, submission) of every report that went through de-duplication, oldest first."""
+        query = sa.select(reports.c.id, reports.c.submission, reports.c.pipeline).order_by(reports.c.received_at)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.pipeline.get("deduplicate", {}).get("ok"):
+                    yield row.id, row.submission
+
+    def owners(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """The organisation of each of these reports (id -> organisation id)."""
+        query = sa.select(reports.c.id, reports.c.organisation_id).where(reports.c.id.in_(report_ids))
+        with self.engine.connect() as conn:
+            return {row.id: row.organisation_id for row in conn.execute(query)}
+
+    def cluster_page(self, cluster_id: str, limit: int, after: tuple[datetime, str] | None) -> tuple[list[Any], int]:
+        """Up to `limit` members of a cluster, oldest first, after the sort key `after`; and the cluster's size."""
+        in_cluster = reports.c.cluster_id == cluster_id
+        query = sa.select(reports).where(in_cluster)
+        if after is not None:
+            received_at, report_id = after
+            query = query.where(_later(received_at, report_id))
+        query = query.order_by(reports.c.received_at, reports.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+            total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(in_cluster)).scalar_one()
+        return rows, total
+
+    def cluster_of(self, report_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            found: str | None = conn.execute(
+                sa.select(reports.c.cluster_id).where(reports.c.id == report_id)
+            ).scalar_one_or_none()
+        return found
+
+
+def _later(received_at: datetime, report_id: str) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        reports.c.received_at > received_at,
+        sa.and_(reports.c.received_at == received_at, reports.c.id > report_id),
+    )
+
+
+def _after_in_queue(priority: float | None, received_at: datetime, report_id: str) -> sa.ColumnElement[bool]:
+    """Reports after (priority, received_at, id) in the queue's order: priority descending with no priority
+    last, then oldest first, then by id."""
+    if priority is None:
+        return sa.and_(reports.c.priority.is_(None), _later(received_at, report_id))
+    return sa.or_(
+        reports.c.priority < priority,
+        reports.c.priority.is_(None),
+        sa.and_(reports.c.priority == priority, _later(received_at, report_id)),
+    )

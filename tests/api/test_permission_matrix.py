@@ -1,0 +1,260 @@
+"""The permission matrix: every operation of the OpenAPI document x every principal class x every object state,
+checked against the declarative table in `permission_table.py` (not against the policy code).
+
+An operation the table does not name fails the test, so a new route cannot ship without its row. The number of
+cells checked is printed (run with `-s`) and kept in `CELLS_CHECKED` for the closing note.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from clearinghouse.api.app import create_app
+from clearinghouse.config import Settings
+from clearinghouse.frontier.grants import GrantState
+from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
+from clearinghouse.identity.model import Principal
+from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.policy import Operator
+from clearinghouse.store.identity import IdentityStore
+from clearinghouse.store.records import RecordStore
+from clearinghouse.store.tables import records, reports
+from tests.api import permission_table as table
+
+CRITERIA = (Path(__file__).resolve().parents[2] / "examples" / "frontier" / "criteria.yaml").read_text("utf-8")
+CRITERIA_ID = "eo-covered-frontier-models"
+TODAY = datetime.now(UTC).date()
+PACKAGE = {"ecosystem": "PyPI", "package": "matrix-package", "version": "1.0"}
+RECORD_STATES = {  # object name -> (TLP label, record status)
+    "record-clear": ("CLEAR", "published"),
+    "record-green": ("GREEN", "published"),
+    "record-amber": ("AMBER", "published"),
+    "record-amber-strict": ("AMBER+STRICT", "published"),
+    "record-red": ("RED", "published"),
+    "record-embargoed": ("GREEN", "embargoed"),
+}
+CELLS_CHECKED: list[int] = []
+
+
+def _osv(record_id: str) -> dict[str, Any]:
+    return {
+        "schema_version": "1.7.0",
+        "id": record_id,
+        "modified": "2026-01-01T00:00:00Z",
+        "summary": f"matrix record {record_id}",
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": "matrix-package"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}],
+            }
+        ],
+    }
+
+
+def _report_body(title: str) -> dict[str, Any]:
+    return {
+        "kind": "structured",
+        "provenance": {"origin": "human"},
+        "report": {
+            "title": title,
+            "description": "A crafted request makes the parser read past the end of its buffer and crash.",
+            "affected": [{"purl": "pkg:pypi/matrix-package", "versions": ["1.0"]}],
+            "cwe": "CWE-125",
+        },
+    }
+
+
+class World:
+    """The organisations, tokens and objects the matrix runs against."""
+
+    def __init__(self, client: TestClient, engine: sa.Engine, tmp_path: Path) -> None:
+        self.client = client
+        self.engine = engine
+        self.service = FrontierService(engine)
+        self.counter = itertools.count()
+        identity = IdentityStore(engine)
+        for name, kind, sector in table.ORGANISATIONS.values():
+            identity.create_organisation(name, kind, sector)
+        self.headers: dict[str, dict[str, str]] = {
+            table.ANONYMOUS: {},
+            table.BAD_TOKEN: {"Authorization": "Bearer chk_000000000000_" + "x" * 43},
+        }
+        self.principals: dict[str, Principal] = {}
+        for principal, (org, role, scopes) in table.TOKENS.items():
+            grant = identity.create_token(table.ORGANISATIONS[org][0], principal, role, scopes)
+            self.headers[principal] = {"Authorization": f"Bearer {grant.plaintext}"}
+            self.principals[principal] = identity.authenticate(grant.plaintext)
+        self._records(tmp_path)
+        self.service.publish_criteria(self.principals["gov-evaluator"], CRITERIA)
+        self.shared: dict[str, str] = {name: self.make(name) for name in self._object_names()}
+
+    def _records(self, tmp_path: Path) -> None:
+        source = tmp_path / "matrix.jsonl"
+        ids = {name: f"PYSEC-2099-{n}" for n, name in enumerate(RECORD_STATES, start=1)}
+        source.write_bytes(b"\n".join(orjson.dumps(_osv(record_id)) for record_id in ids.values()))
+        ImportPipeline(RecordStore(self.engine)).run([source])
+        with self.engine.begin() as conn:
+            for name, (label, status) in RECORD_STATES.items():
+                conn.execute(sa.update(records).where(records.c.id == ids[name]).values(tlp=label, status=status))
+        self.record_ids = ids
+
+    @staticmethod
+    def _object_names() -> set[str]:
+        return {name for row in table.TABLE.values() for name in row.sees}
+
+    def make(self, name: str) -> str:
+        """A new object of the kind `name` names (records are made once, in `_records`)."""
+        p = self.principals
+        if name in RECORD_STATES:
+            return self.record_ids[name]
+        if name in ("report-rep", "report-ai", "cluster-rep"):
+            submitter = "rep-reporter" if name != "report-ai" else "ai-reporter"
+            body = _report_body(f"matrix report {next(self.counter)}")
+            response = self.client.post("/api/v1/reports", json=body, headers=self.headers[submitter])
+            assert response.status_code == 202, response.text
+            report_id: str = response.json()["report_ids"][0]
+            with self.engine.begin() as conn:  # its own duplicate cluster, as the pipeline would leave it
+                conn.execute(sa.update(reports).where(reports.c.id == report_id).values(cluster_id=report_id))
+            return report_id
+        developer = p["ai2-vendor"] if name.endswith("-ai2") else p["ai-vendor"]
+        if name.startswith("model-"):
+            registration = ModelRegistration(f"Model {next(self.counter)}", "1.0", "text")
+            return str(self.service.register_model(developer, registration)["id"])
+        model_id = self.make("model-ai" if developer is p["ai-vendor"] else "model-ai2")
+        if name.startswith("review-"):
+            return str(self.service.open_classified_review(Operator("matrix"), model_id, "NSA", "NSA/CSS")["id"])
+        submission = self.service.offer(developer, model_id, AccessOffer(TODAY + timedelta(days=20), "https://x"))
+        if name.startswith("submission-"):
+            return str(submission["id"])
+        partner = "First Bank" if name == "grant-bank-approved" else "Mercy Hospital"
+        grant = self.service.nominate(
+            p["gov-evaluator"], submission["id"], partner, "runs systems the model could affect", TODAY, TODAY
+        )
+        if name.endswith("-approved"):
+            self.service.decide_grant(developer, grant["id"], GrantState.APPROVED, "approved")
+        return str(grant["id"])
+
+
+def _body(operation: str, world: World) -> dict[str, Any] | None:
+    n = next(world.counter)
+    release = (TODAY + timedelta(days=10)).isoformat()
+    bodies: dict[str, Callable[[], dict[str, Any]]] = {
+        "POST /api/v1/reports": lambda: _report_body(f"matrix submission {n}"),
+        "POST /api/v1/reports/{report_id}/state": lambda: {"target": "triaged", "reason": "looked at it"},
+        "POST /api/v1/reports/{report_id}/cluster": lambda: {"action": "confirm", "reason": "same bug"},
+        "POST /api/v1/frontier/criteria": lambda: {"yaml": CRITERIA},
+        "POST /api/v1/frontier/models": lambda: {"name": f"Registered {n}", "version": "1", "modality": "text"},
+        "POST /api/v1/frontier/models/{model_id}/self-assessment": lambda: {"criteria_id": CRITERIA_ID},
+        "POST /api/v1/frontier/models/{model_id}/determinations": lambda: {"criteria_id": CRITERIA_ID},
+        "POST /api/v1/frontier/models/{model_id}/classified-reviews": lambda: {"holder": "NSA/CSS"},
+        "POST /api/v1/frontier/classified-reviews/{review_id}/conclusion": lambda: {"designation": None},
+        "POST /api/v1/frontier/models/{model_id}/submissions": lambda: {
+            "partner_release_on": (TODAY + timedelta(days=20)).isoformat(),
+            "endpoint_ref": "https://api.example/preview",
+        },
+        "POST /api/v1/frontier/submissions/{submission_id}/release-date": lambda: {
+            "partner_release_on": release,
+            "reason": "launch moved",
+        },
+        "POST /api/v1/frontier/submissions/{submission_id}/withdraw": lambda: {"reason": "not ready"},
+        "POST /api/v1/frontier/submissions/{submission_id}/milestones/{milestone}": lambda: {"note": "interim done"},
+        "POST /api/v1/frontier/submissions/{submission_id}/grants": lambda: {
+            "partner": "Mercy Hospital",
+            "justification": "runs systems the model could affect",
+            "starts_on": TODAY.isoformat(),
+            "ends_on": (TODAY + timedelta(days=2)).isoformat(),
+        },
+        "POST /api/v1/frontier/grants/{grant_id}/approve": lambda: {"reason": "approved"},
+        "POST /api/v1/frontier/grants/{grant_id}/decline": lambda: {"reason": "declined"},
+        "POST /api/v1/frontier/grants/{grant_id}/revoke": lambda: {"reason": "revoked"},
+        "POST /api/v1/frontier/grants/{grant_id}/access": lambda: {"purpose": "validate patches"},
+        "POST /api/v1/frontier/models/{model_id}/evaluations": lambda: {
+            "suite": "clearinghouse-cyber",
+            "run_id": f"run-{n}",
+            "metrics": {"ctf_solve_rate": {"value": 0.4}},
+        },
+        "POST /api/v1/frontier/models/{model_id}/findings": lambda: {
+            "severity": "low",
+            "capability_area": "exploitation",
+            "title": "A finding",
+            "description": "Something the evaluators saw.",
+        },
+    }
+    return bodies[operation]() if operation in bodies else None
+
+
+def _call(world: World, operation: str, principal: str, object_id: str | None) -> tuple[int, Any]:
+    method, template = operation.split(" ", 1)
+    path = template.replace("{milestone}", "interim_findings")
+    params: dict[str, str] = {}
+    if operation == "GET /api/v1/affected":
+        params = PACKAGE
+    elif object_id is not None and "{" in path:
+        path = path.split("{")[0] + object_id + path.split("}", 1)[1]
+    response = world.client.request(
+        method, path, json=_body(operation, world), params=params, headers=world.headers[principal]
+    )
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == "application/problem+json", (operation, response.text)
+    body = response.json() if response.headers["content-type"].endswith("json") else None
+    return response.status_code, body
+
+
+def _listed(operation: str, body: Any, object_id: str) -> bool:
+    if operation == "GET /api/v1/affected":
+        return object_id in {r["osv"]["id"] for r in body["records"]}
+    return object_id in {r["id"] for r in body["reports"]}
+
+
+@pytest.fixture
+def world(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[World]:
+    settings = Settings(
+        home=tmp_path, database_url=database_url, embedded_worker=False, rate_per_second=1e6, rate_burst=1_000_000
+    )
+    with TestClient(create_app(settings)) as client:
+        yield World(client, engine, tmp_path)
+
+
+def test_every_operation_has_a_row_and_every_row_an_operation(world: World) -> None:
+    document = world.client.get("/openapi.json").json()
+    operations = {f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item}
+    assert sorted(operations - set(table.TABLE)) == [], "operations without a row in permission_table.TABLE"
+    assert sorted(set(table.TABLE) - operations) == [], "rows for operations the API does not have"
+
+
+def test_permission_matrix(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    document = world.client.get("/openapi.json").json()
+    operations = sorted(f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item)
+    wrong: list[str] = []
+    cells = 0
+    for operation in operations:
+        row = table.TABLE[operation]
+        for principal in table.PRINCIPALS:
+            for object_name in sorted(row.sees) or [None]:
+                want = table.expected(row, principal, object_name)
+                admitted = want == row.ok or want == "listed"
+                object_id = None
+                if object_name is not None:
+                    fresh = row.fresh and admitted
+                    object_id = world.make(object_name) if fresh else world.shared[object_name]
+                status, body = _call(world, operation, principal, object_id)
+                got: int | str = status
+                if row.listing and status == 200 and object_id is not None:
+                    got = "listed" if _listed(operation, body, object_id) else "absent"
+                cells += 1
+                if got != want:
+                    detail = body.get("detail") if isinstance(body, dict) else None
+                    wrong.append(f"{operation} as {principal} on {object_name}: got {got}, want {want} ({detail})")
+    CELLS_CHECKED.append(cells)
+    with capsys.disabled():
+        print(f"\npermission matrix: {cells} cells checked, {len(wrong)} wrong")
+    assert wrong == []
