@@ -250,3 +250,15 @@ class InvalidCursor(ClearinghouseError):
 
     code = "invalid-cursor"
     status = 422
+
+
+class StoreNotFound(ConfigurationError):
+    """A command that only reads was pointed at a store that does not exist; it creates none."""
+
+    code = "store-not-found"
+
+
+class PortInUse(ConfigurationError):
+    """The address `serve` was asked to listen on is taken (another server, an earlier demo)."""
+
+    code = "port-in-use"

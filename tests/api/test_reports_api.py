@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ def test_a_structured_ai_report_is_accepted_checked_and_triaged(client: TestClie
     drain(client)
     report = client.get(f"/api/v1/reports/{report_id}", headers=reporter).json()
     assert report["state"] == "triaged"
+    assert datetime.fromisoformat(report["received_at"]).utcoffset() == timedelta(0)  # UTC, and says so
     assert report["provenance"]["origin"] == "ai" and report["provenance"]["model"] == "example-model-1"
     assert all(report["pipeline"][step]["ok"] for step in ("normalise", "check", "deduplicate", "triage"))
     checks = {c["name"]: c for c in report["checks"]}
@@ -153,21 +155,28 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
             "application/json",
             422,
             "invalid-record",
-            "$.structured.report.affected[0].purl",
+            "$.report.affected[0].purl",
         ),
         (
             json.dumps(structured(cvss_vector="CVSS:3.1/AV:Q")).encode(),
             "application/json",
             422,
             "invalid-record",
-            "$.structured.report.cvss_vector",
+            "$.report.cvss_vector",
         ),
         (
             json.dumps({"kind": "sarif", "provenance": AI, "sarif": {"version": "2.0.0", "runs": []}}).encode(),
             "application/json",
             422,
             "invalid-record",
-            "$.version",
+            "$.sarif.version",
+        ),
+        (
+            json.dumps({**structured(), "severity": "high"}).encode(),
+            "application/json",
+            422,
+            "invalid-record",
+            "$.severity",
         ),
         (
             json.dumps(
@@ -176,7 +185,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
             "application/json",
             422,
             "invalid-record",
-            "$.structured.provenance",
+            "$.provenance",
         ),
     ],
 )
@@ -438,3 +447,20 @@ def test_a_cluster_pages_with_a_cursor_and_a_total(client: TestClient, orgs: Org
     ).json()
     assert len(rest["reports"]) == 1 and rest["next_cursor"] is None
     assert len({r["id"] for r in first["reports"] + rest["reports"]}) == 3
+
+
+@pytest.mark.parametrize(
+    ("product", "words"),
+    [
+        ({"purl": "pkg:pypi/%zz"}, "invalid percent-encoding"),
+        ({"purl": "pkg:npm/left-pad", "ecosystem": "PyPI", "name": "left-pad"}, "does not match ecosystem 'PyPI'"),
+        ({"purl": "pkg:pypi/requests", "ecosystem": "PyPI", "name": "urllib3"}, "not the entry's 'urllib3'"),
+    ],
+)
+def test_a_reported_purl_that_is_malformed_or_names_another_product_is_refused(
+    client: TestClient, orgs: Orgs, product: dict[str, str], words: str
+) -> None:
+    reporter = orgs.token("Finder Inc", OrgKind.REPORTER, Role.REPORTER)
+    response = client.post("/api/v1/reports", json=structured(affected=[product]), headers=reporter)
+    assert response.status_code == 422 and response.json()["field"].startswith("$.report.affected[0]")
+    assert words in response.json()["detail"]

@@ -63,6 +63,7 @@ def test_a_bad_record_is_reported_with_file_line_and_field_and_the_rest_kept(cli
 def test_unknown_things_get_one_clear_message(cli: Cli, tmp_path: Path) -> None:
     code, _, err = cli("affected", "--ecosystem", "Foo", "--package", "x", "--version", "1")
     assert code == 2 and "unknown ecosystem 'Foo'" in err and "Traceback" not in err
+    cli("db", "upgrade")
     code, _, err = cli("show", "CVE-1999-0001")
     assert code == 2 and "no record has the id or alias 'CVE-1999-0001'" in err
     code, _, err = cli("import-kev", tmp_path / "missing.json")

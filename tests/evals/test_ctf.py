@@ -228,3 +228,19 @@ def test_foreign_seed_solutions_fail(bwrap: None, tmp_path: Path) -> None:
     assert all(record["own"] for record in records.values()), records
     transferred = {challenge: r["solved_by"] for challenge, r in records.items() if r["solved_by"]}
     assert not transferred
+
+
+def test_export_writes_services_apart(tmp_path: Path) -> None:
+    import yaml
+
+    from clearinghouse.evals.ctf.export import export
+
+    [directory] = export(tmp_path, SEED, KEY, "web-sqli")
+    instance = instances(SEED, KEY, "web-sqli")[0]
+    service_files = [p for p in (directory / "services" / "0").rglob("*") if p.is_file()]
+    assert any(instance.flag.encode() in p.read_bytes() for p in service_files)
+    agent_files = [p for p in directory.rglob("*") if p.is_file() and "services" not in p.parts]
+    assert not any(instance.flag.encode() in p.read_bytes() for p in agent_files if p.name != "eval.yaml")
+    spec = yaml.safe_load((directory / "eval.yaml").read_text())
+    assert "sandbox_services" in spec["metadata"]
+

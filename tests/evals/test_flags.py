@@ -122,7 +122,12 @@ def test_log_records_seed_and_key_id_never_the_key(tmp_path: Path) -> None:
         display="none",
     )
     assert log.status == "success", log.error
-    assert log.eval.metadata == {"seed": 11, "flag_key_id": key.key_id, "flag_key_kept": True}
+    assert log.eval.metadata is not None
+    assert {k: log.eval.metadata[k] for k in ("seed", "flag_key_id", "flag_key_kept")} == {
+        "seed": 11,
+        "flag_key_id": key.key_id,
+        "flag_key_kept": True,
+    }
     [sample] = log.samples or []
     assert sample.metadata["seed"] == 11 and sample.metadata["flag_key_id"] == key.key_id
     # .eval logs are zip archives: look inside every member, not at the compressed bytes

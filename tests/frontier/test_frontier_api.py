@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -421,3 +422,30 @@ def test_a_published_criteria_version_is_immutable(client: TestClient, people: d
     assert (
         broken.status_code == 422 and broken.json()["field"] == "criteria.large_training_run.training_compute.min_flop"
     )
+
+
+def test_classified_reviews_never_reach_the_developers_own_timeline_or_assessment(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    model_id, _ = setup_model(client, people)
+    criteria = {"criteria_id": "eo-covered-frontier-models"}  # nsa_designation is `classified: true`
+    ok(
+        client.post(
+            f"{API}/models/{model_id}/classified-reviews", json={"holder": "NSA/CSS"}, headers=people["evaluator"]
+        ),
+        201,
+    )
+    assessment = ok(
+        client.post(f"{API}/models/{model_id}/self-assessment", json=criteria, headers=people["developer"]), 201
+    )
+    nsa = next(r for r in assessment["results"] if r["name"] == "nsa_designation")
+    assert nsa["outcome"] == "not_met" and "review" not in orjson.dumps(assessment).decode().lower()
+    for who in ("developer", "uncleared"):
+        report = client.get(f"{API}/models/{model_id}/report", headers=people[who]).text
+        assert "classified-review" not in report and "NSA/CSS" not in report, who
+    # The cleared evaluator sees both: the review on the timeline, and the open review in its determination.
+    assert "classified-review" in client.get(f"{API}/models/{model_id}/report", headers=people["evaluator"]).text
+    government = ok(
+        client.post(f"{API}/models/{model_id}/determinations", json=criteria, headers=people["evaluator"]), 201
+    )
+    assert next(r for r in government["results"] if r["name"] == "nsa_designation")["outcome"] == "unknown"

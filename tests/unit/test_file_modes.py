@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.policy import Operator, rules
+from clearinghouse.records.model import Tlp
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
@@ -60,7 +62,8 @@ def test_exports_are_written_with_the_process_umask(tmp_path: Path) -> None:
     for umask, expected in ((0o022, 0o644), (0o077, 0o600)):
         previous = os.umask(umask)
         try:
-            report = export_records(records, ExportFormat.OSV, tmp_path / f"out-{umask:o}")
+            visibility = rules.export_visibility(Operator("test"), Tlp.CLEAR)
+            report = export_records(records, ExportFormat.OSV, tmp_path / f"out-{umask:o}", visibility)
         finally:
             os.umask(previous)
         assert report.written and {mode(p) for p in report.written} == {expected}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import swagger_ui_bundle
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
 
 from clearinghouse import __version__
 from clearinghouse.api import problems
@@ -24,6 +24,12 @@ from clearinghouse.intake.worker import report_processing
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
+
+
+class Health(TypedDict):
+    status: str
+    version: str
+
 
 TOKEN_CACHE_SECONDS = 2.0
 
@@ -68,8 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    def healthz() -> Health:
+        return Health(status="ok", version=__version__)
 
     return app
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.errors import ClearinghouseError, EvalFailed
+from clearinghouse.frontier.views import RunView
 
 __all__ = ["eval_app"]
 
@@ -153,7 +154,7 @@ def _engine() -> Any:
     return open_engine(Settings.from_env())
 
 
-def _print_recorded(stored: dict[str, Any]) -> None:
+def _print_recorded(stored: RunView) -> None:
     console.print(
         f"stored evaluation run {stored['run_id']} ({len(stored['metrics'])} metrics) against frontier model "
         f"{stored['model_id']}: determinations with benchmark criteria on suite {stored['suite']} now cite it",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from clearinghouse.cli import render
@@ -29,10 +32,10 @@ from clearinghouse.cli.frontier import frontier_app
 from clearinghouse.cli.reports import report_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
-from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound
+from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound, PortInUse
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import BATCH_SIZE, ImportPipeline, ImportReport
-from clearinghouse.ingest.readers import Limits
+from clearinghouse.ingest.readers import Limits, input_files
 from clearinghouse.policy import Operator, rules
 from clearinghouse.records.model import RangeType, Tlp, VulnerabilityRecord, canonical_ecosystem
 from clearinghouse.sharing.export import ExportFormat, export_records
@@ -71,8 +74,9 @@ def run() -> None:
         sys.exit(EXIT_USAGE)
 
 
-def _store() -> RecordStore:
-    return RecordStore(open_engine(Settings.from_env()))
+def _store(*, create: bool = True) -> RecordStore:
+    """The configured store; `create=False` for commands that only read (a missing store is refused)."""
+    return RecordStore(open_engine(Settings.from_env(), create=create))
 
 
 def _progress() -> Progress:
@@ -88,6 +92,21 @@ def _progress() -> Progress:
     )
 
 
+def _import_progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%  {task.fields[records]:,} records"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    )
+
+
 def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
     for warning in report.warnings[:max_shown]:
         errors.print(f"[yellow]repaired[/yellow] {warning.message}", highlight=False, soft_wrap=True)
@@ -96,10 +115,11 @@ def _print_import_report(report: ImportReport, max_shown: int = 20) -> None:
     if report.failed > max_shown:
         errors.print(f"... and {report.failed - max_shown:,} more skipped records", highlight=False)
     outcome = report.outcome
+    # Known-exploited marks come from a loaded KEV catalog: "0 known exploited" before one is loaded misleads.
+    exploited = f"; {report.known_exploited:,} known exploited" if report.known_exploited else ""
     console.print(
-        f"read {report.read:,} records: {outcome.inserted:,} new, {outcome.updated:,} updated, "
-        f"{outcome.unchanged:,} unchanged (not newer), {report.failed:,} failed; "
-        f"{report.known_exploited:,} known exploited",
+        f"read {_plural(report.read, 'record')}: {outcome.inserted:,} new, {outcome.updated:,} updated, "
+        f"{outcome.unchanged:,} unchanged (not newer), {report.failed:,} failed{exploited}",
         highlight=False,
         soft_wrap=True,
     )
@@ -130,9 +150,21 @@ def import_(
     """
     store = _store()
     limits = Limits(max_record_bytes=int(max_record_mb * 1024 * 1024))
-    with _progress() as progress:
-        task = progress.add_task("Importing", total=None)
-        pipeline = ImportPipeline(store, limits, batch_size, on_progress=lambda n: progress.advance(task, n))
+    # The record count is not known before reading, the input size is: the bar measures bytes read, which gives
+    # a total and a time left; the records read so far are counted beside it.
+    total = sum(file.stat().st_size for path in paths if path.exists() for file in input_files(path))
+    with _import_progress() as progress:
+        task = progress.add_task("Importing", total=total or None, records=0)
+        read = 0
+
+        def records_read(count: int) -> None:
+            nonlocal read
+            read += count
+            progress.update(task, records=read)
+
+        pipeline = ImportPipeline(
+            store, limits, batch_size, on_progress=records_read, on_bytes=lambda n: progress.update(task, completed=n)
+        )
         report = pipeline.run(paths)
     _print_import_report(report)
     if not report.ok:
@@ -163,7 +195,7 @@ def show(
     json_: Annotated[bool, typer.Option("--json", help="Print the OSV record(s) as JSON")] = False,
 ) -> None:
     """Show the record(s) with this id or alias, with the other records of the same vulnerability."""
-    store = _store()
+    store = _store(create=False)
     visible = rules.record_visibility(_OPERATOR)  # the shell's user holds the store: the operator
     found = [record for record in store.find(identifier) if visible.admits(record.tlp, record.status)]
     if not found:
@@ -190,7 +222,7 @@ def affected(
     except ValueError as exc:
         raise ClearinghouseError(str(exc)) from None
     visible = rules.record_visibility(_OPERATOR)
-    found = [r for r in _store().affected(ecosystem, package, version) if visible.admits(r.tlp, r.status)]
+    found = [r for r in _store(create=False).affected(ecosystem, package, version) if visible.admits(r.tlp, r.status)]
     if json_:
         for record in found:
             sys.stdout.write(orjson.dumps(osv.dump(record.osv)).decode() + "\n")
@@ -201,7 +233,7 @@ def affected(
 @app.command()
 def stats(json_: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
     """Counts of records by source and ecosystem."""
-    figures = _store().stats()
+    figures = _store(create=False).stats()
     if json_:
         sys.stdout.write(orjson.dumps(figures.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return
@@ -216,7 +248,7 @@ def export(
     max_tlp: Annotated[Tlp, typer.Option(help="Withhold records marked above this TLP label")] = Tlp.CLEAR,
 ) -> None:
     """Export records as OSV, CSAF 2.0 or CVE JSON 5.1.1, one file per record."""
-    store = _store()
+    store = _store(create=False)
 
     def selected() -> Iterator[VulnerabilityRecord]:
         if not ids:
@@ -232,16 +264,18 @@ def export(
         task = progress.add_task(f"Exporting {export_format.value}", total=None)
         visibility = rules.export_visibility(_OPERATOR, max_tlp)
         report = export_records(selected(), export_format, out, visibility, lambda: progress.advance(task))
-    console.print(f"wrote {len(report.written):,} {export_format.value} files to {out}", highlight=False)
+    written = _plural(len(report.written), f"{export_format.value} file")
+    console.print(f"wrote {written} to {out}", highlight=False)
     if report.withheld:
-        console.print(f"withheld {len(report.withheld):,} records marked above TLP:{max_tlp.value} or not yet released")
+        withheld = _plural(len(report.withheld), "record")
+        console.print(f"withheld {withheld} marked above TLP:{max_tlp.value} or not yet released", highlight=False)
     if report.unsupported:
         if ids:
             for problem in report.unsupported:
                 errors.print(f"[yellow]not exported[/yellow] {problem.message}", highlight=False)
             raise typer.Exit(EXIT_INPUT_ERRORS)
         errors.print(
-            f"skipped {len(report.unsupported):,} records that {export_format.value} cannot express, e.g. "
+            f"skipped {_plural(len(report.unsupported), 'record')} that {export_format.value} cannot express, e.g. "
             f"{report.unsupported[0].message}",
             highlight=False,
         )
@@ -265,6 +299,7 @@ def serve(
     from clearinghouse.api.app import create_app
 
     settings = Settings.from_env()
+    check_port_free(host, port)  # before the worker starts and anything is printed
     open_engine(settings).dispose()  # migrate once, before the worker starts
     job_worker = None
     if settings.embedded_worker:
@@ -284,6 +319,26 @@ def serve(
                 job_worker.wait()
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, with one message, an address another process listens on (uvicorn would log and exit later)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, protocol, _name, address = addresses[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"port {port} on {host} is already in use (another server, or an earlier `clearinghouse serve` "
+                    "or `demo --serve`?): stop it, or choose another port with --port"
+                ) from None
+            raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 @app.command()
 def worker(
     until_idle: Annotated[bool, typer.Option(help="Exit when no job is due instead of waiting for more")] = False,
@@ -294,7 +349,7 @@ def worker(
     from clearinghouse.intake.service import ReportService
     from clearinghouse.intake.worker import report_processing
 
-    engine = open_engine(Settings.from_env())
+    engine = open_engine(Settings.from_env(), create=False)
     pipeline, runner = report_processing(RecordStore(engine), ReportService(engine))
     # Index the store's records and reports now (about 10 s for the 16k-record dev set), not on the first report.
     pipeline.duplicates.warm()
@@ -317,7 +372,7 @@ def audit_verify(
     """Check the audit log's hash chain: any edited, deleted or reordered entry is reported."""
     from clearinghouse.store.audit import AuditLog
 
-    report = AuditLog(open_engine(Settings.from_env())).verify(head)
+    report = AuditLog(open_engine(Settings.from_env(), create=False)).verify(head)
     if not report.ok:
         errors.print(f"[red]audit log BROKEN[/red] at entry {report.first_bad_seq}: {report.reason}", highlight=False)
         raise typer.Exit(EXIT_INPUT_ERRORS)
@@ -365,10 +420,14 @@ def demo(
     kev_catalog: Annotated[Path | None, typer.Option("--kev", help="KEV catalog (default: bundled sample)")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the example exports")] = Path("export"),
     serve_after: Annotated[
-        bool, typer.Option("--serve", help="Then issue a demo analyst token and run the API on 127.0.0.1:8000")
+        bool, typer.Option("--serve", help="Then issue a demo analyst token and run the API (--host, --port)")
     ] = False,
+    host: Annotated[str, typer.Option(help="Address the API listens on with --serve")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API with --serve")] = 8000,
 ) -> None:
     """Import a dataset and the KEV catalog into the default store, then query and export it."""
+    if serve_after:
+        check_port_free(host, port)  # say so now, not after the import has run and a token was printed
     dataset = dataset or _demo_dataset()
     if kev_catalog is None:
         beside = dataset.parent / "kev.json"
@@ -376,12 +435,13 @@ def demo(
     settings = Settings.from_env()
     console.rule(f"1. Import {dataset} into {settings.database_url}")
     ctx = typer.Context(typer.main.get_command(app))
-    ctx.invoke(import_kev, path=kev_catalog)
     try:
         ctx.invoke(import_, paths=[dataset], max_record_mb=16.0, batch_size=BATCH_SIZE)
     except typer.Exit as exit_:
         if exit_.exit_code:  # a few real records fail the OSV schema; they were reported, carry on
             console.print("[yellow]some records were skipped, see above[/yellow]")
+    # The catalog after the records, so that its line counts the records it marks (before, it said 0).
+    ctx.invoke(import_kev, path=kev_catalog)
     console.rule("2. What is in the store")
     ctx.invoke(stats, json_=False)
     store = _store()
@@ -395,20 +455,24 @@ def demo(
         console.rule(f"4. clearinghouse affected -e {ecosystem} -p {package} -v {version}")
         ctx.invoke(affected, ecosystem=ecosystem, package=package, version=version, json_=False)
     chosen = [r.id for r in store.iter_records() if r.known_exploited]
-    console.rule(f"5. Export the {len(chosen)} known-exploited records to {out}/")
-    for export_format in ExportFormat:
+    if not chosen:
+        # `export` with no ids exports everything: never hand it an empty selection.
+        console.rule("5. No record is known exploited: nothing to export")
+    else:
+        console.rule(f"5. Export the {_plural(len(chosen), 'known-exploited record')} to {out}/")
+    for export_format in ExportFormat if chosen else ():
         # Records without a CVE id cannot be CVE JSON 5: export names them and exits non-zero; carry on.
         with contextlib.suppress(typer.Exit):
             target = out / export_format.value
             ctx.invoke(export, export_format=export_format, out=target, ids=chosen, max_tlp=Tlp.CLEAR)
     if serve_after:
         console.rule("6. The API, with a demo analyst token")
-        _demo_token()
-        ctx.invoke(serve, host="127.0.0.1", port=8000)
+        _demo_token(host, port)
+        ctx.invoke(serve, host=host, port=port)
 
 
-def _demo_token() -> None:
-    from clearinghouse.identity.model import OrgKind, Role
+def _demo_token(host: str, port: int) -> None:
+    from clearinghouse.identity.model import SCOPES_BY_ROLE, OrgKind, Role
     from clearinghouse.store.identity import IdentityStore
 
     identity = IdentityStore(open_engine(Settings.from_env()))
@@ -417,9 +481,15 @@ def _demo_token() -> None:
     except NotFound:
         identity.create_organisation(DEMO_ORGANISATION, OrgKind.CLEARINGHOUSE)
     grant = identity.create_token(DEMO_ORGANISATION, "demo-analyst", Role.ANALYST)
-    console.print(f"analyst token (shown once): {grant.plaintext}", highlight=False, soft_wrap=True)
+    scopes = " ".join(sorted(scope.value for scope in SCOPES_BY_ROLE[Role.ANALYST]))
     console.print(
-        "try: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8000/api/v1/reports  (docs: /docs)",
+        f"analyst token (shown once): {grant.plaintext}\n"
+        f"role {Role.ANALYST.value}, organisation {DEMO_ORGANISATION!r}, scopes: {scopes}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"try: curl -H 'Authorization: Bearer <token>' http://{host}:{port}/api/v1/reports  (docs: /docs)",
         highlight=False,
         soft_wrap=True,
     )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
 from clearinghouse.errors import NoEvalLogs, NotFound
 from clearinghouse.evals.scores import SUITE, to_evaluation_summary
+from clearinghouse.frontier.views import RunView
 from clearinghouse.policy import Operator
 
 
@@ -40,7 +40,7 @@ def require_model(engine: sa.Engine, model_id: str) -> None:
 
 def record_run(
     engine: sa.Engine, model_id: str, logs: list[EvalLog], recorded_by: str | None = None, suite: str = SUITE
-) -> dict[str, Any]:
+) -> RunView:
     """Store the run's summary against frontier model `model_id`; returns the stored evaluation run."""
     from clearinghouse.frontier.service import FrontierService
 

@@ -12,7 +12,7 @@ from inspect_ai.solver import generate, system_message, use_tools
 from inspect_ai.tool import bash
 from inspect_ai.util import SandboxEnvironmentSpec
 
-from clearinghouse.evals.sandbox import SANDBOX_NAME
+from clearinghouse.evals.sandbox import SANDBOX_NAME, describe
 
 __all__ = ["SECRET", "sandbox_smoke"]
 
@@ -39,4 +39,5 @@ def sandbox_smoke() -> Task:
         scorer=includes(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
         message_limit=12,
+        metadata={"sandbox": describe()},
     )

@@ -98,11 +98,19 @@ def _without_ranges(document: dict[str, Any], bad: dict[tuple[int, int], str]) -
     return {**document, "affected": affected}
 
 
+MAX_JSON_DEPTH = 1024  # orjson's own limit: it stops parsing there
+
+
 def decode(data: bytes, location: Location) -> Any:
     """Bytes to JSON, with the error messages a person can act on."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if exc.msg == "depth limit exceeded":  # well-formed, perhaps, but deeper than any record is
+            raise InvalidRecord(
+                f"JSON nested deeper than {MAX_JSON_DEPTH:,} levels (at character {exc.pos + 1:,}): refused unread",
+                location,
+            ) from None
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:

@@ -116,9 +116,10 @@ def parse(document: Any, location: Location | None = None) -> list[Finding]:
         log = SarifLog.model_validate(document)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
+        # Under the field the log was given in (a submission's "sarif"), so the path is the body's own.
+        path = json_path((*(location.field.split(".") if location.field else ()), *first["loc"]))
         raise InvalidRecord(
-            f"invalid SARIF: {first['msg']}",
-            Location(location.file, location.line, location.record, json_path(first["loc"])),
+            f"invalid SARIF: {first['msg']}", Location(location.file, location.line, location.record, path)
         ) from None
     total = sum(len(run.results or ()) for run in log.runs)
     if total > MAX_RESULTS:

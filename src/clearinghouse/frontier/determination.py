@@ -73,6 +73,9 @@ class ModelFacts:
     designations: frozenset[Designation] = frozenset()
     # Authorities with an expert review under way (e.g. the NSA's classified review): the outcome is not known yet.
     pending_reviews: frozenset[str] = frozenset()
+    # Whether whoever asks may know of classified reviews (`policy.rules.sees_classified_reviews`). If not, a
+    # criterion marked `classified: true` says only whether a designation exists, never that a review is open.
+    classified_reviews_visible: bool = True
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,9 @@ def _designation(criterion: ExpertDesignation, label: str, facts: ModelFacts) ->
     # Only the fact of a designation is used: a classified review's content never enters the system.
     if wanted in facts.designations:
         outcome, observed, reason = Outcome.MET, "designated", f"{criterion.authority} designated it"
-    elif criterion.authority in facts.pending_reviews:
+    elif criterion.authority in facts.pending_reviews and (
+        facts.classified_reviews_visible or not criterion.classified
+    ):
         outcome, observed, reason = Outcome.UNKNOWN, "review pending", f"a {criterion.authority} review is open"
     else:
         outcome, observed, reason = Outcome.NOT_MET, "not designated", f"no {criterion.authority} designation"

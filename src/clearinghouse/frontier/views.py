@@ -1,12 +1,184 @@
-"""The JSON shapes the frontier service answers with (API bodies, CLI output, report data)."""
+"""The typed read models the frontier services answer with (API bodies, CLI output, report data).
+
+They are `TypedDict`s: JSON-shaped, so the CLI, the report templates and the API use them as they are, and typed,
+so mypy checks every key and the API's OpenAPI document states each response's schema.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
 
+from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
+
 from clearinghouse.frontier import window as window_rules
 from clearinghouse.frontier.window import Reminder, ReviewWindow
+
+
+class CriteriaView(TypedDict):
+    id: str
+    version: int
+    key: str
+    title: str
+    status: str
+    effective_date: str | None
+    supersedes: str | None
+    issuing_agencies: list[str]
+    content_hash: str
+    published_by: str
+
+
+class ModelView(TypedDict):
+    id: str
+    name: str
+    version: str
+    developer: str
+    modality: str
+    training_compute_flop: float | None
+    planned_partner_release: str | None
+    planned_public_release: str | None
+    registered_by: str
+    created_at: str | None
+
+
+class DeterminationView(TypedDict):
+    id: str
+    model_id: str
+    criteria: str
+    basis: str
+    coverage: str
+    results: list[dict[str, Any]]
+    restricted: bool
+    decided_by: str
+    decided_at: str | None
+    gates_release: bool
+
+
+class DeterminationMade(TypedDict):
+    """A determination as it is made: the outcome with every criterion explained."""
+
+    id: str
+    model: str
+    criteria: str
+    rule: str
+    coverage: str
+    results: list[dict[str, Any]]
+    missing: list[str]
+    decided_by: str
+    decided_at: str
+    gates_release: bool
+    basis: str
+    restricted: bool
+
+
+class WindowView(TypedDict):
+    opens_on: str
+    partner_release_on: str
+    days: int
+    max_days: int
+
+
+class SubmissionView(TypedDict):
+    id: str
+    model_id: str
+    state: str
+    window: WindowView
+    access_method: dict[str, Any]
+    contacts: list[dict[str, Any]]
+    milestones: dict[str, dict[str, Any]]
+    plan_changes: list[dict[str, Any]]
+    offered_by: str
+    release_gated: bool
+
+
+class GrantView(TypedDict):
+    id: str
+    submission_id: str
+    model_id: str
+    partner: str
+    sector: str | None
+    justification: str
+    state: str
+    starts_on: str | None
+    ends_on: str | None
+    nominated_by: str
+
+
+class GrantAccess(TypedDict):
+    grant_id: str
+    model_id: str
+    endpoint_ref: str
+    ends_on: str
+
+
+class MetricView(TypedDict):
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class RunView(TypedDict):
+    id: str
+    model_id: str
+    suite: str
+    run_id: str
+    log_location: str | None
+    metrics: dict[str, MetricView]
+    recorded_by: str
+    created_at: str | None
+
+
+class FindingView(TypedDict):
+    id: str
+    severity: str
+    capability_area: str
+    title: str
+    description: str
+    evaluation_run_id: str | None
+    recorded_by: str
+    created_at: str | None
+
+
+class ClassifiedReviewView(TypedDict):
+    id: str
+    model_id: str
+    authority: str
+    holder: str
+    designation: str | None
+
+
+class ReminderView(TypedDict):
+    submission_id: str
+    model: str
+    milestone: str
+    due_on: str
+    days_left: int
+    overdue: bool
+    message: str
+
+
+class CriteriaPage(TypedDict):
+    criteria: list[CriteriaView]
+    total: int
+    next_cursor: str | None
+
+
+class DeterminationPage(TypedDict):
+    determinations: list[DeterminationView]
+    total: int
+    next_cursor: str | None
+
+
+class RunPage(TypedDict):
+    evaluation_runs: list[RunView]
+    total: int
+    next_cursor: str | None
+
+
+class ReminderPage(TypedDict):
+    reminders: list[ReminderView]
+    total: int
+    next_cursor: str | None
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -21,7 +193,7 @@ def iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def criteria_json(row: Any) -> dict[str, Any]:
+def criteria_json(row: Any) -> CriteriaView:
     return {
         "id": row.criteria_id,
         "version": row.version,
@@ -36,7 +208,7 @@ def criteria_json(row: Any) -> dict[str, Any]:
     }
 
 
-def model_json(row: Any) -> dict[str, Any]:
+def model_json(row: Any) -> ModelView:
     return {
         "id": row.id,
         "name": row.name,
@@ -51,7 +223,7 @@ def model_json(row: Any) -> dict[str, Any]:
     }
 
 
-def determination_json(row: Any) -> dict[str, Any]:
+def determination_json(row: Any) -> DeterminationView:
     return {
         "id": row.id,
         "model_id": row.model_id,
@@ -66,15 +238,15 @@ def determination_json(row: Any) -> dict[str, Any]:
     }
 
 
-def submission_json(row: Any) -> dict[str, Any]:
+def submission_json(row: Any) -> SubmissionView:
     window = ReviewWindow(row.opens_on, row.partner_release_on)
     return {
         "id": row.id,
         "model_id": row.model_id,
         "state": row.state,
         "window": {
-            "opens_on": iso(row.opens_on),
-            "partner_release_on": iso(row.partner_release_on),
+            "opens_on": row.opens_on.isoformat(),
+            "partner_release_on": row.partner_release_on.isoformat(),
             "days": window.days,
             "max_days": window_rules.MAX_ACCESS_DAYS_BEFORE_PARTNER_RELEASE,
         },
@@ -88,7 +260,7 @@ def submission_json(row: Any) -> dict[str, Any]:
     }
 
 
-def grant_json(row: Any) -> dict[str, Any]:
+def grant_json(row: Any) -> GrantView:
     return {
         "id": row.id,
         "submission_id": row.submission_id,
@@ -103,7 +275,7 @@ def grant_json(row: Any) -> dict[str, Any]:
     }
 
 
-def run_json(row: Any) -> dict[str, Any]:
+def run_json(row: Any) -> RunView:
     return {
         "id": row.id,
         "model_id": row.model_id,
@@ -116,7 +288,7 @@ def run_json(row: Any) -> dict[str, Any]:
     }
 
 
-def finding_json(row: Any) -> dict[str, Any]:
+def finding_json(row: Any) -> FindingView:
     return {
         "id": row.id,
         "severity": row.severity,
@@ -129,7 +301,7 @@ def finding_json(row: Any) -> dict[str, Any]:
     }
 
 
-def reminder_json(row: Any, reminder: Reminder) -> dict[str, Any]:
+def reminder_json(row: Any, reminder: Reminder) -> ReminderView:
     return {
         "submission_id": row.id,
         "model": f"{row.name} {row.version}",

@@ -63,7 +63,10 @@ class YamlDocument:
 
 def load(text: str, file: str) -> YamlDocument:
     """Parse one YAML document; syntax errors and duplicate keys raise `InvalidRecord` with file and line."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters here, before any parsing
+    except yaml.YAMLError as exc:
+        raise InvalidRecord(f"not valid YAML: {exc}", Location(file=file)) from None
     try:
         node = loader.get_single_node()
         if node is None:

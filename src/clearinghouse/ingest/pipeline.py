@@ -47,6 +47,7 @@ BATCH_SIZE = 500  # records per piece of work handed to a worker, stored in one 
 MAX_WORKERS = 2  # writes are serialised: beyond two workers, one would mostly wait for the others' writes
 
 ProgressCallback = Callable[[int], None]
+BytesCallback = Callable[[int], None]  # bytes of the input files read so far (compressed, as stored)
 
 
 @dataclass
@@ -255,8 +256,10 @@ class ImportPipeline:
         on_progress: ProgressCallback | None = None,
         tlp: Tlp = Tlp.CLEAR,
         workers: int | None = None,
+        on_bytes: BytesCallback | None = None,
     ) -> None:
         self.store = store
+        self.on_bytes = on_bytes or (lambda _n: None)
         self.limits = limits or Limits()
         self.batch_size = batch_size
         self.on_progress = on_progress or (lambda _n: None)
@@ -299,6 +302,7 @@ class ImportPipeline:
             report.read += len(items)
             report.outcome.add(result.outcome)
             self.on_progress(len(items))
+            self.on_bytes(counts.bytes_read)
             read_since_collect += len(items)
             if read_since_collect >= COLLECT_EVERY:
                 gc.collect()

@@ -10,8 +10,8 @@ are not followed.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -59,6 +59,7 @@ class ReadCounts:
     """What a read skipped without it being an error: blank and whitespace-only lines of JSON Lines inputs."""
 
     blank_lines: int = 0
+    bytes_read: int = 0  # of the input files as stored (compressed bytes for .gz and .zip), for progress
 
 
 def input_files(path: Path) -> Iterator[Path]:
@@ -99,15 +100,20 @@ def read_path(path: Path, limits: Limits = DEFAULT_LIMITS, counts: ReadCounts | 
 def read_file(file: Path, limits: Limits = DEFAULT_LIMITS, counts: ReadCounts | None = None) -> Iterator[Item]:
     name = str(file)
     counts = counts if counts is not None else ReadCounts()
+    before = counts.bytes_read
     try:
         if name.endswith(".zip"):
             yield from _read_zip(file, limits)
         elif name.endswith(".jsonl.gz") or name.endswith(".gz"):
             with file.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                yield from _read_lines(_metered_chunks(stream, raw, name, limits), name, limits, counts)
+                for item in _read_lines(_metered_chunks(stream, raw, name, limits), name, limits, counts):
+                    counts.bytes_read = before + raw.tell()
+                    yield item
         elif name.endswith(".jsonl"):
-            with file.open("rb") as stream:
-                yield from _read_lines(iter(lambda: stream.read(_CHUNK_BYTES), b""), name, limits, counts)
+            with file.open("rb") as plain:
+                for item in _read_lines(iter(lambda: plain.read(_CHUNK_BYTES), b""), name, limits, counts):
+                    counts.bytes_read = before + plain.tell()
+                    yield item
         else:
             with file.open("rb") as stream:
                 yield _read_whole(stream, Location(file=name), limits)
@@ -118,6 +124,9 @@ def read_file(file: Path, limits: Limits = DEFAULT_LIMITS, counts: ReadCounts | 
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         # A truncated gzip or zip ends here after the good records before it were yielded.
         yield InvalidRecord(f"cannot read the rest of the file: {_describe(exc)}", Location(file=name))
+    finally:
+        with contextlib.suppress(OSError):
+            counts.bytes_read = before + file.stat().st_size
 
 
 def _describe(exc: BaseException) -> str:
@@ -174,7 +183,26 @@ def _metered_chunks(stream: gzip.GzipFile, raw: BinaryIO, name: str, limits: Lim
 
 
 _CHUNK_BYTES = 1024 * 1024
-_CONTENT = re.compile(rb"[^ \t\r\n\f\v]")  # the first byte that is not JSON or line whitespace
+_WHITESPACE = frozenset(b" \t\r\n\f\v")  # what bytes.lstrip() strips
+_WINDOW = 64 * 1024
+
+
+def _next_content(buffer: bytes, position: int) -> int:
+    """The index of the first byte at or after `position` that is not whitespace, or -1.
+
+    A line usually starts with its content (one look); a run of blank lines is skipped a window at a time by
+    `lstrip`, which runs at memory speed (a regular expression for "not whitespace" took 24 ns a byte).
+    """
+    end = len(buffer)
+    if position < end and buffer[position] not in _WHITESPACE:
+        return position
+    while position < end:
+        window = buffer[position : position + _WINDOW]
+        rest = window.lstrip()
+        if rest:
+            return position + len(window) - len(rest)
+        position += _WINDOW
+    return -1
 
 
 def _read_lines(chunks: Iterator[bytes], name: str, limits: Limits, counts: ReadCounts) -> Iterator[Item]:
@@ -198,14 +226,13 @@ def _read_lines(chunks: Iterator[bytes], name: str, limits: Limits, counts: Read
         buffer = buffer + chunk if buffer else chunk
         position = 0
         while True:
-            content = _CONTENT.search(buffer, position)
-            if content is None:
+            start = _next_content(buffer, position)
+            if start == -1:
                 skipped = buffer.count(b"\n", position)
                 line_number += skipped
                 counts.blank_lines += skipped
                 buffer = b""
                 break
-            start = content.start()
             skipped = buffer.count(b"\n", position, start)
             line_number += skipped
             counts.blank_lines += skipped

@@ -27,11 +27,24 @@ pairs that share a CVE/GHSA id):
   not was no better on the development set and split a RustSec digest of three Wasmtime bugs from the report
   on one of them.)
 
-Measured (precision / recall / F1 at the batch threshold 0.35, with `batch_dedup`'s clustering): content-only
-cosine with package factor 0.927 / 0.838 / 0.880; with everything above 0.952 / 0.918 / 0.935 (F1 0.930 at 0.33,
-0.932 at 0.37). Leaving one part out costs (F1): cluster cohesion 0.010, identifier conflict 0.007, the
-part-spread rule 0.006, module-path removal 0.006, titles 0.004, an IDF floor of 1 instead of 0.25 0.004,
-containment 0.003, Go's "-0" and "+incompatible" versions 0.002, comparing unrelated packages' versions 0.002.
+Identity comes before text (issue 16): two items naming packages of one ecosystem and none in common are never
+duplicates unless they were fixed in one release and tell one story (Bitnami files one CVE under cilium and
+cilium-operator); two published advisories of one package (both give fixing releases) must tell one story too, and
+never when those releases differ; distinct declared CVE ids keep items apart. Templates are learnt from the
+collection, not listed: a run of 4 words that more than 6 items contain is boilerplate ("Malicious code in",
+Oracle's "Vulnerability in the MySQL Server product of Oracle MySQL (component:", a fuzzer's crash template), and
+only the words outside such runs are compared, so the component or function named decides; a package's own name
+is never a shared word; a shared release counts only as far as the texts agree (a product fixes many CVEs in one
+release); two texts naming different source files disagree. On the development set's held-out half
+(`bench/dedup.py`) these took all-pairs precision from 0.33 to the figure in the latest closing note, with
+cross-database F1 unchanged or better.
+
+Measured before those rules (cross-database precision / recall / F1 at the batch threshold 0.35, with
+`batch_dedup`'s clustering): content-only cosine with package factor 0.927 / 0.838 / 0.880; with everything
+above 0.952 / 0.918 / 0.935 (F1 0.930 at 0.33, 0.932 at 0.37). Leaving one part out costs (F1): cluster
+cohesion 0.010, identifier conflict 0.007, the part-spread rule 0.006, module-path removal 0.006, titles 0.004, an
+IDF floor of 1 instead of 0.25 0.004, containment 0.003, Go's "-0" and "+incompatible" versions 0.002, comparing
+unrelated packages' versions 0.002.
 What is left is mostly beyond words: Go summaries that only name a CWE ("Missing Authorization in HashiCorp
 Consul"), Go records with no versions, and different CVEs published with one identical text.
 """
@@ -81,6 +94,12 @@ _QUOTED = re.compile(r"`([^`\s]{2,80})`")
 _CAMEL = re.compile(r"[A-Za-z][a-z0-9]*[a-z][A-Z]")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _IDENTIFIER_PART = re.compile(r"[a-z_][a-z0-9_]{2,}")
+# Source files a text names (`libImaging/TiffDecode.c`, `pdf/pdf_font.c`): two reports naming different files and
+# no common one are about different code.
+_SOURCE_FILE = re.compile(
+    r"\b([A-Za-z0-9_-]+\.(?:c|cc|cpp|cxx|h|hpp|py|go|rs|js|ts|java|php|rb|pl|cs|swift|kt|scala|m))\b"
+)
+_CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$", re.IGNORECASE)
 _STOPWORDS = frozenset(
     [
         "a",
@@ -245,6 +264,20 @@ _TITLE_FACTOR = 0.95
 # ecosystem of plugins, not one project: sharing it is no package agreement.
 _PART_SPREAD = 16
 
+# Templated text is learnt from the collection: a run of _SHINGLE words that more than _TEMPLATE_SPREAD indexed
+# items share ("vulnerability mysql server product oracle", "gcc toolset compiler toolset", a fuzzer's "crash type
+# heap buffer overflow read") is a source's boilerplate, and its words are left out of the text comparison. Copies
+# of one advisory in the databases that republish it (a handful) stay below the spread.
+_SHINGLE = 4
+_TEMPLATE_SPREAD = 6
+# Versions shared by two texts that disagree are a release, not a vulnerability: a product fixes many CVEs in one
+# release (Gogs, GitLab, Safari). When both texts say something of their own and this little of it agrees, the
+# shared versions count only in proportion to the text agreement.
+_TEXT_DISAGREEMENT = 0.5
+_SUBSTANTIAL_TEXT = 6
+# Different packages of one ecosystem fixed in one release are one vulnerability only when they tell one story.
+_SAME_STORY = 0.8  # own (untemplated) words a text needs before its disagreement counts
+
 # MinHash LSH: 12 bands of 5 rows find pairs with word-set Jaccard 0.7 with probability 0.86 and 0.9 with
 # 0.9996, while unrelated advisories (Jaccard ~0.1) collide about once in 8,000 pairs.
 _BANDS = 12
@@ -256,6 +289,9 @@ _PERM_B = _RNG.integers(0, 1 << 32, size=_BANDS * _ROWS, dtype=np.uint64)
 # A version seen with more distinct packages than this (0.1.0, 1.0.0) is no evidence; a whole-package block larger
 # than this is not searched for reports that give no version.
 _MAX_BLOCK = 400
+# Collections at least this large re-weigh words only after growing by this factor (see `DedupIndex.add`).
+_REWEIGH_FROM = 1000
+_REWEIGH_GROWTH = 1.01
 _MAX_BUCKET = 50
 
 
@@ -274,6 +310,12 @@ class Fingerprint:
     locations: frozenset[str]
     identifiers: frozenset[str] = frozenset()  # code identifiers named in the text, lowercased, with their parts
     title: frozenset[str] = frozenset()  # the title's (summary's) own tokens
+    words: tuple[str, ...] = ()  # the text's tokens in order, for learning and discounting templates
+    title_length: int = 0  # how many of `words` are the title's (runs of words do not cross into the details)
+    ecosystem_packages: frozenset[tuple[str, str]] = frozenset()  # (lowercased ecosystem, normalised name)
+    fixes: frozenset[str] = frozenset()  # "ecosystem/name@version" of each fixing release a record gives
+    vulnerabilities: frozenset[str] = frozenset()  # CVE ids the item declares (its id, aliases, upstream)
+    files: frozenset[str] = frozenset()  # source file names its text names, lowercased
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,13 +417,13 @@ def _identifier_set(found: set[str]) -> frozenset[str]:
     return frozenset(kept)
 
 
-def _text_features(title: str, description: str) -> tuple[frozenset[str], str, frozenset[str], frozenset[str]]:
-    """Tokens and digest of the whole id-free text, the title's own tokens, and the code identifiers named."""
+def _text_features(title: str, description: str) -> tuple[list[str], str, frozenset[str], frozenset[str]]:
+    """Tokens (in order) and digest of the whole id-free text, the title's own tokens, and the code identifiers."""
     identifiers: set[str] = set()
     title_words = _words(title, identifiers)
     words = title_words + _words(description, identifiers)
     digest = hashlib.blake2b(" ".join(words).encode(), digest_size=12).hexdigest() if words else ""
-    return frozenset(words), digest, frozenset(title_words), _identifier_set(identifiers)
+    return words, digest, frozenset(title_words), _identifier_set(identifiers)
 
 
 def _build(
@@ -390,11 +432,21 @@ def _build(
     packages: Iterable[tuple[tuple[str, str], Iterable[str]]],
     cwes: Iterable[str],
     locations: Iterable[str],
+    fixes: Iterable[tuple[tuple[str, str], Iterable[str]]] = (),
+    vulnerabilities: Iterable[str] = (),
 ) -> Fingerprint:
     clean_title = _MODULE_PATH.sub(" ", strip_identifiers(title)) if title else ""
     clean_description = _MODULE_PATH.sub(" ", strip_identifiers(description)) if description else ""
-    tokens, digest, title_tokens, identifiers = _text_features(clean_title, clean_description)
+    words, digest, title_tokens_list, identifiers = _text_features(clean_title, clean_description)
+    title_tokens = frozenset(title_tokens_list)
     text_cwes = {f"CWE-{int(m)}" for m in _CWE.findall(f"{title or ''} {description or ''}")}
+    files = {f.lower() for f in _SOURCE_FILE.findall(f"{title or ''} {description or ''}")}
+    owned: set[tuple[str, str]] = set()
+    fixed: set[str] = set()
+    for (ecosystem, name), versions in fixes:
+        if name.strip():
+            shown = _names(ecosystem, name)[0].lower()
+            fixed.update(f"{shown}@{version}" for version in _versions(versions))
     keys_shown: set[str] = set()
     all_names: set[str] = set()
     all_parts: set[str] = set()
@@ -405,13 +457,15 @@ def _build(
             continue
         shown, names, parts = _names(ecosystem, name)
         keys_shown.add(shown)
+        if ecosystem:
+            owned.add((ecosystem.lower(), shown.partition("/")[2].lower()))
         all_names |= names
         all_parts |= parts
         own = _versions(versions)
         all_versions |= own
         keys.update(f"{part}@{version}" for part in parts for version in own)
     return Fingerprint(
-        tokens=tokens,
+        tokens=frozenset(words),
         text_digest=digest,
         packages=frozenset(keys_shown),
         names=frozenset(all_names),
@@ -422,6 +476,12 @@ def _build(
         locations=frozenset(loc.strip().lower() for loc in locations if loc.strip()),
         identifiers=identifiers,
         title=title_tokens,
+        words=tuple(words),
+        title_length=len(title_tokens_list),
+        ecosystem_packages=frozenset(owned),
+        fixes=frozenset(fixed),
+        vulnerabilities=frozenset(v.upper() for v in vulnerabilities if _CVE_ID.match(v)),
+        files=frozenset(files),
     )
 
 
@@ -432,9 +492,18 @@ def fingerprint(
     versions: list[str],
     cwes: list[str],
     locations: list[str],
+    identifiers: Iterable[str] = (),
 ) -> Fingerprint:
-    """Features of a report: (ecosystem, name) packages, the versions it names, CWEs and code locations."""
-    return _build(title, description, [(package, versions) for package in packages], cwes, locations)
+    """Features of a report: (ecosystem, name) packages, the versions it names, CWEs, code locations and the
+    vulnerability ids it declares (never compared as evidence of a match; distinct CVE ids keep items apart)."""
+    return _build(
+        title,
+        description,
+        [(package, versions) for package in packages],
+        cwes,
+        locations,
+        vulnerabilities=identifiers,
+    )
 
 
 def _affected_versions(affected: Affected) -> list[str]:
@@ -475,8 +544,13 @@ def _osv_cwes(record: OsvRecord) -> list[str]:
     return found
 
 
+def _fixed_versions(affected: Affected) -> list[str]:
+    return [e.fixed for r in affected.ranges or () for e in r.events if e.fixed is not None]
+
+
 def fingerprint_osv(osv: OsvRecord) -> Fingerprint:
-    """Features of an OSV record: summary, details, affected packages with their versions, CWEs, locations."""
+    """Features of an OSV record: summary, details, affected packages with their versions and fixing releases,
+    CWEs, locations, and the CVE ids it declares (id, aliases, upstream)."""
     affected = [a for a in osv.affected or () if a.package is not None]
     return _build(
         osv.summary,
@@ -484,6 +558,8 @@ def fingerprint_osv(osv: OsvRecord) -> Fingerprint:
         [((a.package.ecosystem, a.package.name), _affected_versions(a)) for a in affected if a.package],
         _osv_cwes(osv),
         [loc for a in affected for loc in _osv_locations(a)],
+        fixes=[((a.package.ecosystem, a.package.name), _fixed_versions(a)) for a in affected if a.package],
+        vulnerabilities=[*osv.identifiers(), *(osv.upstream or ())],
     )
 
 
@@ -504,8 +580,11 @@ def _bands(tokens: frozenset[str]) -> list[bytes]:
 
 @dataclass(frozen=True, slots=True)
 class _Text:
-    norm: float  # of the IDF-weighted word vector of the whole text
+    tokens: frozenset[str]  # the text's own words: its tokens outside the templates learnt from the collection
+    title: frozenset[str]  # the title's own words
+    norm: float  # of the IDF-weighted vector of the own words
     title_norm: float  # of the title's
+    templated: bool  # some of the text is a learnt template
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,6 +596,7 @@ class _Measures:
     agreement: str | None
     identifiers: bool | None
     shared_identifiers: list[str]
+    conflict: str | None = None  # why the two cannot be one vulnerability, whatever their text says
 
 
 def _overlap(a: frozenset[str], b: frozenset[str]) -> float | None:
@@ -548,6 +628,72 @@ def _shared_names(a: Fingerprint, b: Fingerprint, agreement: str | None) -> list
     return []
 
 
+def _squared_idf(df: int, total: int) -> float:
+    return (math.log(total / (df + 1)) + _IDF_FLOOR) ** 2
+
+
+def _shingles(fp: Fingerprint) -> Iterator[tuple[int, int]]:
+    """(start, hash) of every run of _SHINGLE words within the title or within the details (a hash is stable within
+    a process, which is where an index lives)."""
+    words, split = fp.words, fp.title_length
+    for low, high in ((0, split), (split, len(words))):
+        for start in range(low, high - _SHINGLE + 1):
+            yield start, hash(words[start : start + _SHINGLE])
+
+
+_OTHER_PACKAGE = "different packages of one ecosystem"
+
+
+def _other_packages(a: Fingerprint, b: Fingerprint) -> bool:
+    """Both name packages of a common ecosystem and none in common."""
+    if (
+        not a.ecosystem_packages
+        or not b.ecosystem_packages
+        or not a.ecosystem_packages.isdisjoint(b.ecosystem_packages)
+    ):
+        return False
+    return not {e for e, _ in a.ecosystem_packages}.isdisjoint(e for e, _ in b.ecosystem_packages)
+
+
+def _two_advisories(a: Fingerprint, b: Fingerprint) -> bool:
+    """Both are published advisories (each gives fixing releases) of a package of one ecosystem they share: two
+    databases republishing one advisory copy its text, so anything less than one story is two vulnerabilities.
+    (A report gives no fixing release: its own words about a known vulnerability are judged as usual.)"""
+    return bool(a.fixes and b.fixes and not a.ecosystem_packages.isdisjoint(b.ecosystem_packages))
+
+
+def _identity_conflict(a: Fingerprint, b: Fingerprint) -> str | None:
+    """Why two items are different vulnerabilities whatever their text: each declares CVE ids and none is shared;
+    they name packages of one ecosystem and no package in common (nor a fixing release); or both give the releases
+    that fixed a package they share, and none is common."""
+    if a.vulnerabilities and b.vulnerabilities and a.vulnerabilities.isdisjoint(b.vulnerabilities):
+        return "different CVE ids"
+    if not a.ecosystem_packages or not b.ecosystem_packages:
+        return None
+    ecosystems = {e for e, _ in a.ecosystem_packages} & {e for e, _ in b.ecosystem_packages}
+    if not ecosystems:
+        return None
+    shared = a.ecosystem_packages & b.ecosystem_packages
+    if not shared:
+        # A database may file one vulnerability under each package it ships in (Bitnami's cilium and
+        # cilium-operator): those give the same fixing release, and then the text decides (`_measure`).
+        releases_a = {f.rpartition("@")[2] for f in a.fixes}
+        if releases_a.isdisjoint(f.rpartition("@")[2] for f in b.fixes):
+            return _OTHER_PACKAGE
+        return None
+    if a.fixes and b.fixes:
+        # One package fixed by two different releases: two errata of one package (AlmaLinux ships the unchanged
+        # sub-packages again, so the other packages of the two may well agree), two fuzzer crashes fixed by two
+        # commits.
+        for ecosystem, name in shared:
+            prefix = f"{ecosystem}/{name}@"
+            fixed_a = {f for f in a.fixes if f.startswith(prefix)}
+            fixed_b = {f for f in b.fixes if f.startswith(prefix)}
+            if fixed_a and fixed_b and fixed_a.isdisjoint(fixed_b):
+                return "fixed in different releases"
+    return None
+
+
 class DedupIndex:
     """Fingerprints by id, with the blocking structures that find a new fingerprint's likely duplicates."""
 
@@ -563,8 +709,10 @@ class DedupIndex:
         self._version_spread: dict[str, set[str]] = {}  # version -> name parts seen with it
         self._part_spread: dict[str, set[str]] = {}  # name part -> the package names it is part of
         self._squared: dict[str, float] = {}
+        self._weights_total = 0  # the collection size (plus one) `_squared` was computed for
         self._rare: dict[str, frozenset[str]] = {}  # rare identifiers by id, for the current collection
         self._texts: dict[str, _Text] = {}  # weighted text views by id, for the current collection
+        self._shingle_spread: dict[int, int] = {}  # hash of a run of words -> indexed items that contain it
 
     def __len__(self) -> int:
         return len(self._fingerprints)
@@ -580,6 +728,9 @@ class DedupIndex:
             self._df[token] = self._df.get(token, 0) + 1
         for identifier in fp.identifiers:
             self._identifier_df[identifier] = self._identifier_df.get(identifier, 0) + 1
+        spread = self._shingle_spread
+        for shingle in {shingle for _, shingle in _shingles(fp)}:
+            spread[shingle] = spread.get(shingle, 0) + 1
         bands = _bands(fp.tokens)
         self._item_bands[item_id] = bands
         for band in bands:
@@ -596,6 +747,14 @@ class DedupIndex:
             self._by_part.setdefault(part, []).append(item_id)
             if not fp.versions:
                 self._unversioned.setdefault(part, []).append(item_id)
+        size = len(self._fingerprints)
+        if self._squared and size >= _REWEIGH_FROM and size + 1 <= self._weights_total * _REWEIGH_GROWTH:
+            # One more item barely moves a large collection's weights: only its own words are weighed again (the
+            # service adds every processed report, and weighing the whole vocabulary each time cost more than
+            # the rest of the step); everything is recomputed once the collection has grown by 1 %.
+            for token in fp.tokens:
+                self._squared[token] = _squared_idf(self._df[token], self._weights_total)
+            return
         # Weights depend on the collection size; recompute lazily.
         self._squared = {}
         self._rare.clear()
@@ -609,8 +768,8 @@ class DedupIndex:
     def _squared_weights(self) -> dict[str, float]:
         """Squared IDF weight of every indexed token, computed once per collection size."""
         if not self._squared:
-            total = len(self._fingerprints) + 1
-            self._squared = {t: (math.log(total / (df + 1)) + _IDF_FLOOR) ** 2 for t, df in self._df.items()}
+            total = self._weights_total = len(self._fingerprints) + 1
+            self._squared = {t: _squared_idf(df, total) for t, df in self._df.items()}
         return self._squared
 
     def _dot(self, tokens: Iterable[str]) -> float:
@@ -619,10 +778,29 @@ class DedupIndex:
         # fsum: exact, so the result does not depend on the (hash-seeded) order of iterating a set of words.
         return math.fsum(map(squared.get, tokens, itertools.repeat(unseen)))
 
+    def _own_words(self, fp: Fingerprint) -> tuple[frozenset[str], bool]:
+        """The words of `fp` outside every run of words the collection has learnt as a template, and whether any
+        run was one."""
+        words = fp.words
+        if len(words) < _SHINGLE:
+            return fp.tokens, False
+        spread = self._shingle_spread
+        templated = [False] * len(words)
+        found = False
+        for start, shingle in _shingles(fp):
+            if spread.get(shingle, 0) > _TEMPLATE_SPREAD:
+                templated[start : start + _SHINGLE] = [True] * _SHINGLE
+                found = True
+        if not found:
+            return fp.tokens, False
+        return frozenset(w for w, flag in zip(words, templated, strict=True) if not flag), True
+
     def _text(self, item_id: str | None, fp: Fingerprint) -> _Text:
         if item_id is not None and (cached := self._texts.get(item_id)) is not None:
             return cached
-        text = _Text(math.sqrt(self._dot(fp.tokens)), math.sqrt(self._dot(fp.title)))
+        own, templated = self._own_words(fp)
+        title = fp.title & own if templated else fp.title
+        text = _Text(own, title, math.sqrt(self._dot(own)), math.sqrt(self._dot(title)), templated)
         if item_id is not None:
             self._texts[item_id] = text
         return text
@@ -630,17 +808,21 @@ class DedupIndex:
     def _text_similarity(self, a: Fingerprint, a_id: str | None, b: Fingerprint, b_id: str | None) -> float:
         if not a.tokens or not b.tokens:
             return 0.0
-        if a.text_digest == b.text_digest:
+        ta, tb = self._text(a_id, a), self._text(b_id, b)
+        if a.text_digest == b.text_digest and not (ta.templated and tb.templated):
             return 1.0
-        shared = a.tokens & b.tokens
+        # Identical boilerplate says nothing: only the words each text has of its own are compared.
+        # The package's own name is compared as a package; as a shared word it makes every report on it look
+        # alike ("usememos/memos Denial of Service" against "usememos/memos Improper Access Control").
+        names = a.name_parts | a.names | b.name_parts | b.names
+        shared = (ta.tokens & tb.tokens) - names
         if not shared:
             return 0.0
-        ta, tb = self._text(a_id, a), self._text(b_id, b)
         dot = self._dot(shared)
         similarity = max(dot / (ta.norm * tb.norm), _CONTAINMENT_FACTOR * dot / min(ta.norm, tb.norm) ** 2)
         # Two titles alike (Bitnami's and Go's copies of one GitHub summary) even when the rest differs: an NVD
         # description against a title alone, or followed by a database's standard note.
-        if a.title and b.title and (common := a.title & b.title):
+        if ta.title and tb.title and (common := (ta.title & tb.title) - names):
             similarity = max(similarity, _TITLE_FACTOR * self._dot(common) / (ta.title_norm * tb.title_norm))
         return min(1.0, similarity)
 
@@ -676,7 +858,13 @@ class DedupIndex:
         return min(1.0, 2.0 / max(fewest, 1))
 
     def _measure(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _Measures:
+        if conflict := _identity_conflict(a, b):
+            return _Measures(0.0, None, None, 0.0, None, None, [], conflict)
         text = self._text_similarity(a, a_id, b, b_id) if a.tokens and b.tokens else None
+        if (text is None or text < _SAME_STORY) and _other_packages(a, b):
+            return _Measures(0.0, text, None, 0.0, None, None, [], f"{_OTHER_PACKAGE}, different text")
+        if (text is None or text < _SAME_STORY) and _two_advisories(a, b):
+            return _Measures(0.0, text, None, 0.0, None, None, [], "two advisories of one package, different text")
         versions = _overlap(a.versions, b.versions)
         agreement = _package_agreement(a, b)
         if agreement == "shared name part" and all(
@@ -689,9 +877,17 @@ class DedupIndex:
         cwes = _overlap(a.cwes, b.cwes)
         locations = _overlap(a.locations, b.locations)
         identifiers, shared_identifiers = self._identifier_agreement(a, b, a_id, b_id)
+        if a.files and b.files and a.files.isdisjoint(b.files):
+            identifiers = False  # different source files named: different code
+        release = None if versions is None else versions * specificity
+        # A rare code identifier both name (`externref`) says the two stories are one, however differently told.
+        if release is not None and text is not None and text < _TEXT_DISAGREEMENT and identifiers is not True:
+            ta, tb = self._text(a_id, a), self._text(b_id, b)
+            if min(len(ta.tokens), len(tb.tokens)) >= _SUBSTANTIAL_TEXT:
+                release *= text / _TEXT_DISAGREEMENT  # one release, two stories: the release is not the bug
         parts = (
             (_WEIGHTS["text"], None if text is None else text**_TEXT_POWER),
-            (_WEIGHTS["versions"], None if versions is None else versions * specificity),
+            (_WEIGHTS["versions"], release),
             (_WEIGHTS["cwes"], None if cwes is None else float(cwes > 0)),
             (_WEIGHTS["locations"], locations),
         )
@@ -726,6 +922,7 @@ class DedupIndex:
             # True: both name the same rare code identifier; False: both name some and none agree (different bugs).
             "identifiers_agree": m.identifiers,
             "shared_identifiers": m.shared_identifiers[:10],
+            "conflict": m.conflict,
         }
         return Candidate(b_id or "", m.score, evidence)
 

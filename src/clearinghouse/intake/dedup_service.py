@@ -9,6 +9,7 @@ match above the threshold; analysts confirm, split or merge clusters afterwards.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from clearinghouse.intake import dedup
@@ -28,6 +29,7 @@ def finding_fingerprint(finding: Finding) -> dedup.Fingerprint:
         [v for p in finding.packages for v in p.versions],
         list(finding.cwes),
         list(finding.locations),
+        finding.identifiers,
     )
 
 
@@ -66,6 +68,20 @@ class DuplicateFinder:
         self._by_hash.setdefault(finding.content_hash, report_id)
         for identifier in finding.identifiers:
             self._by_identifier.setdefault(identifier, set()).add(report_id)
+
+    def text_similarity(self, finding: Finding, record_ids: Sequence[str]) -> dict[str, float]:
+        """How alike the finding's text is to each given stored record's (templates discounted), 0 where the two
+        cannot be one vulnerability (distinct CVE ids, different packages of one ecosystem)."""
+        found: dict[str, float] = {}
+        with self._lock:
+            index = self._ensure_index()
+            query = finding_fingerprint(finding)
+            for record_id in record_ids:
+                key = f"record:{record_id}"
+                if key in index:
+                    evidence = index.score(query, index.get(key), None, key).evidence
+                    found[record_id] = 0.0 if evidence["conflict"] else float(evidence["text_similarity"] or 0.0)
+        return found
 
     def find(self, report_id: str, finding: Finding) -> dict[str, Any]:
         with self._lock:

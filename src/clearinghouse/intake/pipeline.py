@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from clearinghouse.intake.checks import KnownFacts, run_checks
 from clearinghouse.intake.findings import Finding
+from clearinghouse.intake.known_records import KnownRecordMatcher, published_as, similar_records
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.triage import credibility, decide, derive_decision_points, priority_key
 from clearinghouse.records.severity import base_score
@@ -32,6 +33,7 @@ class _Context:
     provenance: dict[str, Any] = field(default_factory=dict)
     credibility: float = 0.0
     triaged: str | None = None  # the reason for the move to triaged, once triage has decided
+    similar_records: dict[str, float] = field(default_factory=dict)  # record id -> score, text alike, same package
 
 
 class ReportPipeline:
@@ -41,6 +43,7 @@ class ReportPipeline:
         self.records = records
         self.reports = reports
         self.duplicates = duplicates  # intake.dedup_service.DuplicateFinder
+        self.known = KnownRecordMatcher(records)
 
     def process(self, report_id: str) -> bool:
         """Run every step; False if one failed (recorded on the report)."""
@@ -93,17 +96,28 @@ class ReportPipeline:
     def _deduplicate(self, context: _Context) -> dict[str, Any]:
         finding = _required(context)
         result = self.duplicates.find(context.report_id, finding)
+        context.similar_records = similar_records(result)
         return {
             "candidates": len(result["candidates"]),
             "_columns": {"duplicates": result, "cluster_id": result["cluster_id"]},
         }
 
+    def _text_scores(self, finding: Finding) -> Callable[[Sequence[str]], dict[str, float]]:
+        def scores(record_ids: Sequence[str]) -> dict[str, float]:
+            return dict(self.duplicates.text_similarity(finding, record_ids))
+
+        return scores
+
     def _triage(self, context: _Context) -> dict[str, Any]:
         finding = _required(context)
-        related = self.records.records_naming(list(finding.identifiers))
+        named = self.records.records_naming(list(finding.identifiers))
+        known = self.known.match(finding, context.similar_records, named, self._text_scores(finding))
+        related = list(dict.fromkeys([*named, *(k.record_id for k in known)]))
         identifiers = set(finding.identifiers)
         for record in self.records.many(related):
             identifiers |= set(record.osv.identifiers())
+        # A published record the report matches brings its own identifiers, so its KEV listing is SSVC's
+        # Exploitation input for the report too.
         kev = self.records.kev_listed(sorted(identifiers))
         scores: list[dict[str, Any]] = []
         for vector in finding.cvss_vectors:
@@ -129,6 +143,9 @@ class ReportPipeline:
             "cvss": scores,
             "kev": kev,
             "related_records": related,
+            # "Already known, published as X, fixed in Y": what the reporter and the analyst are told first.
+            "published_as": published_as(known),
+            "known_records": [k.to_json() for k in known],
         }
         context.triaged = f"automatic triage: {decision.outcome.value}"
         return {

@@ -26,7 +26,7 @@ from pydantic import (
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.formats.osv import json_path
-from clearinghouse.records.purls import purl_problem
+from clearinghouse.records.purls import purl_disagreement, purl_problem
 from clearinghouse.records.severity import parse_vector
 
 MAX_ATTACHMENT_BYTES = 256 * 1024
@@ -106,6 +106,10 @@ class AffectedProduct(BaseModel):
     def _names_something(self) -> AffectedProduct:
         if not self.purl and not self.name:
             raise ValueError("an affected product needs a purl or a name")
+        if self.purl and self.ecosystem and self.name:
+            problem = purl_disagreement(self.ecosystem, self.name, self.purl)
+            if problem is not None:
+                raise ValueError(f"purl {self.purl!r} disagrees with the product: {problem}")
         return self
 
 
@@ -159,4 +163,9 @@ def validate_submission(document: Any) -> StructuredSubmission | OsvSubmission |
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         message = first["msg"].removeprefix("Value error, ")
-        raise InvalidRecord(message, Location(field=json_path(first["loc"]))) from None
+        loc = first["loc"]
+        if loc and isinstance(document, dict) and loc[0] == document.get("kind"):
+            loc = loc[1:]  # the union's tag names the model pydantic tried, not a field of the body
+        if first["type"] == "extra_forbidden" and isinstance(document, dict):
+            message = f"unknown field (a {document.get('kind')} submission has no such field; see /docs)"
+        raise InvalidRecord(message, Location(field=json_path(loc))) from None

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from clearinghouse.config import Settings
-from clearinghouse.errors import ConfigurationError
+from clearinghouse.errors import ConfigurationError, StoreNotFound
 from clearinghouse.files import private_directory, private_file
 
 if TYPE_CHECKING:
@@ -166,9 +166,28 @@ def stored_revision(engine: sa.Engine) -> str | None:
         return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
 
 
-def open_engine(settings: Settings | None = None) -> sa.Engine:
-    """The configured store's engine, migrated to the current schema."""
+def open_engine(settings: Settings | None = None, *, create: bool = True) -> sa.Engine:
+    """The configured store's engine, migrated to the current schema.
+
+    `create=False` is for commands that only read: a SQLite store that does not exist is refused (naming where it
+    was looked for) instead of created empty, which would answer every question with "no record".
+    """
     settings = settings or Settings.from_env()
+    parsed = make_url(settings.database_url)
+    if not create and parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        database = Path(str(parsed.database))
+        if not database.is_file():
+            in_home = Settings.from_env({"CLEARINGHOUSE_HOME": str(settings.home)}).database_url
+            default = settings.database_url == in_home
+            where = (
+                f"the data directory {settings.home} (CLEARINGHOUSE_HOME, default ./.clearinghouse/ here)"
+                if default
+                else "the file CLEARINGHOUSE_DATABASE_URL names"
+            )
+            raise StoreNotFound(
+                f"no store at {database}, {where}: run this where the store is, point CLEARINGHOUSE_HOME at it, "
+                "or create one with `clearinghouse import` or `clearinghouse demo`"
+            )
     engine = create_engine(settings.database_url)
     migrate(engine)
     return engine

@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from clearinghouse.errors import InvalidCursor
+
+T = TypeVar("T")
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -33,3 +35,16 @@ def decode_cursor(kind: str, cursor: str, length: int) -> list[Any]:
     if not isinstance(decoded, list) or len(decoded) != length + 1 or decoded[0] != kind:
         raise InvalidCursor(f"the cursor does not belong to this list ({kind})")
     return decoded[1:]
+
+
+def slice_page(kind: str, items: Sequence[T], limit: int, cursor: str | None) -> tuple[list[T], int, str | None]:
+    """One page of a list already read whole (short lists, such as one model's runs, that only grow at the end):
+    the page, the total and the next page's cursor (the position after the page)."""
+    start = 0
+    if cursor is not None:
+        (position,) = decode_cursor(kind, cursor, 1)
+        if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+            raise InvalidCursor("the cursor is not one this server handed out")
+        start = position
+    end = start + min(limit, MAX_LIMIT)
+    return list(items[start:end]), len(items), encode_cursor(kind, [end]) if end < len(items) else None

@@ -9,18 +9,35 @@ the service checks the organisation kind; government evaluators hold `evaluator`
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearinghouse.api.auth import access_note, authorised
+from clearinghouse.api.paging import DEFAULT_LIMIT, Cursor, Limit
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.report import render_html, render_pdf
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
+from clearinghouse.frontier.views import (
+    ClassifiedReviewView,
+    CriteriaPage,
+    CriteriaView,
+    DeterminationMade,
+    DeterminationPage,
+    FindingView,
+    GrantAccess,
+    GrantView,
+    ModelView,
+    ReminderPage,
+    RunPage,
+    RunView,
+    SubmissionView,
+)
 from clearinghouse.frontier.window import MAX_ACCESS_DAYS_BEFORE_PARTNER_RELEASE, Milestone
 from clearinghouse.identity.model import Principal, Scope
 from clearinghouse.policy import Actor, rules
+from clearinghouse.store.pages import slice_page
 
 router = APIRouter(prefix="/api/v1/frontier", tags=["frontier"])
 
@@ -44,8 +61,9 @@ class ModelIn(_Body):
 
 
 class DeterminationRequest(_Body):
-    criteria_id: str
-    criteria_version: int | None = None
+    criteria_id: Annotated[str, Field(min_length=1, max_length=200)]
+    # The column is a 32-bit integer on PostgreSQL: a larger number is refused here, not by the database.
+    criteria_version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     restricted: bool = False
 
 
@@ -152,22 +170,25 @@ _NOMINATE = access_note("a token with scope `frontier:nominate`: the model's dev
 
 
 @router.post("/criteria", status_code=201, description="Store a criteria version (YAML). " + _EVAL)
-def publish_criteria(body: CriteriaUpload, service: Service, principal: Evaluator) -> dict[str, Any]:
+def publish_criteria(body: CriteriaUpload, service: Service, principal: Evaluator) -> CriteriaView:
     return service.publish_criteria(principal, body.yaml, body.file)
 
 
 @router.get("/criteria", description="Every stored criteria version. " + access_note("scope `frontier:read`"))
-def list_criteria(service: Service, principal: Reader) -> dict[str, Any]:
-    return {"criteria": service.list_criteria(principal)}
+def list_criteria(
+    service: Service, principal: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> CriteriaPage:
+    page, total, next_cursor = slice_page("criteria", service.list_criteria(principal), limit, cursor)
+    return CriteriaPage(criteria=page, total=total, next_cursor=next_cursor)
 
 
 @router.post("/models", status_code=201, description="Register a model. " + _DEV)
-def register_model(body: ModelIn, service: Service, principal: Developer) -> dict[str, Any]:
+def register_model(body: ModelIn, service: Service, principal: Developer) -> ModelView:
     return service.register_model(principal, ModelRegistration(**body.model_dump()))
 
 
 @router.get("/models/{model_id}", description="A registered model. " + _READ)
-def get_model(model_id: str, service: Service, principal: Reader) -> dict[str, Any]:
+def get_model(model_id: str, service: Service, principal: Reader) -> ModelView:
     return service.model(principal, model_id)
 
 
@@ -176,7 +197,7 @@ def get_model(model_id: str, service: Service, principal: Reader) -> dict[str, A
     status_code=201,
     description="The developer applies a criteria version to its own model (the order's self-identification). " + _DEV,
 )
-def self_assess(model_id: str, body: DeterminationRequest, service: Service, principal: Developer) -> dict[str, Any]:
+def self_assess(model_id: str, body: DeterminationRequest, service: Service, principal: Developer) -> DeterminationMade:
     return service.determine(principal, model_id, body.criteria_id, body.criteria_version, body.restricted)
 
 
@@ -187,7 +208,7 @@ def self_assess(model_id: str, body: DeterminationRequest, service: Service, pri
 )
 def government_determination(
     model_id: str, body: DeterminationRequest, service: Service, principal: Evaluator
-) -> dict[str, Any]:
+) -> DeterminationMade:
     return service.determine(principal, model_id, body.criteria_id, body.criteria_version, body.restricted)
 
 
@@ -195,8 +216,12 @@ def government_determination(
     "/models/{model_id}/determinations",
     description="Determinations; restricted ones only for cleared evaluators (frontier:restricted). " + _READ,
 )
-def list_determinations(model_id: str, service: Service, principal: Reader) -> dict[str, Any]:
-    return {"determinations": service.determinations(principal, model_id)}
+def list_determinations(
+    model_id: str, service: Service, principal: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> DeterminationPage:
+    found = service.determinations(principal, model_id)
+    page, total, next_cursor = slice_page("determinations", found, limit, cursor)
+    return DeterminationPage(determinations=page, total=total, next_cursor=next_cursor)
 
 
 @router.post(
@@ -206,7 +231,7 @@ def list_determinations(model_id: str, service: Service, principal: Reader) -> d
 )
 def open_classified_review(
     model_id: str, body: ClassifiedReviewIn, service: Service, principal: Cleared
-) -> dict[str, Any]:
+) -> ClassifiedReviewView:
     return service.open_classified_review(principal, model_id, body.authority, body.holder)
 
 
@@ -216,7 +241,7 @@ def open_classified_review(
 )
 def conclude_classified_review(
     review_id: str, body: ClassifiedConclusion, service: Service, principal: Cleared
-) -> dict[str, Any]:
+) -> ClassifiedReviewView:
     return service.conclude_classified_review(principal, review_id, body.designation)
 
 
@@ -226,7 +251,7 @@ def conclude_classified_review(
     description="Voluntarily offer access: up to 30 days before the planned partner release (the order). The "
     "release date stays the developer's; the review never blocks it. " + _DEV,
 )
-def offer_access(model_id: str, body: OfferIn, service: Service, principal: Developer) -> dict[str, Any]:
+def offer_access(model_id: str, body: OfferIn, service: Service, principal: Developer) -> SubmissionView:
     offer = AccessOffer(
         partner_release_on=body.partner_release_on,
         endpoint_ref=body.endpoint_ref,
@@ -239,7 +264,7 @@ def offer_access(model_id: str, body: OfferIn, service: Service, principal: Deve
 
 
 @router.get("/submissions/{submission_id}", description="A submission and its window. " + _READ)
-def get_submission(submission_id: str, service: Service, principal: Reader) -> dict[str, Any]:
+def get_submission(submission_id: str, service: Service, principal: Reader) -> SubmissionView:
     return service.submission(principal, submission_id)
 
 
@@ -247,12 +272,12 @@ def get_submission(submission_id: str, service: Service, principal: Reader) -> d
     "/submissions/{submission_id}/release-date",
     description="Move the planned partner release. Earlier shrinks the window and is recorded, never refused. " + _DEV,
 )
-def move_release(submission_id: str, body: ReleaseChange, service: Service, principal: Developer) -> dict[str, Any]:
+def move_release(submission_id: str, body: ReleaseChange, service: Service, principal: Developer) -> SubmissionView:
     return service.move_release(principal, submission_id, body.partner_release_on, body.reason)
 
 
 @router.post("/submissions/{submission_id}/withdraw", description="Withdraw the offer, at any time. " + _DEV)
-def withdraw(submission_id: str, body: Reason, service: Service, principal: Developer) -> dict[str, Any]:
+def withdraw(submission_id: str, body: Reason, service: Service, principal: Developer) -> SubmissionView:
     return service.withdraw(principal, submission_id, body.reason)
 
 
@@ -262,13 +287,16 @@ def withdraw(submission_id: str, body: Reason, service: Service, principal: Deve
 )
 def complete_milestone(
     submission_id: str, milestone: Milestone, body: MilestoneDone, service: Service, principal: Evaluator
-) -> dict[str, Any]:
+) -> SubmissionView:
     return service.complete_milestone(principal, submission_id, milestone, body.note)
 
 
 @router.get("/reminders", description="Milestones due soon or overdue across open windows. " + _EVAL)
-def reminders(service: Service, principal: Evaluator) -> dict[str, Any]:
-    return {"reminders": service.reminders(principal)}
+def reminders(
+    service: Service, principal: Evaluator, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> ReminderPage:
+    page, total, next_cursor = slice_page("reminders", service.reminders(principal), limit, cursor)
+    return ReminderPage(reminders=page, total=total, next_cursor=next_cursor)
 
 
 @router.post(
@@ -276,22 +304,22 @@ def reminders(service: Service, principal: Evaluator) -> dict[str, Any]:
     status_code=201,
     description="Nominate a critical-infrastructure partner for early access inside the window. " + _NOMINATE,
 )
-def nominate(submission_id: str, body: Nomination, service: Service, principal: Nominator) -> dict[str, Any]:
+def nominate(submission_id: str, body: Nomination, service: Service, principal: Nominator) -> GrantView:
     return service.nominate(principal, submission_id, body.partner, body.justification, body.starts_on, body.ends_on)
 
 
 @router.post("/grants/{grant_id}/approve", description="The developer approves a nomination. " + _DEV)
-def approve_grant(grant_id: str, body: Reason, service: Service, principal: Developer) -> dict[str, Any]:
+def approve_grant(grant_id: str, body: Reason, service: Service, principal: Developer) -> GrantView:
     return service.decide_grant(principal, grant_id, GrantState.APPROVED, body.reason)
 
 
 @router.post("/grants/{grant_id}/decline", description="The developer declines a nomination. " + _DEV)
-def decline_grant(grant_id: str, body: Reason, service: Service, principal: Developer) -> dict[str, Any]:
+def decline_grant(grant_id: str, body: Reason, service: Service, principal: Developer) -> GrantView:
     return service.decide_grant(principal, grant_id, GrantState.DECLINED, body.reason)
 
 
 @router.post("/grants/{grant_id}/revoke", description="Revoke a grant at any time. " + _NOMINATE)
-def revoke_grant(grant_id: str, body: Reason, service: Service, principal: Nominator) -> dict[str, Any]:
+def revoke_grant(grant_id: str, body: Reason, service: Service, principal: Nominator) -> GrantView:
     return service.decide_grant(principal, grant_id, GrantState.REVOKED, body.reason)
 
 
@@ -301,7 +329,7 @@ def revoke_grant(grant_id: str, body: Reason, service: Service, principal: Nomin
     "and another organisation's grant 404, like a missing one. "
     + access_note("a critical-infrastructure partner's token with scope `frontier:early-access`"),
 )
-def use_grant(grant_id: str, body: GrantUse, service: Service, principal: Partner) -> dict[str, Any]:
+def use_grant(grant_id: str, body: GrantUse, service: Service, principal: Partner) -> GrantAccess:
     return service.use_grant(principal, grant_id, body.purpose)
 
 
@@ -310,18 +338,22 @@ def use_grant(grant_id: str, body: GrantUse, service: Service, principal: Partne
     status_code=201,
     description="Attach an evaluation run's metrics ({name: {value, ci_low, ci_high}}). " + _EVAL,
 )
-def record_evaluation(model_id: str, body: EvaluationRunIn, service: Service, principal: Evaluator) -> dict[str, Any]:
+def record_evaluation(model_id: str, body: EvaluationRunIn, service: Service, principal: Evaluator) -> RunView:
     metrics = {name: metric.model_dump() for name, metric in body.metrics.items()}
     return service.record_evaluation_run(principal, model_id, body.suite, body.run_id, metrics, body.log_location)
 
 
 @router.get("/models/{model_id}/evaluations", description="Evaluation runs of a model. " + _READ)
-def list_evaluations(model_id: str, service: Service, principal: Reader) -> dict[str, Any]:
-    return {"evaluation_runs": service.evaluation_runs(principal, model_id)}
+def list_evaluations(
+    model_id: str, service: Service, principal: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> RunPage:
+    found = service.evaluation_runs(principal, model_id)
+    page, total, next_cursor = slice_page("evaluation-runs", found, limit, cursor)
+    return RunPage(evaluation_runs=page, total=total, next_cursor=next_cursor)
 
 
 @router.post("/models/{model_id}/findings", status_code=201, description="Record a finding. " + _EVAL)
-def add_finding(model_id: str, body: FindingIn, service: Service, principal: Evaluator) -> dict[str, Any]:
+def add_finding(model_id: str, body: FindingIn, service: Service, principal: Evaluator) -> FindingView:
     return service.add_finding(
         principal,
         model_id,
@@ -337,6 +369,15 @@ def add_finding(model_id: str, body: FindingIn, service: Service, principal: Eva
     "/models/{model_id}/report",
     description="The final review report as HTML (default) or PDF (`?format=pdf`). " + _READ,
     response_class=Response,
+    responses={
+        200: {
+            "description": "The report",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 )
 def final_report(
     model_id: str, service: Service, principal: Reader, format: Literal["html", "pdf"] = "html"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
 
 from clearinghouse.api.auth import access_note, caller
 from clearinghouse.errors import InvalidRecord, Location, NotFound
 from clearinghouse.policy import Actor, rules
 from clearinghouse.records.model import VulnerabilityRecord, canonical_ecosystem
-from clearinghouse.store.records import RecordStore
+from clearinghouse.store.records import RecordStore, Stats
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 
@@ -28,7 +29,50 @@ _READ = access_note(
 Store = Annotated[RecordStore, Depends(record_store)]
 
 
-def as_json(record: VulnerabilityRecord) -> dict[str, Any]:
+class ScoreView(TypedDict):
+    version: str
+    vector: str
+    base_score: float
+    rating: str
+
+
+class ProvenanceView(TypedDict):
+    source: str
+    source_id: str
+    licence: str | None
+    imported_at: str
+
+
+class RecordFacts(TypedDict):
+    """What the clearinghouse adds to an OSV record."""
+
+    tlp: str
+    status: str
+    known_exploited: bool
+    vulnerability: str | None
+    repairs: list[Any]
+    scores: list[ScoreView]
+    provenance: ProvenanceView
+
+
+class RecordView(TypedDict):
+    osv: dict[str, Any]
+    clearinghouse: RecordFacts
+
+
+class RecordLookup(TypedDict):
+    records: list[RecordView]
+    same_vulnerability: list[str]
+
+
+class AffectedAnswer(TypedDict):
+    ecosystem: str
+    package: str
+    version: str
+    records: list[RecordView]
+
+
+def as_json(record: VulnerabilityRecord) -> RecordView:
     return {
         "osv": record.osv.document(),
         "clearinghouse": {
@@ -55,7 +99,7 @@ def as_json(record: VulnerabilityRecord) -> dict[str, Any]:
     "/records/{identifier}",
     description="A record by id or alias, with the rest of its vulnerability. " + _READ,
 )
-def get_record(identifier: str, store: Store, caller: Caller) -> dict[str, Any]:
+def get_record(identifier: str, store: Store, caller: Caller) -> RecordLookup:
     visible = rules.record_visibility(caller)
     found = [r for r in store.find(identifier) if visible.admits(r.tlp, r.status)]
     if not found:
@@ -78,7 +122,7 @@ def affected(
     ecosystem: Annotated[str, Query(max_length=100, examples=["PyPI"])],
     package: Annotated[str, Query(min_length=1, max_length=300, examples=["jinja2"])],
     version: Annotated[str, Query(min_length=1, max_length=200, examples=["2.10"])],
-) -> dict[str, Any]:
+) -> AffectedAnswer:
     visible = rules.record_visibility(caller)
     try:
         ecosystem = canonical_ecosystem(ecosystem)
@@ -89,7 +133,7 @@ def affected(
 
 
 @router.get("/stats", description="Counts by source and ecosystem (of every record). " + _READ)
-def stats(store: Store, caller: Caller) -> dict[str, Any]:
+def stats(store: Store, caller: Caller) -> Stats:
     # Counts only, but still a records read: a bad token is 401 and a token without `records:read` 403 here too.
     rules.record_visibility(caller)
-    return store.stats().as_dict()
+    return store.stats()

@@ -7,10 +7,11 @@ from enum import StrEnum
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter
 
 from clearinghouse.api.auth import access_note, authorised
+from clearinghouse.api.paging import DEFAULT_LIMIT, Cursor, Limit
 from clearinghouse.errors import MalformedJson, MissingMergeTarget, UnsupportedMediaType
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import normalise
@@ -20,7 +21,6 @@ from clearinghouse.intake.service import ReportService, Submitted
 from clearinghouse.intake.submission import Submission, validate_submission
 from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView, ReprocessQueued, SubmissionAccepted
 from clearinghouse.policy import rules
-from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
@@ -49,10 +49,6 @@ async def report_store(request: Request) -> ReportService:  # async: no thread h
 
 
 Reports = Annotated[ReportService, Depends(report_store)]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
-Cursor = Annotated[
-    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="the `next_cursor` of the previous page")
-]
 Submitter = Annotated[Principal, Depends(authorised(rules.require_report_submitter))]
 Reader = Annotated[Principal, Depends(authorised(rules.report_scope))]
 Analyst = Annotated[Principal, Depends(authorised(rules.require_triage))]

@@ -94,6 +94,18 @@ class Subtask:
 
 
 @dataclass(frozen=True)
+class Service:
+    """A flag holder run in a sandbox of its own (own pid namespace and uid, not dumpable), reached by the agent
+    only over the shared loopback (or `shared_dir`, a directory of the agent's work dir it also sees). Its `files`
+    (the flag file among them) never enter the agent's sandbox; `start` runs in the service's work dir and
+    returns once the service is up."""
+
+    files: dict[str, bytes]
+    start: str
+    shared_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class Parts:
     """What a challenge builder returns; the flag and seed-derived RNG are supplied to it."""
 
@@ -110,6 +122,8 @@ class Parts:
     recon: tuple[str, ...] = ()
     # the service port the solution is given on its command line (None: no service)
     port: int | None = None
+    # flag holders run in sandboxes of their own (see Service)
+    services: tuple[Service, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,7 @@ class Instance:
     template: str = "default"
     recon: tuple[str, ...] = ()
     port: int | None = None
+    services: tuple[Service, ...] = ()
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -157,7 +172,7 @@ class Challenge:
         # deliberately a reproducible PRNG: structure must be regenerable from the seed; the flag is keyed
         rng = random.Random(_digest(seed, f"{self.id}:rng"))  # noqa: S311
         flag = derive_flag(key, seed, self.id)
-        parts = self.builder(rng, flag)
+        parts = split_services(self.builder(rng, flag), flag)
         header = f"CTF challenge `{self.id}` ({self.category.value}, difficulty {self.difficulty}/5): {self.title}.\n\n"
         return Instance(
             challenge_id=self.id,
@@ -175,6 +190,7 @@ class Challenge:
             template=parts.template,
             recon=parts.recon,
             port=parts.port,
+            services=parts.services,
         )
 
 
@@ -231,14 +247,39 @@ PYEOF
 """
 
 
+# Around the lines of a setup script that start a service: `split_services` moves them into the service's own
+# sandbox and leaves the rest (compiling the binary the agent analyses, deleting sources) to the agent's.
+SERVICE_BEGIN = "# >>> service: runs in a sandbox of its own\n"
+SERVICE_END = "# <<< service\n"
+
+
 def service_setup(port: int, command: str, pre: str = "") -> str:
     """Setup script that starts `command` detached in the background and waits for `port`."""
     return (
         'set -e\nexport TMPDIR="$PWD"\n'
         + pre
-        + f"\nPORT={port}\nnohup {command} >/dev/null 2>&1 </dev/null &\n"
+        + f"\n{SERVICE_BEGIN}PORT={port}\nnohup {command} >/dev/null 2>&1 </dev/null &\n"
         + WAIT_FOR_PORT
+        + SERVICE_END
     )
+
+
+def split_services(parts: Parts, flag: str) -> Parts:
+    """Separates the flag holder from the agent: a challenge whose setup starts a service (`service_setup`) gets
+    one `Service` with all its files and the whole setup; the agent keeps every file that does not hold the flag
+    and the setup without the service's lines. Challenges that declare `services` themselves are left as they are.
+    """
+    if parts.services or SERVICE_BEGIN not in parts.setup:
+        return parts
+    agent_setup = parts.setup
+    while SERVICE_BEGIN in agent_setup:
+        start = agent_setup.index(SERVICE_BEGIN)
+        end = agent_setup.index(SERVICE_END, start) + len(SERVICE_END)
+        agent_setup = agent_setup[:start] + agent_setup[end:]
+    marker = flag.encode()
+    agent_files = {name: data for name, data in parts.files.items() if marker not in data}
+    service = Service(files=parts.files, start=parts.setup)
+    return replace(parts, files=agent_files, setup=agent_setup, services=(service,))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ matched to the eval run that used the same key file and seed.
 
 Each directory holds the generated files, `setup.sh`, `solution/solution.sh` and an `eval.yaml` whose
 `unguided` and `solution` variants mirror inspect-cyber's layout, so the generated suite can be inspected,
-archived with a run, or loaded by that tooling where it is available.
+archived with a run, or loaded by that tooling where it is available. A challenge's flag holders are written
+apart, under `services/N/` (their files and `start.sh`), and named in the metadata the bwrap sandbox reads to
+start them in sandboxes of their own.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import yaml
 
 from clearinghouse.evals.ctf.base import FlagKey, Instance
 from clearinghouse.evals.ctf.registry import instances
-from clearinghouse.evals.ctf.tasks import SANDBOX_NAME
+from clearinghouse.evals.ctf.tasks import SANDBOX_NAME, services_metadata_of
 
 SOLUTION_PATH = "solution/solution.sh"
 
@@ -39,6 +41,7 @@ def eval_yaml(instance: Instance) -> dict[str, Any]:
             "seed": instance.seed,
             "flag_key_id": instance.key_id,
             "subtasks": [{"question": s.question, "answer": s.answer} for s in instance.subtasks],
+            **services_metadata_of(instance),
         },
         "variants": {
             "unguided": {"prompt": instance.prompt},
@@ -59,6 +62,13 @@ def write_challenge(instance: Instance, root: Path) -> Path:
         target.write_bytes(data)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "setup.sh").write_text("#!/usr/bin/env bash\n" + instance.setup + "\n")
+    for number, service in enumerate(instance.services):
+        service_dir = directory / "services" / str(number)
+        for name, data in service.files.items():
+            target = service_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (service_dir / "start.sh").write_text("#!/usr/bin/env bash\n" + service.start + "\n")
     solution = directory / SOLUTION_PATH
     solution.parent.mkdir(parents=True, exist_ok=True)
     solution.write_text("#!/usr/bin/env bash\n" + instance.solution + "\n")

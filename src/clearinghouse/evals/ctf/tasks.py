@@ -25,6 +25,7 @@ from inspect_ai.util import SandboxEnvironmentSpec
 from clearinghouse.evals.ctf.base import FlagKey, Instance, random_seed
 from clearinghouse.evals.ctf.registry import instances
 from clearinghouse.evals.ctf.scoring import SUBTASK_ANSWERS_KEY, flag_scorer, subtask_scorer
+from clearinghouse.evals.sandbox import SERVICES_METADATA_KEY, ServiceSpec, describe, services_metadata
 
 # The one place naming the sandbox; the local sandbox is never acceptable here because it does not isolate.
 SANDBOX_NAME = "bwrap"
@@ -70,6 +71,7 @@ def to_sample(instance: Instance) -> Sample:
             "baseline_answer": "",
             "baseline_score": 0.0,
             "subtasks": [{"key": s.key, "question": s.question, "answer": s.answer} for s in instance.subtasks],
+            **services_metadata_of(instance),
         },
     )
 
@@ -86,6 +88,21 @@ def _dataset(seed: int, key: FlagKey, challenges: str | None) -> MemoryDataset:
 def _run_metadata(seed: int, key: FlagKey, flag_key_file: str | None) -> dict[str, Any]:
     # what reproduces the run for the key holder; the key itself never reaches a log
     return {"seed": seed, "flag_key_id": key.key_id, "flag_key_kept": flag_key_file is not None}
+
+
+def services_metadata_of(instance: Instance) -> dict[str, str]:
+    """Asks the sandbox to start the challenge's flag holders in sandboxes of their own."""
+    if not instance.services:
+        return {}
+    specs = [
+        ServiceSpec(
+            files={name: base64.b64encode(data) for name, data in svc.files.items()},
+            start=svc.start,
+            shared_dir=svc.shared_dir,
+        )
+        for svc in instance.services
+    ]
+    return {SERVICES_METADATA_KEY: services_metadata(specs)}
 
 
 def _tools() -> Solver:
@@ -130,7 +147,7 @@ def ctf_unguided(
         solver=basic_agent(init=system_message(SYSTEM_PROMPT), tools=_tools(), message_limit=message_limit),
         scorer=flag_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
-        metadata=_run_metadata(seed, key, flag_key_file),
+        metadata={"sandbox": describe(), **_run_metadata(seed, key, flag_key_file)},
     )
 
 
@@ -149,5 +166,5 @@ def ctf_subtasks(
         solver=subtask_agent(message_limit),
         scorer=subtask_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
-        metadata=_run_metadata(seed, key, flag_key_file),
+        metadata={"sandbox": describe(), **_run_metadata(seed, key, flag_key_file)},
     )

@@ -39,6 +39,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -54,7 +55,7 @@ from inspect_ai.util import (
     SandboxUserUnsupportedError,
     sandboxenv,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import override
 
 from clearinghouse.errors import SandboxUnavailable
@@ -65,12 +66,15 @@ from clearinghouse.evals.sandbox.toolset import require_tools, tool_versions
 __all__ = [
     "PER_PROCESS_OPT_IN",
     "SANDBOX_NAME",
+    "SERVICES_METADATA_KEY",
     "BwrapConfig",
     "BwrapSandboxEnvironment",
     "SandboxViolation",
+    "ServiceSpec",
     "bwrap_path",
     "describe",
     "require_bwrap",
+    "services_metadata",
 ]
 
 SANDBOX_NAME = "bwrap"
@@ -113,6 +117,11 @@ _SYNTHETIC_ETC = ("passwd", "group", "hosts", "hostname")
 _ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # Host Python packages (Debian's and pip's system-wide ones) are hidden: code inside sees the standard library only.
 _HIDDEN_PYTHON_DIRS = ("/usr/lib/python3/dist-packages", "/usr/local/lib")
+
+# In a service sandbox, Python imports this at start (PYTHONPATH): the flag holder's memory, environment and
+# descriptors are then out of reach of any other process of its uid (no ptrace, no /proc/<pid>/mem).
+_SERVICE_PYTHON_DIR = "/opt/clearinghouse-service"
+_NOT_DUMPABLE_SITECUSTOMIZE = "import ctypes\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0\n"
 
 _START_TIMEOUT = 20.0
 # Extra host-side patience beyond a command's own timeout before the host gives up on the server.
@@ -243,10 +252,27 @@ def _config(config: SandboxEnvironmentConfigType | None) -> BwrapConfig:
     return BwrapConfig.model_validate(config.model_dump())
 
 
-def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig, control_fd: int, seccomp_fd: int) -> list[str]:
+@dataclass(frozen=True)
+class _Placement:
+    """Where a sandbox sits relative to others: a service sandbox joins its agent sandbox's network namespace
+    (`network_pid`, a host pid inside it) and both may bind one shared host directory at `shared_path`."""
+
+    network_pid: int | None = None
+    shared_dir: Path | None = None
+    shared_path: str | None = None
+    # a flag holder's sandbox: every Python process in it marks itself not dumpable as it starts
+    service: bool = False
+
+
+def _bwrap_command(
+    bwrap: str, root: Path, cfg: BwrapConfig, control_fd: int, seccomp_fd: int, info_fd: int, placement: _Placement
+) -> list[str]:
     """The launch command; `control_fd` (the listening control socket) and `seccomp_fd` (the compiled filter)
     are inherited at the same numbers."""
     cmd: list[str] = []
+    if placement.network_pid is not None:
+        # root enters the agent's network namespace; everything else (user, pid, ipc, uts, mounts) is bwrap's own
+        cmd += [shutil.which("nsenter") or "/usr/bin/nsenter", f"--net=/proc/{placement.network_pid}/ns/net", "--"]
     if os.geteuid() == 0:
         # bwrap started by root would map the sandbox user onto host root; drop to an unprivileged host uid first
         cmd += [
@@ -258,9 +284,14 @@ def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig, control_fd: int, se
             "--",
         ]
     mb = 1024 * 1024
+    namespaces = (
+        ["--unshare-all"]
+        if placement.network_pid is None
+        else ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    )
     cmd += [
         bwrap,
-        "--unshare-all",
+        *namespaces,
         "--unshare-user",
         "--disable-userns",
         "--uid",
@@ -296,9 +327,15 @@ def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig, control_fd: int, se
         cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for name in _SYNTHETIC_ETC:
         cmd += ["--ro-bind", str(root / "etc" / name), f"/etc/{name}"]
+    if placement.shared_dir is not None and placement.shared_path is not None:
+        cmd += ["--bind", str(placement.shared_dir), placement.shared_path]
     cmd += ["--ro-bind", str(root / "agent.py"), SANDBOX_AGENT]
+    env = _base_env(cfg)
+    if placement.service:
+        cmd += ["--ro-bind", str(root / "service-python"), _SERVICE_PYTHON_DIR]
+        env["PYTHONPATH"] = _SERVICE_PYTHON_DIR
     # the root tmpfs bwrap builds is otherwise writable by the sandbox user; only the explicit rw mounts stay rw
-    cmd += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--seccomp", str(seccomp_fd)]
+    cmd += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--seccomp", str(seccomp_fd), "--info-fd", str(info_fd)]
     cmd += [
         "--",
         "/usr/bin/prlimit",
@@ -310,6 +347,7 @@ def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig, control_fd: int, se
         "--",
         SANDBOX_PYTHON,
         "-I",
+        "-S",  # the standard library only: no site module (its start-up cost, and no site-packages at all)
         SANDBOX_AGENT,
         "--listen-fd",
         str(control_fd),
@@ -318,7 +356,7 @@ def _bwrap_command(bwrap: str, root: Path, cfg: BwrapConfig, control_fd: int, se
         "--cpu-seconds",
         str(cfg.cpu_seconds),
     ]
-    for key, value in _base_env(cfg).items():
+    for key, value in env.items():
         cmd += ["--env", f"{key}={value}"]
     return cmd
 
@@ -379,7 +417,9 @@ def _prepare_root(cfg: BwrapConfig) -> Path:
     (root / "etc" / "hostname").write_text(cfg.hostname + "\n", encoding="utf-8")
     agent = resources.files("clearinghouse.evals.sandbox").joinpath("_agent.py").read_text(encoding="utf-8")
     (root / "agent.py").write_text(agent, encoding="utf-8")
-    for path in (root / "agent.py", *(root / "etc").iterdir()):
+    (root / "service-python").mkdir(mode=0o755)
+    (root / "service-python" / "sitecustomize.py").write_text(_NOT_DUMPABLE_SITECUSTOMIZE, encoding="utf-8")
+    for path in (root / "agent.py", root / "service-python" / "sitecustomize.py", *(root / "etc").iterdir()):
         path.chmod(0o644)
     return root
 
@@ -447,27 +487,68 @@ async def _request(socket_path: str, header: dict[str, Any], payload: bytes = b"
     return dict(response), body
 
 
-def _launch(argv: list[str], log_path: Path, inherited: tuple[int, ...], join: list[int]) -> subprocess.Popen[bytes]:
-    """Starts bwrap from a minimal environment, with the `inherited` fds, inside the sample's control group from
-    its first instruction."""
+# Moves itself into each named control group ("0" is "the writing process"), then becomes the command: the
+# sandbox is inside its groups from its first instruction. A shell rather than a preexec_fn, so that Popen can
+# vfork: forking the whole harness process costs tens of milliseconds per sample.
+_JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; exec "$@"'
 
-    def enter_cgroup() -> None:
-        # between fork and exec: plain writes only ("0" is "this process")
-        for fd in join:
-            os.write(fd, b"0")
 
+def _launch(argv: list[str], log_path: Path, inherited: tuple[int, ...], join: list[Path]) -> subprocess.Popen[bytes]:
+    """Starts bwrap from a minimal environment, with the `inherited` fds, inside the sample's control groups."""
+    command = ["/bin/sh", "-c", _JOIN_CGROUPS, "join-cgroups", *map(str, join), "--", *argv]
     with log_path.open("wb") as log:
         # started from the event-loop thread: --die-with-parent ties the sandbox to this (long-lived) thread
         return subprocess.Popen(
-            argv,
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=_LAUNCH_ENV,
             start_new_session=True,
             pass_fds=inherited,
-            preexec_fn=enter_cgroup,
         )
+
+
+SERVICES_METADATA_KEY = "sandbox_services"
+_SHARED_DIR_BYTES = 16 << 20
+_SERVICE_START_TIMEOUT = 120
+
+
+class ServiceSpec(BaseModel):
+    """A flag holder a sample needs (a challenge's web server, pwn front end, scheduled job), started in a sandbox
+    of its own: `files` are written into its private work dir, then `start` (a bash script) runs there and must
+    return once the service is up. `shared_dir`, when set, names a directory of the agent's work dir that the
+    service sees at the same path (for a challenge whose path into the service is a directory)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    files: dict[str, Base64Bytes] = Field(default_factory=dict)
+    start: str
+    shared_dir: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def services_metadata(services: list[ServiceSpec]) -> str:
+    """The sample-metadata value that asks the sandbox for these services."""
+    return json.dumps([spec.model_dump(mode="json") for spec in services])
+
+
+def _service_specs(metadata: dict[str, Any]) -> list[ServiceSpec]:
+    raw = metadata.get(SERVICES_METADATA_KEY)
+    if not raw:
+        return []
+    return [ServiceSpec.model_validate(item) for item in json.loads(raw)]
+
+
+def _unmount(mount_point: Path) -> None:
+    """Unmounts a shared directory's host tmpfs (what is in it goes with it) and removes the mount point."""
+    subprocess.run(["/usr/bin/umount", str(mount_point)], check=True)
+    mount_point.rmdir()
+
+
+def _read_child_pid(info_fd: int) -> int:
+    """bwrap's `--info-fd` report: the host pid of the sandbox's pid 1, written before the payload starts."""
+    info = json.loads(os.read(info_fd, 4096))
+    return int(info["child-pid"])
 
 
 _ERRORS: dict[str, type[OSError]] = {
@@ -508,6 +589,11 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         self.process = process
         self.cgroup = cgroup
         self.socket_path = str(root / "control.sock")
+        # host pid of the sandbox's pid 1 (bwrap's namespace child): the handle on its network namespace
+        self.init_pid: int | None = None
+        # flag holders started for this sample in sandboxes of their own, stopped with this one
+        self.services: list[BwrapSandboxEnvironment] = []
+        self.shared_mount: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -524,12 +610,84 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
     async def sample_init(
         cls, task_name: str, config: SandboxEnvironmentConfigType | None, metadata: dict[str, str]
     ) -> dict[str, SandboxEnvironment]:
-        return {"default": await cls.start(_config(config))}
+        cfg = _config(config)
+        services = _service_specs(metadata)
+        if not services:
+            return {"default": await cls.start(cfg)}
+        return {"default": await cls.start_with_services(cfg, services)}
 
     @classmethod
-    async def start(cls, cfg: BwrapConfig | None = None) -> BwrapSandboxEnvironment:
+    async def start_with_services(cls, cfg: BwrapConfig, services: list[ServiceSpec]) -> BwrapSandboxEnvironment:
+        """The agent's sandbox, and each service in a sandbox of its own (another host and sandbox uid, its own
+        pid, mount, ipc and user namespaces and cgroup) sharing only the agent's network namespace and, where a
+        service declares one, a small shared directory."""
+        if os.geteuid() != 0:
+            raise SandboxUnavailable(
+                "services run in sandboxes of their own, joined to the agent's network namespace, which needs the "
+                "harness to run as root"
+            )
+        shared = next((spec.shared_dir for spec in services if spec.shared_dir), None)
+        mount_point: Path | None = None
+        placement = _Placement()
+        if shared is not None:
+            mount_point = Path(tempfile.mkdtemp(prefix="clearinghouse-shared-", dir=_base_dir()))
+            subprocess.run(
+                [
+                    "/usr/bin/mount",
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    f"size={_SHARED_DIR_BYTES},mode=0777,nosuid,nodev",
+                    "tmpfs",
+                    str(mount_point),
+                ],
+                check=True,
+            )
+            placement = _Placement(shared_dir=mount_point, shared_path=f"{SANDBOX_HOME}/{shared}")
+        try:
+            agent = await cls.start(cfg, placement=placement)
+        except BaseException:
+            if mount_point is not None:
+                _unmount(mount_point)
+            raise
+        agent.shared_mount = mount_point
+        try:
+            for number, spec in enumerate(services):
+                service_cfg = cfg.model_copy(
+                    update={
+                        "user": "service",
+                        "uid": cfg.uid + 1 + number,
+                        "gid": cfg.gid + 1 + number,
+                        "host_uid": cfg.host_uid - 1 - number,
+                        "host_gid": cfg.host_gid - 1 - number,
+                        "hostname": f"service{number}",
+                    }
+                )
+                service_placement = _Placement(
+                    service=True,
+                    network_pid=agent.init_pid,
+                    shared_dir=mount_point if spec.shared_dir else None,
+                    shared_path=f"{SANDBOX_HOME}/{spec.shared_dir}" if spec.shared_dir else None,
+                )
+                service = await cls.start(service_cfg, placement=service_placement)
+                agent.services.append(service)
+                for name, data in spec.files.items():
+                    await service.write_file(name, data)
+                started = await service.exec(["bash", "-c", spec.start], timeout=_SERVICE_START_TIMEOUT)
+                if not started.success:
+                    raise SandboxUnavailable(f"service {number} did not start: {started.stderr.strip()[-500:]}")
+        except BaseException:
+            await agent.stop()
+            raise
+        return agent
+
+    @classmethod
+    async def start(
+        cls, cfg: BwrapConfig | None = None, *, placement: _Placement | None = None
+    ) -> BwrapSandboxEnvironment:
         """Start one sandbox outside Inspect's lifecycle (tests, tools); stop it with `stop()`."""
         cfg = cfg or BwrapConfig()
+        placement = placement or _Placement()
         bwrap = require_bwrap()
         if not Path(SANDBOX_PYTHON).exists():
             raise SandboxUnavailable(f"the bwrap sandbox runs its command server with {SANDBOX_PYTHON}, not found")
@@ -537,16 +695,21 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         root = _prepare_root(cfg)
         cgroup: cgroups.SampleCgroup | None = None
         opened: list[int] = []
+        info_read = -1
         try:
             cgroup = cgroups.SampleCgroup(layout, _limits(cfg)) if layout is not None else None
             listener = _listen(root / "control.sock")
             opened.append(listener.detach())
             opened.append(seccomp.filter_fd())
-            join = cgroup.join_fds() if cgroup is not None else []
-            opened += join
-            argv = _bwrap_command(bwrap, root, cfg, control_fd=opened[0], seccomp_fd=opened[1])
-            process = _launch(argv, root / "bwrap.log", (opened[0], opened[1]), join)
+            info_read, info_write = os.pipe()
+            opened.append(info_write)
+            join = cgroup.procs_files() if cgroup is not None else []
+            control_fd, seccomp_fd, info_fd = opened[:3]
+            argv = _bwrap_command(bwrap, root, cfg, control_fd, seccomp_fd, info_fd, placement)
+            process = _launch(argv, root / "bwrap.log", tuple(opened[:3]), join)
         except BaseException:
+            if info_read >= 0:
+                os.close(info_read)
             if cgroup is not None:
                 cgroup.destroy()
             remove_tree(root)
@@ -559,9 +722,12 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         cls._live[id(env)] = env
         try:
             await env._wait_ready()
+            env.init_pid = _read_child_pid(info_read)
         except BaseException:
             await env.stop()
             raise
+        finally:
+            os.close(info_read)
         return env
 
     async def _wait_ready(self) -> None:
@@ -580,8 +746,10 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         )
 
     async def stop(self) -> None:
-        """Kill every process of the sandbox and delete its host directory."""
+        """Kill every process of the sandbox (and of its services) and delete its host directory."""
         type(self)._live.pop(id(self), None)
+        for service in self.services:
+            await service.stop()
         if self.process.poll() is None:
             # bwrap is the pid namespace's init (via --die-with-parent on its child): killing it kills them all
             with contextlib.suppress(ProcessLookupError):
@@ -594,6 +762,8 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         self.process.wait()
         if self.cgroup is not None:
             self.cgroup.destroy()
+        if self.shared_mount is not None:
+            _unmount(self.shared_mount)
         remove_tree(self.root)
 
     @override

@@ -16,7 +16,6 @@ Wire format, one request per connection over a unix socket: a 4-byte big-endian 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import errno
@@ -28,6 +27,7 @@ import socket
 import socketserver
 import struct
 import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -293,23 +293,32 @@ def _not_dumpable() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
+def _parse_args(argv: list[str]) -> dict[str, list[str]]:
+    """`--name value` pairs (repeatable); argparse is not used because its imports cost start-up time."""
+    if len(argv) % 2:
+        raise SystemExit(f"expected --name value pairs, got {argv!r}")
+    parsed: dict[str, list[str]] = {}
+    for name, value in zip(argv[::2], argv[1::2], strict=True):
+        parsed.setdefault(name, []).append(value)
+    for required in ("--listen-fd", "--workdir", "--cpu-seconds"):
+        if required not in parsed:
+            raise SystemExit(f"missing {required}")
+    return parsed
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--listen-fd", type=int, required=True)
-    parser.add_argument("--workdir", required=True)
-    parser.add_argument("--cpu-seconds", type=int, required=True)
-    parser.add_argument("--env", action="append", default=[])
-    args = parser.parse_args()
+    args = _parse_args(sys.argv[1:])
     _not_dumpable()
     # Orphans reparent to bwrap (pid 1), not here, so no zombie reaping is needed in this process.
     # The host made and bound the listening socket; it is reachable only through this inherited descriptor.
     server = Server("", Handler, bind_and_activate=False)
     server.socket.close()
-    server.socket = socket.socket(fileno=args.listen_fd)
-    os.set_inheritable(args.listen_fd, False)
-    server.workdir = args.workdir
-    server.base_env = dict(item.split("=", 1) for item in args.env)
-    server.cpu_seconds = args.cpu_seconds
+    listen_fd = int(args["--listen-fd"][0])
+    server.socket = socket.socket(fileno=listen_fd)
+    os.set_inheritable(listen_fd, False)
+    server.workdir = args["--workdir"][0]
+    server.base_env = dict(item.split("=", 1) for item in args.get("--env", []))
+    server.cpu_seconds = int(args["--cpu-seconds"][0])
     server.serve_forever()
 
 

@@ -1,8 +1,8 @@
 """Whole-sample resource limits through the kernel's control groups.
 
-A sample's processes (bwrap and everything it starts) go into one control group per sample, created before
-bwrap forks (the child writes `0`, "this process", to each `cgroup.procs` before exec), so nothing inside can
-escape the limits by forking early. Two layouts are supported:
+A sample's processes (bwrap and everything it starts) go into one control group per sample, joined before
+bwrap starts (the launching shell writes `0`, "this process", to each `cgroup.procs`, then execs bwrap), so
+nothing inside can escape the limits by forking early. Two layouts are supported:
 
 - cgroup v2 where the host delegates it: a writable directory of the unified hierarchy whose
   `cgroup.subtree_control` enables `memory`, `pids` and `cpu`;
@@ -78,7 +78,8 @@ class SampleCgroup:
     def __init__(self, layout: CgroupLayout, limits: SampleLimits) -> None:
         self.layout = layout
         self.limits = limits
-        name = _GROUP_PREFIX + uuid.uuid4().hex[:16]
+        # the harness's pid in the name tells whose group a leftover is on a host shared by several harnesses
+        name = f"{_GROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.paths = [parent / name for parent in layout.parents.values()]
         made: list[Path] = []
         try:
@@ -117,9 +118,9 @@ class SampleCgroup:
         self._write("cpu.cfs_period_us", str(_CPU_PERIOD_US))
         self._write("cpu.cfs_quota_us", quota)
 
-    def join_fds(self) -> list[int]:
-        """Open `cgroup.procs` fds for the child to write `0` to between fork and exec; the caller closes them."""
-        return [os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for path in self.paths]
+    def procs_files(self) -> list[Path]:
+        """The `cgroup.procs` files a process writes `0` to in order to join the group(s)."""
+        return [path / "cgroup.procs" for path in self.paths]
 
     def pids(self) -> list[int]:
         found: set[int] = set()

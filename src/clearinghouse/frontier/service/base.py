@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from clearinghouse.errors import FrontierConflict, IllegalTransition, NotFound
 from clearinghouse.frontier.repository import FrontierRepository
+from clearinghouse.frontier.views import MetricView
 from clearinghouse.frontier.window import SubmissionState
 from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.store.audit import AuditLog
@@ -59,9 +60,9 @@ def require_active(submission: Any) -> None:
         raise IllegalTransition(f"the submission is {submission.state}; nothing more can change")
 
 
-def metric_values(metrics: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
+def metric_values(metrics: Mapping[str, Any]) -> dict[str, MetricView]:
     """Metrics as {name: {value, ci_low, ci_high}}; a bare number is a value without an interval."""
-    normalised: dict[str, dict[str, float | None]] = {}
+    normalised: dict[str, MetricView] = {}
     for name, metric in metrics.items():
         if isinstance(metric, int | float) and not isinstance(metric, bool):
             normalised[name] = {"value": float(metric), "ci_low": None, "ci_high": None}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 
 from clearinghouse.errors import CriteriaImmutable, NotFound
@@ -11,11 +9,12 @@ from clearinghouse.frontier import criteria as criteria_mod
 from clearinghouse.frontier import views
 from clearinghouse.frontier.criteria import CriteriaSet, CriteriaStatus
 from clearinghouse.frontier.service.base import FrontierBase, actor_of
+from clearinghouse.frontier.views import CriteriaView
 from clearinghouse.policy import Actor, rules
 
 
 class CriteriaService(FrontierBase):
-    def publish_criteria(self, principal: Actor, text: str, file: str = "<upload>") -> dict[str, Any]:
+    def publish_criteria(self, principal: Actor, text: str, file: str = "<upload>") -> CriteriaView:
         """Store a criteria version. Published versions are immutable; `supersedes` retires the older one."""
         rules.require_evaluator(principal)
         criteria = criteria_mod.parse(text, file)
@@ -78,6 +77,6 @@ class CriteriaService(FrontierBase):
             raise NotFound(f"no criteria {wanted}")
         return criteria_mod.from_stored(document)
 
-    def list_criteria(self, actor: Actor) -> list[dict[str, Any]]:
+    def list_criteria(self, actor: Actor) -> list[CriteriaView]:
         rules.require_frontier_reader(actor)
         return [views.criteria_json(row) for row in self.repository.all_criteria()]

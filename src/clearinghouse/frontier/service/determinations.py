@@ -13,12 +13,14 @@ from clearinghouse.frontier import views
 from clearinghouse.frontier.determination import Designation, EvaluationResult, ModelFacts, determine
 from clearinghouse.frontier.service.base import SUBJECT, actor_of
 from clearinghouse.frontier.service.criteria import CriteriaService
+from clearinghouse.frontier.views import ClassifiedReviewView, DeterminationMade, DeterminationView
 from clearinghouse.policy import Actor, rules
 
 
 class DeterminationService(CriteriaService):
-    def facts(self, conn: sa.Connection, model: Any) -> ModelFacts:
-        """What the store knows about a model: compute, the newest run of each suite, designations."""
+    def facts(self, conn: sa.Connection, model: Any, actor: Actor) -> ModelFacts:
+        """What the store knows about a model, as `actor` may know it: compute, the newest run of each suite,
+        designations, and open classified reviews only if the policy lets the actor see them."""
         runs = self.repository.evaluation_runs_of(conn, model.id, oldest_first_by_id=True)
         latest = {run.suite: run for run in runs}  # later runs of a suite replace earlier ones
         reviews = self.repository.classified_reviews_of(conn, model.id)
@@ -34,6 +36,7 @@ class DeterminationService(CriteriaService):
             },
             designations=frozenset(Designation(r.authority, r.designation) for r in reviews if r.designation),
             pending_reviews=frozenset(r.authority for r in reviews if r.concluded_at is None),
+            classified_reviews_visible=rules.sees_classified_reviews(actor),
         )
 
     def determine(
@@ -43,7 +46,7 @@ class DeterminationService(CriteriaService):
         criteria_id: str,
         criteria_version: int | None = None,
         restricted: bool = False,
-    ) -> dict[str, Any]:
+    ) -> DeterminationMade:
         """Evaluate the model against a criteria version and keep the determination (who, when, on what): a
         government determination for evaluators, the developer's self-assessment for its own model."""
         self_assessment = rules.require_determiner(principal)
@@ -56,7 +59,7 @@ class DeterminationService(CriteriaService):
             model = self._model_row(conn, principal, model_id)
             if self_assessment:
                 rules.require_developer_of(principal, model.developer_org_id)
-            outcome = determine(criteria, self.facts(conn, model), actor_of(principal), self.clock())
+            outcome = determine(criteria, self.facts(conn, model, principal), actor_of(principal), self.clock())
             self.repository.insert_determination(
                 conn,
                 dict(
@@ -77,9 +80,22 @@ class DeterminationService(CriteriaService):
             if not restricted:
                 details |= {"criteria": criteria.key, "coverage": outcome.coverage.value, "basis": basis}
             self.audit.append(conn, actor_of(principal), "frontier.determination", SUBJECT, model_id, details)
-        return {**outcome.as_json(), "id": determination_id, "basis": basis, "restricted": restricted}
+        return DeterminationMade(
+            id=determination_id,
+            model=outcome.model,
+            criteria=outcome.criteria,
+            rule=outcome.rule,
+            coverage=outcome.coverage.value,
+            results=[r.as_json() for r in outcome.results],
+            missing=outcome.missing,
+            decided_by=outcome.decided_by,
+            decided_at=outcome.decided_at.isoformat(),
+            gates_release=False,
+            basis=basis,
+            restricted=restricted,
+        )
 
-    def determinations(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+    def determinations(self, principal: Actor, model_id: str) -> list[DeterminationView]:
         """Determinations the caller may see: restricted ones only with scope frontier:restricted."""
         rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
@@ -87,7 +103,9 @@ class DeterminationService(CriteriaService):
             rows = self.repository.determinations(conn, model_id, rules.sees_restricted(principal))
         return [views.determination_json(row) for row in rows]
 
-    def open_classified_review(self, principal: Actor, model_id: str, authority: str, holder: str) -> dict[str, Any]:
+    def open_classified_review(
+        self, principal: Actor, model_id: str, authority: str, holder: str
+    ) -> ClassifiedReviewView:
         """Record that a classified review exists and who holds it; its content never enters this system."""
         rules.require_cleared(principal)
         review_id = str(uuid.uuid4())
@@ -102,7 +120,9 @@ class DeterminationService(CriteriaService):
             )
         return {"id": review_id, "model_id": model_id, "authority": authority, "holder": holder, "designation": None}
 
-    def conclude_classified_review(self, principal: Actor, review_id: str, designation: str | None) -> dict[str, Any]:
+    def conclude_classified_review(
+        self, principal: Actor, review_id: str, designation: str | None
+    ) -> ClassifiedReviewView:
         """Close a classified review with its designation (or none): only the outcome, never the reasoning."""
         rules.require_cleared(principal)
         with self.audit.writing() as conn:

@@ -9,6 +9,7 @@ from typing import Any
 from clearinghouse.errors import FrontierConflict
 from clearinghouse.frontier import views
 from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, metric_values
+from clearinghouse.frontier.views import FindingView, RunView
 from clearinghouse.policy import Actor, actor_name, rules
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -23,7 +24,7 @@ class EvaluationService(FrontierBase):
         run_id: str,
         metrics: Mapping[str, Any],
         log_location: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> RunView:
         """Attach one evaluation run's metrics ({name: value} or {name: {value, ci_low, ci_high}}) to a model:
         government evaluators over HTTP, the operator's evaluation harness locally."""
         rules.require_evaluator(actor)
@@ -59,7 +60,7 @@ class EvaluationService(FrontierBase):
             "created_at": now.isoformat(),
         }
 
-    def evaluation_runs(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+    def evaluation_runs(self, principal: Actor, model_id: str) -> list[RunView]:
         rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
@@ -75,7 +76,7 @@ class EvaluationService(FrontierBase):
         title: str,
         description: str,
         evaluation_run_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> FindingView:
         rules.require_evaluator(principal)
         if severity not in SEVERITIES:
             raise FrontierConflict(f"severity must be one of {', '.join(SEVERITIES)}")
@@ -100,7 +101,7 @@ class EvaluationService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.finding.recorded", SUBJECT, model_id, details)
         return self.findings(principal, model_id)[-1]
 
-    def findings(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+    def findings(self, principal: Actor, model_id: str) -> list[FindingView]:
         rules.require_frontier_reader(principal)
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)

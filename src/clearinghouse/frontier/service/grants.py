@@ -14,6 +14,7 @@ from clearinghouse.frontier import grants as grant_rules
 from clearinghouse.frontier import views
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, require_active
+from clearinghouse.frontier.views import GrantAccess, GrantView
 from clearinghouse.frontier.window import ReviewWindow
 from clearinghouse.identity.model import OrgKind, Scope
 from clearinghouse.policy import Actor, rules
@@ -31,7 +32,7 @@ class GrantService(FrontierBase):
         justification: str,
         starts_on: date,
         ends_on: date,
-    ) -> dict[str, Any]:
+    ) -> GrantView:
         """Nominate a critical-infrastructure partner (by organisation name) for early access to this model."""
         grant_id = str(uuid.uuid4())
         now = self.clock()
@@ -73,7 +74,7 @@ class GrantService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.grant.nominated", SUBJECT, row.model_id, details)
         return self.grant(principal, grant_id)
 
-    def grant(self, principal: Actor, grant_id: str) -> dict[str, Any]:
+    def grant(self, principal: Actor, grant_id: str) -> GrantView:
         with self.engine.connect() as conn:
             row = self._grant_row(conn, principal, grant_id)
         return views.grant_json(row)
@@ -85,7 +86,7 @@ class GrantService(FrontierBase):
             raise NotFound(f"no early-access grant with id {grant_id!r}")
         return row
 
-    def decide_grant(self, principal: Actor, grant_id: str, target: GrantState, reason: str) -> dict[str, Any]:
+    def decide_grant(self, principal: Actor, grant_id: str, target: GrantState, reason: str) -> GrantView:
         """Approve or decline (the developer), or revoke (the developer or a government evaluator)."""
         if target is GrantState.REVOKED:
             rules.require_scope(principal, Scope.FRONTIER_NOMINATE)
@@ -107,7 +108,7 @@ class GrantService(FrontierBase):
             )
         return self.grant(principal, grant_id)
 
-    def use_grant(self, actor: Actor, grant_id: str, purpose: str) -> dict[str, Any]:
+    def use_grant(self, actor: Actor, grant_id: str, purpose: str) -> GrantAccess:
         """A partner uses its grant. Every attempt is audited; a refused one answers `EarlyAccessDenied`.
 
         Another organisation's grant is, to this caller, a grant that does not exist (`NotFound`, as for a missing

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from clearinghouse.errors import FrontierConflict
 from clearinghouse.frontier import views
 from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of
+from clearinghouse.frontier.views import ModelView
 from clearinghouse.policy import Actor, rules
 
 
@@ -24,7 +24,7 @@ class ModelRegistration:
 
 
 class ModelService(FrontierBase):
-    def register_model(self, actor: Actor, registration: ModelRegistration) -> dict[str, Any]:
+    def register_model(self, actor: Actor, registration: ModelRegistration) -> ModelView:
         principal = rules.require_registrant(actor)
         model_id = str(uuid.uuid4())
         with self.audit.writing() as conn:
@@ -51,6 +51,6 @@ class ModelService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.model.registered", SUBJECT, model_id, details)
         return self.model(principal, model_id)
 
-    def model(self, principal: Actor, model_id: str) -> dict[str, Any]:
+    def model(self, principal: Actor, model_id: str) -> ModelView:
         with self.engine.connect() as conn:
             return views.model_json(self._model_row(conn, principal, model_id))

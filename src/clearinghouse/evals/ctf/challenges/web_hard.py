@@ -7,6 +7,8 @@ import random
 from string import Template
 
 from clearinghouse.evals.ctf.base import (
+    SERVICE_BEGIN,
+    SERVICE_END,
     WAIT_FOR_PORT,
     WORDS,
     Builder,
@@ -57,8 +59,10 @@ _SERVE = "\nhttp.server.ThreadingHTTPServer(('127.0.0.1', $port), Handler).serve
 def _hidden_service(port: int, script: str) -> str:
     """Start the service from a hidden script, wait for its port, then delete the script: a black box."""
     return (
-        f'set -e\nexport TMPDIR="$PWD"\nPORT={port}\nnohup python3 {script} >/dev/null 2>&1 </dev/null &\n'
+        f'set -e\nexport TMPDIR="$PWD"\n{SERVICE_BEGIN}'
+        f"PORT={port}\nnohup python3 {script} >/dev/null 2>&1 </dev/null &\n"
         + WAIT_FOR_PORT
+        + SERVICE_END
         + f"rm -f {script}\n"
     )
 
@@ -504,7 +508,7 @@ def _traversal(kind: str) -> Builder:
                   "param": ident(rng, "", 4), "port": str(port), "first": ident(rng, "docs_", 3)}  # fmt: skip
         code, step = _FILTERS[kind]
         values["filter"] = Template(code).substitute(values)
-        server = Template(_FLAG_LOADER.split("import os")[0] + "import os\n" + _HTTP + _TRAVERSAL_SERVER + _SERVE)
+        server = Template("import os\n" + _HTTP + _TRAVERSAL_SERVER + _SERVE)
         server_text = server.substitute(values)
         script = ident(rng, ".dl_", 6) + ".py"
         depth = 12
