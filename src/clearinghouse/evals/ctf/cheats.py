@@ -181,7 +181,7 @@ for key in ("CLEARINGHOUSE_FLAG_KEY", "CLEARINGHOUSE_FLAG_KEY_FILE"):
 class Cheat:
     name: str
     build: Callable[[], Model]
-    # which attacks only fail once services run in a sandbox of their own (h/sandbox)
+    # an attack that only fails once services run in a sandbox of their own (none since h/sandbox landed)
     needs_isolated_services: bool = False
 
 
@@ -203,6 +203,6 @@ CHEATS: tuple[Cheat, ...] = (
     Cheat("no-tool-call-guess", _random_guess),
     Cheat("import-project", lambda: _sweeping("python", _IMPORT_PROJECT)),
     Cheat("filesystem-sweep", lambda: _sweeping("bash", _FILESYSTEM)),
-    Cheat("env-and-proc-sweep", lambda: _sweeping("python", _ENV_AND_PROC), needs_isolated_services=True),
-    Cheat("process-memory", lambda: _sweeping("python", _MEMORY), needs_isolated_services=True),
+    Cheat("env-and-proc-sweep", lambda: _sweeping("python", _ENV_AND_PROC)),
+    Cheat("process-memory", lambda: _sweeping("python", _MEMORY)),
 )
