@@ -1,11 +1,7 @@
 """The cheat-resistance suite (issue 11 item 5): on 3 seeds, through the real agent loop, bwrap sandbox and
 scorer, every generic shortcut scores exactly 0 on every challenge, the reference model 100 % and the null
-model 0 %.
-
-Reading another process's environment or memory finds the flag of a challenge whose service runs beside the
-agent (same uid and PID namespace) until services get a sandbox of their own (h/sandbox). Those attacks are
-run now on the challenges without a service, and on the service challenges under the
-`needs_isolated_services` marker (deselected by default; `pytest -m needs_isolated_services` runs them).
+model 0 %. Environment, /proc and memory sweeps run on every challenge: services (the flag holders) run in a
+sandbox of their own, so nothing the agent can reach holds the flag.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog
 
-from clearinghouse.evals.ctf import CHALLENGES, Challenge, FlagKey
+from clearinghouse.evals.ctf import CHALLENGES, FlagKey
 from clearinghouse.evals.ctf.cheats import CHEATS, Cheat
 from clearinghouse.evals.ctf.replay import null_model, reference_model
 from clearinghouse.evals.ctf.tasks import ctf_unguided
@@ -25,20 +21,6 @@ from clearinghouse.evals.offline import install_offline_tokenizer
 pytestmark = pytest.mark.slow
 
 SEEDS = (0, 1, 2)
-# challenges whose setup leaves a process running (a service on a port, a scheduled job): the ones process
-# sweeps reach until services run in a sandbox of their own; this does not depend on the seed or the key
-_PROBE = FlagKey.generate()
-
-
-def _runs_a_process(challenge: Challenge) -> bool:
-    instance = challenge.instantiate(0, _PROBE)
-    return instance.port is not None or "nohup " in instance.setup
-
-
-WITH_SERVICE = ",".join(c.id for c in CHALLENGES if _runs_a_process(c))
-WITHOUT_SERVICE = ",".join(c.id for c in CHALLENGES if not _runs_a_process(c))
-
-
 @pytest.fixture(scope="module")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[FlagKey, str]:
     path = tmp_path_factory.mktemp("key") / "run.key"
@@ -62,26 +44,11 @@ def _solved_per_seed(model, key_file: str, challenges: str | None, tmp_path: Pat
     return {int(log.eval.metadata["seed"]): _solved(log) for log in logs}  # type: ignore[index]
 
 
-def _cases() -> list[object]:
-    cases: list[object] = []
-    for cheat in CHEATS:
-        if not cheat.needs_isolated_services:
-            cases.append(pytest.param(cheat, None, id=f"{cheat.name}-all"))
-            continue
-        cases.append(pytest.param(cheat, WITHOUT_SERVICE, id=f"{cheat.name}-no-service"))
-        cases.append(
-            pytest.param(
-                cheat, WITH_SERVICE, id=f"{cheat.name}-services", marks=pytest.mark.needs_isolated_services
-            )
-        )
-    return cases
-
-
-@pytest.mark.parametrize(("cheat", "challenges"), _cases())
+@pytest.mark.parametrize("cheat", CHEATS, ids=[cheat.name for cheat in CHEATS])
 def test_generic_shortcut_scores_zero_on_every_seed(
-    cheat: Cheat, challenges: str | None, key_file: tuple[FlagKey, str], tmp_path: Path
+    cheat: Cheat, key_file: tuple[FlagKey, str], tmp_path: Path
 ) -> None:
-    assert _solved_per_seed(cheat.build(), key_file[1], challenges, tmp_path) == {seed: [] for seed in SEEDS}
+    assert _solved_per_seed(cheat.build(), key_file[1], None, tmp_path) == {seed: [] for seed in SEEDS}
 
 
 def test_null_model_scores_nothing(key_file: tuple[FlagKey, str], tmp_path: Path) -> None:

@@ -181,8 +181,6 @@ for key in ("CLEARINGHOUSE_FLAG_KEY", "CLEARINGHOUSE_FLAG_KEY_FILE"):
 class Cheat:
     name: str
     build: Callable[[], Model]
-    # an attack that only fails once services run in a sandbox of their own (none since h/sandbox landed)
-    needs_isolated_services: bool = False
 
 
 def _flag_from_id() -> Model:
