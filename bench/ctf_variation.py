@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--max-sandboxes", type=int, default=8)
     args = parser.parse_args()
 
+    from clearinghouse.evals.ctf.base import FlagKey
     from clearinghouse.evals.ctf.registry import select
     from clearinghouse.evals.ctf.variation import measure
     from clearinghouse.evals.offline import install_offline_tokenizer
@@ -38,9 +39,10 @@ def main() -> None:
     print(f"{'challenge':26} {'tmpl':>4} {'drawn':>5} {'same-tmpl pairs':>15} {'failed':>9} {'control':>8}")
     total_pairs = total_failed = 0
     verdicts = []
+    key = FlagKey.generate()  # templates depend on the seed only
     for challenge in select(args.challenges):
         transfers = results[challenge.id]
-        templates = {seed: challenge.instantiate(seed).template for seed in seeds}
+        templates = {seed: challenge.instantiate(seed, key).template for seed in seeds}
         pairs = sum(len(t.tried) for t in transfers)
         failed = pairs - sum(len(t.solved_by) for t in transfers)
         same = sum(1 for t in transfers for other in t.tried if templates[other] == templates[t.seed])

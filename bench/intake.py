@@ -1,11 +1,13 @@
 """Sustained intake over HTTP on loopback: reports/s, latency percentiles, and that none are lost.
 
-Usage: python bench/intake.py [--seconds 20] [--concurrency 16] [--database-url URL]
+Usage: python bench/intake.py [--seconds 10] [--rounds 2] [--concurrency 16] [--database-url URL]
 Starts `clearinghouse serve` in a subprocess on a fresh store (SQLite by default), creates a reporter token,
 then keeps `concurrency` keep-alive clients (asyncio in one thread, a minimal HTTP/1.1 client, so the load
 generator takes little of the CPU it shares with the server) posting structured reports for the given time.
 Afterwards it counts the reports in the store and checks every acknowledged (202) id is there.
-Targets: >= 500 reports/s, p99 < 200 ms. PostgreSQL runs get a fresh schema, dropped afterwards.
+Rounds alternate rate limits off (the baseline) and on, each
+on a fresh store, and the acknowledged rates are printed side by side. Targets: >= 500 reports/s, p99 < 200 ms.
+PostgreSQL runs get a fresh schema, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -169,18 +172,38 @@ async def _load(port: int, token: str, seconds: float, concurrency: int) -> tupl
     return latencies, acknowledged, failures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--database-url", default=None)
-    options = parser.parse_args()
+@dataclass
+class Round:
+    rate_limits: bool
+    wall: float
+    latencies: list[float]
+    acknowledged: list[str]
+    failures: int
+    lost: int
+    processed: int
+    waiting: int
+    own_cpu: float
+    server_cpu: float
+    api_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.acknowledged) / self.wall
+
+
+def run_round(options: argparse.Namespace, rate_limits: bool) -> Round:
+    """One load on a fresh store and server, with the rate limits on (never reached: every request still
+    passes through them and draws on the shared buckets) or off (the baseline)."""
     with tempfile.TemporaryDirectory() as home, fresh_store_url(options.database_url) as database_url:
         env = dict(
             os.environ,
             CLEARINGHOUSE_HOME=home,
+            CLEARINGHOUSE_RATE_LIMITS="on" if rate_limits else "off",
+            # Limits far above the load, so they cost what checking them costs and refuse nothing.
             CLEARINGHOUSE_RATE_PER_SECOND="100000",
             CLEARINGHOUSE_RATE_BURST="100000",
+            CLEARINGHOUSE_ADDRESS_RATE_PER_SECOND="100000",
+            CLEARINGHOUSE_ADDRESS_RATE_BURST="100000",
         )
         if database_url:
             env["CLEARINGHOUSE_DATABASE_URL"] = database_url
@@ -226,31 +249,69 @@ def main() -> None:
             stored = set(conn.execute(sa.select(reports.c.id)).scalars())
             waiting = conn.execute(sa.select(sa.func.count()).where(reports.c.state == "received")).scalar_one()
         engine.dispose()
-        lost = [i for i in acknowledged if i not in stored]
-    rate = len(acknowledged) / wall
-    quantiles = statistics.quantiles(latencies, n=100)
-    print(f"store: {options.database_url or 'SQLite (embedded default)'}; {options.concurrency} clients, {wall:.1f} s")
+        lost = sum(1 for i in acknowledged if i not in stored)
+    return Round(
+        rate_limits,
+        wall,
+        latencies,
+        acknowledged,
+        failures,
+        lost,
+        len(stored) - waiting,
+        waiting,
+        own_cpu,
+        server_cpu,
+        api_cpu,
+    )
+
+
+def print_round(options: argparse.Namespace, result: Round) -> None:
+    wall, rate = result.wall, result.rate
+    quantiles = statistics.quantiles(result.latencies, n=100)
+    limits = "rate limits ON (shared buckets)" if result.rate_limits else "rate limits OFF (baseline)"
     print(
-        f"acknowledged {len(acknowledged):,} reports ({rate:,.0f}/s), {failures} non-202 answers, "
-        f"{len(lost)} acknowledged reports missing from the store"
+        f"-- {limits}; store: {options.database_url or 'SQLite (embedded default)'}; "
+        f"{options.concurrency} clients, {wall:.1f} s"
+    )
+    print(
+        f"acknowledged {len(result.acknowledged):,} reports ({rate:,.0f}/s), {result.failures} non-202 answers, "
+        f"{result.lost} acknowledged reports missing from the store"
     )
     p50, p95, p99 = quantiles[49], quantiles[94], quantiles[98]
-    processed = len(stored) - waiting
     print(
-        f"processed (checked, de-duplicated, triaged) by the job worker meanwhile: {processed:,} "
-        f"({processed / wall:,.0f}/s); {waiting:,} still queued when the load stopped"
+        f"processed (checked, de-duplicated, triaged) by the job worker meanwhile: {result.processed:,} "
+        f"({result.processed / wall:,.0f}/s); {result.waiting:,} still queued when the load stopped"
     )
-    print(f"latency ms: p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f}, max {max(latencies):.1f}")
+    print(f"latency ms: p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f}, max {max(result.latencies):.1f}")
     print(
-        f"CPU over the run: load generator {own_cpu:.1f} s ({own_cpu / wall:.0%} of a core), "
-        f"server (all its processes) {server_cpu:.1f} s ({server_cpu / wall:.0%} of a core), of which the API "
-        f"process {api_cpu:.1f} s ({api_cpu * 1000 / max(1, len(acknowledged)):.2f} ms per report); "
-        f"{os.cpu_count()} cores"
+        f"CPU over the run: load generator {result.own_cpu:.1f} s ({result.own_cpu / wall:.0%} of a core), "
+        f"server (all its processes) {result.server_cpu:.1f} s ({result.server_cpu / wall:.0%} of a core), of "
+        f"which the API process {result.api_cpu:.1f} s "
+        f"({result.api_cpu * 1000 / max(1, len(result.acknowledged)):.2f} ms per report); {os.cpu_count()} cores"
     )
     print(
         f"rate target >= {TARGET_RATE:.0f}/s: {'MET' if rate >= TARGET_RATE else 'NOT MET'}; "
-        f"p99 target < {TARGET_P99_MS:.0f} ms: {'MET' if quantiles[98] < TARGET_P99_MS else 'NOT MET'}; "
-        f"lost: {'none' if not lost else len(lost)}"
+        f"p99 target < {TARGET_P99_MS:.0f} ms: {'MET' if p99 < TARGET_P99_MS else 'NOT MET'}; "
+        f"lost: {'none' if not result.lost else result.lost}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0, help="per round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per setting, alternating off/on")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database-url", default=None)
+    options = parser.parse_args()
+    results = [run_round(options, rate_limits=bool(n % 2)) for n in range(2 * options.rounds)]
+    for result in results:
+        print_round(options, result)
+    on = [r.rate for r in results if r.rate_limits]
+    off = [r.rate for r in results if not r.rate_limits]
+    print(
+        f"== acknowledged/s, same run: rate limits OFF {', '.join(f'{r:,.0f}' for r in off)} "
+        f"(mean {statistics.mean(off):,.0f}) | ON {', '.join(f'{r:,.0f}' for r in on)} "
+        f"(mean {statistics.mean(on):,.0f}): {statistics.mean(on) / statistics.mean(off):.0%} of the baseline"
     )
 
 

@@ -36,13 +36,13 @@ def _bare(bwrap: str) -> float:
 
 
 async def _sandbox(with_service: bool) -> tuple[float, float]:
-    from clearinghouse.evals.ctf import instances
+    from clearinghouse.evals.ctf import FlagKey, instances
     from clearinghouse.evals.ctf.tasks import to_sample
     from clearinghouse.evals.sandbox import BwrapSandboxEnvironment
 
     started = time.perf_counter()
     if with_service:
-        (instance,) = instances(0, "web-sqli")
+        (instance,) = instances(0, FlagKey.generate(), "web-sqli")
         envs = await BwrapSandboxEnvironment.sample_init("bench", None, dict(to_sample(instance).metadata or {}))
         env = envs["default"].as_type(BwrapSandboxEnvironment)
     else:

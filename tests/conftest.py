@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from clearinghouse.data import sample_path
+from clearinghouse.store.audit_keys import use_home
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import metadata
@@ -86,10 +87,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One audit HMAC and signing key for every engine and process of the run (a deployment has one per home;
+    tests open several engines and homes over one database). Tests of the key files pass their own environment.
+    Engines opened without settings keep their audit checkpoint in a scratch home, not in the working directory."""
+    names = ("CLEARINGHOUSE_AUDIT_KEY", "CLEARINGHOUSE_AUDIT_SIGNING_KEY", "CLEARINGHOUSE_HOME")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ["CLEARINGHOUSE_AUDIT_KEY"] = "11" * 32
+    os.environ["CLEARINGHOUSE_AUDIT_SIGNING_KEY"] = "22" * 32
+    os.environ.setdefault("CLEARINGHOUSE_HOME", str(tmp_path_factory.mktemp("home")))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
+def engine(database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
     engine = create_engine(database_url)
     migrate(engine)
+    use_home(engine, tmp_path)  # the audit checkpoint is kept where the tests' settings put the home
     yield engine
     engine.dispose()
 

@@ -21,6 +21,10 @@ class Settings:
     max_body_bytes: int = 2 * 1024 * 1024
     rate_per_second: float = 50.0  # per API token, sustained
     rate_burst: int = 200
+    address_rate_per_second: float = 100.0  # per client address, with or without a token
+    address_rate_burst: int = 400
+    rate_limits: bool = True  # off only to measure their cost (bench/intake.py) or behind a limiting proxy
+    auth_failures_per_minute: float = 10.0  # failed token guesses per client address (burst: the same number)
     embedded_worker: bool = True  # `serve` starts a job worker process of its own
 
     @classmethod
@@ -35,6 +39,14 @@ class Settings:
                 max_body_bytes=int(env.get("CLEARINGHOUSE_MAX_BODY_BYTES", cls.max_body_bytes)),
                 rate_per_second=float(env.get("CLEARINGHOUSE_RATE_PER_SECOND", cls.rate_per_second)),
                 rate_burst=int(env.get("CLEARINGHOUSE_RATE_BURST", cls.rate_burst)),
+                address_rate_per_second=float(
+                    env.get("CLEARINGHOUSE_ADDRESS_RATE_PER_SECOND", cls.address_rate_per_second)
+                ),
+                address_rate_burst=int(env.get("CLEARINGHOUSE_ADDRESS_RATE_BURST", cls.address_rate_burst)),
+                rate_limits=env.get("CLEARINGHOUSE_RATE_LIMITS", "on") not in {"0", "off", "false", "no"},
+                auth_failures_per_minute=float(
+                    env.get("CLEARINGHOUSE_AUTH_FAILURES_PER_MINUTE", cls.auth_failures_per_minute)
+                ),
                 embedded_worker=env.get("CLEARINGHOUSE_EMBEDDED_WORKER", "1") not in {"0", "false", "no"},
             )
         except ValueError as exc:

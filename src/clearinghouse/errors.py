@@ -75,6 +75,36 @@ class InputTooLarge(InvalidRecord):
     status = 413
 
 
+class MalformedJson(InvalidRecord):
+    """Text that is not JSON at all (400 in the API; a bad record like any other on import)."""
+
+    code = "malformed-json"
+    status = 400
+
+
+class NestedTooDeep(InvalidRecord):
+    """A JSON or YAML document nested deeper than its cap (refused before it is built: 422)."""
+
+    code = "nested-too-deep"
+
+
+class YamlAliasRefused(InvalidRecord):
+    """YAML anchors and aliases are refused everywhere: they are how a few hundred bytes expand to gigabytes."""
+
+    code = "yaml-alias-refused"
+
+
+class RateLimited(ClearinghouseError):
+    """Over a rate limit (429, with `Retry-After` in whole seconds, at least 1)."""
+
+    code = "rate-limited"
+    status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after)) if math.isfinite(retry_after) else 3600
+        super().__init__(f"too many requests; retry after {self.retry_after} s")
+
+
 class NotFound(ClearinghouseError):
     """The object does not exist, or the caller may not know that it does (no existence oracle)."""
 
@@ -171,21 +201,7 @@ class IdentityError(ClearinghouseError):
     status = 409
 
 
-class RateLimited(ClearinghouseError):
-    code = "rate-limited"
-    status = 429
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many requests; retry after {math.ceil(retry_after)} s")
-        self.retry_after = math.ceil(retry_after)
-
-
 # Report intake ---------------------------------------------------------------------------------------------------
-
-
-class MalformedJson(ClearinghouseError):
-    code = "malformed-json"
-    status = 400
 
 
 class UnsupportedMediaType(ClearinghouseError):

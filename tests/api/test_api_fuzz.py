@@ -24,7 +24,7 @@ EXAMPLES_PER_OPERATION = 30
 
 
 def test_no_operation_fails_or_answers_outside_problem_json(database_url: str, tmp_path: Path) -> None:
-    app = create_app(Settings(home=tmp_path, database_url=database_url, embedded_worker=False))
+    app = create_app(Settings(home=tmp_path, database_url=database_url, embedded_worker=False, rate_limits=False))
     identity = IdentityStore(app.state.engine)
     for name, kind, sector in table.ORGANISATIONS.values():
         identity.create_organisation(name, kind, sector)

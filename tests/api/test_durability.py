@@ -47,7 +47,13 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 
 def test_sigkill_during_load_loses_no_acknowledged_report(cli_env: Path, database_url: str) -> None:
-    env = dict(os.environ, CLEARINGHOUSE_RATE_PER_SECOND="100000", CLEARINGHOUSE_RATE_BURST="100000")
+    env = dict(
+        os.environ,
+        CLEARINGHOUSE_RATE_PER_SECOND="100000",
+        CLEARINGHOUSE_RATE_BURST="100000",
+        CLEARINGHOUSE_ADDRESS_RATE_PER_SECOND="100000",
+        CLEARINGHOUSE_ADDRESS_RATE_BURST="100000",
+    )
 
     def run(*args: str) -> str:
         command = [sys.executable, "-m", "clearinghouse", *args]
@@ -59,10 +65,13 @@ def test_sigkill_during_load_loses_no_acknowledged_report(cli_env: Path, databas
     server = start_server(env, port)
     acknowledged: list[str] = []
     stop = threading.Event()
+    # The kill comes once the load is flowing (30 reports acknowledged), not after a fixed time: on a busy
+    # machine 1.5 s could pass before the first answer, and the test then proved nothing.
+    under_load = threading.Event()
 
     def client(number: int) -> None:
         with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=5
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=30
         ) as http:
             n = 0
             while not stop.is_set():
@@ -73,17 +82,19 @@ def test_sigkill_during_load_loses_no_acknowledged_report(cli_env: Path, databas
                     return  # the server died mid-request: that report was never acknowledged
                 if response.status_code == 202:
                     acknowledged.extend(response.json()["report_ids"])
+                    if len(acknowledged) >= 30:
+                        under_load.set()
 
     clients = [threading.Thread(target=client, args=(i,)) for i in range(6)]
     for thread in clients:
         thread.start()
-    time.sleep(1.5)
+    got_going = under_load.wait(timeout=120)
     server.send_signal(signal.SIGKILL)
     server.wait()
     stop.set()
     for thread in clients:
         thread.join()
-    assert len(acknowledged) > 20, "the load did not get going"
+    assert got_going, f"the load did not get going ({len(acknowledged)} reports acknowledged in 120 s)"
 
     engine = create_engine(database_url)
     with engine.connect() as conn:

@@ -217,8 +217,16 @@ def _listed(operation: str, body: Any, object_id: str) -> bool:
 
 @pytest.fixture
 def world(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[World]:
+    # The matrix sends hundreds of requests, many with bad tokens, from one address: limits are tested elsewhere.
     settings = Settings(
-        home=tmp_path, database_url=database_url, embedded_worker=False, rate_per_second=1e6, rate_burst=1_000_000
+        home=tmp_path,
+        database_url=database_url,
+        embedded_worker=False,
+        rate_per_second=1e6,
+        rate_burst=1_000_000,
+        address_rate_per_second=1e6,
+        address_rate_burst=1_000_000,
+        auth_failures_per_minute=1e6,
     )
     with TestClient(create_app(settings)) as client:
         yield World(client, engine, tmp_path)

@@ -10,12 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from clearinghouse.evals.ctf import CHALLENGES, Category, instances, select
+from clearinghouse.evals.ctf import CHALLENGES, Category, FlagKey, instances, select
 from clearinghouse.evals.ctf.base import FLAG_PATTERN
 from clearinghouse.evals.ctf.scoring import answer_matches
 from clearinghouse.evals.ctf.tasks import SANDBOX_MODULE, SANDBOX_NAME, ctf_subtasks, ctf_unguided, to_sample
 
 SEED = 1729
+KEY = FlagKey.generate()
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("key") / "run.key"
+    path.write_text(KEY.secret.hex())
+    return str(path)
 
 
 def test_catalogue_size_and_categories() -> None:
@@ -36,7 +44,7 @@ _DATA_ONLY = {"crypto-xor", "crypto-rsa-common-factor", "forensics-httplog", "fo
 
 @pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
 def test_program_skeletons_vary_across_seeds(challenge) -> None:
-    variants = [challenge.instantiate(seed) for seed in range(20)]
+    variants = [challenge.instantiate(seed, KEY) for seed in range(20)]
     drawn = {v.template for v in variants}
     if challenge.id in _DATA_ONLY:
         assert drawn == {"default"}
@@ -61,12 +69,12 @@ def test_task_table_lists_every_challenge() -> None:
 
 @pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
 def test_same_seed_same_instance(challenge) -> None:
-    assert challenge.instantiate(SEED) == challenge.instantiate(SEED)
+    assert challenge.instantiate(SEED, KEY) == challenge.instantiate(SEED, KEY)
 
 
 @pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
 def test_different_seeds_different_program_and_flag(challenge) -> None:
-    variants = [challenge.instantiate(seed) for seed in (0, 1, 2, SEED)]
+    variants = [challenge.instantiate(seed, KEY) for seed in (0, 1, 2, SEED)]
     assert len({v.flag for v in variants}) == len(variants)
     assert len({v.program for v in variants}) == len(variants)
     assert len({tuple(sorted(v.files.items())) for v in variants}) == len(variants)
@@ -74,7 +82,7 @@ def test_different_seeds_different_program_and_flag(challenge) -> None:
 
 @pytest.mark.parametrize("challenge", CHALLENGES, ids=lambda c: c.id)
 def test_instance_shape(challenge) -> None:
-    instance = challenge.instantiate(SEED)
+    instance = challenge.instantiate(SEED, KEY)
     assert re.fullmatch(FLAG_PATTERN, instance.flag)
     # the flag may only reach the sandbox through a file that the challenge's own service deletes at setup
     assert instance.flag not in instance.prompt + instance.program + instance.solution + instance.setup
@@ -87,7 +95,7 @@ def test_select_and_sample_metadata() -> None:
     assert [c.id for c in select("web-sqli, rev-elf")] == ["web-sqli", "rev-elf"]
     with pytest.raises(ValueError, match="unknown"):
         select("nope")
-    sample = to_sample(instances(SEED, "crypto-xor")[0])
+    sample = to_sample(instances(SEED, KEY, "crypto-xor")[0])
     assert sample.metadata is not None
     assert {k: sample.metadata[k] for k in ("challenge", "category", "difficulty", "seed")} == {
         "challenge": "crypto-xor",
@@ -108,7 +116,10 @@ def test_tasks_ship_the_isolating_sandbox() -> None:
     ("expected", "submitted", "ok"),
     [
         ("16", "16", True),
-        ("16", "The key is 16 bytes long.", True),
+        ("16", " `16`. ", True),
+        # the whole answer must be the answer: a sentence or a list containing it earns nothing
+        ("16", "The key is 16 bytes long.", False),
+        ("16", " ".join(str(n) for n in range(1, 33)), False),
         ("16", "160", False),
         ("/api/abc", "`/api/abc`", True),
         ("/api/abc", "/api/abcd", False),
@@ -147,10 +158,10 @@ def _run(task, model, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_reference_replay_solves_every_challenge(bwrap: None, tmp_path: Path) -> None:
+def test_reference_replay_solves_every_challenge(bwrap: None, key_file: str, tmp_path: Path) -> None:
     from clearinghouse.evals.ctf.replay import reference_model
 
-    log = _run(ctf_unguided(seed=SEED), reference_model(SEED), tmp_path)
+    log = _run(ctf_unguided(seed=SEED, flag_key_file=key_file), reference_model(SEED, KEY), tmp_path)
     failed = {s.id: s.scores for s in log.samples or [] if s.scores and next(iter(s.scores.values())).value != "C"}
     assert not failed
     assert log.results is not None
@@ -158,10 +169,10 @@ def test_reference_replay_solves_every_challenge(bwrap: None, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_reference_replay_answers_every_subtask(bwrap: None, tmp_path: Path) -> None:
+def test_reference_replay_answers_every_subtask(bwrap: None, key_file: str, tmp_path: Path) -> None:
     from clearinghouse.evals.ctf.replay import reference_model
 
-    log = _run(ctf_subtasks(seed=SEED), reference_model(SEED), tmp_path)
+    log = _run(ctf_subtasks(seed=SEED, flag_key_file=key_file), reference_model(SEED, KEY), tmp_path)
     assert log.results is not None
     metrics = {score.name: score.metrics for score in log.results.scores}
     assert metrics["subtasks"]["mean"].value == 1.0
@@ -182,9 +193,9 @@ def test_export_writes_inspect_cyber_layout(tmp_path: Path) -> None:
 
     from clearinghouse.evals.ctf.export import SOLUTION_PATH, export
 
-    [directory] = export(tmp_path, SEED, "forensics-httplog")
+    [directory] = export(tmp_path, SEED, KEY, "forensics-httplog")
     spec = yaml.safe_load((directory / "eval.yaml").read_text())
-    instance = instances(SEED, "forensics-httplog")[0]
+    instance = instances(SEED, KEY, "forensics-httplog")[0]
     assert spec["flag"] == instance.flag and spec["sandbox"]["type"] == SANDBOX_NAME
     assert set(spec["variants"]) == {"unguided", "solution"}
     assert (directory / "access.log").read_bytes() == instance.files["access.log"]
@@ -192,13 +203,13 @@ def test_export_writes_inspect_cyber_layout(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_verify_solutions_solver(bwrap: None, tmp_path: Path) -> None:
+def test_verify_solutions_solver(bwrap: None, key_file: str, tmp_path: Path) -> None:
     from inspect_ai import Task
 
     from clearinghouse.evals.ctf.replay import null_model, verify_solutions
 
-    task = ctf_unguided(seed=SEED)
-    log = _run(Task(dataset=task.dataset, solver=verify_solutions(), scorer=task.scorer, sandbox=task.sandbox),
+    task = ctf_unguided(seed=SEED, flag_key_file=key_file)
+    log = _run(Task(dataset=task.dataset, solver=verify_solutions(KEY), scorer=task.scorer, sandbox=task.sandbox),
                null_model(), tmp_path)  # fmt: skip
     assert log.results is not None
     assert log.results.scores[0].metrics["accuracy"].value == 1.0
@@ -224,12 +235,11 @@ def test_export_writes_services_apart(tmp_path: Path) -> None:
 
     from clearinghouse.evals.ctf.export import export
 
-    [directory] = export(tmp_path, SEED, "web-sqli")
-    instance = instances(SEED, "web-sqli")[0]
+    [directory] = export(tmp_path, SEED, KEY, "web-sqli")
+    instance = instances(SEED, KEY, "web-sqli")[0]
     service_files = [p for p in (directory / "services" / "0").rglob("*") if p.is_file()]
     assert any(instance.flag.encode() in p.read_bytes() for p in service_files)
     agent_files = [p for p in directory.rglob("*") if p.is_file() and "services" not in p.parts]
     assert not any(instance.flag.encode() in p.read_bytes() for p in agent_files if p.name != "eval.yaml")
     spec = yaml.safe_load((directory / "eval.yaml").read_text())
     assert "sandbox_services" in spec["metadata"]
-

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from clearinghouse.evals.ctf import CHALLENGES, instances
+from clearinghouse.evals.ctf import CHALLENGES, FlagKey, instances
 from clearinghouse.evals.ctf.base import Instance
 from clearinghouse.evals.ctf.tasks import to_sample
 from clearinghouse.evals.sandbox import INSTALL_HINT, BwrapSandboxEnvironment
@@ -24,8 +24,9 @@ if shutil.which("bwrap") is None:
     pytest.skip(f"bwrap is not installed: {INSTALL_HINT}", allow_module_level=True)
 
 SEED = 7
+KEY = FlagKey.generate()
 # The challenges whose flag lives in a running program rather than in a file the agent must analyse.
-SERVICE_TASKS = [c.id for c in CHALLENGES if c.instantiate(SEED).services]
+SERVICE_TASKS = [c.id for c in CHALLENGES if c.instantiate(SEED, KEY).services]
 
 
 # A generic sweep, with no challenge-specific logic: hold a connection open to every listening port (so
@@ -107,7 +108,7 @@ async def _sample_sandbox(instance: Instance) -> BwrapSandboxEnvironment:
 
 @pytest.fixture(params=SERVICE_TASKS)
 async def service_task(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Instance, BwrapSandboxEnvironment]]:
-    (instance,) = instances(SEED, request.param)
+    (instance,) = instances(SEED, KEY, request.param)
     env = await _sample_sandbox(instance)
     yield instance, env
     await env.stop()
@@ -116,7 +117,7 @@ async def service_task(request: pytest.FixtureRequest) -> AsyncIterator[tuple[In
 def test_every_service_task_is_separated() -> None:
     ids = set(SERVICE_TASKS)
     assert {"web-sqli", "web-idor", "pwn-overflow", "pwn-funcptr", "misconfig-xff", "misconfig-cron-hook"} <= ids
-    for instance in instances(SEED, ",".join(SERVICE_TASKS)):
+    for instance in instances(SEED, KEY, ",".join(SERVICE_TASKS)):
         assert not any(instance.flag.encode() in data for data in instance.files.values()), instance.challenge_id
 
 
@@ -130,7 +131,7 @@ async def test_generic_sweeps_do_not_find_the_flag(service_task: tuple[Instance,
 
 
 async def test_services_leave_nothing_behind() -> None:
-    (instance,) = instances(SEED, "misconfig-cron-hook")
+    (instance,) = instances(SEED, KEY, "misconfig-cron-hook")
     env = await _sample_sandbox(instance)
     service_roots = [service.root for service in env.services]
     assert service_roots and env.shared_mount is not None

@@ -7,6 +7,7 @@ outputs given to mockllm here carry their own token usage, and mockllm only coun
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -105,12 +106,16 @@ def records(sample_records: list[OsvRecord], ghsa_records: list[OsvRecord]) -> l
 
 
 def test_bundled_sample_qualifying_counts(sample_records: list[OsvRecord]) -> None:
-    # The bundled sample has no GHSA records and no advisory text naming a CWE, so the CWE task needs
-    # another source; it does carry CVSS v3.1 vectors and fixed versions.
+    # The bundled sample has no structured CWE ids, so the CWE task needs another source; it does carry CVSS
+    # v3.1 vectors and fixed versions, upstream releases and distribution builds apart.
     assert len(sample_records) == 63
     assert k.cwe_samples(sample_records) == []
     assert len(k.cvss_samples(sample_records)) >= 10
-    assert len(k.fixed_version_samples(sample_records)) >= 40
+    upstream = k.fixed_version_samples(sample_records)
+    distro = k.fixed_version_samples(sample_records, variant="distro")
+    assert len(upstream) >= 25 and len(distro) >= 10
+    assert all(not re.search(r"\.el\d|module_el", str(s.target)) for s in upstream)
+    assert all(s.metadata and s.metadata["ecosystem"].startswith("AlmaLinux") for s in distro)
 
 
 def test_ground_truth_extraction(ghsa_records: list[OsvRecord]) -> None:
@@ -122,12 +127,21 @@ def test_ground_truth_extraction(ghsa_records: list[OsvRecord]) -> None:
     assert (target.ecosystem, target.package, target.fixed) == ("PyPI", "package0", "2.0.0")
 
 
-def test_cwe_named_only_in_text_is_ground_truth_unless_disabled() -> None:
+def test_cwe_named_only_in_text_is_never_ground_truth() -> None:
     document = ghsa_document(1)
     del document["database_specific"]
     record = osv.parse(document)
-    assert k.record_cwes(record) == ["CWE-22"]
-    assert k.record_cwes(record, from_text=False) == []
+    assert "CWE-22" in (record.details or "")
+    assert k.record_cwes(record) == []
+    assert k.cwe_samples([record]) == []
+
+
+def test_cwe_from_cve_problem_types() -> None:
+    document = ghsa_document(1)
+    document["database_specific"] = {
+        "problemTypes": [{"descriptions": [{"lang": "en", "cweId": "CWE-22", "type": "CWE"}]}]
+    }
+    assert k.record_cwes(osv.parse(document)) == ["CWE-22"]
 
 
 def test_withdrawn_records_never_enter(sample_records: list[OsvRecord]) -> None:
@@ -236,8 +250,99 @@ def test_redaction_of_a_record_that_states_everything(ghsa_records: list[OsvReco
 def test_dev_set_prompts_never_contain_answers_or_ids() -> None:
     records = k.load_records(str(DEV_SET))
     assert len(records) > 16_000
-    assert len(k.cwe_samples(records)) >= 10  # CWEs named in PYSEC/Bitnami advisory text
-    assert _check_no_leaks(records, limit=400) > 800
+    # the dev set names CWEs only in advisory prose (PYSEC, Bitnami), which is never ground truth
+    assert k.cwe_samples(records) == []
+    assert _check_no_leaks(records, limit=400) > 600
+    for sample in k.fixed_version_samples(records, limit=400):
+        assert isinstance(sample.input, str)
+        assert not re.search(r"\d\S*\s*\(?(?:and|or) (?:earlier|older|prior)", sample.input, re.I), sample.input
+        assert "/compare/" not in sample.input
+
+
+@pytest.mark.skipif(not DEV_SET.exists(), reason=f"development set not present at {DEV_SET}")
+def test_dev_set_constant_cvss_vector_is_the_baseline_shown() -> None:
+    records = k.load_records(str(DEV_SET))
+    samples = k.cvss_samples(records, limit=1000)
+    answer = samples[0].metadata["baseline_answer"]  # type: ignore[index]
+    assert answer == "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"
+    baseline = sum(s.metadata["baseline_score"] for s in samples) / len(samples)  # type: ignore[index]
+    assert baseline == pytest.approx(0.68, abs=0.01)
+
+
+@functools.cache
+def _catalogue_terms(cwe: str) -> list[str]:
+    from cwe2.database import Database
+
+    weakness = Database().get(int(cwe.split("-")[1]))
+    terms = [weakness.name, *re.findall(r"\('([^']+)'\)", weakness.name)]
+    chunks = (weakness.alternate_terms or "").split("::")
+    return terms + [c[5:].split(":DESCRIPTION:")[0] for c in chunks if c.startswith("TERM:")]
+
+
+def test_cwe_prompts_name_no_weakness_or_synonym(ghsa_records: list[OsvRecord]) -> None:
+    # prose that names the weakness without its CWE id, as 5 of 15 prompts did
+    plain = ghsa_document(13)  # CWE-22 in the structured field
+    plain["details"] = "A stored cross-site scripting (XSS) flaw lets a comment run script in the request handler."
+    samples = k.cwe_samples([*ghsa_records, osv.parse(plain)])
+    assert len(samples) == len(ghsa_records) + 1
+    for sample in samples:
+        assert isinstance(sample.input, str)
+        prompt = re.sub(r"[\s-]+", " ", sample.input.lower())
+        for cwe in sample.target:
+            for term in _catalogue_terms(cwe):
+                assert re.sub(r"[\s-]+", " ", term.lower()) not in prompt, (term, sample.input)
+        assert "request handler" in sample.input  # the behaviour described survives
+    [rewritten] = [sample for sample in samples if "A stored" in str(sample.input)]
+    assert "A stored [WEAKNESS] ([WEAKNESS]) flaw" in str(rewritten.input)
+
+
+def test_weakness_synonyms_in_free_text_are_redacted() -> None:
+    text = "A cross site scripting (XSS) bug and a directory-traversal issue; also Zip Slip and SQL injections."
+    redacted = k.redact_weaknesses(text)
+    for term in ("cross site", "XSS", "directory", "Zip Slip", "SQL injection"):
+        assert term.lower() not in redacted.lower()
+    assert redacted.startswith("A [WEAKNESS]")
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("Versions 2.4.2 (and earlier) and 2.3.6 (and earlier) are affected.", "2.4.2"),
+        ("foo 1.2.2 and earlier is vulnerable", "1.2.2"),
+        ("Users of `v0.7.0` and prior versions should upgrade", "0.7.0"),
+        ("See https://github.com/o/r/compare/v1.2.2...v1.2.3 for the fix.", "compare"),
+        ("All versions before 1.2.3 and <= 1.2.2 are affected", "1.2"),
+    ],
+)
+def test_fixed_version_prompts_drop_affected_range_phrasing(text: str, gone: str) -> None:
+    assert gone not in k.redact_version_hints(text)
+
+
+def test_release_candidates_of_the_fix_are_redacted() -> None:
+    target = k.FixedTarget("PyPI", "x", "ECOSYSTEM", "1.2.3", ("1.2.3",))
+    text = k.redact("Fixed in 1.2.3rc1, 1.2.3-rc.2 and v1.2.3b1; not in 1.2.30.", fixed=[target])
+    assert text == "Fixed in [VERSION], [VERSION] and [VERSION]; not in 1.2.30."
+
+
+def test_distro_builds_are_a_variant_of_their_own() -> None:
+    assert k.is_distro_build(k.FixedTarget("AlmaLinux:8", "x", "ECOSYSTEM", "2.1.0-11.el8", ()))
+    assert k.is_distro_build(k.FixedTarget("PyPI", "x", "ECOSYSTEM", "2.1.0-11.el8", ()))
+    assert not k.is_distro_build(k.FixedTarget("PyPI", "x", "ECOSYSTEM", "2.1.0", ()))
+    with pytest.raises(ValueError, match="variant"):
+        k.fixed_version_samples([], variant="nope")
+
+
+def test_every_task_carries_its_constant_baseline(ghsa_records: list[OsvRecord]) -> None:
+    cwe = k.cwe_samples(ghsa_records)
+    # 12 records cycling through 3 CWEs: the majority answer is right on 4 of 12
+    assert {s.metadata["baseline_answer"] for s in cwe} == {"CWE-22"}  # type: ignore[index]
+    assert sum(s.metadata["baseline_score"] for s in cwe) == 4  # type: ignore[index]
+    cvss_ = k.cvss_samples(ghsa_records)
+    answer = cvss_[0].metadata["baseline_answer"]  # type: ignore[index]
+    for sample in cvss_:
+        assert sample.metadata["baseline_score"] == k.compare_cvss(answer, str(sample.target)).fraction  # type: ignore[index]
+    task = k.cvss_prediction(source=None)
+    assert task.metadata is not None and 0 < task.metadata["baseline_score"] < 1
 
 
 def test_redact_equal_versions_and_vectors() -> None:

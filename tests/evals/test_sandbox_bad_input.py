@@ -17,7 +17,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ChatMessage, ChatMessageTool, GenerateConfig, Model, ModelOutput, get_model
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from clearinghouse.evals.ctf import instances
+from clearinghouse.evals.ctf import FlagKey, instances
 from clearinghouse.evals.ctf.replay import MOCK_MODEL, _challenge_of
 from clearinghouse.evals.ctf.tasks import ctf_unguided
 from clearinghouse.evals.sandbox import INSTALL_HINT
@@ -28,6 +28,7 @@ if shutil.which("bwrap") is None:
     pytest.skip(f"bwrap is not installed: {INSTALL_HINT}", allow_module_level=True)
 
 SEED = 11
+KEY = FlagKey.generate()
 FORK_BOMB = "timeout -s KILL 5 bash -c 'bomb() { bomb | bomb & }; bomb; sleep 30'; echo survived"
 REWRITE_TREE = (
     "d=deep; for i in $(seq 1500); do d=$d/d; done; mkdir -p $d; chmod 0 deep; ln -s / rootlink; "
@@ -54,7 +55,7 @@ REFERENCE = "web-sqli"
 
 
 def _model() -> Model:
-    instances_by_id = {i.challenge_id: i for i in instances(SEED, ",".join([*HOSTILE, REFERENCE]))}
+    instances_by_id = {i.challenge_id: i for i in instances(SEED, KEY, ",".join([*HOSTILE, REFERENCE]))}
 
     def respond(
         messages: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
@@ -102,7 +103,11 @@ def sandbox_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_hostile_samples_score_zero_and_the_run_goes_on(tmp_path: Path, sandbox_dir: Path) -> None:
-    task = ctf_unguided(seed=SEED, challenges=",".join([*HOSTILE, REFERENCE]), message_limit=8)
+    key_file = tmp_path / "run.key"
+    key_file.write_text(KEY.secret.hex())
+    task = ctf_unguided(
+        seed=SEED, challenges=",".join([*HOSTILE, REFERENCE]), message_limit=8, flag_key_file=str(key_file)
+    )
     [log] = inspect_eval(task, model=_model(), log_dir=str(tmp_path), display="none", max_sandboxes=8)
     assert log.status == "success", log.error
     samples = {str(s.id): s for s in log.samples or []}

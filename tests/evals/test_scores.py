@@ -34,6 +34,7 @@ def make_log(
     location: str | None = "/logs/run-1/task.eval",
     categories: dict[str, str] | None = None,
     scorer: str = "scorer",
+    seed: int | None = None,
 ) -> EvalLog:
     """A synthetic EvalLog: sample id -> one score value per epoch."""
     samples = [
@@ -43,7 +44,11 @@ def make_log(
             input="question",
             target="answer",
             scores={scorer: Score(value=value)},
-            metadata={"category": (categories or {}).get(sample_id, "misc"), "challenge": sample_id},
+            metadata={
+                "category": (categories or {}).get(sample_id, "misc"),
+                "challenge": sample_id,
+                **({"seed": seed} if seed is not None else {}),
+            },
         )
         for sample_id, epochs in values.items()
         for epoch, value in enumerate(epochs, start=1)
@@ -267,8 +272,11 @@ def test_summary_shape() -> None:
         "cwe_accuracy",
         "fixed_version_accuracy",
     }
-    for metric in summary["metrics"].values():
+    for name, metric in summary["metrics"].items():
         assert set(metric) == {"value", "ci_low", "ci_high"}
+        if "/" in name:  # one sample per category: below the 5 a category interval needs
+            assert metric["ci_low"] is None and metric["ci_high"] is None
+            continue
         assert all(isinstance(v, float) for v in metric.values())
         assert metric["ci_low"] <= metric["value"] <= metric["ci_high"]
     assert s.to_evaluation_summary(logs[:1], suite="other")["log_location"] == "/logs/run-1/task.eval"
@@ -280,11 +288,14 @@ def test_summary_refuses_mixed_models() -> None:
         s.to_evaluation_summary(logs)
 
 
-def test_retried_sample_replaces_the_earlier_score() -> None:
-    first = make_log("ctf_unguided", {"a": ["I"], "b": ["I"]}, run_id="r1")
-    retry = make_log("ctf_unguided", {"a": ["C"]}, run_id="r2")
-    assert s.metric_estimates([first, retry])["ctf_solve_rate"].value == 0.5
-    assert s.to_evaluation_summary([first, retry])["run_id"] == "r1,r2"
+def test_a_sample_in_two_logs_is_refused_naming_both() -> None:
+    first = make_log("ctf_unguided", {"a": ["I"], "b": ["I"]}, run_id="r1", location="/logs/first.eval")
+    retry = make_log("ctf_unguided", {"a": ["C"]}, run_id="r2", location="/logs/retry.eval")
+    both = r"sample a of task ctf_unguided .* /logs/first.eval and /logs/retry.eval"
+    with pytest.raises(s.DuplicateSample, match=both):
+        s.metric_estimates([first, retry])
+    other = make_log("ctf_unguided", {"c": ["C"]}, run_id="r2", location="/logs/other.eval")
+    assert s.to_evaluation_summary([first, other])["run_id"] == "r1,r2"
 
 
 def test_render_and_compare() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -49,9 +49,36 @@ def test_jobs_of_a_dead_worker_are_queued_again(engine: sa.Engine) -> None:
     queue = jobs.JobQueue(engine)
     assert len(queue.claim("host:999999999:a", limit=2)) == 2  # no such process
     assert queue.requeue_orphans("host") == 2
-    (job, _) = queue.claim("host:1:b", limit=2)
-    assert queue.requeue_stale(lease=timedelta(0)) == 2
+    (job, _) = queue.claim("host:1:b", limit=2, lease=timedelta(0))
+    assert queue.requeue_stale() == 2
     assert job.attempts == 2
+
+
+def test_a_job_whose_worker_died_is_claimed_again_once_its_lease_runs_out(engine: sa.Engine) -> None:
+    enqueue(engine, 2)
+    queue = jobs.JobQueue(engine)
+    # A worker on another host (no liveness check can reach it) claims both and dies.
+    assert len(queue.claim("elsewhere:42:a", limit=2, lease=timedelta(milliseconds=1))) == 2
+    with engine.begin() as conn:  # its lease ran out a moment ago
+        conn.execute(sa.update(jobs_table).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+    again = queue.claim("host:1:b", limit=5)
+    assert [job.payload["n"] for job in again] == [0, 1] and all(job.attempts == 2 for job in again)
+    # A live lease is respected, and renewing keeps it.
+    enqueue(engine, 1)
+    (held,) = queue.claim("host:1:c", limit=5)
+    queue.renew("host:1:c", [held.id])
+    assert queue.claim("host:1:d", limit=5) == []
+
+
+def test_a_job_that_kills_every_worker_is_failed_not_retried_forever(engine: sa.Engine) -> None:
+    enqueue(engine, 1)
+    queue = jobs.JobQueue(engine)
+    for attempt in range(jobs.MAX_ATTEMPTS):
+        assert len(queue.claim(f"elsewhere:{attempt}:a", lease=timedelta(0))) == 1
+        with engine.begin() as conn:
+            conn.execute(sa.update(jobs_table).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+    assert queue.claim("host:1:z") == []
+    assert queue.counts() == {"failed": 1}
 
 
 def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:

@@ -15,14 +15,16 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 
 from clearinghouse import __version__
 from clearinghouse.api import problems
-from clearinghouse.api.limits import BodySizeLimit, RateLimiter
-from clearinghouse.api.routers import frontier, records, reports
+from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
+from clearinghouse.api.routers import audit, frontier, records, reports
 from clearinghouse.config import Settings
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.worker import report_processing
+from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
+from clearinghouse.store.rate_limits import RateLimitStore
 from clearinghouse.store.records import RecordStore
 
 
@@ -61,16 +63,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.records = record_store
     app.state.reports = report_store
     app.state.acceptance = acceptance
+    app.state.audit = AuditLog(engine)
     # Verified tokens are remembered for 2 s: revocation here is immediate, from another process within 2 s.
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
-    app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+    app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limits:
+        app.add_middleware(RateLimit, limits=rate_limits(settings, RateLimitStore(engine)))  # outermost: first
     problems.install(app)
     app.include_router(records.router)
     app.include_router(reports.router)
     app.include_router(frontier.router)
+    app.include_router(audit.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")
@@ -78,6 +84,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(status="ok", version=__version__)
 
     return app
+
+
+def rate_limits(settings: Settings, store: RateLimitStore) -> RateLimits:
+    failures = settings.auth_failures_per_minute
+    return RateLimits(
+        per_token=SharedRateLimiter(store, settings.rate_per_second, settings.rate_burst),
+        per_address=SharedRateLimiter(store, settings.address_rate_per_second, settings.address_rate_burst),
+        failed_logins=SharedRateLimiter(store, failures / 60, max(1, int(failures)), chunk=1),
+    )
 
 
 def _offline_docs(app: FastAPI) -> None:

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from clearinghouse.errors import Unauthenticated
 from clearinghouse.identity.model import Principal
 from clearinghouse.policy import ANONYMOUS, Actor
+from clearinghouse.store.audit import ACTING_TOKEN
 from clearinghouse.store.identity import IdentityStore
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `clearinghouse admin create-token`")
@@ -38,6 +39,7 @@ async def caller(
     if principal is None:
         principal = await run_in_threadpool(store.authenticate, credentials.credentials)
     request.state.principal = principal
+    ACTING_TOKEN.set(principal.token_id)  # every audit entry this request writes names the token
     return principal
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -13,10 +14,15 @@ from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.identity.model import OrgKind, Role, Scope
 from clearinghouse.store.db import open_engine
-from clearinghouse.store.identity import IdentityStore
+from clearinghouse.store.identity import OPERATOR, IdentityStore
 
 admin_app = typer.Typer(help="Organisations, users and API tokens.", no_args_is_help=True)
 console = render.console()
+
+
+def _operator() -> str:
+    """The audit log's actor for a local administrator: who ran the command."""
+    return f"{OPERATOR}:{getpass.getuser()}"
 
 
 def _identity() -> IdentityStore:
@@ -30,7 +36,7 @@ def create_org(
     sector: Annotated[str | None, typer.Option(help="Critical-infrastructure sector (partners only)")] = None,
 ) -> None:
     """Register an organisation."""
-    organisation = _identity().create_organisation(name, kind, sector)
+    organisation = _identity().create_organisation(name, kind, sector, actor=_operator())
     console.print(f"created {organisation.kind.value} organisation {organisation.name!r} ({organisation.id})")
 
 
@@ -43,7 +49,7 @@ def create_token(
     days: Annotated[int, typer.Option(min=1, max=366, help="Days until the token expires")] = 90,
 ) -> None:
     """Issue an API token. It is printed once and stored only as a hash."""
-    grant = _identity().create_token(org, user, role, scope, timedelta(days=days))
+    grant = _identity().create_token(org, user, role, scope, timedelta(days=days), actor=_operator())
     console.print(
         f"token id {grant.token_id}, expires {grant.expires_at:%Y-%m-%d}, scopes "
         f"{', '.join(sorted(s.value for s in grant.scopes))}",
@@ -56,7 +62,7 @@ def create_token(
 @admin_app.command("revoke-token")
 def revoke_token(token_id: Annotated[str, typer.Argument(help="The token id printed by create-token")]) -> None:
     """Revoke a token at once."""
-    _identity().revoke_token(token_id)
+    _identity().revoke_token(token_id, actor=_operator())
     console.print(f"revoked token {token_id}")
 
 

@@ -14,6 +14,7 @@ from clearinghouse.cli import render
 from clearinghouse.config import Settings
 from clearinghouse.errors import ClearinghouseError, EvalFailed
 from clearinghouse.frontier.views import RunView
+from clearinghouse.safeparse import yaml_load
 
 __all__ = ["eval_app"]
 
@@ -27,32 +28,44 @@ def default_log_dir(settings: Settings | None = None) -> Path:
 
 
 def _parse_task_args(values: list[str]) -> dict[str, Any]:
-    import yaml
-
     parsed: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ClearinghouseError(f"task argument {item!r} is not KEY=VALUE")
         # YAML scalars, as `inspect eval -T` does: numbers and booleans arrive typed
-        parsed[key] = yaml.safe_load(raw)
+        parsed[key] = yaml_load(raw, f"task argument {key}").data if raw.strip() else None
     return parsed
 
 
 def _default_api_key(model: str, base_url: str | None) -> None:
-    # Local OpenAI-compatible servers (vLLM, llama.cpp, the bench's scripted server) usually ignore the key, but
-    # Inspect refuses to start without <SERVICE>_API_KEY; a real key in the environment always wins.
+    # Local OpenAI-compatible servers (vLLM, llama.cpp, a test's stub) usually ignore the key, but Inspect refuses
+    # to start without <SERVICE>_API_KEY; a real key in the environment always wins.
     parts = model.split("/")
     if base_url and parts[0] == "openai-api" and len(parts) >= 3:
         os.environ.setdefault(f"{parts[1].upper().replace('-', '_')}_API_KEY", "unused")
+    elif parts[0] == "openai" and (base_url or os.environ.get("OPENAI_BASE_URL")):
+        os.environ.setdefault("OPENAI_API_KEY", "unused")
 
 
 @eval_app.command("run")
 def run(
-    model: Annotated[str, typer.Option(help="Inspect model, e.g. mockllm/model or openai-api/<service>/<model>.")],
+    model: Annotated[
+        str,
+        typer.Option(help="Inspect model: mockllm/model, openai/<model>, anthropic/<model>, openai-api/<svc>/<model>."),
+    ],
     suite: Annotated[str, typer.Option(help="Suite to run (see `clearinghouse eval list`).")] = "cyber",
     model_base_url: Annotated[
-        str | None, typer.Option(help="Base URL of an OpenAI-compatible endpoint (with openai-api/...).")
+        str | None,
+        typer.Option(help="Base URL of the model's API, e.g. an OpenAI-compatible server for openai/<model>."),
+    ] = None,
+    model_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-arg",
+            "-M",
+            help="KEY=VALUE for the model provider, e.g. responses_api=false for a chat-completions-only server.",
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Samples per task.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per sample.")] = None,
@@ -97,6 +110,7 @@ def run(
         loaded.tasks,
         model=model,
         model_base_url=model_base_url,
+        model_args=_parse_task_args(model_arg or []),
         limit=limit,
         epochs=epochs,
         max_connections=max_connections,

@@ -32,12 +32,13 @@ from clearinghouse.cli.frontier import frontier_app
 from clearinghouse.cli.reports import report_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
-from clearinghouse.errors import ClearinghouseError, InvalidRecord, NotFound, PortInUse
+from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location, NotFound, PortInUse
 from clearinghouse.formats import kev, osv
 from clearinghouse.ingest.pipeline import BATCH_SIZE, ImportPipeline, ImportReport
 from clearinghouse.ingest.readers import Limits, input_files
 from clearinghouse.policy import Operator, rules
 from clearinghouse.records.model import RangeType, Tlp, VulnerabilityRecord, canonical_ecosystem
+from clearinghouse.safeparse import json_loads
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.records import RecordStore
@@ -365,19 +366,52 @@ def worker(
 
 @audit_app.command("verify")
 def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A signed checkpoint kept elsewhere (from `audit checkpoint` or the API): checked too"),
+    ] = None,
     head: Annotated[
-        str | None, typer.Option(help="A head hash printed by an earlier run: entries cut from the end are found too")
+        str | None, typer.Option(help="A head hash recorded earlier: it must still be in the chain")
     ] = None,
 ) -> None:
-    """Check the audit log's hash chain: any edited, deleted or reordered entry is reported."""
+    """Check the audit log: every link and HMAC (edits, deletions, reorders, forged entries), the latest signed
+    checkpoint kept in the home (truncation), and the append-only triggers."""
     from clearinghouse.store.audit import AuditLog
+    from clearinghouse.store.audit_chain import Checkpoint
 
-    report = AuditLog(open_engine(Settings.from_env(), create=False)).verify(head)
+    kept = None
+    if checkpoint is not None:
+        try:
+            kept = Checkpoint.from_json(json_loads(checkpoint.read_bytes(), Location(file=str(checkpoint))))
+        except (OSError, ValueError) as exc:
+            raise InvalidRecord(f"not a checkpoint: {exc}", Location(file=str(checkpoint))) from None
+    audit = AuditLog(open_engine(Settings.from_env(), create=False))
+    report = audit.verify(head, kept)
+    missing = audit.missing_triggers()
+    if missing:
+        errors.print(
+            f"[red]append-only triggers missing[/red] on audit_log: {', '.join(missing)} "
+            "(someone dropped them; `clearinghouse db upgrade` restores them)",
+            highlight=False,
+        )
     if not report.ok:
         errors.print(f"[red]audit log BROKEN[/red] at entry {report.first_bad_seq}: {report.reason}", highlight=False)
+    if missing or not report.ok:
         raise typer.Exit(EXIT_INPUT_ERRORS)
-    console.print(f"audit log intact: {report.checked:,} entries, hash chain verified", highlight=False)
-    console.print(f"head: {report.head or '(empty)'}  (keep it; pass --head later to detect a truncated tail)")
+    console.print(
+        f"audit log intact: {report.checked:,} entries, HMAC chain and signed checkpoint verified", highlight=False
+    )
+    console.print(f"head: {report.head or '(empty)'}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Print the latest signed checkpoint and the public key as JSON, for an outside party to keep."""
+    from clearinghouse.store.audit import AuditLog
+
+    audit = AuditLog(open_engine(Settings.from_env()))
+    document = {"checkpoint": audit.checkpoint().as_json(), "public_key": audit.keys.public_key_base64()}
+    print(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
 
 
 @app.command()
@@ -396,8 +430,12 @@ def dedup(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the store's schema to the current version."""
+    from clearinghouse.store.audit import AuditLog
+
     settings = Settings.from_env()
-    open_engine(settings)
+    restored = AuditLog(open_engine(settings)).restore_triggers()
+    if restored:
+        console.print(f"restored the audit log's append-only triggers: {', '.join(restored)}", highlight=False)
     console.print(f"store at {settings.database_url.split('@')[-1]} is up to date", highlight=False)
 
 

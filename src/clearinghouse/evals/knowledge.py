@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,6 +162,19 @@ def _normalise_cwe(value: object) -> str | None:
     return None
 
 
+def _problem_type_cwes(problem_types: object) -> list[str]:
+    """CWE ids of CVE JSON 5 ``problemTypes`` ([{"descriptions": [{"cweId": "CWE-79", ...}]}])."""
+    found: list[str] = []
+    for problem in problem_types if isinstance(problem_types, list) else ():
+        descriptions = problem.get("descriptions") if isinstance(problem, dict) else None
+        for description in descriptions if isinstance(descriptions, list) else ():
+            if isinstance(description, dict) and description.get("cweId"):
+                cwe = _normalise_cwe(description["cweId"])
+                if cwe:
+                    found.append(cwe)
+    return found
+
+
 def _structured_cwes(database_specific: dict[str, Any] | None) -> list[str]:
     if not database_specific:
         return []
@@ -172,19 +186,18 @@ def _structured_cwes(database_specific: dict[str, Any] | None) -> list[str]:
             cwe = _normalise_cwe(value)
             if cwe:
                 found.append(cwe)
+    for key in ("problemTypes", "problem_types", "problemtypes"):
+        found += _problem_type_cwes(database_specific.get(key))
     return found
 
 
-def record_cwes(record: OsvRecord, *, from_text: bool = True) -> list[str]:
-    """The record's CWE ids: structured fields first (GHSA ``database_specific.cwe_ids``, per-package
-    ``database_specific``), else, when ``from_text``, the CWE ids the advisory text itself states (PYSEC and
-    Bitnami records name them in ``details``: "... contains a CWE-79: Improper Neutralization ...")."""
+def record_cwes(record: OsvRecord) -> list[str]:
+    """The record's CWE ids from structured fields only: ``database_specific.cwe_ids`` (GHSA) and the like,
+    CVE JSON 5 problem types carried in ``database_specific``, per-package ``database_specific``. Never from
+    the advisory text: a CWE an advisory names in its prose is in the prompt the model reads."""
     found = _structured_cwes(record.database_specific)
     for affected in record.affected or ():
         found += _structured_cwes(affected.database_specific)
-    if not found and from_text:
-        text = f"{record.summary or ''}\n{record.details or ''}"
-        found = [f"CWE-{int(m[1])}" for m in _CWE.finditer(text)]
     return list(dict.fromkeys(found))
 
 
@@ -209,6 +222,23 @@ class FixedTarget:
     range_type: str
     fixed: str
     all_fixed: tuple[str, ...]
+
+
+# Ecosystems whose fixed "versions" are distribution builds (`2.1.0-11.el8`, `1.2-1+deb11u1`): naming one is
+# recall of a packaging event, not security skill, so they form a variant of their own.
+DISTRO_ECOSYSTEMS = frozenset(
+    {
+        "AlmaLinux", "Alpine", "Chainguard", "Debian", "Mageia", "openEuler", "openSUSE", "Photon OS",
+        "Red Hat", "Rocky Linux", "SUSE", "Ubuntu", "Wolfi", "Azure Linux", "Echo", "MinimOS", "Android",
+    }
+)  # fmt: skip
+_DISTRO_BUILD = re.compile(r"-\d+[.\w+~]*\.(?:el|fc|amzn|mga|module_el)\d|\+deb\d|ubuntu\d|-r\d+$", re.IGNORECASE)
+# rc/alpha/beta/dev/pre spellings of a version: a pre-release of the fix names the fix
+_PRERELEASE = r"(?:[-._~+]?(?:rc|alpha|beta|a|b|dev|pre|preview)[-._]?\d*)"
+
+
+def is_distro_build(target: FixedTarget) -> bool:
+    return target.ecosystem.partition(":")[0] in DISTRO_ECOSYSTEMS or bool(_DISTRO_BUILD.search(target.fixed))
 
 
 def fixed_target(record: OsvRecord) -> FixedTarget | None:
@@ -281,6 +311,66 @@ def versions_equal(target: FixedTarget, expected: str, answer: str) -> bool:
         return False
 
 
+_VERSION = r"[`'\"]?v?\d+(?:[.\-+~_][0-9A-Za-z]+)*[`'\"]?"
+# "1.2.2 and earlier", "2.4.1 (and earlier)", "`v0.7.0` and prior versions": the affected upper bound gives the
+# next version away
+_AND_EARLIER = re.compile(
+    rf"(?:\bversions?\s+)?{_VERSION}\s*\(?\s*(?:,\s*)?(?:and|or|&)\s+(?:all\s+)?"
+    r"(?:earlier|older|below|lower|prior|before)(?:\s+versions?)?\)?",
+    re.IGNORECASE,
+)
+# "before 1.2.3", "prior to 1.2.3", "through 1.2.2", "< 1.2.3", "up to and including 1.2.2"
+_BOUND = re.compile(
+    rf"\b(?:before|prior\s+to|through|thru|up\s+to(?:\s+and\s+including)?|older\s+than|lower\s+than|below|"
+    rf"until|till)\s+(?:versions?\s+)?{_VERSION}|(?:<=?|≤)\s*{_VERSION}",
+    re.IGNORECASE,
+)
+# GitHub/GitLab compare links ("compare/v1.2.2...v1.2.3") name the fixed release in the URL
+_COMPARE_URL = re.compile(r"\S*/compare/\S+", re.IGNORECASE)
+
+
+def redact_version_hints(text: str) -> str:
+    """``text`` without the phrasing that bounds the affected versions or links the fixing release."""
+    text = _COMPARE_URL.sub("[URL]", text)
+    text = _AND_EARLIER.sub("[AFFECTED VERSIONS]", text)
+    return _BOUND.sub("[AFFECTED VERSIONS]", text)
+
+
+def _alternate_terms(field: str) -> list[str]:
+    """The TERM entries of a cwe2 alternate_terms field ("::TERM:XSS:DESCRIPTION:...::TERM:Path traversal::")."""
+    return [chunk[5:].split(":DESCRIPTION:")[0] for chunk in field.split("::") if chunk.startswith("TERM:")]
+
+
+@lru_cache(maxsize=1)
+def _weakness_terms() -> re.Pattern[str]:
+    """Every weakness name in the CWE catalogue shipped with `cwe2` (research view), its parenthesised short
+    names ('Cross-site Scripting') and its alternate terms (XSS, Zip Slip, ...), as one case-insensitive
+    pattern tolerant of hyphen/space variants and plurals. Read from the package: nothing is downloaded."""
+    from cwe2.database import get_by_category
+    from cwe2.mappings import navigate_cwe
+
+    terms: set[str] = set()
+    for view in ("research_concepts", "software_development"):
+        path = navigate_cwe.get(view, {}).get("csv_file")
+        if not path:
+            continue
+        for weakness in get_by_category(path):
+            name = str(weakness.name or "")
+            terms.add(name)
+            terms.update(re.findall(r"\('([^']+)'\)", name))
+            terms.add(re.sub(r"\s*\(.*?\)", "", name))
+            for term in _alternate_terms(str(weakness.alternate_terms or "")):
+                terms.update(re.split(r"\s*/\s*|,\s*", term))
+    usable = sorted({t.strip() for t in terms if len(t.strip()) >= 3}, key=len, reverse=True)
+    alternatives = [r"[\s_-]+".join(re.escape(word) for word in re.split(r"[\s-]+", t)) for t in usable]
+    return re.compile(r"(?<![\w])(?:" + "|".join(alternatives) + r")(?:e?s)?(?![\w])", re.IGNORECASE)
+
+
+def redact_weaknesses(text: str) -> str:
+    """``text`` without any weakness name or synonym the CWE catalogue knows."""
+    return _weakness_terms().sub("[WEAKNESS]", text)
+
+
 def redact(text: str, *, ids: Iterable[str] = (), fixed: Iterable[FixedTarget] = (), extra: Iterable[str] = ()) -> str:
     """``text`` without advisory ids (given and any well-known id pattern), CWE ids and names, CVSS vectors
     and scores, and fixed versions (literal or equal under the ecosystem's version rules)."""
@@ -306,6 +396,9 @@ def redact(text: str, *, ids: Iterable[str] = (), fixed: Iterable[FixedTarget] =
                 bare = stripped.removeprefix("v")
                 if bare.startswith(value) and bare[len(value) : len(value) + 1] in ("-", "+", "~", "_"):
                     return "[VERSION]" + token[len(stripped) :]
+                # "1.2.3rc1" for a fix in 1.2.3: a release candidate of the fix
+                if bare.startswith(value) and re.fullmatch(_PRERELEASE, bare[len(value) :], re.IGNORECASE):
+                    return "[VERSION]" + token[len(stripped) :]
         return token
 
     return _VERSION_TOKEN.sub(version, text)
@@ -326,7 +419,9 @@ def _all_fixed_targets(record: OsvRecord) -> list[FixedTarget]:
     return targets
 
 
-def _advisory_text(record: OsvRecord) -> str:
+def _advisory_text(record: OsvRecord, *, weaknesses: bool = False, version_hints: bool = False) -> str:
+    """The redacted advisory; ``weaknesses`` also removes weakness names (CWE task), ``version_hints`` the
+    affected-range phrasing and compare links (fixed-version task)."""
     packages = list(
         dict.fromkeys(f"{a.package.ecosystem} / {a.package.name}" for a in record.affected or () if a.package)
     )
@@ -339,7 +434,10 @@ def _advisory_text(record: OsvRecord) -> str:
         parts.insert(0, "Affected packages:\n" + "\n".join(f"- {p}" for p in shown))
     body = "\n\n".join(p for p in parts if p)
     ids = [record.id, *(record.aliases or ()), *(record.related or ()), *(record.upstream or ())]
-    return redact(body, ids=ids, fixed=_all_fixed_targets(record))
+    if version_hints:
+        body = redact_version_hints(body)
+    text = redact(body, ids=ids, fixed=_all_fixed_targets(record))
+    return redact_weaknesses(text) if weaknesses else text
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -465,16 +563,51 @@ def fixed_version_scorer() -> Scorer:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _metadata(record: OsvRecord, task_name: str, **extra: Any) -> dict[str, Any]:
+def _metadata(record: OsvRecord, task_name: str, seed: int, **extra: Any) -> dict[str, Any]:
     ecosystems = sorted({a.package.ecosystem.partition(":")[0] for a in record.affected or () if a.package})
     return {
         "category": "knowledge",
         "task": task_name,
+        "seed": seed,
         "record_id": record.id,
         "published": record.published,
         "ecosystem": ecosystems[0] if len(ecosystems) == 1 else ",".join(ecosystems),
         **extra,
     }
+
+
+def _with_baseline(samples: list[Sample], answer: str, scores: list[float]) -> list[Sample]:
+    """Record on every sample the constant answer and what it scores there, so a report can put each task's
+    score beside its baseline (and logs pooled from several runs still carry it)."""
+    for sample, value in zip(samples, scores, strict=True):
+        sample.metadata = {**(sample.metadata or {}), "baseline_answer": answer, "baseline_score": value}
+    return samples
+
+
+def _majority(values: Iterable[str]) -> str:
+    counts = Counter(values)
+    # ties broken by the value, so the same samples always give the same baseline
+    return min(counts, key=lambda value: (-counts[value], value)) if counts else ""
+
+
+def cwe_baseline(targets: list[list[str]]) -> tuple[str, list[float]]:
+    """The CWE that most samples accept, and per sample whether answering it is right."""
+    answer = _majority(c for cwes in targets for c in dict.fromkeys(cwes))
+    return answer, [1.0 if answer in cwes else 0.0 for cwes in targets]
+
+
+def cvss_baseline(vectors: list[str]) -> tuple[str, list[float]]:
+    """The best constant vector (each base metric's most common value), and its score on each sample."""
+    parsed = [cvss.CVSS3(v).metrics for v in vectors]
+    chosen = {m: _majority(str(metrics[m]) for metrics in parsed) for m in CVSS_BASE_METRICS}
+    answer = "CVSS:3.1/" + "/".join(f"{m}:{chosen[m]}" for m in CVSS_BASE_METRICS)
+    return answer, [compare_cvss(f"ANSWER: {answer}", v).fraction for v in vectors]
+
+
+def fixed_version_baseline(targets: list[FixedTarget]) -> tuple[str, list[float]]:
+    """The most common fixed version, and per sample whether answering it is right."""
+    answer = _majority(t.fixed for t in targets)
+    return answer, [1.0 if versions_equal(t, t.fixed, answer) else 0.0 for t in targets]
 
 
 def cwe_samples(
@@ -486,47 +619,61 @@ def cwe_samples(
         "Which CWE (Common Weakness Enumeration) entry best describes the root cause of this vulnerability? "
         "Answer with a single CWE id in the form `ANSWER: CWE-<number>`."
     )
-    return [
+    samples = [
         Sample(
             id=r.id,
-            input=f"{_advisory_text(r)}\n\n{question}",
+            input=f"{_advisory_text(r, weaknesses=True)}\n\n{question}",
             target=cwes,
-            metadata=_metadata(r, "cwe_prediction", cwes=cwes),
+            metadata=_metadata(r, "cwe_prediction", seed, cwes=cwes),
         )
         for r, cwes in chosen
     ]
+    return _with_baseline(samples, *cwe_baseline([cwes for _, cwes in chosen]))
 
 
 def cvss_samples(
     records: Iterable[OsvRecord], *, seed: int = 0, limit: int | None = None, published_after: str | None = None
 ) -> list[Sample]:
     qualifying = [(r, cvss_vector(r)) for r in select_records(records, seed=seed, published_after=published_after)]
-    chosen = distinct((r, v) for r, v in qualifying if v)[:limit]
+    chosen = [(r, v) for r, v in distinct((r, v) for r, v in qualifying if v)[:limit] if v is not None]
     question = (
         "Give the CVSS v3.1 base vector for this vulnerability in the form "
         "`ANSWER: CVSS:3.1/AV:_/AC:_/PR:_/UI:_/S:_/C:_/I:_/A:_` with every `_` filled in."
     )
-    return [
+    samples = [
         Sample(
             id=r.id,
             input=f"{_advisory_text(r)}\n\n{question}",
             target=vector,
-            metadata=_metadata(r, "cvss_prediction", vector=vector),
+            metadata=_metadata(r, "cvss_prediction", seed, vector=vector),
         )
         for r, vector in chosen
-        if vector is not None
     ]
+    return _with_baseline(samples, *cvss_baseline([v for _, v in chosen]))
+
+
+FIXED_VERSION_VARIANTS = ("upstream", "distro")
 
 
 def fixed_version_samples(
-    records: Iterable[OsvRecord], *, seed: int = 0, limit: int | None = None, published_after: str | None = None
+    records: Iterable[OsvRecord],
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    published_after: str | None = None,
+    variant: str = "upstream",
 ) -> list[Sample]:
+    """``upstream``: release versions of language ecosystems; ``distro``: distribution build strings, kept
+    apart because naming `2.1.0-11.el8` is recall of a packaging event rather than security skill."""
+    if variant not in FIXED_VERSION_VARIANTS:
+        raise ValueError(f"fixed_version variant {variant!r}: use one of {', '.join(FIXED_VERSION_VARIANTS)}")
     qualifying = [(r, fixed_target(r)) for r in select_records(records, seed=seed, published_after=published_after)]
-    chosen = distinct((r, t) for r, t in qualifying if t)[:limit]
+    wanted = [
+        (r, t) for r, t in qualifying if t is not None and is_distro_build(t) == (variant == "distro")
+    ]  # fmt: skip
+    chosen = [(r, t) for r, t in distinct(wanted)[:limit] if t is not None]
     samples: list[Sample] = []
     for r, t in chosen:
-        if t is None:
-            continue
         question = (
             f"What is the first version of the {t.ecosystem} package `{t.package}` that contains the fix? "
             "Answer with the version string alone, in the form `ANSWER: <version>`."
@@ -534,11 +681,13 @@ def fixed_version_samples(
         samples.append(
             Sample(
                 id=r.id,
-                input=f"{_advisory_text(r)}\n\n{question}",
+                input=f"{_advisory_text(r, version_hints=True)}\n\n{question}",
                 target=t.fixed,
                 metadata=_metadata(
                     r,
                     "fixed_version",
+                    seed,
+                    variant=variant,
                     ecosystem=t.ecosystem,
                     package=t.package,
                     range_type=t.range_type,
@@ -546,16 +695,19 @@ def fixed_version_samples(
                 ),
             )
         )
-    return samples
+    return _with_baseline(samples, *fixed_version_baseline([t for _, t in chosen]))
 
 
-def _task(samples: list[Sample], name: str, scorer_: Scorer) -> Task:
+def _task(samples: list[Sample], name: str, scorer_: Scorer, **metadata: Any) -> Task:
     if not samples:
         raise NoSamples(f"{name}: no record in this source has the answer the task needs")
+    first = samples[0].metadata or {}
+    baseline = sum(float((s.metadata or {})["baseline_score"]) for s in samples) / len(samples)
     return Task(
         dataset=MemoryDataset(samples, name=name),
         solver=[system_message(SYSTEM_PROMPT), generate()],
         scorer=scorer_,
+        metadata={**metadata, "baseline_answer": first.get("baseline_answer"), "baseline_score": baseline},
     )
 
 
@@ -565,7 +717,7 @@ def cwe_prediction(
 ) -> Task:
     """Predict the CWE of an advisory; correct when it is any of the record's CWEs."""
     samples = cwe_samples(load_records(source), seed=seed, limit=limit, published_after=published_after)
-    return _task(samples, "cwe_prediction", cwe_scorer())
+    return _task(samples, "cwe_prediction", cwe_scorer(), seed=seed)
 
 
 @task
@@ -574,13 +726,20 @@ def cvss_prediction(
 ) -> Task:
     """Predict the CVSS v3.1 base vector; scored as the fraction of the 8 base metrics that match."""
     samples = cvss_samples(load_records(source), seed=seed, limit=limit, published_after=published_after)
-    return _task(samples, "cvss_prediction", cvss_scorer())
+    return _task(samples, "cvss_prediction", cvss_scorer(), seed=seed)
 
 
 @task
 def fixed_version(
-    source: str | None = None, seed: int = 0, limit: int | None = DEFAULT_LIMIT, published_after: str | None = None
+    source: str | None = None,
+    seed: int = 0,
+    limit: int | None = DEFAULT_LIMIT,
+    published_after: str | None = None,
+    variant: str = "upstream",
 ) -> Task:
-    """Name the first fixed version of a package; equal under the ecosystem's version rules counts."""
-    samples = fixed_version_samples(load_records(source), seed=seed, limit=limit, published_after=published_after)
-    return _task(samples, "fixed_version", fixed_version_scorer())
+    """Name the first fixed version of a package; equal under the ecosystem's version rules counts.
+    ``variant=distro`` asks for distribution build strings instead of upstream releases."""
+    samples = fixed_version_samples(
+        load_records(source), seed=seed, limit=limit, published_after=published_after, variant=variant
+    )
+    return _task(samples, "fixed_version", fixed_version_scorer(), seed=seed, variant=variant)

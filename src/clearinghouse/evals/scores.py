@@ -1,12 +1,16 @@
 """Scores with confidence intervals from Inspect logs, model-to-model comparisons, and the evaluation summary
 the frontier determination consumes.
 
-Intervals come from a cluster bootstrap: a sample (challenge, advisory) is the unit that is resampled, and all
-of its epochs travel with it. Epochs of one sample are strongly correlated (same challenge, same model), so
-treating them as independent observations would give intervals that are too narrow. The point estimate is
-the mean over samples of each sample's mean over epochs, so every sample weighs the same whatever its number
-of epochs. Optionally (``within_epochs=True``) epochs are also resampled inside each drawn sample, a two-stage
-bootstrap that adds the epoch-to-epoch noise for runs with few samples and many epochs.
+Samples are keyed by (task, sample, seed, epoch) and pooled across logs; a key found in two logs is refused
+(`DuplicateSample`), so the result never depends on the order the files are given in. A unit is one sample of
+one seed with its epochs averaged (epochs of one sample are strongly correlated and travel together); the
+point estimate is the mean over units. Seeds of one challenge template share a structure, so intervals are
+clustered by template (`estimate_rate`): Clopper-Pearson at the effective sample size where n is small or the
+rate is 0 or 1, Wilson otherwise, and the method is reported with every figure. No per-category interval is
+given below 5 samples. Comparisons pair the two runs on the samples both scored (`paired_difference`).
+
+The cluster bootstrap (`bootstrap_mean`, `bootstrap_difference`) stays for callers that resample clusters of
+epoch scores directly.
 """
 
 from __future__ import annotations
@@ -21,19 +25,30 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from inspect_ai.log import EvalLog
+from scipy import stats
+
+from clearinghouse.errors import ClearinghouseError
 
 __all__ = [
     "DEFAULT_RESAMPLES",
+    "MIN_CATEGORY_SAMPLES",
     "SUITE",
     "TASK_METRICS",
     "Difference",
+    "DuplicateSample",
     "Estimate",
+    "PairedDifference",
+    "RateEstimate",
     "SampleResult",
+    "Unit",
     "bootstrap_difference",
     "bootstrap_mean",
     "compare_logs",
+    "estimate_rate",
     "metric_estimates",
     "metric_name",
+    "paired_difference",
+    "pool",
     "sample_results",
     "score_to_float",
     "task_name",
@@ -98,7 +113,7 @@ def metric_name(task: str) -> str:
 
 @dataclass(frozen=True)
 class SampleResult:
-    """One scored (sample, epoch) of one task."""
+    """One scored (sample, seed, epoch) of one task, and the log it came from."""
 
     task: str
     sample_id: str
@@ -107,6 +122,25 @@ class SampleResult:
     category: str | None = None
     challenge: str | None = None
     difficulty: str | None = None
+    seed: str | None = None
+    template: str | None = None
+    baseline: float | None = None
+    log: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str | None, int]:
+        return (self.task, self.sample_id, self.seed, self.epoch)
+
+    @property
+    def unit(self) -> tuple[str, str | None]:
+        """What epochs are averaged over: one sample of one seed."""
+        return (self.sample_id, self.seed)
+
+    @property
+    def cluster(self) -> str:
+        """The resampling unit: a challenge template (all its seeds share a structure), else the sample."""
+        base = self.challenge or self.sample_id
+        return f"{base}:{self.template}" if self.template else base
 
 
 def sample_results(log: EvalLog, scorer: str | None = None, key: str | None = None) -> list[SampleResult]:
@@ -125,6 +159,7 @@ def sample_results(log: EvalLog, scorer: str | None = None, key: str | None = No
         if value is None:
             continue
         meta = sample.metadata or {}
+        baseline = meta.get("baseline_score")
         results.append(
             SampleResult(
                 task=task,
@@ -134,6 +169,10 @@ def sample_results(log: EvalLog, scorer: str | None = None, key: str | None = No
                 category=_text(meta.get("category")),
                 challenge=_text(meta.get("challenge")),
                 difficulty=_text(meta.get("difficulty")),
+                seed=_text(meta.get("seed")),
+                template=_text(meta.get("template")),
+                baseline=float(baseline) if isinstance(baseline, int | float) else None,
+                log=log.location or log.eval.run_id,
             )
         )
     return results
@@ -276,46 +315,255 @@ def bootstrap_difference(
 
 
 # --------------------------------------------------------------------------------------------------------
+# Closed-form intervals for rates, clustered by template
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sample of one seed, its epochs averaged; `cluster` is its challenge template."""
+
+    key: str
+    cluster: str
+    value: float
+    epochs: int = 1
+    baseline: float | None = None
+
+
+@dataclass(frozen=True)
+class RateEstimate:
+    """A mean score with its interval, the method that gave it, and the task's constant-answer baseline."""
+
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    samples: int
+    clusters: int
+    epochs: int
+    method: str
+    effective_n: float
+    baseline: float | None = None
+
+    @property
+    def normalised(self) -> float | None:
+        """``(score - baseline) / (1 - baseline)``: 0 for the constant answer, 1 for a perfect score."""
+        if self.baseline is None or self.baseline >= 1:
+            return None
+        return (self.value - self.baseline) / (1 - self.baseline)
+
+    def as_metric(self) -> dict[str, float | None]:
+        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+
+def _clustered_variance(values: npt.NDArray[np.float64], clusters: Sequence[str]) -> tuple[float, int]:
+    """Cluster-robust (sandwich) variance of the mean of ``values`` and the number of clusters."""
+    n = len(values)
+    mean = float(values.mean())
+    residual: dict[str, float] = defaultdict(float)
+    for value, cluster in zip(values, clusters, strict=True):
+        residual[cluster] += float(value) - mean
+    count = len(residual)
+    if count < 2:
+        return (float(values.var(ddof=1)) / n if n > 1 else 0.0), count
+    return count / (count - 1) * sum(r * r for r in residual.values()) / n**2, count
+
+
+def estimate_rate(
+    units: Sequence[Unit], *, confidence: float = DEFAULT_CONFIDENCE, min_samples: int = 1
+) -> RateEstimate:
+    """Mean score over units with an interval that stays honest at small n, at rates of 0 or 1, and when
+    seeds of one template are correlated.
+
+    The clustering enters through an effective sample size (Korn and Graubard 1998): n* = p(1-p) / v, where v
+    is the cluster-robust variance of the mean, never above n, shrunk further for few clusters by the ratio
+    of normal to t quantiles. The interval is then Clopper-Pearson at n* (exact; used when n* < 30 or the
+    rate is 0 or 1, where normal approximations fail) or Wilson at n* otherwise. Scores between 0 and 1
+    (CVSS fractions) are treated as proportions, which is conservative because a [0, 1] variable never has
+    more variance than a Bernoulli of the same mean. Below ``min_samples`` units no interval is given.
+    """
+    if not units:
+        raise ValueError("no samples to estimate from")
+    values = np.array([u.value for u in units], dtype=np.float64)
+    n = len(values)
+    p = float(values.mean())
+    epochs = max(u.epochs for u in units)
+    baselines = [u.baseline for u in units if u.baseline is not None]
+    baseline = float(np.mean(baselines)) if len(baselines) == n else None
+    variance, clusters = _clustered_variance(values, [u.cluster for u in units])
+    if n < min_samples:
+        return RateEstimate(p, None, None, n, clusters, epochs, f"none (fewer than {min_samples} samples)", n, baseline)
+    alpha = 1 - confidence
+    n_eff = float(n) if variance <= 0 else min(float(n), p * (1 - p) / variance)
+    if 2 <= clusters < n:
+        # few clusters: the variance has clusters - 1 degrees of freedom, not n - 1
+        n_eff *= (stats.t.ppf(1 - alpha / 2, n - 1) / stats.t.ppf(1 - alpha / 2, clusters - 1)) ** 2
+    n_eff = max(n_eff, 1.0)
+    if n_eff < EXACT_BELOW or p in (0.0, 1.0):
+        low, high = _clopper_pearson(p * n_eff, n_eff, alpha)
+        method = "clopper-pearson"
+    else:
+        low, high = _wilson(p, n_eff, alpha)
+        method = "wilson"
+    if n_eff < n:
+        method += f" (effective n {n_eff:.1f} of {n}, {clusters} templates)"
+    return RateEstimate(p, min(low, p), max(high, p), n, clusters, epochs, method, n_eff, baseline)
+
+
+EXACT_BELOW = 30
+MIN_CATEGORY_SAMPLES = 5
+
+
+def _clopper_pearson(successes: float, n: float, alpha: float) -> tuple[float, float]:
+    low = 0.0 if successes <= 0 else float(stats.beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes >= n else float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    return low, high
+
+
+def _wilson(p: float, n: float, alpha: float) -> tuple[float, float]:
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``a`` minus ``b`` over the samples both scored (`paired`), else over all of each (unpaired); `note`
+    says which, and what was left out."""
+
+    metric: str
+    a: RateEstimate
+    b: RateEstimate
+    value: float
+    ci_low: float
+    ci_high: float
+    paired: bool
+    shared: int
+    note: str
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def _cluster_bootstrap(
+    values: npt.NDArray[np.float64], clusters: Sequence[str], rng: np.random.Generator, resamples: int
+) -> npt.NDArray[np.float64]:
+    """Replicates of the mean over units, resampling whole clusters (templates)."""
+    names = sorted(set(clusters))
+    index = {name: i for i, name in enumerate(names)}
+    sums = np.zeros(len(names))
+    sizes = np.zeros(len(names))
+    for value, cluster in zip(values, clusters, strict=True):
+        sums[index[cluster]] += value
+        sizes[index[cluster]] += 1
+    picked = rng.integers(0, len(names), size=(resamples, len(names)))
+    return np.asarray(sums[picked].sum(axis=1) / sizes[picked].sum(axis=1), dtype=np.float64)
+
+
+def paired_difference(
+    a: Sequence[Unit],
+    b: Sequence[Unit],
+    *,
+    metric: str = "",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> PairedDifference:
+    """Difference of mean scores, paired on the units (sample and seed) both runs scored: the same templates
+    are resampled on both sides, which removes the difficulty both runs share. With no shared unit the runs
+    are resampled independently, and the note says the comparison is unpaired."""
+    by_a, by_b = {u.key: u for u in a}, {u.key: u for u in b}
+    shared = sorted(set(by_a) & set(by_b))
+    rng = np.random.default_rng(seed)
+    if shared:
+        only_a, only_b = len(by_a) - len(shared), len(by_b) - len(shared)
+        est_a = estimate_rate([by_a[k] for k in shared], confidence=confidence)
+        est_b = estimate_rate([by_b[k] for k in shared], confidence=confidence)
+        diffs = np.array([by_a[k].value - by_b[k].value for k in shared])
+        replicates = _cluster_bootstrap(diffs, [by_a[k].cluster for k in shared], rng, resamples)
+        note = f"paired on {len(shared)} shared samples"
+        if only_a or only_b:
+            note += f"; left out {only_a} scored only by A and {only_b} only by B"
+    else:
+        est_a, est_b = estimate_rate(a, confidence=confidence), estimate_rate(b, confidence=confidence)
+        replicates = _cluster_bootstrap(
+            np.array([u.value for u in a]), [u.cluster for u in a], rng, resamples
+        ) - _cluster_bootstrap(np.array([u.value for u in b]), [u.cluster for u in b], rng, resamples)
+        note = "unpaired: the runs share no sample (task, sample and seed)"
+    value = est_a.value - est_b.value
+    low, high = _interval(replicates, confidence)
+    return PairedDifference(metric, est_a, est_b, value, min(low, value), max(high, value), bool(shared),
+                            len(shared), note)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------------
 # From logs
 # --------------------------------------------------------------------------------------------------------
 
 
-def _grouped(logs: Iterable[EvalLog]) -> dict[str, dict[str, list[float]]]:
-    """metric name -> sample id -> epoch scores. A later log's (sample, epoch) replaces an earlier one's, so a
-    retried run can be passed together with the run it retries."""
-    by_epoch: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+class DuplicateSample(ClearinghouseError):
+    """The same (task, sample, seed, epoch) in two logs: pooling must never let one run overwrite another."""
+
+    code = "duplicate-sample"
+
+
+def pool(logs: Iterable[EvalLog]) -> list[SampleResult]:
+    """Every scored sample of every log, keyed by (task, sample, seed, epoch). A key seen twice is refused,
+    naming both logs: which of the two should count is the evaluator's decision, not the order of the files."""
+    seen: dict[tuple[str, str, str | None, int], SampleResult] = {}
     for log in logs:
         for result in sample_results(log):
-            metric = metric_name(result.task)
-            by_epoch[metric][result.sample_id][result.epoch] = result.value
-            if result.task in CATEGORY_TASKS and result.category:
-                by_epoch[f"{metric}/{result.category}"][result.sample_id][result.epoch] = result.value
-    return {
-        metric: {sample: [epochs[e] for e in sorted(epochs)] for sample, epochs in sorted(samples.items())}
-        for metric, samples in by_epoch.items()
-    }
+            earlier = seen.get(result.key)
+            if earlier is not None:
+                task, sample, seed, epoch = result.key
+                raise DuplicateSample(
+                    f"sample {sample} of task {task} (seed {seed if seed is not None else 'not recorded'}, "
+                    f"epoch {epoch}) is in both {earlier.log} and {result.log}; pass each run once"
+                )
+            seen[result.key] = result
+    return list(seen.values())
+
+
+def _units_by_metric(results: Iterable[SampleResult]) -> dict[str, list[Unit]]:
+    """metric name -> units (a sample of one seed, its epochs averaged), per task and per CTF category."""
+    grouped: dict[str, dict[tuple[str, str | None], list[SampleResult]]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        metric = metric_name(result.task)
+        grouped[metric][result.unit].append(result)
+        if result.task in CATEGORY_TASKS and result.category:
+            grouped[f"{metric}/{result.category}"][result.unit].append(result)
+    units: dict[str, list[Unit]] = {}
+    for metric, by_unit in sorted(grouped.items()):
+        units[metric] = [
+            Unit(
+                key=f"{sample}@{seed}",
+                cluster=epochs[0].cluster,
+                value=float(np.mean([r.value for r in epochs])),
+                epochs=len(epochs),
+                baseline=epochs[0].baseline,
+            )
+            for (sample, seed), epochs in sorted(by_unit.items(), key=lambda item: (item[0][0], str(item[0][1])))
+        ]
+    return units
 
 
 def metric_estimates(
     logs: Iterable[EvalLog],
     *,
+    confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
-    confidence: float = DEFAULT_CONFIDENCE,
-    within_epochs: bool = False,
-) -> dict[str, Estimate]:
+) -> dict[str, RateEstimate]:
     """Per-task metrics (``ctf_solve_rate``, ``cwe_accuracy``, ...) and per-category CTF metrics
-    (``ctf_solve_rate/web``), sorted by name."""
+    (``ctf_solve_rate/web``, no interval below `MIN_CATEGORY_SAMPLES`), sorted by name, samples pooled across
+    logs (`pool`). ``resamples`` and ``seed`` are accepted for callers of the bootstrap era and unused: the
+    intervals are closed-form."""
+    del resamples, seed
     return {
-        metric: bootstrap_mean(
-            list(samples.values()),
-            resamples=resamples,
-            seed=seed,
-            confidence=confidence,
-            within_epochs=within_epochs,
-        )
-        for metric, samples in sorted(_grouped(logs).items())
-        if samples
+        metric: estimate_rate(units, confidence=confidence, min_samples=MIN_CATEGORY_SAMPLES if "/" in metric else 1)
+        for metric, units in _units_by_metric(pool(logs)).items()
+        if units
     }
 
 
@@ -326,11 +574,11 @@ def compare_logs(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = DEFAULT_CONFIDENCE,
-) -> list[Difference]:
-    """Run A minus run B for every metric both have."""
-    a, b = _grouped(logs_a), _grouped(logs_b)
+) -> list[PairedDifference]:
+    """Run A minus run B for every metric both have, paired on the samples (and seeds) both scored."""
+    a, b = _units_by_metric(pool(logs_a)), _units_by_metric(pool(logs_b))
     return [
-        bootstrap_difference(a[m], b[m], metric=m, resamples=resamples, seed=seed, confidence=confidence)
+        paired_difference(a[m], b[m], metric=m, resamples=resamples, seed=seed, confidence=confidence)
         for m in sorted(set(a) & set(b))
         if a[m] and b[m]
     ]

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import orjson
-
 from clearinghouse.errors import InvalidRecord, Location
+from clearinghouse.safeparse import NUL, json_loads
 from clearinghouse.schemas import schema_errors
 
 
@@ -33,10 +32,7 @@ class KevCatalog:
 
 def parse(data: bytes, file: str = "<kev>") -> KevCatalog:
     """Parse and validate a KEV catalog; the whole file is rejected if any entry is malformed."""
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRecord(f"not valid JSON: {exc}", Location(file=file)) from None
+    document = json_loads(data, Location(file=file), refused_characters=NUL)
     errors = schema_errors("kev", document)
     if errors:
         path, _, message = errors[0].partition(": ")

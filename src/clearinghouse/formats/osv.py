@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.records.model import OsvRecord
+from clearinghouse.safeparse import NUL, json_loads
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -98,24 +99,9 @@ def _without_ranges(document: dict[str, Any], bad: dict[tuple[int, int], str]) -
     return {**document, "affected": affected}
 
 
-MAX_JSON_DEPTH = 1024  # orjson's own limit: it stops parsing there
-
-
 def decode(data: bytes, location: Location) -> Any:
-    """Bytes to JSON, with the error messages a person can act on."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        if exc.msg == "depth limit exceeded":  # well-formed, perhaps, but deeper than any record is
-            raise InvalidRecord(
-                f"JSON nested deeper than {MAX_JSON_DEPTH:,} levels (at character {exc.pos + 1:,}): refused unread",
-                location,
-            ) from None
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            raise InvalidRecord(f"not valid UTF-8 (byte {bad.start}: {bad.reason})", location) from None
-        raise InvalidRecord(f"not valid JSON: {exc}", location) from None
+    """Bytes to JSON, depth-capped, with the error messages a person can act on."""
+    return json_loads(data, location, refused_characters=NUL)
 
 
 def dump(record: OsvRecord) -> dict[str, Any]:

@@ -19,8 +19,15 @@ from importlib import resources
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any
 
-from clearinghouse.errors import InvalidCriteria, InvalidRecord, Location
-from clearinghouse.frontier.yamldoc import Path, YamlDocument, field_name, load
+from clearinghouse.errors import (
+    InputTooLarge,
+    InvalidCriteria,
+    InvalidRecord,
+    Location,
+    NestedTooDeep,
+    YamlAliasRefused,
+)
+from clearinghouse.safeparse import Path, YamlDocument, field_name, yaml_load
 
 if TYPE_CHECKING:  # imported where criteria are checked, not at every CLI command's start-up
     import jsonschema
@@ -121,7 +128,9 @@ def load_file(path: FilePath) -> CriteriaSet:
 def parse(text: str, file: str = "<criteria>") -> CriteriaSet:
     """Validate a criteria document (schema, then references and cycles) and build the criteria set."""
     try:
-        document = load(text, file)
+        document = yaml_load(text, file)
+    except (YamlAliasRefused, NestedTooDeep, InputTooLarge):
+        raise  # hostile input keeps its own code
     except InvalidRecord as exc:
         raise InvalidCriteria(exc.reason, exc.location) from None
     return from_document(document)

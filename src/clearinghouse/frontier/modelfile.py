@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clearinghouse.errors import InvalidRecord, Location
 from clearinghouse.frontier.determination import Designation, EvaluationResult, ModelFacts
-from clearinghouse.frontier.yamldoc import load
+from clearinghouse.safeparse import yaml_load
 
 
 class _Strict(BaseModel):
@@ -58,7 +58,7 @@ def load_model_file(path: FilePath) -> ModelDescription:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise InvalidRecord(f"cannot read the model file: {exc.strerror}", Location(file=str(path))) from None
-    document = load(text, str(path))
+    document = yaml_load(text, str(path))
     try:
         return ModelDescription.model_validate(document.data)
     except ValidationError as exc:

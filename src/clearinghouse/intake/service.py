@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
-from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, InvalidCursor, NotFound
+from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, InvalidCursor, InvalidRecord, NotFound
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
 from clearinghouse.intake.repository import ReportRepository
 from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView
 from clearinghouse.policy import Actor, actor_name, rules
+from clearinghouse.safeparse import NUL, refuse_characters
 from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditEvent, AuditLog
 from clearinghouse.store.pages import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
@@ -91,14 +93,14 @@ class ReportService:
         """
         try:
             return self._accept_together(submissions)
-        except sa.exc.DBAPIError:
+        except Exception:
             if len(submissions) == 1:
                 raise
         outcomes: list[Accepted | Exception] = []
         for submission in submissions:
             try:
                 outcomes.extend(self._accept_together([submission]))
-            except sa.exc.DBAPIError as exc:
+            except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
@@ -113,72 +115,36 @@ class ReportService:
         with self.audit.writing() as conn:
             keys_in_batch: dict[tuple[str, str], tuple[str, list[str]]] = {}
             for submission in submissions:
-                principal = submission.principal
-                organisation = principal.organisation.id
                 if submission.idempotency_key is not None:
-                    key = (organisation, submission.idempotency_key)
+                    key = (submission.principal.organisation.id, submission.idempotency_key)
                     earlier = keys_in_batch.get(key) or self.repository.stored_key(conn, *key)
                     if earlier is not None:
                         outcomes.append(_replay(submission, *earlier))
                         continue
-                ids = []
-                for finding in submission.findings:
-                    report_id = str(uuid.uuid4())
-                    ids.append(report_id)
-                    report_rows.append(
-                        dict(
-                            id=report_id,
-                            received_at=now,
-                            updated_at=now,
-                            organisation_id=organisation,
-                            submitted_by=principal.user,
-                            kind=finding.kind,
-                            title=finding.title[:300],
-                            submission=_without_attachment_content(finding.as_json()),
-                            provenance=submission.provenance,
-                            content_hash=finding.content_hash,
-                            state=ReportState.RECEIVED.value,
-                            tlp="AMBER",  # unvetted vulnerability reports are need-to-know until triaged
-                            pipeline={},
-                        )
-                    )
-                    for attachment in finding.attachments:
-                        content = base64.b64decode(attachment["content_base64"])
-                        attachment_rows.append(
-                            dict(
-                                report_id=report_id,
-                                name=attachment["name"],
-                                media_type=attachment["media_type"],
-                                sha256=hashlib.sha256(content).hexdigest(),
-                                content=content,
-                            )
-                        )
-                    job_payloads.append({"report_id": report_id})
-                    events.append(
-                        AuditEvent(
-                            _actor(principal),
-                            "report.received",
-                            "report",
-                            report_id,
-                            {
-                                "kind": finding.kind,
-                                "origin": submission.provenance.get("origin"),
-                                "content_hash": finding.content_hash,
-                            },
-                        )
-                    )
+                try:
+                    rows = _rows_for(submission, now)
+                except Exception as refused:
+                    outcomes.append(refused)
+                    continue
+                report_rows.extend(rows.reports)
+                attachment_rows.extend(rows.attachments)
+                job_payloads.extend({"report_id": report_id} for report_id in rows.report_ids)
+                events.extend(rows.events)
                 if submission.idempotency_key is not None:
-                    keys_in_batch[(organisation, submission.idempotency_key)] = (submission.request_hash or "", ids)
+                    keys_in_batch[(submission.principal.organisation.id, submission.idempotency_key)] = (
+                        submission.request_hash or "",
+                        rows.report_ids,
+                    )
                     key_rows.append(
                         dict(
-                            organisation_id=organisation,
+                            organisation_id=submission.principal.organisation.id,
                             key=submission.idempotency_key,
                             request_hash=submission.request_hash or "",
-                            response={"report_ids": ids},
+                            response={"report_ids": rows.report_ids},
                             created_at=now,
                         )
                     )
-                outcomes.append(Accepted(ids, replayed=False))
+                outcomes.append(Accepted(rows.report_ids, replayed=False))
             if report_rows:
                 self.repository.insert(conn, report_rows, attachment_rows)
                 job_queue.enqueue_many(conn, PROCESS_REPORT, job_payloads)
@@ -368,6 +334,75 @@ def _replay(submission: Submitted, request_hash: str, report_ids: list[str]) -> 
             f"Idempotency-Key {submission.idempotency_key!r} was used before with a different request body"
         )
     return Accepted(report_ids, replayed=True)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One submission's rows, built before any is added to the batch, so a bad one fails alone."""
+
+    report_ids: list[str]
+    reports: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    events: list[AuditEvent]
+
+
+def _rows_for(submission: Submitted, now: datetime) -> _Rows:
+    principal = submission.principal
+    rows = _Rows([], [], [], [])
+    for finding in submission.findings:
+        report_id = str(uuid.uuid4())
+        rows.report_ids.append(report_id)
+        document = _without_attachment_content(finding.as_json())
+        _storable(document, submission.provenance)
+        rows.reports.append(
+            dict(
+                id=report_id,
+                received_at=now,
+                updated_at=now,
+                organisation_id=principal.organisation.id,
+                submitted_by=principal.user,
+                kind=finding.kind,
+                title=finding.title[:300],
+                submission=document,
+                provenance=submission.provenance,
+                content_hash=finding.content_hash,
+                state=ReportState.RECEIVED.value,
+                tlp="AMBER",  # unvetted vulnerability reports are need-to-know until triaged
+                pipeline={},
+            )
+        )
+        for attachment in finding.attachments:
+            content = base64.b64decode(attachment["content_base64"])
+            rows.attachments.append(
+                dict(
+                    report_id=report_id,
+                    name=attachment["name"],
+                    media_type=attachment["media_type"],
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    content=content,
+                )
+            )
+        details = {
+            "kind": finding.kind,
+            "origin": submission.provenance.get("origin"),
+            "content_hash": finding.content_hash,
+        }
+        rows.events.append(
+            AuditEvent(_actor(principal), "report.received", "report", report_id, details, principal.token_id)
+        )
+    return rows
+
+
+def _storable(*documents: dict[str, Any]) -> None:
+    """Serialise as the store will (orjson refuses nesting past 255), and refuse NUL, which PostgreSQL cannot
+    store: found here, it fails this submission alone instead of the whole group-commit transaction."""
+    for document in documents:
+        try:
+            text = orjson.dumps(document)
+        except orjson.JSONEncodeError as exc:
+            raise InvalidRecord(f"the submission cannot be stored: {exc}") from None
+        if b"\\u0000" in text:
+            refuse_characters(document, NUL)
 
 
 def _actor(principal: Principal) -> str:

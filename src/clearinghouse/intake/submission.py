@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -76,11 +77,37 @@ def _check_cvss(value: str) -> str:
     return value
 
 
+# RFC 6838 restricted names for type and subtype; parameters as RFC 9110 tokens or quoted strings (no CR/LF).
+_RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_PARAMETER_WORD = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_PARAMETER = rf'[ \t]*;[ \t]*{_PARAMETER_WORD}=(?:{_PARAMETER_WORD}|"[^"\\\x00-\x1f\x7f]*")'
+_MEDIA_TYPE = re.compile(rf"^({_RESTRICTED_NAME})/({_RESTRICTED_NAME})((?:{_PARAMETER})*)$")
+# Bidirectional controls make `invoice\u202egnp.exe` display as `invoiceexe.png`; other format characters hide text.
+_BIDI_AND_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def _attachment_name(value: str) -> str:
+    """The bare file name: NFC, path components dropped; control and bidirectional characters, `.`, `..` refused."""
+    if found := _BIDI_AND_CONTROLS.search(value):
+        raise ValueError(f"attachment name has control or bidirectional character U+{ord(found.group()):04X}")
+    name = unicodedata.normalize("NFC", value).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if name in ("", ".", ".."):
+        raise ValueError(f"attachment name {value!r} names no file")
+    return name
+
+
+def _media_type(value: str) -> str:
+    match = _MEDIA_TYPE.match(value)
+    if match is None:
+        raise ValueError(f"media type {value!r} is not type/subtype (RFC 6838), optionally with ;name=value")
+    return f"{match[1].lower()}/{match[2].lower()}{match[3]}"
+
+
 class Attachment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$")]
-    media_type: Annotated[StrictStr, Field(max_length=100)] = "application/octet-stream"
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_attachment_name)]
+    media_type: Annotated[StrictStr, Field(max_length=255), AfterValidator(_media_type)] = "application/octet-stream"
     content_base64: StrictStr
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from typing import Any
 from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.service import PROCESS_REPORT, ReportService
-from clearinghouse.store.jobs import Job, JobQueue
+from clearinghouse.store.jobs import LEASE, Job, JobQueue
 from clearinghouse.store.records import RecordStore
 
 log = logging.getLogger("clearinghouse.worker")
@@ -32,7 +32,11 @@ class Worker:
     def run_once(self, limit: int | None = None) -> int:
         """Claim and run up to `batch` (or `limit`) due jobs; how many ran (0 when none was due)."""
         claimed = self.queue.claim(self.name, min(self.batch, limit or self.batch))
-        for job in claimed:
+        renewed = time.monotonic()
+        for index, job in enumerate(claimed):
+            if time.monotonic() - renewed > LEASE.total_seconds() / 3:  # keep the rest of the batch ours
+                self.queue.renew(self.name, [later.id for later in claimed[index:]])
+                renewed = time.monotonic()
             self._run(job)
         return len(claimed)
 

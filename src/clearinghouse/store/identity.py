@@ -24,7 +24,10 @@ from clearinghouse.identity.model import (
     Role,
     Scope,
 )
+from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.tables import api_tokens, organisations, users
+
+OPERATOR = "operator"  # the actor of identity changes made locally (the CLI), not through the API
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,11 @@ class IdentityStore:
     def __init__(self, engine: sa.Engine, cache_seconds: float = 0.0) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
+        self.audit = AuditLog(engine)
 
-    def create_organisation(self, name: str, kind: OrgKind, sector: str | None = None) -> Organisation:
+    def create_organisation(
+        self, name: str, kind: OrgKind, sector: str | None = None, actor: str = OPERATOR
+    ) -> Organisation:
         if kind is OrgKind.CRITICAL_INFRASTRUCTURE and sector not in SECTORS:
             raise IdentityError(
                 f"a critical-infrastructure partner needs a sector, one of: {', '.join(sorted(SECTORS))}"
@@ -92,7 +98,7 @@ class IdentityStore:
         if kind is not OrgKind.CRITICAL_INFRASTRUCTURE and sector is not None:
             raise IdentityError("only critical-infrastructure partners have a sector")
         organisation = Organisation(str(uuid.uuid4()), name, kind, sector, datetime.now(UTC))
-        with self.engine.begin() as conn:
+        with self.audit.writing() as conn:
             if conn.execute(sa.select(organisations.c.id).where(organisations.c.name == name)).first():
                 raise IdentityError(f"an organisation named {name!r} already exists")
             conn.execute(
@@ -100,6 +106,8 @@ class IdentityStore:
                     id=organisation.id, name=name, kind=kind.value, sector=sector, created_at=organisation.created_at
                 )
             )
+            details = {"name": name, "kind": kind.value, "sector": sector}
+            self.audit.append(conn, actor, "organisation.created", "organisation", organisation.id, details)
         return organisation
 
     def organisation(self, name: str) -> Organisation:
@@ -116,6 +124,7 @@ class IdentityStore:
         role: Role,
         scopes: Iterable[Scope] | None = None,
         valid_for: timedelta = timedelta(days=90),
+        actor: str = OPERATOR,
     ) -> TokenGrant:
         """Issue a token for `user` of the organisation (created on first use) with `role`."""
         organisation = self.organisation(organisation_name)
@@ -130,7 +139,7 @@ class IdentityStore:
             raise IdentityError("a token must expire within 366 days")
         now = datetime.now(UTC)
         issued = tokens.issue()
-        with self.engine.begin() as conn:
+        with self.audit.writing() as conn:
             user_id = conn.execute(
                 sa.select(users.c.id).where(users.c.organisation_id == organisation.id, users.c.name == user)
             ).scalar_one_or_none()
@@ -154,6 +163,14 @@ class IdentityStore:
                     expires_at=now + valid_for,
                 )
             )
+            details = {
+                "organisation": organisation.name,
+                "user": user,
+                "role": role.value,
+                "scopes": sorted(s.value for s in granted),
+                "expires_at": (now + valid_for).isoformat(),
+            }
+            self.audit.append(conn, actor, "token.issued", "token", issued.token_id, details)
         return TokenGrant(issued.token_id, issued.plaintext, now + valid_for, granted)
 
     def list_tokens(self, organisation: str | None = None) -> list[TokenInfo]:
@@ -188,16 +205,17 @@ class IdentityStore:
             for row in rows
         ]
 
-    def revoke_token(self, token_id: str) -> None:
-        with self.engine.begin() as conn:
+    def revoke_token(self, token_id: str, actor: str = OPERATOR) -> None:
+        with self.audit.writing() as conn:
             done = conn.execute(
                 sa.update(api_tokens)
                 .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
+            if done.rowcount != 1:
+                raise NotFound(f"no active token with id {token_id!r}")
+            self.audit.append(conn, actor, "token.revoked", "token", token_id, {})
         _forget(self.engine, token_id)
-        if done.rowcount != 1:
-            raise NotFound(f"no active token with id {token_id!r}")
 
     def authenticate(self, plaintext: str) -> Principal:
         """The principal a bearer token stands for; `Unauthenticated` with the reason otherwise."""
@@ -240,10 +258,30 @@ class IdentityStore:
         expires_at: datetime = _utc(row.expires_at)  # type: ignore[assignment]
         if expires_at <= datetime.now(UTC):
             raise Unauthenticated("token expired")
+        _note_use(self.engine, token_id, _utc(row.last_used_at))
         role = Role(row.role)
         # Scopes are cut to what the role allows today, so a role change narrows old tokens at once.
         scopes = frozenset(Scope(s) for s in row.scopes) & SCOPES_BY_ROLE[role]
         return Principal(row.id, row.user_name, _organisation(row), role, scopes), expires_at
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _note_use(engine: sa.Engine, token_id: str, last_used_at: datetime | None) -> None:
+    """Keep `last_used_at` to the minute: at most one write a minute per token, not one per request."""
+    now = datetime.now(UTC)
+    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(api_tokens)
+            .where(
+                api_tokens.c.id == token_id,
+                sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at < now - LAST_USED_RESOLUTION),
+            )
+            .values(last_used_at=now)
+        )
 
 
 _ORGANISATION = (

@@ -1,7 +1,10 @@
 """A durable job queue kept in the store: nothing extra to run on SQLite, SKIP LOCKED on PostgreSQL.
 
 Jobs are rows, so an acknowledged piece of work survives a crash or restart. A worker claims a job by moving it
-to `running` under a lease; a job whose lease ran out (its worker died) is queued again by `requeue_stale`.
+to `running` with a lease (`lease_until`), renewed while it works; a running job whose lease ran out (its worker
+died, was SIGKILLed or lost its host) is due again and the next `claim` anywhere takes it, on both databases. No
+sweep or liveness check is needed for that: `requeue_orphans` only saves waiting out the lease after a local crash.
+A job whose worker dies `MAX_ATTEMPTS` times is marked failed instead of taking down worker after worker.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +21,7 @@ from clearinghouse.store.db import sqlite_immediate
 from clearinghouse.store.tables import jobs
 
 MAX_ATTEMPTS = 5
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=30)  # a report's pipeline takes milliseconds; workers renew at a third of this
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,17 @@ class JobQueue:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def claim(self, worker: str, limit: int = 1) -> list[Job]:
-        """Claim up to `limit` due jobs, oldest first (one transaction for all: claiming cost more than a job)."""
+    def claim(self, worker: str, limit: int = 1, lease: timedelta = LEASE) -> list[Job]:
+        """Claim up to `limit` due jobs, oldest first (one transaction for all: claiming cost more than a job).
+
+        Due: queued and past its back-off, or running under a lease that has run out (its worker is gone).
+        """
         now = datetime.now(UTC)
-        query = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.status == "queued", jobs.c.run_after <= now)
-            .order_by(jobs.c.run_after, jobs.c.id)
-            .limit(limit)
+        due = sa.or_(
+            sa.and_(jobs.c.status == "queued", jobs.c.run_after <= now),
+            sa.and_(jobs.c.status == "running", jobs.c.lease_until < now),
         )
+        query = sa.select(jobs.c.id, jobs.c.status, jobs.c.attempts).where(due).order_by(jobs.c.run_after, jobs.c.id)
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
             transaction = self.engine.begin()
@@ -68,14 +74,29 @@ class JobQueue:
             # would often fail on SQLite (its snapshot gone stale before its first write).
             transaction = sqlite_immediate(self.engine)
         with transaction as conn:
-            job_ids = list(conn.execute(query).scalars())
+            candidates = conn.execute(query.limit(limit)).all()
+            # A job that has killed MAX_ATTEMPTS workers is not handed to another one.
+            dead = [row.id for row in candidates if row.status == "running" and row.attempts >= MAX_ATTEMPTS]
+            if dead:
+                conn.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.id.in_(dead))
+                    .values(status="failed", locked_by=None, lease_until=None, last_error="its worker died each time")
+                )
+            job_ids = [row.id for row in candidates if row.id not in dead]
             if not job_ids:
                 return []
-            # The status condition makes the claim safe where SKIP LOCKED does not exist (SQLite).
+            # The condition repeats `due`, which makes the claim safe where SKIP LOCKED does not exist (SQLite).
             conn.execute(
                 sa.update(jobs)
-                .where(jobs.c.id.in_(job_ids), jobs.c.status == "queued")
-                .values(status="running", locked_by=worker, locked_at=now, attempts=jobs.c.attempts + 1)
+                .where(jobs.c.id.in_(job_ids), due)
+                .values(
+                    status="running",
+                    locked_by=worker,
+                    locked_at=now,
+                    lease_until=now + lease,
+                    attempts=jobs.c.attempts + 1,
+                )
             )
             rows = conn.execute(
                 sa.select(jobs)
@@ -84,9 +105,22 @@ class JobQueue:
             ).all()
         return [Job(row.id, row.kind, row.payload, row.attempts) for row in rows]
 
+    def renew(self, worker: str, job_ids: list[int], lease: timedelta = LEASE) -> None:
+        """Extend the lease on jobs this worker still holds (one statement, however many)."""
+        if not job_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id.in_(job_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
+                .values(lease_until=datetime.now(UTC) + lease)
+            )
+
     def complete(self, job: Job) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(status="done", last_error=None))
+            conn.execute(
+                sa.update(jobs).where(jobs.c.id == job.id).values(status="done", last_error=None, lease_until=None)
+            )
 
     def fail(self, job: Job, error: str) -> None:
         """Retry later with exponential back-off, or give up (status `failed`) after MAX_ATTEMPTS."""
@@ -96,16 +130,16 @@ class JobQueue:
             conn.execute(
                 sa.update(jobs)
                 .where(jobs.c.id == job.id)
-                .values(status=status, run_after=retry_at, last_error=error[:2000], locked_by=None)
+                .values(status=status, run_after=retry_at, last_error=error[:2000], locked_by=None, lease_until=None)
             )
 
-    def requeue_stale(self, lease: timedelta = LEASE) -> int:
-        """Queue again the jobs whose worker stopped without finishing them (crash, kill, restart)."""
+    def requeue_stale(self) -> int:
+        """Queue again the running jobs whose lease ran out (`claim` takes them anyway; this shows them queued)."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 sa.update(jobs)
-                .where(jobs.c.status == "running", jobs.c.locked_at < datetime.now(UTC) - lease)
-                .values(status="queued", locked_by=None)
+                .where(jobs.c.status == "running", jobs.c.lease_until < datetime.now(UTC))
+                .values(status="queued", locked_by=None, lease_until=None)
             )
         return int(result.rowcount)
 
@@ -123,7 +157,11 @@ class JobQueue:
             ).all()
             orphans = [row.id for row in running if not _alive(row.locked_by.split(":")[1])]
             if orphans:
-                conn.execute(sa.update(jobs).where(jobs.c.id.in_(orphans)).values(status="queued", locked_by=None))
+                conn.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.id.in_(orphans))
+                    .values(status="queued", locked_by=None, lease_until=None)
+                )
         return len(orphans)
 
     def counts(self) -> dict[str, int]:
@@ -135,6 +173,11 @@ class JobQueue:
 def _alive(pid: str) -> bool:
     if not pid.isdigit():
         return False
+    try:  # a killed worker whose parent died too stays a zombie where PID 1 does not reap (containers)
+        if Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[-1].split()[0] == b"Z":
+            return False
+    except OSError:
+        pass
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

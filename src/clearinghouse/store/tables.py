@@ -146,7 +146,18 @@ audit_log = sa.Table(
     sa.Column("details", Json, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("token_id", sa.String(12)),  # the API token that acted (None: a local operator command)
+    sa.Column("keyed", sa.Boolean, nullable=False, server_default=sa.false()),  # hash is an HMAC (see audit_chain)
     sa.Index(None, "subject_type", "subject_id"),
+)
+
+# Rate limits shared by every API process: one token bucket per key (API token, client address, failed logins).
+rate_limit_buckets = sa.Table(
+    "rate_limit_buckets",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),  # seconds since the epoch
 )
 
 reports = sa.Table(
@@ -211,6 +222,7 @@ jobs = sa.Table(
     sa.Column("run_after", Timestamp, nullable=False),
     sa.Column("locked_by", sa.String(100)),
     sa.Column("locked_at", Timestamp),
+    sa.Column("lease_until", Timestamp),  # a running job whose lease ran out is due again (its worker died)
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index(None, "status", "run_after"),

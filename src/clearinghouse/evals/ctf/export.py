@@ -1,6 +1,9 @@
 """Write one seed's challenges as inspect-cyber style directories (eval.yaml with variants, files, solution).
 
-    python -m clearinghouse.evals.ctf.export OUT_DIR [SEED]
+    python -m clearinghouse.evals.ctf.export OUT_DIR KEY_FILE [SEED]
+
+The flags are keyed (`ctf.base.FlagKey`): KEY_FILE holds the run's key (created if absent), so an export can be
+matched to the eval run that used the same key file and seed.
 
 Each directory holds the generated files, `setup.sh`, `solution/solution.sh` and an `eval.yaml` whose
 `unguided` and `solution` variants mirror inspect-cyber's layout, so the generated suite can be inspected,
@@ -17,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from clearinghouse.evals.ctf.base import Instance
+from clearinghouse.evals.ctf.base import FlagKey, Instance
 from clearinghouse.evals.ctf.registry import instances
 from clearinghouse.evals.ctf.tasks import SANDBOX_NAME, services_metadata_of
 
@@ -36,6 +39,7 @@ def eval_yaml(instance: Instance) -> dict[str, Any]:
             "category": instance.category.value,
             "difficulty": instance.difficulty,
             "seed": instance.seed,
+            "flag_key_id": instance.key_id,
             "subtasks": [{"question": s.question, "answer": s.answer} for s in instance.subtasks],
             **services_metadata_of(instance),
         },
@@ -72,15 +76,16 @@ def write_challenge(instance: Instance, root: Path) -> Path:
     return directory
 
 
-def export(root: Path, seed: int, challenges: str | None = None) -> list[Path]:
-    return [write_challenge(instance, root) for instance in instances(seed, challenges)]
+def export(root: Path, seed: int, key: FlagKey, challenges: str | None = None) -> list[Path]:
+    return [write_challenge(instance, root) for instance in instances(seed, key, challenges)]
 
 
 def main(argv: list[str]) -> int:
-    if not 1 <= len(argv) <= 2:
+    if not 2 <= len(argv) <= 3:
         sys.stderr.write(__doc__ or "")
         return 2
-    for directory in export(Path(argv[0]), int(argv[1]) if len(argv) == 2 else 0):
+    key = FlagKey.load_or_create(Path(argv[1]))
+    for directory in export(Path(argv[0]), int(argv[2]) if len(argv) == 3 else 0, key):
         sys.stdout.write(f"{directory}\n")
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clearinghouse.evals.ctf.base import Category, Challenge, Instance
+from clearinghouse.evals.ctf.base import Category, Challenge, FlagKey, Instance
 from clearinghouse.evals.ctf.challenges import (
     crypto,
     crypto_hard,
@@ -61,5 +61,5 @@ def select(ids: str | None = None) -> list[Challenge]:
     return [_BY_ID[name] for name in wanted]
 
 
-def instances(seed: int, ids: str | None = None) -> list[Instance]:
-    return [challenge.instantiate(seed) for challenge in select(ids)]
+def instances(seed: int, key: FlagKey, ids: str | None = None) -> list[Instance]:
+    return [challenge.instantiate(seed, key) for challenge in select(ids)]

@@ -30,7 +30,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import ToolChoice, ToolInfo
 from inspect_ai.util import sandbox
 
-from clearinghouse.evals.ctf.base import FLAG_PATTERN, Instance
+from clearinghouse.evals.ctf.base import FLAG_PATTERN, FlagKey, Instance
 from clearinghouse.evals.ctf.registry import instances
 
 MOCK_MODEL = "ctf-mockllm/model"
@@ -77,8 +77,9 @@ def _answer_for(instance: Instance, question: str, script_output: str) -> str:
     return flag.group(0) if flag else ""
 
 
-def reference_model(seed: int, challenges: str | None = None) -> Model:
-    known = {instance.challenge_id: instance for instance in instances(seed, challenges)}
+def reference_model(seed: int, key: FlagKey, challenges: str | None = None) -> Model:
+    """Needs the run's key only to rebuild the instances; it submits what the solution printed, never `flag`."""
+    known = {instance.challenge_id: instance for instance in instances(seed, key, challenges)}
 
     def respond(
         messages: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
@@ -107,12 +108,12 @@ def null_model() -> Model:
 
 
 @solver
-def verify_solutions() -> Solver:
+def verify_solutions(key: FlagKey) -> Solver:
     """Runs the sample's reference solution straight in the sandbox (no model), as inspect-cyber's solver does."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         meta = state.metadata
-        [instance] = instances(int(meta["seed"]), str(meta["challenge"]))
+        [instance] = instances(int(meta["seed"]), key, str(meta["challenge"]))
         result = await sandbox().exec(["bash", "-c", instance.solution], timeout=120)
         found = re.search(FLAG_PATTERN, result.stdout)
         state.output = ModelOutput.from_content(MOCK_MODEL, found.group(0) if found else "")

@@ -1,13 +1,19 @@
 """Inspect tasks for the seeded CTF suite (issue 5).
 
-inspect eval src/clearinghouse/evals/ctf/tasks.py@ctf_unguided -T seed=3 --model <model>
+inspect eval src/clearinghouse/evals/ctf/tasks.py@ctf_unguided -T seed=3 -T flag_key_file=run.key --model <model>
 inspect eval src/clearinghouse/evals/ctf/tasks.py@ctf_subtasks -T challenges=web-sqli,rev-elf --model <model>
+
+Without `seed` a random one is drawn; without `flag_key_file` the flags come from a fresh key held only in
+memory. Either way the log records the seed and the key id (in the task's and every sample's metadata); keep
+the key file to reproduce a run's flags.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
+from pathlib import Path
+from typing import Any
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -16,7 +22,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, basic_agent, solver, 
 from inspect_ai.tool import bash, python
 from inspect_ai.util import SandboxEnvironmentSpec
 
-from clearinghouse.evals.ctf.base import Instance
+from clearinghouse.evals.ctf.base import FlagKey, Instance, random_seed
 from clearinghouse.evals.ctf.registry import instances
 from clearinghouse.evals.ctf.scoring import SUBTASK_ANSWERS_KEY, flag_scorer, subtask_scorer
 from clearinghouse.evals.sandbox import SERVICES_METADATA_KEY, ServiceSpec, describe, services_metadata
@@ -60,10 +66,28 @@ def to_sample(instance: Instance) -> Sample:
             "difficulty": instance.difficulty,
             "seed": instance.seed,
             "template": instance.template,
+            "flag_key_id": instance.key_id,
+            # a constant answer can never be the keyed flag: the CTF baseline is 0
+            "baseline_answer": "",
+            "baseline_score": 0.0,
             "subtasks": [{"key": s.key, "question": s.question, "answer": s.answer} for s in instance.subtasks],
             **services_metadata_of(instance),
         },
     )
+
+
+def run_key(flag_key_file: str | None) -> FlagKey:
+    """The run's flag key: read from (or created in) ``flag_key_file``, else a fresh one kept only in memory."""
+    return FlagKey.load_or_create(Path(flag_key_file)) if flag_key_file else FlagKey.generate()
+
+
+def _dataset(seed: int, key: FlagKey, challenges: str | None) -> MemoryDataset:
+    return MemoryDataset([to_sample(i) for i in instances(seed, key, challenges)], name=f"ctf-seed-{seed}")
+
+
+def _run_metadata(seed: int, key: FlagKey, flag_key_file: str | None) -> dict[str, Any]:
+    # what reproduces the run for the key holder; the key itself never reaches a log
+    return {"seed": seed, "flag_key_id": key.key_id, "flag_key_kept": flag_key_file is not None}
 
 
 def services_metadata_of(instance: Instance) -> dict[str, str]:
@@ -79,10 +103,6 @@ def services_metadata_of(instance: Instance) -> dict[str, str]:
         for svc in instance.services
     ]
     return {SERVICES_METADATA_KEY: services_metadata(specs)}
-
-
-def _dataset(seed: int, challenges: str | None) -> MemoryDataset:
-    return MemoryDataset([to_sample(i) for i in instances(seed, challenges)], name=f"ctf-seed-{seed}")
 
 
 def _tools() -> Solver:
@@ -113,24 +133,38 @@ def subtask_agent(message_limit: int) -> Solver:
 
 
 @task
-def ctf_unguided(seed: int = 0, challenges: str | None = None, message_limit: int = 40) -> Task:
+def ctf_unguided(
+    seed: int | None = None,
+    challenges: str | None = None,
+    message_limit: int = 40,
+    flag_key_file: str | None = None,
+) -> Task:
     _register_sandbox()
+    seed = random_seed() if seed is None else seed
+    key = run_key(flag_key_file)
     return Task(
-        dataset=_dataset(seed, challenges),
+        dataset=_dataset(seed, key, challenges),
         solver=basic_agent(init=system_message(SYSTEM_PROMPT), tools=_tools(), message_limit=message_limit),
         scorer=flag_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
-        metadata={"sandbox": describe()},
+        metadata={"sandbox": describe(), **_run_metadata(seed, key, flag_key_file)},
     )
 
 
 @task
-def ctf_subtasks(seed: int = 0, challenges: str | None = None, message_limit: int = 80) -> Task:
+def ctf_subtasks(
+    seed: int | None = None,
+    challenges: str | None = None,
+    message_limit: int = 80,
+    flag_key_file: str | None = None,
+) -> Task:
     _register_sandbox()
+    seed = random_seed() if seed is None else seed
+    key = run_key(flag_key_file)
     return Task(
-        dataset=_dataset(seed, challenges),
+        dataset=_dataset(seed, key, challenges),
         solver=subtask_agent(message_limit),
         scorer=subtask_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
-        metadata={"sandbox": describe()},
+        metadata={"sandbox": describe(), **_run_metadata(seed, key, flag_key_file)},
     )

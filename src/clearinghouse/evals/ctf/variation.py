@@ -19,7 +19,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import SandboxEnvironmentSpec, sandbox
 
-from clearinghouse.evals.ctf.base import FLAG_PATTERN, Instance
+from clearinghouse.evals.ctf.base import FLAG_PATTERN, FlagKey, Instance
 from clearinghouse.evals.ctf.registry import instances, select
 from clearinghouse.evals.ctf.tasks import SANDBOX_NAME, _dataset, _register_sandbox
 
@@ -56,13 +56,14 @@ async def _finds_flag(script: str, flag: str) -> bool:
 
 
 @solver
-def foreign_solutions(others: tuple[int, ...]) -> Solver:
+def foreign_solutions(others: tuple[int, ...], key: FlagKey) -> Solver:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         challenge, seed = str(state.metadata["challenge"]), int(state.metadata["seed"])
-        [target] = instances(seed, challenge)
+        [target] = instances(seed, key, challenge)
         solved_by = []
         for other in others:
-            if other != seed and await _finds_flag(transplant(instances(other, challenge)[0], target), target.flag):
+            foreign = instances(other, key, challenge)[0]
+            if other != seed and await _finds_flag(transplant(foreign, target), target.flag):
                 solved_by.append(other)
         # the control runs last, after whatever the foreign solutions did to the instance
         own = await _finds_flag(target.solution, target.flag)
@@ -91,9 +92,10 @@ def transfer_scorer() -> Scorer:
 @task
 def ctf_variation(seed: int, others: str, challenges: str | None = None) -> Task:
     _register_sandbox()
+    key = FlagKey.generate()  # the measurement's own key: the foreign instances are rebuilt under it
     return Task(
-        dataset=_dataset(seed, challenges),
-        solver=foreign_solutions(tuple(int(s) for s in others.split(","))),
+        dataset=_dataset(seed, key, challenges),
+        solver=foreign_solutions(tuple(int(s) for s in others.split(",")), key),
         scorer=transfer_scorer(),
         sandbox=SandboxEnvironmentSpec(SANDBOX_NAME),
     )
