@@ -12,7 +12,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clearinghouse.api.auth import access_note, authorised
 from clearinghouse.api.paging import DEFAULT_LIMIT, Cursor, Limit
@@ -44,6 +44,14 @@ router = APIRouter(prefix="/api/v1/frontier", tags=["frontier"])
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL: refused here as 422 rather than failing in the database as 500.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("NUL characters are not accepted")
+        return value
 
 
 class CriteriaUpload(_Body):
