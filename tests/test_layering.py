@@ -16,7 +16,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "clearinghouse"
 # Lowest first. A package may import packages of lower layers only: never its own layer's peers, never upwards.
 LAYERS: list[set[str]] = [
     {"errors", "data", "files"},
-    {"config", "schemas", "statemachine"},
+    {"config", "schemas", "statemachine", "safeparse"},
     {"records"},
     {"formats"},
     {"identity"},

@@ -278,3 +278,20 @@ class PortInUse(ConfigurationError):
     """The address `serve` was asked to listen on is taken (another server, an earlier demo)."""
 
     code = "port-in-use"
+
+
+# Evaluations -----------------------------------------------------------------------------------------------------
+
+
+class InvalidFlagKey(ClearinghouseError):
+    """A flag key file that is unreadable or not a key: flags of that run cannot be derived again."""
+
+    code = "invalid-flag-key"
+    status = 422
+
+
+class DuplicateSample(ClearinghouseError):
+    """The same (task, sample, seed, epoch) in two logs: pooling must never let one run overwrite another."""
+
+    code = "duplicate-sample"
+    status = 422

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from inspect_ai.log import EvalLog
 from scipy import stats
 
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import DuplicateSample
 
 __all__ = [
     "DEFAULT_RESAMPLES",
@@ -500,12 +500,6 @@ def paired_difference(
 # --------------------------------------------------------------------------------------------------------
 # From logs
 # --------------------------------------------------------------------------------------------------------
-
-
-class DuplicateSample(ClearinghouseError):
-    """The same (task, sample, seed, epoch) in two logs: pooling must never let one run overwrite another."""
-
-    code = "duplicate-sample"
 
 
 def pool(logs: Iterable[EvalLog]) -> list[SampleResult]:

@@ -19,16 +19,12 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import InvalidFlagKey
 
 FLAG_PATTERN = r"flag\{[0-9a-f]{32}\}"
 KEY_BYTES = 32
 # Seeds drawn when none is given; recorded in every sample's metadata and the task's.
 SEED_SPACE = 2**31
-
-
-class InvalidFlagKey(ClearinghouseError):
-    code = "invalid-flag-key"
 
 
 @dataclass(frozen=True)
