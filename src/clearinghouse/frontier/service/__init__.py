@@ -10,7 +10,7 @@ span several.
 from __future__ import annotations
 
 from clearinghouse.errors import CriteriaImmutable, EarlyAccessDenied, FrontierConflict
-from clearinghouse.frontier.service.base import SUBJECT, actor_of, metric_values
+from clearinghouse.frontier.service.base import SUBJECT, metric_values
 from clearinghouse.frontier.service.criteria import CriteriaService
 from clearinghouse.frontier.service.determinations import DeterminationService
 from clearinghouse.frontier.service.evaluations import SEVERITIES, EvaluationService
@@ -35,7 +35,6 @@ __all__ = [
     "ModelService",
     "ReviewReportService",
     "WindowService",
-    "actor_of",
     "metric_values",
 ]
 

@@ -19,15 +19,11 @@ from clearinghouse.errors import FrontierConflict, IllegalTransition, NotFound
 from clearinghouse.frontier.repository import FrontierRepository
 from clearinghouse.frontier.views import MetricView
 from clearinghouse.frontier.window import SubmissionState
-from clearinghouse.policy import Actor, actor_name, rules
+from clearinghouse.policy import Actor, rules
 from clearinghouse.store.audit import AuditLog
 
 SUBJECT = "frontier-model"
 SUBMISSION_FINAL = frozenset({SubmissionState.CLOSED.value, SubmissionState.WITHDRAWN.value})
-
-
-def actor_of(actor: Actor) -> str:
-    return actor_name(actor)
 
 
 class FrontierBase:

@@ -8,9 +8,9 @@ from clearinghouse.errors import CriteriaImmutable, NotFound
 from clearinghouse.frontier import criteria as criteria_mod
 from clearinghouse.frontier import views
 from clearinghouse.frontier.criteria import CriteriaSet, CriteriaStatus
-from clearinghouse.frontier.service.base import FrontierBase, actor_of
+from clearinghouse.frontier.service.base import FrontierBase
 from clearinghouse.frontier.views import CriteriaView
-from clearinghouse.policy import Actor, rules
+from clearinghouse.policy import Actor, actor_name, rules
 
 
 class CriteriaService(FrontierBase):
@@ -44,13 +44,13 @@ class CriteriaService(FrontierBase):
                     supersedes=criteria.supersedes,
                     document=dict(criteria.document),
                     content_hash=criteria.content_hash,
-                    published_by=actor_of(principal),
+                    published_by=actor_name(principal),
                     created_at=now,
                 ),
             )
             details = {"status": criteria.status.value, "content_hash": criteria.content_hash}
             self.audit.append(
-                conn, actor_of(principal), "frontier.criteria.stored", "frontier-criteria", criteria.key, details
+                conn, actor_name(principal), "frontier.criteria.stored", "frontier-criteria", criteria.key, details
             )
             row = repo.criteria_row(conn, criteria.id, criteria.version)
         return views.criteria_json(row)
@@ -62,7 +62,7 @@ class CriteriaService(FrontierBase):
         self.repository.set_criteria_status(conn, old_id, int(old_version), CriteriaStatus.SUPERSEDED)
         self.audit.append(
             conn,
-            actor_of(principal),
+            actor_name(principal),
             "frontier.criteria.superseded",
             "frontier-criteria",
             criteria.supersedes or "",

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from clearinghouse.errors import Forbidden, IllegalTransition, NotFound
 from clearinghouse.frontier import views
 from clearinghouse.frontier.determination import Designation, EvaluationResult, ModelFacts, determine
-from clearinghouse.frontier.service.base import SUBJECT, actor_of
+from clearinghouse.frontier.service.base import SUBJECT
 from clearinghouse.frontier.service.criteria import CriteriaService
 from clearinghouse.frontier.views import ClassifiedReviewView, DeterminationMade, DeterminationView
-from clearinghouse.policy import Actor, rules
+from clearinghouse.policy import Actor, actor_name, rules
 
 
 class DeterminationService(CriteriaService):
@@ -59,7 +59,7 @@ class DeterminationService(CriteriaService):
             model = self._model_row(conn, principal, model_id)
             if self_assessment:
                 rules.require_developer_of(principal, model.developer_org_id)
-            outcome = determine(criteria, self.facts(conn, model, principal), actor_of(principal), self.clock())
+            outcome = determine(criteria, self.facts(conn, model, principal), actor_name(principal), self.clock())
             self.repository.insert_determination(
                 conn,
                 dict(
@@ -79,7 +79,7 @@ class DeterminationService(CriteriaService):
             details: dict[str, Any] = {"determination_id": determination_id, "restricted": restricted}
             if not restricted:
                 details |= {"criteria": criteria.key, "coverage": outcome.coverage.value, "basis": basis}
-            self.audit.append(conn, actor_of(principal), "frontier.determination", SUBJECT, model_id, details)
+            self.audit.append(conn, actor_name(principal), "frontier.determination", SUBJECT, model_id, details)
         return DeterminationMade(
             id=determination_id,
             model=outcome.model,
@@ -116,7 +116,7 @@ class DeterminationService(CriteriaService):
             )
             details = {"review_id": review_id, "authority": authority, "holder": holder}
             self.audit.append(
-                conn, actor_of(principal), "frontier.classified-review.opened", SUBJECT, model_id, details
+                conn, actor_name(principal), "frontier.classified-review.opened", SUBJECT, model_id, details
             )
         return {"id": review_id, "model_id": model_id, "authority": authority, "holder": holder, "designation": None}
 
@@ -135,7 +135,7 @@ class DeterminationService(CriteriaService):
             self.repository.conclude_classified_review(conn, review_id, designation, self.clock())
             details = {"review_id": review_id, "authority": row.authority, "designation": designation}
             self.audit.append(
-                conn, actor_of(principal), "frontier.classified-review.concluded", SUBJECT, row.model_id, details
+                conn, actor_name(principal), "frontier.classified-review.concluded", SUBJECT, row.model_id, details
             )
         return {
             "id": review_id,

@@ -8,7 +8,7 @@ from typing import Any
 
 from clearinghouse.errors import FrontierConflict
 from clearinghouse.frontier import views
-from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, metric_values
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, metric_values
 from clearinghouse.frontier.views import FindingView, RunView
 from clearinghouse.policy import Actor, actor_name, rules
 
@@ -93,12 +93,12 @@ class EvaluationService(FrontierBase):
                     title=title,
                     description=description,
                     evaluation_run_id=evaluation_run_id,
-                    recorded_by=actor_of(principal),
+                    recorded_by=actor_name(principal),
                     created_at=self.clock(),
                 ),
             )
             details = {"finding_id": finding_id, "severity": severity, "capability_area": capability_area}
-            self.audit.append(conn, actor_of(principal), "frontier.finding.recorded", SUBJECT, model_id, details)
+            self.audit.append(conn, actor_name(principal), "frontier.finding.recorded", SUBJECT, model_id, details)
         return self.findings(principal, model_id)[-1]
 
     def findings(self, principal: Actor, model_id: str) -> list[FindingView]:

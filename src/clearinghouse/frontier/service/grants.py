@@ -13,11 +13,11 @@ from clearinghouse.errors import EarlyAccessDenied, GrantRefused, NotFound
 from clearinghouse.frontier import grants as grant_rules
 from clearinghouse.frontier import views
 from clearinghouse.frontier.grants import GrantState
-from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, require_active
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, require_active
 from clearinghouse.frontier.views import GrantAccess, GrantView
 from clearinghouse.frontier.window import ReviewWindow
 from clearinghouse.identity.model import OrgKind, Scope
-from clearinghouse.policy import Actor, rules
+from clearinghouse.policy import Actor, actor_name, rules
 
 # Attempts on a grant by another organisation are audited under the grant, not on the model's timeline.
 GRANT_SUBJECT = "frontier-grant"
@@ -59,7 +59,7 @@ class GrantService(FrontierBase):
                     state=GrantState.NOMINATED.value,
                     starts_on=starts_on,
                     ends_on=ends_on,
-                    nominated_by=actor_of(principal),
+                    nominated_by=actor_name(principal),
                     created_at=now,
                     updated_at=now,
                 ),
@@ -71,7 +71,7 @@ class GrantService(FrontierBase):
                 "starts_on": starts_on.isoformat(),
                 "ends_on": ends_on.isoformat(),
             }
-            self.audit.append(conn, actor_of(principal), "frontier.grant.nominated", SUBJECT, row.model_id, details)
+            self.audit.append(conn, actor_name(principal), "frontier.grant.nominated", SUBJECT, row.model_id, details)
         return self.grant(principal, grant_id)
 
     def grant(self, principal: Actor, grant_id: str) -> GrantView:
@@ -100,11 +100,11 @@ class GrantService(FrontierBase):
                 rules.require_nominator(principal, model.developer_org_id)
             else:
                 rules.require_developer_of(principal, model.developer_org_id)
-            grant_rules.transition(GrantState(row.state), target, actor_of(principal), reason, now)
+            grant_rules.transition(GrantState(row.state), target, actor_name(principal), reason, now)
             self.repository.set_grant_state(conn, grant_id, target, now)
             details = {"grant_id": grant_id, "from": row.state, "to": target.value, "reason": reason}
             self.audit.append(
-                conn, actor_of(principal), f"frontier.grant.{target.value}", SUBJECT, row.model_id, details
+                conn, actor_name(principal), f"frontier.grant.{target.value}", SUBJECT, row.model_id, details
             )
         return self.grant(principal, grant_id)
 
@@ -123,13 +123,13 @@ class GrantService(FrontierBase):
             foreign = row is not None and not rules.holds_grant(principal, row.partner_org_id)
             if foreign:
                 self.audit.append(
-                    conn, actor_of(principal), "frontier.grant.access-denied", GRANT_SUBJECT, grant_id, details
+                    conn, actor_name(principal), "frontier.grant.access-denied", GRANT_SUBJECT, grant_id, details
                 )
             elif row is not None:
                 why = grant_rules.usable(GrantState(row.state), row.starts_on, row.ends_on, today)
                 action = "frontier.grant.access" if why is None else "frontier.grant.access-denied"
                 entry = details if why is None else details | {"why": why}
-                self.audit.append(conn, actor_of(principal), action, SUBJECT, row.model_id, entry)
+                self.audit.append(conn, actor_name(principal), action, SUBJECT, row.model_id, entry)
                 endpoint = self.repository.access_method(conn, row.submission_id)["endpoint_ref"]
         # The denial's audit entry is committed above; only then is the caller refused.
         if row is None or foreign:

@@ -8,9 +8,9 @@ from datetime import date
 
 from clearinghouse.errors import FrontierConflict
 from clearinghouse.frontier import views
-from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase
 from clearinghouse.frontier.views import ModelView
-from clearinghouse.policy import Actor, rules
+from clearinghouse.policy import Actor, actor_name, rules
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,12 @@ class ModelService(FrontierBase):
                     training_compute_flop=registration.training_compute_flop,
                     planned_partner_release=registration.planned_partner_release,
                     planned_public_release=registration.planned_public_release,
-                    registered_by=actor_of(principal),
+                    registered_by=actor_name(principal),
                     created_at=self.clock(),
                 ),
             )
             details = {"name": registration.name, "version": registration.version}
-            self.audit.append(conn, actor_of(principal), "frontier.model.registered", SUBJECT, model_id, details)
+            self.audit.append(conn, actor_name(principal), "frontier.model.registered", SUBJECT, model_id, details)
         return self.model(principal, model_id)
 
     def model(self, principal: Actor, model_id: str) -> ModelView:

@@ -11,10 +11,10 @@ from typing import Any
 
 from clearinghouse.frontier import views
 from clearinghouse.frontier import window as window_rules
-from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, actor_of, require_active
+from clearinghouse.frontier.service.base import SUBJECT, FrontierBase, require_active
 from clearinghouse.frontier.views import ReminderView, SubmissionView
 from clearinghouse.frontier.window import Milestone, ReviewWindow, SubmissionState
-from clearinghouse.policy import Actor, rules
+from clearinghouse.policy import Actor, actor_name, rules
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class WindowService(FrontierBase):
                     contacts=offer.contacts,
                     milestones=_milestones(window, {}),
                     plan_changes=[],
-                    offered_by=actor_of(principal),
+                    offered_by=actor_name(principal),
                     created_at=now,
                     updated_at=now,
                 ),
@@ -61,7 +61,7 @@ class WindowService(FrontierBase):
                 "partner_release_on": window.partner_release_on.isoformat(),
                 "window_days": window.days,
             }
-            self.audit.append(conn, actor_of(principal), "frontier.submission.offered", SUBJECT, model_id, details)
+            self.audit.append(conn, actor_name(principal), "frontier.submission.offered", SUBJECT, model_id, details)
         return self.submission(principal, submission_id)
 
     def submission(self, principal: Actor, submission_id: str) -> SubmissionView:
@@ -87,7 +87,7 @@ class WindowService(FrontierBase):
             )
             change_json = {
                 "on": change.on.isoformat(),
-                "by": actor_of(principal),
+                "by": actor_name(principal),
                 "partner_release_from": change.partner_release_from.isoformat(),
                 "partner_release_to": change.partner_release_to.isoformat(),
                 "opens_from": change.opens_from.isoformat(),
@@ -109,7 +109,7 @@ class WindowService(FrontierBase):
             self.repository.set_planned_partner_release(conn, row.model_id, moved.partner_release_on)
             details = {"submission_id": submission_id, **change_json}
             self.audit.append(
-                conn, actor_of(principal), "frontier.submission.release-moved", SUBJECT, row.model_id, details
+                conn, actor_name(principal), "frontier.submission.release-moved", SUBJECT, row.model_id, details
             )
         return self.submission(principal, submission_id)
 
@@ -124,7 +124,7 @@ class WindowService(FrontierBase):
             state = SubmissionState(row.state)
             if milestone in window_rules.STATE_AFTER_MILESTONE:
                 target = window_rules.STATE_AFTER_MILESTONE[milestone]
-                window_rules.transition(state, target, actor_of(principal), note, now)
+                window_rules.transition(state, target, actor_name(principal), note, now)
                 state = target
             else:
                 require_active(row)
@@ -132,13 +132,15 @@ class WindowService(FrontierBase):
             milestones[milestone.value] = {
                 **milestones[milestone.value],
                 "completed_at": now.isoformat(),
-                "completed_by": actor_of(principal),
+                "completed_by": actor_name(principal),
             }
             self.repository.update_submission(
                 conn, submission_id, dict(state=state.value, milestones=milestones, updated_at=now)
             )
             details = {"submission_id": submission_id, "milestone": milestone.value, "state": state.value, "note": note}
-            self.audit.append(conn, actor_of(principal), "frontier.milestone.completed", SUBJECT, row.model_id, details)
+            self.audit.append(
+                conn, actor_name(principal), "frontier.milestone.completed", SUBJECT, row.model_id, details
+            )
         return self.submission(principal, submission_id)
 
     def withdraw(self, principal: Actor, submission_id: str, reason: str) -> SubmissionView:
@@ -149,7 +151,7 @@ class WindowService(FrontierBase):
             row = self._submission_row(conn, principal, submission_id)
             rules.require_developer_of(principal, self._model_row(conn, principal, row.model_id).developer_org_id)
             window_rules.transition(
-                SubmissionState(row.state), SubmissionState.WITHDRAWN, actor_of(principal), reason, now
+                SubmissionState(row.state), SubmissionState.WITHDRAWN, actor_name(principal), reason, now
             )
             self.repository.update_submission(
                 conn, submission_id, dict(state=SubmissionState.WITHDRAWN.value, updated_at=now)
@@ -157,7 +159,7 @@ class WindowService(FrontierBase):
             self.repository.revoke_open_grants(conn, submission_id, now)
             details = {"submission_id": submission_id, "from": row.state, "reason": reason}
             self.audit.append(
-                conn, actor_of(principal), "frontier.submission.withdrawn", SUBJECT, row.model_id, details
+                conn, actor_name(principal), "frontier.submission.withdrawn", SUBJECT, row.model_id, details
             )
         return self.submission(principal, submission_id)
 
