@@ -249,6 +249,16 @@ SERVICE_BEGIN = "# >>> service: runs in a sandbox of its own\n"
 SERVICE_END = "# <<< service\n"
 
 
+# Python service prelude (a `string.Template`): read the flag from the file the service sandbox was given, then
+# delete it, so the flag lives only in the service's own (non-dumpable) memory.
+PY_FLAG_LOADER = """
+import os
+with open("$flag_file") as _fh:
+    FLAG = _fh.read().strip()
+os.remove("$flag_file")
+"""
+
+
 def service_setup(port: int, command: str, pre: str = "") -> str:
     """Setup script that starts `command` detached in the background and waits for `port`."""
     return (

@@ -6,6 +6,7 @@ import random
 from string import Template
 
 from clearinghouse.evals.ctf.base import (
+    PY_FLAG_LOADER,
     Builder,
     Parts,
     Service,
@@ -17,15 +18,8 @@ from clearinghouse.evals.ctf.base import (
     service_setup,
 )
 
-_FLAG_LOADER = """
-import os
-with open("$flag_file") as _fh:
-    FLAG = _fh.read().strip()
-os.remove("$flag_file")
-"""
-
 _XFF_SERVER = Template(
-    _FLAG_LOADER
+    PY_FLAG_LOADER
     + """
 import http.server, ipaddress
 
@@ -132,7 +126,7 @@ build_xff = Templates(tuple(_xff(kind) for kind in _TRUSTED_HEADERS))
 
 
 _RUNNER = Template(
-    _FLAG_LOADER
+    PY_FLAG_LOADER
     + """
 import glob, subprocess, time
 
