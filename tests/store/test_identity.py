@@ -27,7 +27,7 @@ def test_a_token_is_shown_once_and_stored_only_as_a_hash(identity: IdentityStore
     grant = identity.create_token("CH", "ana", Role.ANALYST)
     with identity.engine.connect() as conn:
         stored = conn.execute(sa.select(api_tokens)).one()
-    assert grant.plaintext not in str(tuple(stored)) and grant.plaintext.split("_")[2] not in str(tuple(stored))
+    assert grant.plaintext not in str(tuple(stored)) and grant.plaintext.split("_", 2)[2] not in str(tuple(stored))
     principal = identity.authenticate(grant.plaintext)
     assert (principal.user, principal.role, principal.organisation.name) == ("ana", Role.ANALYST, "CH")
     assert Scope.REPORTS_TRIAGE in principal.scopes
