@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"ingest", "sharing"},
     {"intake", "frontier"},
     {"evals"},
+    {"workers"},
     {"api"},
     {"cli"},
     {"__main__", "__init__"},

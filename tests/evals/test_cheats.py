@@ -21,6 +21,8 @@ from clearinghouse.evals.offline import install_offline_tokenizer
 pytestmark = pytest.mark.slow
 
 SEEDS = (0, 1, 2)
+
+
 @pytest.fixture(scope="module")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[FlagKey, str]:
     path = tmp_path_factory.mktemp("key") / "run.key"

@@ -20,12 +20,12 @@ from clearinghouse.api.routers import audit, frontier, records, reports
 from clearinghouse.config import Settings
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
-from clearinghouse.intake.worker import report_processing
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.rate_limits import RateLimitStore
 from clearinghouse.store.records import RecordStore
+from clearinghouse.workers import build_worker
 
 
 class Health(TypedDict):
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     report_store = ReportService(engine)
     # Queued reports are processed by `clearinghouse worker` processes (`serve` starts one); the app keeps the
     # pipeline and a worker only so that tests and operators can run due jobs in-process.
-    pipeline, worker = report_processing(record_store, report_store)
+    pipeline, worker = build_worker(engine)
     acceptance = AcceptanceWriter(report_store)
 
     @asynccontextmanager

@@ -347,11 +347,10 @@ def worker(
     """Run queued jobs (report processing) outside the API server, e.g. several processes on PostgreSQL."""
     import threading
 
-    from clearinghouse.intake.service import ReportService
-    from clearinghouse.intake.worker import report_processing
+    from clearinghouse.workers import build_worker
 
     engine = open_engine(Settings.from_env(), create=False)
-    pipeline, runner = report_processing(RecordStore(engine), ReportService(engine))
+    pipeline, runner = build_worker(engine)
     # Index the store's records and reports now (about 10 s for the 16k-record dev set), not on the first report.
     pipeline.duplicates.warm()
     if until_idle:

@@ -78,8 +78,7 @@ class Worker:
         log.info("job %s (%s) done in %.1f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
 
 
-def report_processing(records: RecordStore, reports: ReportService) -> tuple[ReportPipeline, Worker]:
-    """The report pipeline and a worker running it for queued reports: the same wiring for every process."""
+def report_processing(records: RecordStore, reports: ReportService) -> tuple[ReportPipeline, dict[str, Handler]]:
+    """The report pipeline and the job handlers running it for queued reports (wired in `clearinghouse.workers`)."""
     pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
-    queue = JobQueue(records.engine)
-    return pipeline, Worker(queue, {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])})
+    return pipeline, {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])}
