@@ -319,3 +319,10 @@ class WebhookTargetRefused(InvalidSubscription):
 
     code = "webhook-target-refused"
     status = 422
+
+
+class WebhookHostUnresolvable(InvalidSubscription):
+    """A webhook URL whose host name does not resolve (now: at delivery this is retried, DNS may come back)."""
+
+    code = "webhook-host-unresolvable"
+    status = 422

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.store.tables import notification_deliveries, notification_subscriptions
+from clearinghouse.store.tables import notification_deliveries, notification_subscriptions, organisations
 
 
 def subscriptions_for(conn: sa.Connection, organisation_ids: Iterable[str]) -> list[sa.Row[Any]]:
@@ -84,3 +84,7 @@ def list_deliveries(
 
 def update_delivery(conn: sa.Connection, delivery_id: str, **values: Any) -> None:
     conn.execute(sa.update(notification_deliveries).where(notification_deliveries.c.id == delivery_id).values(**values))
+
+
+def organisation_id(conn: sa.Connection, name: str) -> str | None:
+    return conn.execute(sa.select(organisations.c.id).where(organisations.c.name == name)).scalar_one_or_none()
