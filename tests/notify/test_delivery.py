@@ -4,6 +4,7 @@ retry for a refusal, no redirect followed) and e-mail over SMTP (no header injec
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
