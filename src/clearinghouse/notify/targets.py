@@ -54,9 +54,9 @@ def internal_reason(address: IPAddress) -> str | None:
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
         ("shared (carrier-grade NAT)", address in ipaddress.IPv4Network("100.64.0.0/10")),
+        ("private", address.is_private),
         ("not globally routable", not address.is_global),
     )
     return next((name for name, hit in checks if hit), None)
