@@ -1,7 +1,7 @@
-"""Every kind of queued job and its handler, wired in one place for the API app and `clearinghouse worker`.
+"""Every kind of queued job and the function that runs it: the one place where domains' job handlers are wired.
 
-A domain exposes its handlers (`{job kind: handler}`) and adds them here; lower layers enqueue jobs by kind name
-inside their own transactions, so they never import the layer that runs them.
+The API app (which keeps a worker so that tests and operators can run due jobs in-process) and `clearinghouse
+worker` processes both build their worker here, so a job kind added by one domain is run by every worker.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from clearinghouse.store.records import RecordStore
 
 
 def build_worker(engine: sa.Engine, settings: Settings | None = None) -> tuple[ReportPipeline, Worker]:
-    """The report pipeline (its duplicate index is warmed by `worker`) and a worker running every job kind."""
+    """The report pipeline and a worker that runs every job kind."""
     settings = settings or Settings.from_env()
     pipeline, report_handlers = report_processing(RecordStore(engine), ReportService(engine))
     handlers: dict[str, Handler] = {**report_handlers}
-    handlers |= notification_handlers(engine, settings)
+    # Each domain's job kinds join here.
+    handlers |= notification_handlers(engine, settings)  # notify.webhook, notify.email
     return pipeline, Worker(JobQueue(engine), handlers)
