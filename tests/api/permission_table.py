@@ -130,6 +130,15 @@ _NOMINATE_ON = {
 _GRANT_DECIDERS = {"grant-ai": frozenset({"ai-vendor"}), "grant-ai2": frozenset({"ai2-vendor"})}
 _GRANT_REVOKERS = {"grant-ai": GOVERNMENT_SIDE | {"ai-vendor"}, "grant-ai2": GOVERNMENT_SIDE | {"ai2-vendor"}}
 
+# Notifications: an organisation manages its own subscriptions and reads its own deliveries; an admin any.
+NOTIFY_MANAGERS = frozenset({"ch-admin", "rep-reporter", "ven-vendor", "ven-reporter", "ci-partner", "ci-reporter"}) | {
+    "ai-vendor",
+    "ai-reporter",
+    "ai2-vendor",
+}
+_ACME_NOTIFICATIONS = frozenset({"ch-admin", "ven-vendor", "ven-reporter"})
+_SUBSCRIPTIONS = {"subscription-ven": _ACME_NOTIFICATIONS}
+
 TABLE: dict[str, Row] = {
     "GET /healthz": Row(200, EVERYONE),  # resolves no token at all
     "GET /api/v1/audit/checkpoint": Row(200, EVERYONE),  # public, as transparency logs publish theirs; no token
@@ -177,6 +186,14 @@ TABLE: dict[str, Row] = {
     "GET /api/v1/frontier/models/{model_id}/evaluations": Row(200, FRONTIER_READERS, _MODELS),
     "POST /api/v1/frontier/models/{model_id}/findings": Row(201, EVALUATORS, _MODELS),
     "GET /api/v1/frontier/models/{model_id}/report": Row(200, FRONTIER_READERS, _MODELS),
+    # Notifications: another organisation's subscription is one that does not exist.
+    "POST /api/v1/notifications/subscriptions": Row(201, NOTIFY_MANAGERS),
+    "GET /api/v1/notifications/subscriptions": Row(200, NOTIFY_MANAGERS, _SUBSCRIPTIONS, listing=True),
+    "PATCH /api/v1/notifications/subscriptions/{subscription_id}": Row(200, NOTIFY_MANAGERS, _SUBSCRIPTIONS),
+    "POST /api/v1/notifications/subscriptions/{subscription_id}/test": Row(202, NOTIFY_MANAGERS, _SUBSCRIPTIONS),
+    "GET /api/v1/notifications/deliveries": Row(
+        200, NOTIFY_MANAGERS, {"delivery-ven": _ACME_NOTIFICATIONS}, listing=True
+    ),
 }
 
 

@@ -24,6 +24,8 @@ from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.identity.model import Principal
 from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.notify.service import NotificationService
+from clearinghouse.notify.views import SubscriptionRequest
 from clearinghouse.policy import Operator
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
@@ -116,6 +118,8 @@ class World:
         p = self.principals
         if name in RECORD_STATES:
             return self.record_ids[name]
+        if name in ("subscription-ven", "delivery-ven"):
+            return self._notification(name)
         if name in ("report-rep", "report-ai", "cluster-rep"):
             submitter = "rep-reporter" if name != "report-ai" else "ai-reporter"
             body = _report_body(f"matrix report {next(self.counter)}")
@@ -142,6 +146,15 @@ class World:
         if name.endswith("-approved"):
             self.service.decide_grant(developer, grant["id"], GrantState.APPROVED, "approved")
         return str(grant["id"])
+
+    def _notification(self, name: str) -> str:
+        """Acme Software's e-mail subscription, or a test delivery queued to one."""
+        service = NotificationService(self.engine)
+        request = SubscriptionRequest(channel="email", addresses=["psirt@acme.example"], organisation="Acme Software")
+        subscription = service.subscribe(Operator("matrix"), request)
+        if name == "subscription-ven":
+            return subscription.id
+        return service.send_test(Operator("matrix"), subscription.id).id
 
 
 def _body(operation: str, world: World) -> dict[str, Any] | None:
@@ -182,6 +195,8 @@ def _body(operation: str, world: World) -> dict[str, Any] | None:
             "run_id": f"run-{n}",
             "metrics": {"ctf_solve_rate": {"value": 0.4}},
         },
+        "POST /api/v1/notifications/subscriptions": lambda: {"channel": "email", "addresses": [f"n{n}@example.org"]},
+        "PATCH /api/v1/notifications/subscriptions/{subscription_id}": lambda: {"enabled": n % 2 == 0},
         "POST /api/v1/frontier/models/{model_id}/findings": lambda: {
             "severity": "low",
             "capability_area": "exploitation",
@@ -212,6 +227,9 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
 def _listed(operation: str, body: Any, object_id: str) -> bool:
     if operation == "GET /api/v1/affected":
         return object_id in {r["osv"]["id"] for r in body["records"]}
+    if operation.startswith("GET /api/v1/notifications/"):
+        items = body["subscriptions"] if "subscriptions" in body else body["deliveries"]
+        return object_id in {item["id"] for item in items}
     return object_id in {r["id"] for r in body["reports"]}
 
 

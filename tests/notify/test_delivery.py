@@ -181,7 +181,7 @@ def test_a_disabled_subscription_fails_its_queued_deliveries(
 ) -> None:
     webhook(service, receiver, acme)
     [delivery_id] = announce(service, clock)
-    [subscription] = service.subscriptions(OPERATOR)
+    [subscription] = service.subscriptions(OPERATOR).subscriptions
     service.set_enabled(OPERATOR, subscription.id, enabled=False)
 
     assert service.deliver(delivery_id) is DeliveryStatus.FAILED

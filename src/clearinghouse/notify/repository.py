@@ -67,19 +67,26 @@ def delivery(conn: sa.Connection, delivery_id: str, *, for_update: bool = False)
 
 
 def list_deliveries(
-    conn: sa.Connection, organisation_id: str | None, *, status: str | None, before: datetime | None, limit: int
-) -> list[sa.Row[Any]]:
-    """Newest first; one organisation's (or every one's, None), optionally of one status and older than `before`."""
-    query = sa.select(notification_deliveries).order_by(
-        notification_deliveries.c.created_at.desc(), notification_deliveries.c.id.desc()
-    )
+    conn: sa.Connection,
+    organisation_id: str | None,
+    *,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> tuple[list[sa.Row[Any]], int]:
+    """Newest first, one organisation's (or every one's: None), optionally of one status: the rows after the
+    (created_at, id) key `after`, and how many match in all."""
+    table = notification_deliveries
+    conditions: list[sa.ColumnElement[bool]] = []
     if organisation_id is not None:
-        query = query.where(notification_deliveries.c.organisation_id == organisation_id)
+        conditions.append(table.c.organisation_id == organisation_id)
     if status is not None:
-        query = query.where(notification_deliveries.c.status == status)
-    if before is not None:
-        query = query.where(notification_deliveries.c.created_at < before)
-    return list(conn.execute(query.limit(limit)).all())
+        conditions.append(table.c.status == status)
+    total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+    if after is not None:
+        conditions.append(sa.tuple_(table.c.created_at, table.c.id) < sa.tuple_(*after))
+    query = sa.select(table).where(*conditions).order_by(table.c.created_at.desc(), table.c.id.desc())
+    return list(conn.execute(query.limit(limit)).all()), int(total)
 
 
 def update_delivery(conn: sa.Connection, delivery_id: str, **values: Any) -> None:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from clearinghouse.config import Settings
 from clearinghouse.errors import (
+    InvalidCursor,
     InvalidSubscription,
     NotFound,
     WebhookHostUnresolvable,
@@ -31,8 +32,10 @@ from clearinghouse.notify.rules import DELIVERY_LIFECYCLE, DeliveryStatus, next_
 from clearinghouse.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, new_secret, signature
 from clearinghouse.notify.targets import Resolver, check_url, system_resolver
 from clearinghouse.notify.views import (
+    DeliveryPage,
     DeliveryView,
     SubscriptionCreated,
+    SubscriptionPage,
     SubscriptionRequest,
     SubscriptionView,
 )
@@ -41,6 +44,7 @@ from clearinghouse.policy.notifications import notification_scope, require_subsc
 from clearinghouse.policy.principals import Operator
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.jobs import enqueue, enqueue_many
+from clearinghouse.store.pages import DEFAULT_LIMIT, decode_cursor, encode_cursor, slice_page
 
 WEBHOOK_JOB = "notify.webhook"
 EMAIL_JOB = "notify.email"
@@ -176,11 +180,14 @@ class NotificationService:
             raise InvalidSubscription("name the organisation to subscribe (the operator has none of its own)")
         return str(own.id)
 
-    def subscriptions(self, actor: Actor) -> list[SubscriptionView]:
+    def subscriptions(self, actor: Actor, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> SubscriptionPage:
+        """The subscriptions the actor manages (its organisation's; staff: every one), oldest first."""
         scope = notification_scope(actor)
         with self.engine.connect() as conn:
             rows = repository.list_subscriptions(conn, None if scope.every_organisation else scope.organisation_id)
-        return [SubscriptionView.from_row(row) for row in rows]
+        page, total, next_cursor = slice_page("subscriptions", rows, limit, cursor)
+        views = [SubscriptionView.from_row(row) for row in page]
+        return SubscriptionPage(subscriptions=views, total=total, next_cursor=next_cursor)
 
     def set_enabled(self, actor: Actor, subscription_id: str, enabled: bool) -> SubscriptionView:
         """Turn a subscription off (queued deliveries then fail, saying so) or on again."""
@@ -217,16 +224,31 @@ class NotificationService:
     # Deliveries ------------------------------------------------------------------------------------------------
 
     def deliveries(
-        self, actor: Actor, *, status: DeliveryStatus | None = None, before: datetime | None = None, limit: int = 50
-    ) -> list[DeliveryView]:
+        self,
+        actor: Actor,
+        *,
+        status: DeliveryStatus | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> DeliveryPage:
         """Newest first: the actor's organisation's deliveries (staff: every organisation's)."""
         scope = notification_scope(actor)
         organisation_id = None if scope.every_organisation else scope.organisation_id
+        after = None
+        if cursor is not None:
+            created_at, delivery_id = decode_cursor("deliveries", cursor, 2)
+            try:
+                after = (datetime.fromisoformat(str(created_at)), str(delivery_id))
+            except ValueError:
+                raise InvalidCursor("the cursor is not one this server handed out") from None
         with self.engine.connect() as conn:
-            rows = repository.list_deliveries(
-                conn, organisation_id, status=status.value if status else None, before=before, limit=limit
+            rows, total = repository.list_deliveries(
+                conn, organisation_id, status=status.value if status else None, after=after, limit=limit
             )
-        return [DeliveryView.from_row(row) for row in rows]
+        views = [DeliveryView.from_row(row) for row in rows]
+        last = rows[-1] if len(rows) == limit else None
+        next_cursor = encode_cursor("deliveries", [_utc(last.created_at).isoformat(), last.id]) if last else None
+        return DeliveryPage(deliveries=views, total=total, next_cursor=next_cursor)
 
     def job_handlers(self) -> dict[str, Callable[[dict[str, Any]], object]]:
         return {kind: self._handle for kind in JOB_KINDS.values()}

@@ -64,8 +64,10 @@ class SubscriptionCreated(SubscriptionView):
     )
 
 
-class SubscriptionList(BaseModel):
+class SubscriptionPage(BaseModel):
     subscriptions: list[SubscriptionView]
+    total: int = Field(description="how many subscriptions the caller manages, over all pages")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
 class DeliveryView(BaseModel):
@@ -106,8 +108,10 @@ class DeliveryView(BaseModel):
         )
 
 
-class DeliveryList(BaseModel):
+class DeliveryPage(BaseModel):
     deliveries: list[DeliveryView]
+    total: int = Field(description="how many deliveries the filters match, over all pages")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
 def utc(value: datetime) -> datetime:
