@@ -107,6 +107,9 @@ def test_a_receiver_that_fails_is_retried_with_doubling_waits_until_it_answers(
         assert row.attempts == attempt
         assert row.next_attempt_at.replace(tzinfo=clock().tzinfo) == clock() + wait
         assert row.last_error.startswith("HTTP ")
+        sent = len(receiver.received)
+        assert service.deliver(delivery_id) is DeliveryStatus.RETRYING  # a job run before the retry is due
+        assert len(receiver.received) == sent and delivery(service, delivery_id).attempts == attempt
         retries = queued_jobs(service)[1:]  # the first is publish's (run here by hand)
         assert [(job.kind, job.payload) for job in retries] == [
             ("notify.webhook", {"delivery_id": delivery_id})
@@ -130,7 +133,10 @@ def test_a_receiver_that_never_recovers_fails_after_the_last_attempt(
     [delivery_id] = announce(service, clock)
     receiver.statuses = [502] * MAX_ATTEMPTS
 
-    outcomes = [service.deliver(delivery_id) for _ in range(MAX_ATTEMPTS)]
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS):
+        outcomes.append(service.deliver(delivery_id))
+        clock.advance(timedelta(hours=1))  # the longest wait between attempts
 
     assert outcomes == [DeliveryStatus.RETRYING] * (MAX_ATTEMPTS - 1) + [DeliveryStatus.FAILED]
     row = delivery(service, delivery_id)

@@ -42,6 +42,7 @@ from clearinghouse.notify.views import (
 from clearinghouse.policy import Actor, actor_name
 from clearinghouse.policy.notifications import notification_scope, require_subscriber
 from clearinghouse.policy.principals import Operator
+from clearinghouse.policy.rules import OrgScope
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.jobs import enqueue, enqueue_many
 from clearinghouse.store.pages import DEFAULT_LIMIT, decode_cursor, encode_cursor, slice_page
@@ -180,11 +181,14 @@ class NotificationService:
             raise InvalidSubscription("name the organisation to subscribe (the operator has none of its own)")
         return str(own.id)
 
-    def subscriptions(self, actor: Actor, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> SubscriptionPage:
-        """The subscriptions the actor manages (its organisation's; staff: every one), oldest first."""
+    def subscriptions(
+        self, actor: Actor, limit: int = DEFAULT_LIMIT, cursor: str | None = None, organisation: str | None = None
+    ) -> SubscriptionPage:
+        """The subscriptions the actor manages (its organisation's; staff: every one, or the named one's), oldest
+        first."""
         scope = notification_scope(actor)
         with self.engine.connect() as conn:
-            rows = repository.list_subscriptions(conn, None if scope.every_organisation else scope.organisation_id)
+            rows = repository.list_subscriptions(conn, _organisation_filter(conn, scope, organisation))
         page, total, next_cursor = slice_page("subscriptions", rows, limit, cursor)
         views = [SubscriptionView.from_row(row) for row in page]
         return SubscriptionPage(subscriptions=views, total=total, next_cursor=next_cursor)
@@ -230,10 +234,10 @@ class NotificationService:
         status: DeliveryStatus | None = None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
+        organisation: str | None = None,
     ) -> DeliveryPage:
-        """Newest first: the actor's organisation's deliveries (staff: every organisation's)."""
+        """Newest first: the actor's organisation's deliveries (staff: every organisation's, or the named one's)."""
         scope = notification_scope(actor)
-        organisation_id = None if scope.every_organisation else scope.organisation_id
         after = None
         if cursor is not None:
             created_at, delivery_id = decode_cursor("deliveries", cursor, 2)
@@ -242,6 +246,7 @@ class NotificationService:
             except ValueError:
                 raise InvalidCursor("the cursor is not one this server handed out") from None
         with self.engine.connect() as conn:
+            organisation_id = _organisation_filter(conn, scope, organisation)
             rows, total = repository.list_deliveries(
                 conn, organisation_id, status=status.value if status else None, after=after, limit=limit
             )
@@ -249,6 +254,14 @@ class NotificationService:
         last = rows[-1] if len(rows) == limit else None
         next_cursor = encode_cursor("deliveries", [_utc(last.created_at).isoformat(), last.id]) if last else None
         return DeliveryPage(deliveries=views, total=total, next_cursor=next_cursor)
+
+    def delivery(self, actor: Actor, delivery_id: str) -> DeliveryView:
+        scope = notification_scope(actor)
+        with self.engine.connect() as conn:
+            row = repository.delivery(conn, delivery_id)
+        if row is None or not scope.admits(row.organisation_id):
+            raise NotFound(f"no delivery {delivery_id!r}")
+        return DeliveryView.from_row(row)
 
     def job_handlers(self) -> dict[str, Callable[[dict[str, Any]], object]]:
         return {kind: self._handle for kind in JOB_KINDS.values()}
@@ -270,6 +283,8 @@ class NotificationService:
         status = DeliveryStatus(delivery.status)
         if DELIVERY_LIFECYCLE.is_terminal(status):
             return status
+        if status is DeliveryStatus.RETRYING and _utc(delivery.next_attempt_at) > self.clock():
+            return status  # an earlier job for it (e.g. `notify test` sent it at once); its retry job is queued
         try:
             if not subscription.enabled:
                 raise DeliveryFailed("the subscription is disabled", retryable=False)
@@ -358,6 +373,17 @@ class NotificationService:
             if target is DeliveryStatus.RETRYING:
                 enqueue(conn, JOB_KINDS[delivery.channel], {"delivery_id": delivery_id}, delay=wait)
         return target
+
+
+def _organisation_filter(conn: sa.Connection, scope: OrgScope, name: str | None) -> str | None:
+    """The organisation a listing is limited to (None: every one); an organisation outside the actor's scope is
+    reported missing, like one that does not exist."""
+    if name is not None:
+        named = repository.organisation_id(conn, name)
+        if named is None or not scope.admits(named):
+            raise NotFound(f"no organisation named {name!r}")
+        return named
+    return None if scope.every_organisation else scope.organisation_id
 
 
 def _utc(value: datetime) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from clearinghouse.api.auth import access_note, authorised
@@ -35,6 +35,7 @@ def notification_service(request: Request) -> NotificationService:
 
 
 Notifications = Annotated[NotificationService, Depends(notification_service)]
+Organisation = Annotated[str | None, Query(max_length=200, description="staff: only this organisation's (by name)")]
 Manager = Annotated[Principal, Depends(authorised(notification_scope))]
 _MANAGE = access_note(
     "a token with scope `notifications:manage`: an organisation's own subscriptions and deliveries; an admin's "
@@ -55,9 +56,13 @@ def subscribe(request: SubscriptionRequest, service: Notifications, principal: M
 
 @router.get("/subscriptions", description="The subscriptions the caller manages, oldest first. " + _MANAGE)
 def list_subscriptions(
-    service: Notifications, principal: Manager, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    service: Notifications,
+    principal: Manager,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    organisation: Organisation = None,
 ) -> SubscriptionPage:
-    return service.subscriptions(principal, limit, cursor)
+    return service.subscriptions(principal, limit, cursor, organisation)
 
 
 @router.patch(
@@ -91,5 +96,6 @@ def list_deliveries(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     status: DeliveryStatus | None = None,
+    organisation: Organisation = None,
 ) -> DeliveryPage:
-    return service.deliveries(principal, status=status, limit=limit, cursor=cursor)
+    return service.deliveries(principal, status=status, limit=limit, cursor=cursor, organisation=organisation)
