@@ -8,6 +8,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from clearinghouse.cli import render
@@ -61,13 +62,18 @@ def subscribe(
     if (webhook is None) == (not email):
         raise InvalidSubscription("give either --webhook URL or --email ADDRESS (repeatable), not both")
     service, actor = _service(token)
-    request = SubscriptionRequest(
-        channel="webhook" if webhook else "email",
-        url=webhook,
-        addresses=email or None,
-        event_kinds=event or [],
-        organisation=org,
-    )
+    try:
+        request = SubscriptionRequest(
+            channel="webhook" if webhook else "email",
+            url=webhook,
+            addresses=email or None,
+            event_kinds=event or [],
+            organisation=org,
+        )
+    except ValidationError as exc:  # over a length limit: the first problem, as one message
+        problem = exc.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise InvalidSubscription(f"{field}: {problem['msg']}") from None
     created = service.subscribe(actor, request)
     kinds = ", ".join(created.event_kinds) or "every event"
     console.print(
