@@ -8,10 +8,13 @@ from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
+from typing import Any
 
 import orjson
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from clearinghouse.identity.model import OrgKind
 from clearinghouse.intake.worker import Worker
@@ -270,3 +273,41 @@ def test_a_test_delivery_reaches_a_subscription_whatever_its_filter(
     assert service.deliver(queued.id) is DeliveryStatus.DELIVERED
     [request] = receiver.received
     assert request.signature_ok and request.headers["X-Clearinghouse-Event"] == "notification.test"
+
+
+@pytest.mark.parametrize(
+    ("password", "outcome"), [("s3cret", DeliveryStatus.DELIVERED), ("wrong", DeliveryStatus.FAILED)]
+)
+def test_smtp_login_from_the_url(
+    service: NotificationService, clock: Clock, acme: str, password: str, outcome: DeliveryStatus
+) -> None:
+    received: list[Envelope] = []
+
+    class Handler:
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        return AuthResult(success=(data.login, data.password) == (b"notify", b"s3cret"), handled=False)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(
+        Handler(), hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        smtp_url = f"smtp://notify:{password}@127.0.0.1:{port}"
+        mailer = NotificationService(service.engine, replace(service.settings, smtp_url=smtp_url), clock=clock)
+        mailer.subscribe(
+            OPERATOR, SubscriptionRequest(channel="email", addresses=["a@acme.example"], organisation=acme)
+        )
+        [delivery_id] = announce(mailer, clock)
+        assert mailer.deliver(delivery_id) is outcome, delivery(mailer, delivery_id).last_error
+    finally:
+        controller.stop()
+    assert len(received) == (1 if outcome is DeliveryStatus.DELIVERED else 0)
+    if outcome is DeliveryStatus.FAILED:
+        assert delivery(mailer, delivery_id).last_error.startswith("SMTP 535")

@@ -1,0 +1,133 @@
+"""The webhook request itself: over TLS it goes to the checked address yet verifies the certificate against the
+URL's host name; over IPv6 too. A real local TLS server with its own certificate authority."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from clearinghouse.notify.channels import DeliveryFailed, post_webhook
+from clearinghouse.notify.targets import Target
+
+
+def _certificate(tmp_path: Path, host: str) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for `host` signed by it: (ca.pem, cert.pem, key.pem)."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+class _Handler(BaseHTTPRequestHandler):
+    seen: list[tuple[str, bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Handler.seen.append((self.headers.get("Host", ""), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def _serve(server: ThreadingHTTPServer) -> Iterator[int]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    ca, cert, key = _certificate(tmp_path, "hooks.vendor.test")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    _Handler.seen = []
+    for port in _serve(server):
+        yield port, ca
+
+
+def _trusting(ca: Path) -> httpx.HTTPTransport:
+    return httpx.HTTPTransport(verify=ssl.create_default_context(cafile=str(ca)))
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_url_host(tls_server: tuple[int, Path]) -> None:
+    port, ca = tls_server
+    target = Target(f"https://hooks.vendor.test:{port}/in", "https", "hooks.vendor.test", port, "127.0.0.1")
+
+    assert post_webhook(target, {"Content-Type": "application/json"}, b"{}", transport=_trusting(ca)) == 204
+    assert _Handler.seen == [(f"hooks.vendor.test:{port}", b"{}")]
+
+
+def test_https_to_an_address_whose_certificate_names_another_host_fails(tls_server: tuple[int, Path]) -> None:
+    port, ca = tls_server
+    target = Target(f"https://other.vendor.test:{port}/in", "https", "other.vendor.test", port, "127.0.0.1")
+
+    with pytest.raises(DeliveryFailed, match="ConnectError") as failure:
+        post_webhook(target, {}, b"{}", transport=_trusting(ca))
+    assert failure.value.retryable and _Handler.seen == []
+
+
+def test_http_over_ipv6() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+
+    class V6Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    try:
+        server = V6Server(("::1", 0), _Handler)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here ({exc})")
+    _Handler.seen = []
+    for port in _serve(server):
+        target = Target(f"http://hooks.vendor.test:{port}/in", "http", "hooks.vendor.test", port, "::1")
+        assert post_webhook(target, {}, b"[]", transport=None) == 204
+    assert _Handler.seen == [(f"hooks.vendor.test:{port}", b"[]")]
