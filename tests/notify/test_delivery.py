@@ -25,7 +25,7 @@ from clearinghouse.notify.views import SubscriptionRequest
 from clearinghouse.policy import Operator
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.jobs import JobQueue
-from clearinghouse.store.tables import jobs, notification_deliveries
+from clearinghouse.store.tables import jobs, notification_deliveries, notification_subscriptions
 from tests.notify.conftest import Clock, Mailbox, Receiver
 
 OPERATOR = Operator("test")
@@ -311,3 +311,23 @@ def test_smtp_login_from_the_url(
     assert len(received) == (1 if outcome is DeliveryStatus.DELIVERED else 0)
     if outcome is DeliveryStatus.FAILED:
         assert delivery(mailer, delivery_id).last_error.startswith("SMTP 535")
+
+
+def test_the_signing_secret_is_kept_sealed_and_a_moved_one_does_not_open(
+    service: NotificationService, receiver: Receiver, clock: Clock, acme: str
+) -> None:
+    first = service.subscribe(OPERATOR, SubscriptionRequest(channel="webhook", url=receiver.url, organisation=acme))
+    second = service.subscribe(OPERATOR, SubscriptionRequest(channel="webhook", url=receiver.url, organisation=acme))
+    table = notification_subscriptions
+    with service.engine.begin() as conn:
+        stored = {row.id: row.secret for row in conn.execute(sa.select(table.c.id, table.c.secret))}
+        assert first.secret not in stored[first.id] and second.secret not in stored[second.id]
+        # Someone with write access to the database copies the first subscription's sealed secret to the second.
+        conn.execute(sa.update(table).where(table.c.id == second.id).values(secret=stored[first.id]))
+    receiver.secret = first.secret or ""
+    deliveries = announce(service, clock)
+
+    outcomes = sorted(str(service.deliver(delivery_id)) for delivery_id in deliveries)
+
+    assert outcomes == ["delivered", "failed"]
+    assert len(receiver.received) == 1 and receiver.received[0].signature_ok

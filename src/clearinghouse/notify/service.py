@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from clearinghouse.notify import repository
 from clearinghouse.notify.channels import DeliveryFailed, SmtpServer, email_message, post_webhook
 from clearinghouse.notify.events import EVENT_KINDS, Event, checked_body, one_line
 from clearinghouse.notify.rules import DELIVERY_LIFECYCLE, DeliveryStatus, next_status, retry_delay
+from clearinghouse.notify.sealing import SealBroken, seal, sealing_key, unseal
 from clearinghouse.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, new_secret, signature
 from clearinghouse.notify.targets import Resolver, check_url, system_resolver
 from clearinghouse.notify.views import (
@@ -113,6 +115,10 @@ class NotificationService:
         self.resolver = resolver
         self.audit = AuditLog(engine)
 
+    @cached_property
+    def _sealing_key(self) -> bytes:
+        return sealing_key(self.audit.keys.hmac_key)
+
     # Subscriptions ---------------------------------------------------------------------------------------------
 
     def subscribe(self, actor: Actor, request: SubscriptionRequest) -> SubscriptionCreated:
@@ -129,6 +135,7 @@ class NotificationService:
             organisation_id = self._organisation_of(conn, actor, request.organisation)
             require_subscriber(actor, organisation_id)
             subscription_id = str(uuid.uuid4())
+            sealed = seal(self._sealing_key, secret, subscription_id) if secret else None
             kinds = sorted(set(request.event_kinds))
             repository.insert_subscription(
                 conn,
@@ -137,7 +144,7 @@ class NotificationService:
                     organisation_id=organisation_id,
                     channel=request.channel,
                     url=url,
-                    secret=secret,
+                    secret=sealed,
                     addresses=addresses,
                     event_kinds=kinds,
                     enabled=True,
@@ -305,6 +312,10 @@ class NotificationService:
             raise DeliveryFailed(exc.message, retryable=True) from None
         except InvalidSubscription as exc:  # the name now resolves to an internal address: never sent there
             raise DeliveryFailed(exc.message, retryable=False) from None
+        try:
+            secret = unseal(self._sealing_key, subscription.secret, subscription.id)
+        except SealBroken as exc:  # retrying cannot help: the subscriber needs a new subscription (and secret)
+            raise DeliveryFailed(f"{exc}; subscribe again for a new secret", retryable=False) from None
         body = orjson.dumps(
             {
                 "id": delivery.id,
@@ -320,7 +331,7 @@ class NotificationService:
             "User-Agent": "Clearinghouse-Webhook/1",
             EVENT_HEADER: delivery.event_kind,
             DELIVERY_HEADER: delivery.id,
-            SIGNATURE_HEADER: signature(subscription.secret, int(self.clock().timestamp()), body),
+            SIGNATURE_HEADER: signature(secret, int(self.clock().timestamp()), body),
         }
         post_webhook(target, headers, body, transport=None)
 
