@@ -4,10 +4,12 @@ retry for a refusal, no redirect followed) and e-mail over SMTP (no header injec
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,7 +28,7 @@ from clearinghouse.policy import Operator
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.tables import jobs, notification_deliveries, notification_subscriptions
-from tests.notify.conftest import Clock, Mailbox, Receiver
+from tests.notify.conftest import Clock, Mailbox, Receiver, certificate
 
 OPERATOR = Operator("test")
 
@@ -331,3 +333,34 @@ def test_the_signing_secret_is_kept_sealed_and_a_moved_one_does_not_open(
 
     assert outcomes == ["delivered", "failed"]
     assert len(receiver.received) == 1 and receiver.received[0].signature_ok
+
+
+def test_starttls_verifies_the_server_and_sends_encrypted(
+    service: NotificationService, clock: Clock, acme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, cert, key = certificate(tmp_path, "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the default context trusts the test's authority
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    received: list[bool] = []
+
+    class Handler:
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            received.append(session.ssl is not None)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True)
+    controller.start()
+    try:
+        settings = replace(service.settings, smtp_url=f"smtp://localhost:{port}?starttls=1")
+        mailer = NotificationService(service.engine, settings, clock=clock)
+        request = SubscriptionRequest(channel="email", addresses=["a@acme.example"], organisation=acme)
+        mailer.subscribe(OPERATOR, request)
+        [delivery_id] = announce(mailer, clock)
+        assert mailer.deliver(delivery_id) is DeliveryStatus.DELIVERED, delivery(mailer, delivery_id).last_error
+    finally:
+        controller.stop()
+    assert received == [True]
