@@ -65,11 +65,13 @@ def test_the_secret_is_shown_once_and_another_organisation_cannot_see_the_subscr
     missing = client.patch(f"{BASE}/subscriptions/no-such-id", json={"enabled": False}, headers=headers["globex"])
     assert missing.json()["detail"] == "no subscription 'no-such-id'"  # the same answer as another's
 
-    # Staff see every organisation's; a vendor cannot subscribe another organisation.
+    # Staff see every organisation's; to a vendor another organisation is one that does not exist.
     assert client.get(f"{BASE}/subscriptions", headers=headers["admin"]).json()["total"] == 1
     other = {"channel": "email", "addresses": ["x@globex.example"], "organisation": "Globex"}
     refused = client.post(f"{BASE}/subscriptions", json=other, headers=headers["acme"])
-    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    nobody = client.post(f"{BASE}/subscriptions", json={**other, "organisation": "Nobody"}, headers=headers["acme"])
+    assert refused.status_code == nobody.status_code == 404  # no oracle for other organisations' names
+    assert refused.json()["detail"] == "no organisation named 'Globex'"
     assert client.post(f"{BASE}/subscriptions", json=other, headers=headers["admin"]).status_code == 201
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(notification_subscriptions)).scalar() == 2

@@ -24,8 +24,8 @@ from clearinghouse.errors import (
     InvalidSubscription,
     NotFound,
     WebhookHostUnresolvable,
-    WebhookTargetRefused,
 )
+from clearinghouse.identity.model import Principal
 from clearinghouse.notify import repository
 from clearinghouse.notify.channels import DeliveryFailed, SmtpServer, email_message, post_webhook
 from clearinghouse.notify.events import EVENT_KINDS, Event, checked_body, one_line
@@ -42,7 +42,7 @@ from clearinghouse.notify.views import (
     SubscriptionView,
 )
 from clearinghouse.policy import Actor, actor_name
-from clearinghouse.policy.notifications import notification_scope, require_subscriber
+from clearinghouse.policy.notifications import notification_scope
 from clearinghouse.policy.principals import Operator
 from clearinghouse.policy.rules import OrgScope
 from clearinghouse.store.audit import AuditLog
@@ -123,7 +123,7 @@ class NotificationService:
 
     def subscribe(self, actor: Actor, request: SubscriptionRequest) -> SubscriptionCreated:
         """A new, enabled subscription; its webhook secret is in the answer and never shown again."""
-        notification_scope(actor)
+        scope = notification_scope(actor)
         unknown = sorted(set(request.event_kinds) - EVENT_KINDS)
         if unknown:
             raise InvalidSubscription(
@@ -132,8 +132,7 @@ class NotificationService:
         url, secret, addresses = self._channel_fields(request)
         now = self.clock()
         with self.audit.writing() as conn:
-            organisation_id = self._organisation_of(conn, actor, request.organisation)
-            require_subscriber(actor, organisation_id)
+            organisation_id = _subscriber(conn, actor, scope, request.organisation)
             subscription_id = str(uuid.uuid4())
             sealed = seal(self._sealing_key, secret, subscription_id) if secret else None
             kinds = sorted(set(request.event_kinds))
@@ -165,10 +164,7 @@ class NotificationService:
         if request.channel == "webhook":
             if request.url is None or request.addresses is not None:
                 raise InvalidSubscription("a webhook subscription needs `url` and no `addresses`")
-            try:
-                check_url(request.url, allow_private=self.settings.webhook_allow_private, resolve=self.resolver)
-            except WebhookHostUnresolvable as exc:  # refused now: a subscription is checked when it is made
-                raise WebhookTargetRefused(exc.message) from None
+            check_url(request.url, allow_private=self.settings.webhook_allow_private, resolve=self.resolver)
             return request.url, new_secret(), None
         if not request.addresses or request.url is not None:
             raise InvalidSubscription("an e-mail subscription needs `addresses` and no `url`")
@@ -176,17 +172,6 @@ class NotificationService:
             if not _ADDRESS.fullmatch(address):
                 raise InvalidSubscription(f"not a plain e-mail address (local@domain): {address[:80]!r}")
         return None, None, sorted(set(request.addresses))
-
-    def _organisation_of(self, conn: sa.Connection, actor: Actor, name: str | None) -> str:
-        if name is not None:
-            organisation_id = repository.organisation_id(conn, name)
-            if organisation_id is None:
-                raise NotFound(f"no organisation named {name!r}")
-            return organisation_id
-        own = getattr(actor, "organisation", None)
-        if own is None:
-            raise InvalidSubscription("name the organisation to subscribe (the operator has none of its own)")
-        return str(own.id)
 
     def subscriptions(
         self, actor: Actor, limit: int = DEFAULT_LIMIT, cursor: str | None = None, organisation: str | None = None
@@ -386,15 +371,30 @@ class NotificationService:
         return target
 
 
-def _organisation_filter(conn: sa.Connection, scope: OrgScope, name: str | None) -> str | None:
-    """The organisation a listing is limited to (None: every one); an organisation outside the actor's scope is
-    reported missing, like one that does not exist."""
+def _subscriber(conn: sa.Connection, actor: Actor, scope: OrgScope, name: str | None) -> str:
+    """The organisation a new subscription is for: the named one (staff: any; others: their own, and any other
+    is reported missing, so names are no existence oracle) or the actor's own."""
     if name is not None:
-        named = repository.organisation_id(conn, name)
-        if named is None or not scope.admits(named):
-            raise NotFound(f"no organisation named {name!r}")
-        return named
+        return _named_organisation(conn, scope, name)
+    if not isinstance(actor, Principal):
+        raise InvalidSubscription("name the organisation to subscribe (the operator has none of its own)")
+    return actor.organisation.id
+
+
+def _organisation_filter(conn: sa.Connection, scope: OrgScope, name: str | None) -> str | None:
+    """The organisation a listing is limited to (None: every one)."""
+    if name is not None:
+        return _named_organisation(conn, scope, name)
     return None if scope.every_organisation else scope.organisation_id
+
+
+def _named_organisation(conn: sa.Connection, scope: OrgScope, name: str) -> str:
+    """The id of an organisation the actor may act for; one outside its scope is reported missing, like one that
+    does not exist."""
+    named = repository.organisation_id(conn, name)
+    if named is None or not scope.admits(named):
+        raise NotFound(f"no organisation named {name!r}")
+    return named
 
 
 def _utc(value: datetime) -> datetime:
