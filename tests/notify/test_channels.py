@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from clearinghouse.notify.channels import DeliveryFailed, post_webhook
@@ -53,15 +52,15 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         yield port, ca
 
 
-def _trusting(ca: Path) -> httpx.HTTPTransport:
-    return httpx.HTTPTransport(verify=ssl.create_default_context(cafile=str(ca)))
+def _trusting(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
 
 
 def test_https_goes_to_the_checked_address_and_verifies_the_url_host(tls_server: tuple[int, Path]) -> None:
     port, ca = tls_server
     target = Target(f"https://hooks.vendor.test:{port}/in", "https", "hooks.vendor.test", port, "127.0.0.1")
 
-    assert post_webhook(target, {"Content-Type": "application/json"}, b"{}", transport=_trusting(ca)) == 204
+    assert post_webhook(target, {"Content-Type": "application/json"}, b"{}", verify=_trusting(ca)) == 204
     assert _Handler.seen == [(f"hooks.vendor.test:{port}", b"{}")]
 
 
@@ -70,7 +69,7 @@ def test_https_to_an_address_whose_certificate_names_another_host_fails(tls_serv
     target = Target(f"https://other.vendor.test:{port}/in", "https", "other.vendor.test", port, "127.0.0.1")
 
     with pytest.raises(DeliveryFailed, match="ConnectError") as failure:
-        post_webhook(target, {}, b"{}", transport=_trusting(ca))
+        post_webhook(target, {}, b"{}", verify=_trusting(ca))
     assert failure.value.retryable and _Handler.seen == []
 
 
@@ -88,5 +87,33 @@ def test_http_over_ipv6() -> None:
     _Handler.seen = []
     for port in _serve(server):
         target = Target(f"http://hooks.vendor.test:{port}/in", "http", "hooks.vendor.test", port, "::1")
-        assert post_webhook(target, {}, b"[]", transport=None) == 204
+        assert post_webhook(target, {}, b"[]") == 204
     assert _Handler.seen == [(f"hooks.vendor.test:{port}", b"[]")]
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_deadline() -> None:
+    """Each byte comes well within the per-read timeout, but the answer never ends: the overall deadline ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+                if stop.wait(0.05):
+                    return
+                connection.send(bytes([byte]))
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    target = Target(f"http://hooks.vendor.test:{port}/in", "http", "hooks.vendor.test", port, "127.0.0.1")
+    try:
+        with pytest.raises(DeliveryFailed, match=r"no answer within 0\.5 s") as failure:
+            post_webhook(target, {}, b"{}", deadline=0.5)
+        assert failure.value.retryable
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()

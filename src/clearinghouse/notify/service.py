@@ -318,7 +318,7 @@ class NotificationService:
             DELIVERY_HEADER: delivery.id,
             SIGNATURE_HEADER: signature(secret, int(self.clock().timestamp()), body),
         }
-        post_webhook(target, headers, body, transport=None)
+        post_webhook(target, headers, body)
 
     def _mail(self, delivery: Any, subscription: Any) -> None:
         if not self.settings.smtp_url:
