@@ -260,6 +260,10 @@ def test_a_refused_address_fails_and_a_missing_smtp_server_is_retried(
     [waiting] = announce(service, clock)
     assert unconfigured.deliver(waiting) is DeliveryStatus.RETRYING
     assert delivery(service, waiting).last_error == "no SMTP server configured (CLEARINGHOUSE_SMTP_URL)"
+    misconfigured = NotificationService(engine, replace(service.settings, smtp_url="http://mail:25"), clock=clock)
+    clock.advance(timedelta(hours=1))
+    assert misconfigured.deliver(waiting) is DeliveryStatus.RETRYING
+    assert "CLEARINGHOUSE_SMTP_URL must look like smtp://host:port" in delivery(service, waiting).last_error
 
 
 def test_a_test_delivery_reaches_a_subscription_whatever_its_filter(

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from clearinghouse.config import Settings
 from clearinghouse.errors import (
+    ConfigurationError,
     InvalidCursor,
     InvalidSubscription,
     NotFound,
@@ -323,7 +324,10 @@ class NotificationService:
     def _mail(self, delivery: Any, subscription: Any) -> None:
         if not self.settings.smtp_url:
             raise DeliveryFailed("no SMTP server configured (CLEARINGHOUSE_SMTP_URL)", retryable=True)
-        server = SmtpServer.from_url(self.settings.smtp_url)
+        try:
+            server = SmtpServer.from_url(self.settings.smtp_url)
+        except ConfigurationError as exc:  # the operator can fix it before the retries run out
+            raise DeliveryFailed(exc.message, retryable=True) from None
         title = one_line(delivery.title)
         occurred = _utc(delivery.occurred_at)
         details = orjson.dumps(delivery.body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
