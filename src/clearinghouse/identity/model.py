@@ -72,6 +72,11 @@ class Scope(StrEnum):
     FRONTIER_EVALUATE = "frontier:evaluate"  # government evaluators: determinations, runs, findings, milestones
     FRONTIER_RESTRICTED = "frontier:restricted"  # cleared evaluators: restricted determinations, NSA review path
     FRONTIER_EARLY_ACCESS = "frontier:early-access"  # critical-infrastructure partners using a grant
+    # Coordination cases (issue 13): read the cases one takes part in; write vendor statements, messages and
+    # declarations; coordinate (staff: open, route, move, embargo, publish).
+    CASES_READ = "cases:read"
+    CASES_WRITE = "cases:write"
+    CASES_COORDINATE = "cases:coordinate"
 
 
 SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
@@ -93,6 +98,12 @@ SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
         }
     ),
 }
+# Coordination cases: staff coordinate; reporters and vendors take part in the cases they are on; partners named
+# for early warning read them.
+SCOPES_BY_ROLE[Role.ANALYST] |= {Scope.CASES_READ, Scope.CASES_WRITE, Scope.CASES_COORDINATE}
+SCOPES_BY_ROLE[Role.REPORTER] |= {Scope.CASES_READ, Scope.CASES_WRITE}
+SCOPES_BY_ROLE[Role.VENDOR] |= {Scope.CASES_READ, Scope.CASES_WRITE}
+SCOPES_BY_ROLE[Role.PARTNER] |= {Scope.CASES_READ}
 
 
 @dataclass(frozen=True)
