@@ -77,6 +77,7 @@ class Scope(StrEnum):
     CASES_READ = "cases:read"
     CASES_WRITE = "cases:write"
     CASES_COORDINATE = "cases:coordinate"
+    NOTIFICATIONS_MANAGE = "notifications:manage"  # an organisation's webhook and e-mail subscriptions, deliveries
 
 
 SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
@@ -104,6 +105,11 @@ SCOPES_BY_ROLE[Role.ANALYST] |= {Scope.CASES_READ, Scope.CASES_WRITE, Scope.CASE
 SCOPES_BY_ROLE[Role.REPORTER] |= {Scope.CASES_READ, Scope.CASES_WRITE}
 SCOPES_BY_ROLE[Role.VENDOR] |= {Scope.CASES_READ, Scope.CASES_WRITE}
 SCOPES_BY_ROLE[Role.PARTNER] |= {Scope.CASES_READ}
+
+# Notifications: the organisations told of cases and alerts (reporters, vendors, partners) manage where they are
+# told; staff analysts do not need to (an admin holds every scope and manages any organisation's).
+for _role in (Role.REPORTER, Role.VENDOR, Role.PARTNER):
+    SCOPES_BY_ROLE[_role] = SCOPES_BY_ROLE[_role] | {Scope.NOTIFICATIONS_MANAGE}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """coordination cases: cases, participants, reports, records, vendor statuses, messages, events, declarations
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0009"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
