@@ -68,12 +68,16 @@ def require_coordinator(actor: Actor) -> Principal | Operator:
     return coordinator
 
 
-def require_declarer(actor: Actor) -> Principal | Operator:
-    """Vendor declarations: a vendor organisation's user declares for its organisation; staff for any."""
-    declarer = require_case_writer(actor)
-    if isinstance(declarer, Principal) and not is_staff(declarer) and declarer.organisation.kind is not OrgKind.VENDOR:
-        raise Forbidden("only vendor organisations (or clearinghouse staff) declare what a vendor owns")
-    return declarer
+# Organisations that can be a case's vendor (an AI developer is the vendor of its models).
+VENDOR_KINDS = frozenset({OrgKind.VENDOR, OrgKind.AI_DEVELOPER})
+
+
+def require_vendor_or_staff(actor: Actor) -> Principal | Operator:
+    """Vendor declarations and statements: a vendor organisation's user for its organisation; staff for any."""
+    writer = require_case_writer(actor)
+    if isinstance(writer, Principal) and not is_staff(writer) and writer.organisation.kind not in VENDOR_KINDS:
+        raise Forbidden("only vendor organisations (or clearinghouse staff for them) do this")
+    return writer
 
 
 def case_visible(actor: Actor, participation: Participation) -> bool:
