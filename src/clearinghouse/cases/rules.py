@@ -183,7 +183,8 @@ class EmbargoPolicy:
     default_days: int = 90
 
     def default_date(self, first_notified: datetime, zone: str = "UTC") -> PublicDate:
-        return PublicDate(first_notified.astimezone(UTC) + timedelta(days=self.default_days), zone)
+        start = first_notified.astimezone(UTC).replace(second=0, microsecond=0)  # a date people can read out
+        return PublicDate(start + timedelta(days=self.default_days), zone)
 
     def extend(self, current: PublicDate, proposed: PublicDate, reason: str, agreed_by: Sequence[str]) -> PublicDate:
         """A later public date, with a recorded reason and who agreed to it."""

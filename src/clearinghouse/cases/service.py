@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -594,10 +594,11 @@ class CaseService:
     ) -> DeclarationView:
         """What a vendor owns: a vendor's user for its own organisation, staff for any vendor."""
         declarer = policy.require_vendor_or_staff(actor)
+        checked = declaration("", kind, pattern)  # a bad pattern is refused before anything is looked up
         now = self.clock()
         with self.audit.writing() as conn:
             org_id = self._declaring_for(conn, declarer, organisation)
-            item = declaration(org_id, kind, pattern)
+            item = replace(checked, organisation_id=org_id)
             if repo.declaration_exists(conn, org_id, kind.value, item.pattern):
                 raise CaseConflict(f"{kind.value} {item.pattern!r} is already declared")
             row = {

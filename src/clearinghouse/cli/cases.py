@@ -283,3 +283,16 @@ def list_declarations(
         return
     for item in found.declarations:
         console.print(f"{item.organisation}: {item.kind} {item.pattern}", highlight=False)
+
+
+@case_app.command("demo")
+def demo(
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the published files (default: HOME/case-demo)")
+    ] = None,
+) -> None:
+    """One case from report to publication on the default store, with fictional organisations."""
+    from clearinghouse.cli.case_demo import run_demo
+
+    engine = open_engine(Settings.from_env())
+    run_demo(CaseService(engine), out or Settings.from_env().home / "case-demo")
