@@ -264,6 +264,16 @@ def declaration_exists(conn: sa.Connection, organisation_id: str, kind: str, pat
     return conn.execute(query).first() is not None
 
 
+def declarations_matching(conn: sa.Connection, match_keys: Collection[str]) -> list[Any]:
+    """The declarations filed under any of `match_keys` (an index look-up, whatever their number)."""
+    found: list[Any] = []
+    keys = sorted(match_keys)
+    for start in range(0, len(keys), 500):
+        query = sa.select(vendor_declarations).where(vendor_declarations.c.match_key.in_(_IDS))
+        found.extend(conn.execute(query, {"ids": keys[start : start + 500]}))
+    return found
+
+
 def declarations(conn: sa.Connection, organisation_id: str | None = None) -> list[Any]:
     query = sa.select(vendor_declarations).order_by(vendor_declarations.c.id)
     if organisation_id is not None:

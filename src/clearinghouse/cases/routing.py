@@ -66,6 +66,20 @@ class Declaration:
     pattern: str
     key: tuple[str, ...]
 
+    @property
+    def match_key(self) -> str:
+        """The key as one string, as the store indexes it (no part holds whitespace)."""
+        return match_key(self.kind, self.key)
+
+
+def match_key(kind: DeclarationKind, key: tuple[str, ...]) -> str:
+    return " ".join((kind.value, *key))
+
+
+def from_match_key(organisation_id: str, pattern: str, stored: str) -> Declaration:
+    kind, *key = stored.split(" ")
+    return Declaration(organisation_id, DeclarationKind(kind), pattern, tuple(key))
+
 
 def _fold(purl_type: str, value: str) -> str:
     if purl_type in _NORMALISE:
@@ -138,6 +152,8 @@ def repository_key(url: str) -> str:
     if parsed.scheme not in ("https", "http", "git", "ssh") or not parsed.hostname:
         raise InvalidVendorDeclaration(f"repository {url!r} is not a repository URL (https://host/owner/repo)")
     path = parsed.path.strip("/").removesuffix(".git").lower()
+    if any(c.isspace() for c in text):
+        raise InvalidVendorDeclaration(f"repository {url!r} holds whitespace")
     if not path or "*" in path or "*" in parsed.hostname:
         raise InvalidVendorDeclaration(f"repository {url!r} names a host, not a repository")
     return f"{parsed.hostname.lower()}/{path}"
@@ -172,6 +188,19 @@ class Proposal:
 
     def vendors(self) -> list[str]:
         return sorted({m.organisation_id for m in self.matches})
+
+
+def candidate_keys(purls: Iterable[str] = (), cpes: Iterable[str] = (), repositories: Iterable[str] = ()) -> set[str]:
+    """Every match key a declaration could have to match one of these subjects (for a keyed look-up in the store)."""
+    keys: set[str] = set()
+    for purl in purls:
+        package = package_key(purl)
+        keys.add(match_key(DeclarationKind.PURL, (package.type, package.namespace, package.name)))
+        if package.namespace:
+            keys.add(match_key(DeclarationKind.PURL, (package.type, package.namespace, "*")))
+    keys.update(match_key(DeclarationKind.CPE, cpe_key(cpe)) for cpe in cpes)
+    keys.update(match_key(DeclarationKind.REPOSITORY, (repository_key(r),)) for r in repositories)
+    return keys
 
 
 class VendorIndex:

@@ -21,7 +21,15 @@ import sqlalchemy as sa
 from clearinghouse.cases import advisory
 from clearinghouse.cases import repository as repo
 from clearinghouse.cases.notices import Announcement, announce
-from clearinghouse.cases.routing import Declaration, DeclarationKind, VendorIndex, declaration, package_key
+from clearinghouse.cases.routing import (
+    Declaration,
+    DeclarationKind,
+    VendorIndex,
+    candidate_keys,
+    declaration,
+    from_match_key,
+    package_key,
+)
 from clearinghouse.cases.rules import (
     CASE_LIFECYCLE,
     PUBLISHABLE,
@@ -257,7 +265,8 @@ class CaseService:
         with self.engine.connect() as conn:
             case = self._case(conn, actor, case_id)
             purls, cpes, repositories = _subjects(repo.report_rows(conn, repo.linked_reports(conn, case_id)))
-            index = VendorIndex(_declaration(row) for row in repo.declarations(conn))
+            keys = candidate_keys(purls, cpes, repositories)
+            index = VendorIndex(_declaration(row) for row in repo.declarations_matching(conn, keys))
             proposal = index.propose(purls, cpes, repositories)
             names = repo.organisation_names(conn, {m.organisation_id for m in proposal.matches})
             on_case = {p.organisation_id for p in repo.participants(conn, case.row.id) if p.role == CaseRole.VENDOR}
@@ -605,7 +614,7 @@ class CaseService:
                 "organisation_id": org_id,
                 "kind": kind.value,
                 "pattern": item.pattern,
-                "key": list(item.key),
+                "match_key": item.match_key,
                 "declared_by": actor_name(actor),
                 "declared_at": now,
             }
@@ -772,7 +781,7 @@ def _purl_of(ecosystem: Any, name: str) -> str:
 
 
 def _declaration(row: Any) -> Declaration:
-    return Declaration(row.organisation_id, DeclarationKind(row.kind), row.pattern, tuple(row.key))
+    return from_match_key(row.organisation_id, row.pattern, row.match_key)
 
 
 def _advisory_entries(conn: sa.Connection, record_id: str) -> list[Affected]:

@@ -468,10 +468,11 @@ vendor_declarations = sa.Table(
     sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("pattern", sa.String(500), nullable=False),
-    sa.Column("key", Json, nullable=False),
+    sa.Column("match_key", sa.String(700), nullable=False),  # what the routing index files it under (routing.py)
     sa.Column("declared_by", sa.String(200), nullable=False),
     sa.Column("declared_at", Timestamp, nullable=False),
     sa.UniqueConstraint("organisation_id", "kind", "pattern"),
+    sa.Index(None, "match_key"),
 )
 
 # Notifications (issue 13 item 7). A subscription is one channel of one organisation: a webhook (URL + signing

@@ -115,11 +115,12 @@ def upgrade() -> None:
         sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("pattern", sa.String(500), nullable=False),
-        sa.Column("key", Json, nullable=False),
+        sa.Column("match_key", sa.String(700), nullable=False),
         sa.Column("declared_by", sa.String(200), nullable=False),
         sa.Column("declared_at", Timestamp, nullable=False),
         sa.UniqueConstraint("organisation_id", "kind", "pattern"),
     )
+    op.create_index("ix_vendor_declarations_match_key", "vendor_declarations", ["match_key"])
 
 
 def downgrade() -> None:
