@@ -820,7 +820,7 @@ def _decoded(attachments: Sequence[NewAttachment]) -> list[tuple[str, str, bytes
             raise CaseAttachmentTooLarge(f"attachment {item.name!r} is over the {MAX_ATTACHMENT_BYTES:,}-byte limit")
         try:
             content = base64.b64decode(item.content_base64, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
             raise CaseConflict(f"attachment {item.name!r} is not valid base64") from None
         if len(content) > MAX_ATTACHMENT_BYTES:
             raise CaseAttachmentTooLarge(f"attachment {item.name!r} is over the {MAX_ATTACHMENT_BYTES:,}-byte limit")
