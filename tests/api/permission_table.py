@@ -196,6 +196,7 @@ TABLE: dict[str, Row] = {
     "POST /api/v1/cases": Row(201, COORDINATORS),
     "GET /api/v1/cases/{case_id}": Row(200, CASE_READERS, {"case-rep": ON_THE_CASE}),
     "GET /api/v1/cases/{case_id}/proposals": Row(200, COORDINATORS, {"case-rep": STAFF}),
+    "POST /api/v1/cases/{case_id}/reports": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),
     "POST /api/v1/cases/{case_id}/participants": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),
     "POST /api/v1/cases/{case_id}/state": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),
     "POST /api/v1/cases/{case_id}/embargo": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),

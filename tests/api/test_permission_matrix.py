@@ -211,6 +211,7 @@ def _body(operation: str, world: World) -> dict[str, Any] | None:
             "metrics": {"ctf_solve_rate": {"value": 0.4}},
         },
         "POST /api/v1/cases": lambda: {"report_ids": [world.validated_report()]},
+        "POST /api/v1/cases/{case_id}/reports": lambda: {"report_ids": [world.validated_report()]},
         "POST /api/v1/cases/{case_id}/participants": lambda: {"organisation": "Southwind AI", "reason": "matrix"},
         "POST /api/v1/cases/{case_id}/state": lambda: {"target": "vendors_notified", "reason": "told"},
         "POST /api/v1/cases/{case_id}/embargo": lambda: {

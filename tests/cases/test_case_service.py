@@ -30,6 +30,7 @@ from clearinghouse.intake.submission import validate_submission
 from clearinghouse.policy import Operator
 from clearinghouse.policy.cases import CaseRole
 from clearinghouse.store.identity import IdentityStore
+from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import case_events, case_messages, cases, records
 
 OPERATOR = Operator("test")
@@ -44,14 +45,14 @@ class Setting:
     report_id: str
 
 
-def _report(engine: sa.Engine, reporter: Principal, validated: bool = True) -> str:
+def _report(engine: sa.Engine, reporter: Principal, validated: bool = True, purl: str = "pkg:pypi/acme-lib") -> str:
     body = {
         "kind": "structured",
         "provenance": {"origin": "human"},
         "report": {
             "title": "Integer overflow in acme-lib's length check",
             "description": "A length near the type's maximum wraps around and the copy that follows overruns.",
-            "affected": [{"purl": "pkg:pypi/acme-lib", "versions": ["1.0"]}],
+            "affected": [{"purl": purl, "versions": ["1.0"]}],
         },
     }
     submission = validate_submission(body)
@@ -210,5 +211,26 @@ def test_only_an_admin_overrides_the_gate_and_must_say_why(setting: Setting) -> 
         s.service.publish(s.people["analyst"], case_id, override_reason="exploited in the wild")
     with pytest.raises(PublicationRefused, match=str((NOW + timedelta(days=90)).year)):
         s.service.publish(s.people["analyst"], case_id)
-    published = s.service.publish(s.people["admin"], case_id, override_reason="exploited in the wild")
+    published = s.service.publish(s.people["admin"], case_id, "exploited in the wild", cve_id="CVE-2026-40011")
     assert published.reason == "administrator override: exploited in the wild" and published.tlp == "CLEAR"
+    # The CVE id given at publication is an alias the record store answers to.
+    [record] = RecordStore(s.engine).find("CVE-2026-40011")
+    assert (record.id, record.tlp.value, record.status.value) == (published.record_id, "CLEAR", "published")
+
+
+def test_a_later_report_joins_the_case_and_its_advisory(setting: Setting) -> None:
+    s = setting
+    case_id = _case(s)
+    identity = IdentityStore(s.engine)
+    identity.create_organisation("Second Finder", OrgKind.REPORTER)
+    second = identity.authenticate(identity.create_token("Second Finder", "f", Role.REPORTER).plaintext)
+    later = _report(s.engine, second, purl="pkg:npm/acme-js")
+    view = s.service.add_reports(s.people["analyst"], case_id, [later])
+    assert view.reports == sorted([s.report_id, later])
+    assert "Second Finder" in {p.organisation for p in view.participants if p.role == "reporter"}
+    [advisory] = RecordStore(s.engine).find(view.advisory_id)
+    assert sorted(a.package.name for a in advisory.osv.affected or () if a.package) == ["acme-js", "acme-lib"]
+    assert advisory.status.value == "embargoed"
+    assert [r.id for r in RecordStore(s.engine).affected("npm", "acme-js", "1.0")] == [view.advisory_id]
+    with pytest.raises(CaseConflict, match="already in case"):
+        s.service.add_reports(s.people["analyst"], case_id, [later])

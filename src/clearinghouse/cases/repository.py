@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from clearinghouse.store.tables import (
+    affected_packages,
     case_attachments,
     case_events,
     case_messages,
@@ -18,6 +18,7 @@ from clearinghouse.store.tables import (
     case_vendor_status,
     cases,
     organisations,
+    record_identifiers,
     records,
     reports,
     vendor_declarations,
@@ -180,13 +181,10 @@ def record_document(conn: sa.Connection, record_id: str) -> Any:
     ).one_or_none()
 
 
-def release_record(conn: sa.Connection, record_id: str, document: dict[str, Any], at: datetime, tlp: str) -> None:
-    """The advisory goes public: its new document, published status and label, in the caller's transaction."""
-    conn.execute(
-        sa.update(records)
-        .where(records.c.id == record_id)
-        .values(doc=document, modified=at, published=at, status="published", tlp=tlp, summary=document.get("summary"))
-    )
+def delete_record(conn: sa.Connection, record_id: str) -> None:
+    for table in (record_identifiers, affected_packages):
+        conn.execute(sa.delete(table).where(table.c.record_id == record_id))
+    conn.execute(sa.delete(records).where(records.c.id == record_id))
 
 
 # Vendor statuses ---------------------------------------------------------------------------------------------------

@@ -226,6 +226,42 @@ class CaseService:
             self._record(conn, actor, case_id, "case.opened", "all", details, now, title=f"New case {case_id}")
         return self.view(actor, case_id)
 
+    def add_reports(self, actor: Actor, case_id: str, report_ids: Sequence[str]) -> CaseView:
+        """Link more validated reports: their organisations join as reporters and the embargoed advisory is drafted
+        again from every report of the case (its packages, credits and CVE id kept)."""
+        policy.require_coordinator(actor)
+        now = self.clock()
+        with self.audit.writing() as conn:
+            row = self._case(conn, actor, case_id).row
+            if row.state in (CaseState.PUBLISHED.value, CaseState.CLOSED_NO_ACTION.value):
+                raise CaseConflict(f"{case_id} is {row.state}; no report can join it")
+            added = self._openable_reports(conn, list(dict.fromkeys(report_ids)), None)
+            repo.link_reports(conn, case_id, [r.id for r in added])
+            every = repo.report_rows(conn, repo.linked_reports(conn, case_id))
+            names = repo.organisation_names(conn, {r.organisation_id for r in every})
+            stored = repo.record_document(conn, row.advisory_id)
+            cves = [a for a in stored.doc.get("aliases", ()) if advisory.CVE_ID.match(a)]
+            facts = [_report_facts(r, names[r.organisation_id]) for r in every]
+            self._replace_advisory(conn, advisory.draft(case_id, row.title, facts, now, cves[0] if cves else None))
+            who = actor_name(actor)
+            known = {p.organisation_id for p in repo.participants(conn, case_id) if p.role == CaseRole.REPORTER}
+            for organisation in sorted({r.organisation_id for r in added} - known):
+                repo.add_participant(conn, _participant(case_id, organisation, CaseRole.REPORTER, "reported", who, now))
+            repo.update_case(conn, case_id, updated_at=now)
+            details = {"reports": [r.id for r in added]}
+            self._record(conn, actor, case_id, "case.reports_added", "staff", details, now, notify=False)
+        return self.view(actor, case_id)
+
+    def _replace_advisory(
+        self, conn: sa.Connection, osv: Any, tlp: Tlp | None = None, status: RecordStatus | None = None
+    ) -> None:
+        """The advisory's rows written again (its document, identifiers and affected packages) with a new label and
+        status, or the ones it had, in the caller's transaction."""
+        stored = repo.record_document(conn, osv.id)
+        repo.delete_record(conn, osv.id)
+        tlp = tlp or Tlp(stored.tlp)
+        self._store_advisory(conn, osv, tlp, self.clock(), status or RecordStatus(stored.status))
+
     def _openable_reports(self, conn: sa.Connection, ids: list[str], cluster_id: str | None) -> list[Any]:
         if not ids:
             raise CaseConflict("a case is opened from at least one report (or a duplicate cluster)")
@@ -244,12 +280,11 @@ class CaseService:
             raise CaseConflict(f"report {report_id} is already in case {case_id}")
         return rows
 
-    def _store_advisory(self, conn: sa.Connection, osv: Any, tlp: Tlp, now: datetime) -> None:
+    def _store_advisory(
+        self, conn: sa.Connection, osv: Any, tlp: Tlp, now: datetime, status: RecordStatus = RecordStatus.EMBARGOED
+    ) -> None:
         record = VulnerabilityRecord(
-            osv=osv,
-            provenance=Provenance(CASE_SOURCE, osv.id, None, now),
-            tlp=tlp,
-            status=RecordStatus.EMBARGOED,
+            osv=osv, provenance=Provenance(CASE_SOURCE, osv.id, None, now), tlp=tlp, status=status
         )
         plans = self.records.row_plans
         prepared = plans.prepare(record)
@@ -573,7 +608,7 @@ class CaseService:
             decision = self._gate_for(conn, row).require_open(now, override_reason, admin)
             stored = repo.record_document(conn, row.advisory_id)
             document = advisory.published(stored.doc, _fixes(conn, row), now, cve_id)
-            repo.release_record(conn, row.advisory_id, document.document(), now, Tlp.CLEAR.value)
+            self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)
             repo.update_case(
                 conn, case_id, state=CaseState.PUBLISHED.value, published_at=now, tlp=Tlp.CLEAR.value, updated_at=now
             )

@@ -85,6 +85,18 @@ def open_case(
     _print_case(service.open_case(actor, report_ids, cluster, title, tlp, cve), as_json)
 
 
+@case_app.command("add-report")
+def add_report(
+    case_id: Annotated[str, typer.Argument(help="The case id")],
+    report_ids: Annotated[list[str], typer.Argument(help="Validated report ids")],
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Link more validated reports to a case (its advisory is drafted again from all of them)."""
+    service, actor = _service(token)
+    _print_case(service.add_reports(actor, case_id, report_ids), as_json)
+
+
 @case_app.command("list")
 def list_cases(token: Token = None, as_json: AsJson = False) -> None:
     """The cases you may see."""

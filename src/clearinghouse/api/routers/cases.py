@@ -50,6 +50,10 @@ class CaseOpen(_Body):
     cve_id: Annotated[str, Field(max_length=32)] | None = None
 
 
+class ReportsIn(_Body):
+    report_ids: Annotated[list[Annotated[str, Field(max_length=36)]], Field(min_length=1, max_length=100)]
+
+
 class ParticipantChange(_Body):
     organisation: _Short
     role: CaseRole = CaseRole.VENDOR
@@ -137,6 +141,11 @@ def get_case(case_id: str, service: Service, principal: Reader, zone: _Zone = "U
 @router.get("/cases/{case_id}/proposals", description="Vendors proposed from the case's packages. " + _COORDINATE)
 def proposals(case_id: str, service: Service, principal: Coordinator) -> ProposalView:
     return service.propose(principal, case_id)
+
+
+@router.post("/cases/{case_id}/reports", description="Link more validated reports to the case. " + _COORDINATE)
+def add_reports(case_id: str, body: ReportsIn, service: Service, principal: Coordinator) -> CaseView:
+    return service.add_reports(principal, case_id, body.report_ids)
 
 
 @router.post("/cases/{case_id}/participants", description="Confirm, add or remove a participant. " + _COORDINATE)
