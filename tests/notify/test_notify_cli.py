@@ -36,9 +36,11 @@ def test_subscribe_then_test_reaches_the_receiver_signed(cli: Cli, receiver: Rec
     code, out, _ = cli("notify", "deliveries", "--org", "Acme", "--json")
     [delivery] = orjson.loads(out)
     assert (delivery["status"], delivery["attempts"], delivery["event_kind"]) == ("delivered", 1, "notification.test")
+    assert delivery["organisation"] == "Acme"
     code, out, _ = cli("notify", "list", "--json")
     [listed] = orjson.loads(out)
-    assert listed["id"] == subscription_id and listed["event_kinds"] == ["case.opened"] and "secret" not in listed
+    assert listed["id"] == subscription_id and listed["organisation"] == "Acme"
+    assert listed["event_kinds"] == ["case.opened"] and "secret" not in listed
 
 
 def test_a_failed_test_exits_non_zero_and_says_why(cli: Cli, receiver: Receiver) -> None:

@@ -98,7 +98,7 @@ def list_subscriptions(org: Org = None, token: Token = None, as_json: AsJson = F
     for item in page.subscriptions:
         target = item.url or ", ".join(item.addresses or [])
         events = ", ".join(item.event_kinds) or "all"
-        table.add_row(item.id, item.organisation_id, item.channel, target, events, "yes" if item.enabled else "no")
+        table.add_row(item.id, item.organisation, item.channel, target, events, "yes" if item.enabled else "no")
     console.print(table)
 
 
@@ -145,10 +145,11 @@ def deliveries(
     if as_json:
         print(orjson.dumps([d.model_dump(mode="json") for d in page.deliveries]).decode())
         return
-    table = Table("id", "event", "subject", "channel", "status", "attempts", "last error")
+    table = Table("id", "organisation", "event", "subject", "channel", "status", "attempts", "last error")
     for item in page.deliveries:
         table.add_row(
             item.id,
+            item.organisation,
             item.event_kind,
             item.subject,
             item.channel,

@@ -33,6 +33,7 @@ class SubscriptionRequest(BaseModel):
 class SubscriptionView(BaseModel):
     id: str
     organisation_id: str
+    organisation: str = Field(description="the organisation's name")
     channel: str
     url: str | None
     addresses: list[str] | None
@@ -47,6 +48,7 @@ class SubscriptionView(BaseModel):
         return cls(
             id=row.id,
             organisation_id=row.organisation_id,
+            organisation=row.organisation,
             channel=row.channel,
             url=row.url,
             addresses=row.addresses,
@@ -74,6 +76,7 @@ class DeliveryView(BaseModel):
     id: str = Field(description="also sent as X-Clearinghouse-Delivery: a receiver's idempotency key")
     subscription_id: str
     organisation_id: str
+    organisation: str = Field(description="the organisation's name")
     channel: str
     event_kind: str
     subject: str
@@ -93,6 +96,7 @@ class DeliveryView(BaseModel):
             id=row.id,
             subscription_id=row.subscription_id,
             organisation_id=row.organisation_id,
+            organisation=row.organisation,
             channel=row.channel,
             event_kind=row.event_kind,
             subject=row.subject,
