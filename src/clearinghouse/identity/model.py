@@ -72,6 +72,9 @@ class Scope(StrEnum):
     FRONTIER_EVALUATE = "frontier:evaluate"  # government evaluators: determinations, runs, findings, milestones
     FRONTIER_RESTRICTED = "frontier:restricted"  # cleared evaluators: restricted determinations, NSA review path
     FRONTIER_EARLY_ACCESS = "frontier:early-access"  # critical-infrastructure partners using a grant
+    # Partners' SBOMs, their matches, alerts and VEX (issue 14); a partner reads and writes its own organisation's.
+    ASSETS_READ = "assets:read"
+    ASSETS_WRITE = "assets:write"
     NOTIFICATIONS_MANAGE = "notifications:manage"  # an organisation's webhook and e-mail subscriptions, deliveries
 
 
@@ -82,7 +85,7 @@ SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
     Role.VENDOR: frozenset(
         {Scope.RECORDS_READ, Scope.REPORTS_READ, Scope.FRONTIER_READ, Scope.FRONTIER_SUBMIT, Scope.FRONTIER_NOMINATE}
     ),
-    Role.PARTNER: frozenset({Scope.RECORDS_READ, Scope.FRONTIER_EARLY_ACCESS}),
+    Role.PARTNER: frozenset({Scope.RECORDS_READ, Scope.FRONTIER_EARLY_ACCESS, Scope.ASSETS_READ, Scope.ASSETS_WRITE}),
     # An evaluator's token is cut to leave out frontier:restricted unless the holder is cleared.
     Role.EVALUATOR: frozenset(
         {
