@@ -13,6 +13,7 @@ from clearinghouse.ingest.pipeline import ImportPipeline
 from clearinghouse.partners.service import AssetService
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
+from tests.notify.conftest import receiver  # noqa: F401 - the real webhook receiver, for the API scenario
 
 SBOMS = Path(__file__).resolve().parents[1] / "fixtures" / "sboms"
 GO_RECORDS = SBOMS / "go-proton-bridge-records.jsonl"  # the 48 real Go advisories naming proton-bridge's modules
