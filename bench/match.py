@@ -263,10 +263,7 @@ def main() -> None:
         migrate(engine)
         started = time.perf_counter()
         ImportPipeline(RecordStore(engine)).run([path])
-        print(
-            f"scratch store: {path.name} imported in "
-            f"{time.perf_counter() - started:.1f} s (pid {os.getpid()})"
-        )
+        print(f"scratch store: {path.name} imported in {time.perf_counter() - started:.1f} s (pid {os.getpid()})")
         records = _records(RecordStore(engine))
         packages = _affected_packages(records)
         bench_one_sbom(engine, records, packages)
