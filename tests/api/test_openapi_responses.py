@@ -47,6 +47,9 @@ LISTS = {
     "/api/v1/frontier/reminders",
     "/api/v1/notifications/subscriptions",
     "/api/v1/notifications/deliveries",
+    "/api/v1/assets",
+    "/api/v1/assets/{asset_id}/matches",
+    "/api/v1/alerts",
 }
 
 
