@@ -23,6 +23,8 @@ from clearinghouse.config import Settings
 from clearinghouse.identity.model import OrgKind, Role
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService
+from clearinghouse.notify.service import NotificationService
+from clearinghouse.notify.views import SubscriptionRequest
 from clearinghouse.policy import ANONYMOUS, Actor, Operator
 from clearinghouse.policy.cases import CaseRole
 from clearinghouse.policy.rules import export_visibility
@@ -93,6 +95,12 @@ def _export(world: Embargoed, who: str) -> bool:
     return bool(export_records(records, ExportFormat.OSV, out, visibility).written)
 
 
+def _notifications(world: Embargoed, who: str) -> bool:
+    """Notifications carry what the case tells its participants: each organisation's deliveries log shows them."""
+    response = _status(world, who, "/api/v1/notifications/deliveries")
+    return response.status_code == 200 and world.case_id in {d["subject"] for d in response.json()["deliveries"]}
+
+
 @dataclass(frozen=True)
 class ReadPath:
     name: str
@@ -107,6 +115,7 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("GET /api/v1/cases/{case_id}", _case),
     ReadPath("GET /api/v1/cases", _case_list),
     ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False),
+    ReadPath("notifications (webhooks, e-mail; GET /api/v1/notifications/deliveries)", _notifications),
 ]
 NON_PARTICIPANTS = ("anonymous", "outsider")
 PARTICIPANTS = ("vendor", "reporter")
@@ -126,6 +135,9 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         grant = identity.create_token(name, who, role)
         headers[who] = {"Authorization": f"Bearer {grant.plaintext}"}
         actors[who] = identity.authenticate(grant.plaintext)
+        # Every organisation is subscribed before the case opens, so notifications are probed like any path.
+        request = SubscriptionRequest(channel="email", addresses=[f"{who}@example.org"])
+        NotificationService(engine).subscribe(actors[who], request)
     settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False)
     with TestClient(create_app(settings)) as client:
         response = client.post("/api/v1/reports", json=REPORT, headers=headers["reporter"])
