@@ -368,3 +368,23 @@ def test_starttls_verifies_the_server_and_sends_encrypted(
     finally:
         controller.stop()
     assert received == [True]
+
+
+def test_every_attempt_is_in_the_audit_log(
+    service: NotificationService, receiver: Receiver, clock: Clock, acme: str
+) -> None:
+    webhook(service, receiver, acme)
+    [delivery_id] = announce(service, clock)
+    receiver.statuses = [503, 200]
+    service.deliver(delivery_id)
+    clock.advance(timedelta(seconds=30))
+    receiver.now = clock().timestamp()
+    service.deliver(delivery_id)
+
+    entries = service.audit.entries("delivery", delivery_id)
+
+    assert [(e.action, e.details["attempts"], e.details["reason"]) for e in entries] == [
+        ("notification.retrying", 1, "HTTP 503"),
+        ("notification.delivered", 2, "sent"),
+    ]
+    assert {e.actor for e in entries} == {"notify-worker"}

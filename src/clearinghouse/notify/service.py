@@ -351,7 +351,7 @@ class NotificationService:
 
     def _record(self, delivery_id: str, failure: DeliveryFailed | None) -> DeliveryStatus:
         now = self.clock()
-        with self.engine.begin() as conn:
+        with self.audit.writing() as conn:
             delivery = repository.delivery(conn, delivery_id, for_update=True)
             if delivery is None:
                 raise NotFound(f"no delivery {delivery_id!r}")
@@ -368,8 +368,12 @@ class NotificationService:
                 retrying = target is DeliveryStatus.RETRYING
                 wait = retry_delay(attempts) if retrying else wait
                 values = {"last_error": failure.reason, "next_attempt_at": now + wait if retrying else None}
-            DELIVERY_LIFECYCLE.transition(current, target, WORKER.purpose, failure.reason if failure else "sent", now)
+            move = DELIVERY_LIFECYCLE.transition(
+                current, target, WORKER.purpose, failure.reason if failure else "sent", now
+            )
             repository.update_delivery(conn, delivery_id, status=target.value, attempts=attempts, **values)
+            details = {"from": current.value, "attempts": attempts, "reason": move.reason, "event": delivery.event_kind}
+            self.audit.append(conn, move.actor, f"notification.{target.value}", "delivery", delivery_id, details)
             if target is DeliveryStatus.RETRYING:
                 enqueue(conn, JOB_KINDS[delivery.channel], {"delivery_id": delivery_id}, delay=wait)
         return target
