@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"ingest", "sharing"},
     {"intake", "frontier"},
+    {"feeds"},
     {"evals"},
     {"workers"},
     {"api"},

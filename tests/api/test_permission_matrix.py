@@ -42,6 +42,12 @@ RECORD_STATES = {  # object name -> (TLP label, record status)
     "record-red": ("RED", "published"),
     "record-embargoed": ("GREEN", "embargoed"),
 }
+OSV_QUERY = {"package": {"ecosystem": "PyPI", "name": "matrix-package"}, "version": "1.0"}
+# The CSAF directory each record's advisory is filed in (by TLP; all were modified, never published, in 2026).
+CSAF_DIRECTORY = {
+    f"PYSEC-2099-{n}": {"CLEAR": "white", "GREEN": "green", "RED": "red"}.get(label, "amber")
+    for n, (label, _status) in enumerate(RECORD_STATES.values(), start=1)
+}
 CELLS_CHECKED: list[int] = []
 
 
@@ -116,6 +122,10 @@ class World:
         p = self.principals
         if name in RECORD_STATES:
             return self.record_ids[name]
+        if name.startswith("csaf-"):
+            if name == "csaf-key":
+                return f"{self.client.app.state.csaf_provider.signer.fingerprint}.asc"  # type: ignore[attr-defined]
+            return name.removeprefix("csaf-")
         if name in ("report-rep", "report-ai", "cluster-rep"):
             submitter = "rep-reporter" if name != "report-ai" else "ai-reporter"
             body = _report_body(f"matrix report {next(self.counter)}")
@@ -182,6 +192,8 @@ def _body(operation: str, world: World) -> dict[str, Any] | None:
             "run_id": f"run-{n}",
             "metrics": {"ctf_solve_rate": {"value": 0.4}},
         },
+        "POST /v1/query": lambda: OSV_QUERY,
+        "POST /v1/querybatch": lambda: {"queries": [OSV_QUERY]},
         "POST /api/v1/frontier/models/{model_id}/findings": lambda: {
             "severity": "low",
             "capability_area": "exploitation",
@@ -198,6 +210,9 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
     params: dict[str, str] = {}
     if operation == "GET /api/v1/affected":
         params = PACKAGE
+    elif operation == "GET /.well-known/csaf/{directory}/{year}/{filename}":
+        assert object_id is not None
+        path = f"/.well-known/csaf/{CSAF_DIRECTORY[object_id]}/2026/{object_id.lower()}.json"
     elif object_id is not None and "{" in path:
         path = path.split("{")[0] + object_id + path.split("}", 1)[1]
     response = world.client.request(
@@ -212,6 +227,10 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
 def _listed(operation: str, body: Any, object_id: str) -> bool:
     if operation == "GET /api/v1/affected":
         return object_id in {r["osv"]["id"] for r in body["records"]}
+    if operation == "POST /v1/query":
+        return object_id in {v["id"] for v in body.get("vulns", [])}
+    if operation == "POST /v1/querybatch":
+        return object_id in {v["id"] for v in body["results"][0].get("vulns", [])}
     return object_id in {r["id"] for r in body["reports"]}
 
 

@@ -1,0 +1,125 @@
+"""SQL the feeds need beyond the record store's own look-ups (no policy here: callers pass the visibility filter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from clearinghouse.policy.filters import record_filter
+from clearinghouse.policy.rules import RecordVisibility
+from clearinghouse.records.model import RecordStatus, Tlp
+from clearinghouse.records.versions import normalize_name
+from clearinghouse.store.tables import affected_packages, records
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One record as a feed lists it: enough to name, date and file it without reading its document."""
+
+    id: str
+    tlp: Tlp
+    status: RecordStatus
+    modified: datetime
+    published: datetime | None
+    imported_at: datetime
+    summary: str | None
+
+    @property
+    def initial_release(self) -> datetime:
+        """As CSAF's `initial_release_date` (`formats.csaf.release_dates`): published, else modified."""
+        return self.published or self.modified
+
+    @property
+    def current_release(self) -> datetime:
+        """As CSAF's `current_release_date`: modified, never before the initial release."""
+        return max(self.modified, self.initial_release)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def package_record_ids(conn: sa.Connection, ecosystem: str | None, name: str) -> list[str]:
+    """Ids of records with an affected entry for the package: in `ecosystem` (any of its releases when it has no
+    `:release` suffix), or in any ecosystem when `ecosystem` is None."""
+    query = sa.select(affected_packages.c.record_id).distinct()
+    if ecosystem is None:
+        query = query.where(affected_packages.c.name == name)
+    else:
+        query = query.where(
+            affected_packages.c.ecosystem_base == ecosystem.split(":", 1)[0],
+            affected_packages.c.name_key == normalize_name(ecosystem, name),
+        )
+        if ":" in ecosystem:
+            query = query.where(affected_packages.c.ecosystem == ecosystem)
+    return sorted(conn.execute(query).scalars())
+
+
+def ecosystems_naming(conn: sa.Connection, name: str) -> list[str]:
+    """The base ecosystems in which some record names a package spelt `name`."""
+    query = sa.select(affected_packages.c.ecosystem_base).where(affected_packages.c.name == name).distinct()
+    return sorted(conn.execute(query).scalars())
+
+
+def records_mentioning(conn: sa.Connection, text: str) -> list[str]:
+    """Ids of records whose document contains `text` anywhere (a commit hash): candidates, to be checked."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = sa.select(records.c.id).where(sa.cast(records.c.doc, sa.Text).like(f"%{escaped}%", escape="\\"))
+    return sorted(conn.execute(query).scalars())
+
+
+def feed_entries(
+    conn: sa.Connection,
+    visibility: RecordVisibility,
+    labels: frozenset[Tlp],
+    *,
+    added_after: datetime | None = None,
+    after_key: tuple[datetime, str] | None = None,
+    limit: int | None = None,
+    id_like: str | None = None,
+) -> list[FeedEntry]:
+    """Records the visibility admits whose label is among `labels`, oldest addition first (by `imported_at`,
+    then id), after `added_after` and after the page key `after_key` when given; `id_like`: only ids whose
+    lower-case form matches that SQL LIKE pattern."""
+    wanted = sorted(label.value for label in labels & visibility.labels)
+    query = (
+        sa.select(
+            records.c.id,
+            records.c.tlp,
+            records.c.status,
+            records.c.modified,
+            records.c.published,
+            records.c.imported_at,
+            records.c.summary,
+        )
+        .where(record_filter(visibility, records.c.tlp, records.c.status), records.c.tlp.in_(wanted))
+        .order_by(records.c.imported_at, records.c.id)
+    )
+    if added_after is not None:
+        query = query.where(records.c.imported_at > added_after)
+    if after_key is not None:
+        stamp, record_id = after_key
+        query = query.where(
+            sa.or_(
+                records.c.imported_at > stamp,
+                sa.and_(records.c.imported_at == stamp, records.c.id > record_id),
+            )
+        )
+    if id_like is not None:
+        query = query.where(sa.func.lower(records.c.id).like(id_like))
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        FeedEntry(
+            row.id,
+            Tlp(row.tlp),
+            RecordStatus(row.status),
+            _utc(row.modified),
+            _utc(row.published) if row.published is not None else None,
+            _utc(row.imported_at),
+            row.summary,
+        )
+        for row in conn.execute(query)
+    ]
