@@ -125,6 +125,14 @@ _CSAF_DIRECTORIES = {
     "csaf-amber": STAFF,
     "csaf-red": STAFF,
 }
+# TAXII collections, one per TLP label: one the caller cannot read does not exist for it.
+_TAXII_COLLECTIONS = {
+    "taxii-clear": PUBLIC - NO_RECORDS_READ,
+    "taxii-green": RECORD_READERS,
+    "taxii-amber": STAFF,
+    "taxii-amber+strict": STAFF,
+    "taxii-red": STAFF,
+}
 _REPORTS = {"report-rep": STAFF | {"rep-reporter"}, "report-ai": STAFF | {"ai-vendor", "ai-reporter"}}
 _MODELS = {"model-ai": SEES_NORTHWIND_MODEL, "model-ai2": SEES_SOUTHWIND_MODEL}
 _SUBMISSIONS = {"submission-ai": SEES_NORTHWIND_MODEL, "submission-ai2": SEES_SOUTHWIND_MODEL}
@@ -194,6 +202,16 @@ TABLE: dict[str, Row] = {
     "GET /.well-known/csaf/{directory}/changes.csv": Row(200, PUBLIC - NO_RECORDS_READ, _CSAF_DIRECTORIES),
     "GET /.well-known/csaf/{directory}/feed.json": Row(200, PUBLIC - NO_RECORDS_READ, _CSAF_DIRECTORIES),
     "GET /.well-known/csaf/{directory}/{year}/{filename}": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS),
+    "GET /taxii2/": Row(200, EVERYONE),  # discovery and the API root are public; they resolve no token
+    "GET /taxii2/api/": Row(200, EVERYONE),
+    "GET /taxii2/api/collections/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS, listing=True),
+    "GET /taxii2/api/collections/{collection_id}/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS),
+    "GET /taxii2/api/collections/{collection_id}/objects/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS),
+    "GET /taxii2/api/collections/{collection_id}/manifest/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS),
+    "GET /taxii2/api/collections/{collection_id}/objects/{object_id}/": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS),
+    "GET /taxii2/api/collections/{collection_id}/objects/{object_id}/versions/": Row(
+        200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS
+    ),
 }
 
 

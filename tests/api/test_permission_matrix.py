@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient
 
 from clearinghouse.api.app import create_app
 from clearinghouse.config import Settings
+from clearinghouse.feeds.stix import vulnerability_id
+from clearinghouse.feeds.taxii import COLLECTIONS
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.identity.model import Principal
@@ -48,6 +50,7 @@ CSAF_DIRECTORY = {
     f"PYSEC-2099-{n}": {"CLEAR": "white", "GREEN": "green", "RED": "red"}.get(label, "amber")
     for n, (label, _status) in enumerate(RECORD_STATES.values(), start=1)
 }
+RECORD_TLP = {f"PYSEC-2099-{n}": label for n, (label, _status) in enumerate(RECORD_STATES.values(), start=1)}
 CELLS_CHECKED: list[int] = []
 
 
@@ -122,6 +125,8 @@ class World:
         p = self.principals
         if name in RECORD_STATES:
             return self.record_ids[name]
+        if name.startswith("taxii-"):
+            return next(c.id for c in COLLECTIONS.values() if c.label.value.lower() == name.removeprefix("taxii-"))
         if name.startswith("csaf-"):
             if name == "csaf-key":
                 return f"{self.client.app.state.csaf_provider.signer.fingerprint}.asc"  # type: ignore[attr-defined]
@@ -213,6 +218,10 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
     elif operation == "GET /.well-known/csaf/{directory}/{year}/{filename}":
         assert object_id is not None
         path = f"/.well-known/csaf/{CSAF_DIRECTORY[object_id]}/2026/{object_id.lower()}.json"
+    elif "{object_id}" in path:  # TAXII: the record's vulnerability object, in its label's collection
+        assert object_id is not None
+        collection = next(c.id for c in COLLECTIONS.values() if c.label.value == RECORD_TLP[object_id])
+        path = path.replace("{collection_id}", collection).replace("{object_id}", vulnerability_id(object_id))
     elif object_id is not None and "{" in path:
         path = path.split("{")[0] + object_id + path.split("}", 1)[1]
     response = world.client.request(
@@ -220,13 +229,16 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
     )
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/problem+json", (operation, response.text)
-    body = response.json() if response.headers["content-type"].endswith("json") else None
+    media_type = response.headers["content-type"].split(";")[0]  # TAXII's has a version parameter
+    body = response.json() if media_type.endswith("json") else None
     return response.status_code, body
 
 
 def _listed(operation: str, body: Any, object_id: str) -> bool:
     if operation == "GET /api/v1/affected":
         return object_id in {r["osv"]["id"] for r in body["records"]}
+    if operation == "GET /taxii2/api/collections/":
+        return object_id in {c["id"] for c in body["collections"]}
     if operation == "POST /v1/query":
         return object_id in {v["id"] for v in body.get("vulns", [])}
     if operation == "POST /v1/querybatch":

@@ -19,10 +19,12 @@ from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, Ra
 from clearinghouse.api.routers import audit, frontier, records, reports
 from clearinghouse.api.routers import csaf as csaf_routes
 from clearinghouse.api.routers import osv as osv_routes
+from clearinghouse.api.routers import taxii as taxii_routes
 from clearinghouse.config import Settings
 from clearinghouse.feeds.csaf_provider import CsafProvider
 from clearinghouse.feeds.osv_api import OsvApi
 from clearinghouse.feeds.signing import Signer
+from clearinghouse.feeds.taxii import TaxiiServer
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
 from clearinghouse.store.audit import AuditLog
@@ -85,8 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Feeds (OSV API, CSAF 2.0 provider, TAXII 2.1): the records again, for clients that read those protocols.
     app.state.osv_api = OsvApi(record_store)
     app.state.csaf_provider = CsafProvider(record_store, Signer(settings.home))
+    app.state.taxii = TaxiiServer(record_store)
     app.include_router(osv_routes.router)
     app.include_router(csaf_routes.router)
+    app.include_router(taxii_routes.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

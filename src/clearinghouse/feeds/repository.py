@@ -79,10 +79,12 @@ def feed_entries(
     after_key: tuple[datetime, str] | None = None,
     limit: int | None = None,
     id_like: str | None = None,
+    include_key: bool = False,
 ) -> list[FeedEntry]:
     """Records the visibility admits whose label is among `labels`, oldest addition first (by `imported_at`,
-    then id), after `added_after` and after the page key `after_key` when given; `id_like`: only ids whose
-    lower-case form matches that SQL LIKE pattern."""
+    then id), after `added_after` and after the page key `after_key` when given (from it on with `include_key`:
+    a page that ended inside that record's objects); `id_like`: only ids whose lower-case form matches that SQL
+    LIKE pattern."""
     wanted = sorted(label.value for label in labels & visibility.labels)
     query = (
         sa.select(
@@ -104,7 +106,10 @@ def feed_entries(
         query = query.where(
             sa.or_(
                 records.c.imported_at > stamp,
-                sa.and_(records.c.imported_at == stamp, records.c.id > record_id),
+                sa.and_(
+                    records.c.imported_at == stamp,
+                    records.c.id >= record_id if include_key else records.c.id > record_id,
+                ),
             )
         )
     if id_like is not None:
