@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from clearinghouse.errors import InvalidFeedQuery, InvalidVersion, NotFound
 from clearinghouse.feeds import repository
+from clearinghouse.feeds.repository import ListedRecord
 from clearinghouse.policy.feeds import feed_visibility
 from clearinghouse.policy.principals import Actor
 from clearinghouse.policy.rules import RecordVisibility
@@ -242,11 +242,11 @@ class OsvApi:
     def query(self, actor: Actor, query: OsvQuery) -> VulnerabilityList:
         visible = feed_visibility(actor)
         offset = page_offset(query)
-        found = self._matching(visible, query)
+        (found,) = self._matching(visible, [query])
         page = found[offset : offset + PAGE_SIZE]
         more = offset + PAGE_SIZE < len(found)
         return VulnerabilityList(
-            vulns=[record.osv.document() for record in page] or None,
+            vulns=[record.osv.document() for record in self.store.many([r.id for r in page])] or None,
             next_page_token=page_token(query, offset + PAGE_SIZE) if more else None,
         )
 
@@ -257,50 +257,54 @@ class OsvApi:
         offsets = [page_offset(query, f" at index: {index}") for index, query in enumerate(batch.queries)]
         listed = 0
         results: list[MinimalVulnerabilityList] = []
-        for query, offset in zip(batch.queries, offsets, strict=True):
-            found = self._matching(visible, query)
+        answers = self._matching(visible, batch.queries)
+        for query, offset, found in zip(batch.queries, offsets, answers, strict=True):
             size = PAGE_SIZE_PAST_THRESHOLD if listed > BATCH_THRESHOLD else PAGE_SIZE
             page = found[offset : offset + size]
             listed += len(page)
             more = offset + size < len(found)
             results.append(
                 MinimalVulnerabilityList(
-                    vulns=[MinimalVulnerability(id=r.id, modified=r.osv.modified) for r in page] or None,
+                    vulns=[MinimalVulnerability(id=r.id, modified=r.modified) for r in page] or None,
                     next_page_token=page_token(query, offset + size) if more else None,
                 )
             )
         return BatchVulnerabilityList(results=results)
 
-    def _matching(self, visible: RecordVisibility, query: OsvQuery) -> list[VulnerabilityRecord]:
-        """The query's records the caller may see, withdrawn ones left out, in id order."""
-        asked = resolve(query)
-        if asked is None:
-            return []
-        if isinstance(asked, _CommitQuery):
-            with self.store.engine.connect() as conn:
-                candidates = repository.records_mentioning(conn, asked.commit)
-            found: Iterable[VulnerabilityRecord] = (
-                r for r in self.store.many(candidates) if _affects_commit(r, asked.commit)
-            )
-        elif asked.version is None:
-            with self.store.engine.connect() as conn:
-                ids = repository.package_record_ids(conn, asked.ecosystem, asked.name)
-            found = self.store.many(ids)
-        else:
-            found = self._affected(asked.ecosystem, asked.name, asked.version)
-        kept = {r.id: r for r in found if visible.admits(r.tlp, r.status) and r.osv.withdrawn is None}
-        return [kept[record_id] for record_id in sorted(kept)]
+    def _matching(self, visible: RecordVisibility, queries: list[OsvQuery]) -> list[list[ListedRecord]]:
+        """Each query's records that the caller may see, withdrawn ones left out, in id order.
 
-    def _affected(self, ecosystem: str | None, name: str, version: str) -> list[VulnerabilityRecord]:
-        if ecosystem is None:
-            with self.store.engine.connect() as conn:
-                ecosystems = repository.ecosystems_naming(conn, name)
-        else:
-            ecosystems = [ecosystem]
-        found: list[VulnerabilityRecord] = []
-        for each in ecosystems:
-            try:
-                found.extend(self.store.affected(each, name, version))
-            except InvalidVersion:
-                continue  # OSV.dev: a version its helper cannot parse matches nothing
-        return found
+        Versioned package queries, nearly all of a batch, go to the evaluator together (`affected_ids`: one
+        snapshot, no documents read); only what is listed is read, and only its listing facts.
+        """
+        asked = [resolve(query) for query in queries]
+        matched: list[set[str]] = [set() for _ in queries]
+        evaluate: list[tuple[int, tuple[str, str, str]]] = []
+        with self.store.engine.connect() as conn:
+            for index, question in enumerate(asked):
+                if question is None:
+                    continue
+                if isinstance(question, _CommitQuery):
+                    candidates = self.store.many(repository.records_mentioning(conn, question.commit))
+                    matched[index] = {r.id for r in candidates if _affects_commit(r, question.commit)}
+                elif question.version is None:
+                    matched[index] = set(repository.package_record_ids(conn, question.ecosystem, question.name))
+                else:
+                    ecosystems = (
+                        [question.ecosystem]
+                        if question.ecosystem is not None
+                        else repository.ecosystems_naming(conn, question.name)
+                    )
+                    evaluate += [(index, (each, question.name, question.version)) for each in ecosystems]
+        answers = self.store.affected_ids([triple for _, triple in evaluate])
+        for (index, _triple), answer in zip(evaluate, answers, strict=True):
+            if not isinstance(answer, InvalidVersion):  # OSV.dev: a version it cannot parse matches nothing
+                matched[index].update(answer)
+        with self.store.engine.connect() as conn:
+            facts = repository.listed_records(conn, set().union(*matched))
+        shown = {
+            record_id
+            for record_id, fact in facts.items()
+            if visible.admits(fact.tlp, fact.status) and not fact.withdrawn
+        }
+        return [[facts[i] for i in sorted(ids & shown)] for ids in matched]

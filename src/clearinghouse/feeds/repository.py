@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -128,3 +129,34 @@ def feed_entries(
         )
         for row in conn.execute(query)
     ]
+
+
+@dataclass(frozen=True)
+class ListedRecord:
+    """What a query answer needs to list a record without reading its document."""
+
+    id: str
+    modified: str  # the OSV `modified` string, as the record gives it
+    tlp: Tlp
+    status: RecordStatus
+    withdrawn: bool
+
+
+_MODIFIED_TEXT = {
+    "sqlite": sa.func.json_extract(records.c.doc, "$.modified", type_=sa.Text),
+    "postgresql": sa.func.jsonb_extract_path_text(records.c.doc, "modified", type_=sa.Text),
+}
+_CHUNK = 500
+
+
+def listed_records(conn: sa.Connection, record_ids: Iterable[str]) -> dict[str, ListedRecord]:
+    wanted = sorted(set(record_ids))
+    found: dict[str, ListedRecord] = {}
+    modified = _MODIFIED_TEXT[conn.dialect.name]
+    for start in range(0, len(wanted), _CHUNK):
+        query = sa.select(records.c.id, modified, records.c.tlp, records.c.status, records.c.withdrawn).where(
+            records.c.id.in_(wanted[start : start + _CHUNK])
+        )
+        for row in conn.execute(query):
+            found[row[0]] = ListedRecord(row[0], row[1], Tlp(row[2]), RecordStatus(row[3]), row[4] is not None)
+    return found
