@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -70,8 +71,8 @@ class CsafProvider:
 
     # --- the provider ----------------------------------------------------------------------------------
 
-    def metadata(self, base_url: str) -> dict[str, Any]:
-        """`provider-metadata.json` (section 7.1.7): public, the same for every caller."""
+    def metadata(self, base_url: str, directories: Iterable[str] = DIRECTORIES) -> dict[str, Any]:
+        """`provider-metadata.json` (section 7.1.7): public, the same for every caller of the API."""
         root = base_url.rstrip("/") + WELL_KNOWN
         return {
             "canonical_url": f"{root}/provider-metadata.json",
@@ -88,7 +89,7 @@ class CsafProvider:
                         ]
                     },
                 }
-                for directory in DIRECTORIES
+                for directory in directories
             ],
             "last_updated": _stamp(self.clock()),
             "list_on_CSAF_aggregators": True,
@@ -212,3 +213,33 @@ class CsafProvider:
             with self._lock:
                 self._signatures[key] = kept
         return kept
+
+    # --- a static tree -------------------------------------------------------------------------------------
+
+    def build(self, actor: Actor, out_dir: Path, base_url: str) -> list[str]:
+        """Write what `actor` may read as a static provider tree under `out_dir` (served at `base_url` +
+        `/.well-known/csaf/`): metadata, key, and every readable TLP directory; returns the directories written."""
+        readable = [d for d in DIRECTORIES if label_readable(actor, DIRECTORIES[d])]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write(out_dir / "provider-metadata.json", orjson.dumps(self.metadata(base_url, readable), option=_INDENT))
+        _write(out_dir / "openpgp" / f"{self.signer.fingerprint}.asc", self.signer.public_key().encode())
+        for directory in readable:
+            folder = out_dir / directory
+            _write(folder / "index.txt", self.index(actor, directory).encode())
+            _write(folder / "changes.csv", self.changes(actor, directory).encode())
+            _write(folder / FEED_FILE, orjson.dumps(self.feed(actor, directory, base_url), option=_INDENT))
+            for path in self.index(actor, directory).splitlines():
+                year, name = path.split("/")
+                for suffix in ("", ".sha512", ".asc"):
+                    body, _media_type = self.file(actor, directory, year, name + suffix)
+                    _write(folder / year / (name + suffix), body)
+        return readable
+
+
+_INDENT = orjson.OPT_INDENT_2
+
+
+def _write(target: Path, data: bytes) -> None:
+    # Names come from `csaf.file_name` (no separators), years are digits: every path stays under the tree.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
