@@ -17,9 +17,11 @@ from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
 from clearinghouse.api.routers import audit, frontier, records, reports
+from clearinghouse.api.routers import cases as case_routes
 from clearinghouse.api.routers import csaf as csaf_routes
 from clearinghouse.api.routers import osv as osv_routes
 from clearinghouse.api.routers import taxii as taxii_routes
+from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
 from clearinghouse.feeds.csaf_provider import CsafProvider
 from clearinghouse.feeds.osv_api import OsvApi
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
+    app.state.cases = CaseService(engine)
     app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limits:
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(osv_routes.router)
     app.include_router(csaf_routes.router)
     app.include_router(taxii_routes.router)
+    app.include_router(case_routes.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

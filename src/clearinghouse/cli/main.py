@@ -27,6 +27,7 @@ from rich.progress import (
 
 from clearinghouse.cli import render
 from clearinghouse.cli.admin import admin_app
+from clearinghouse.cli.cases import case_app, vendor_app
 from clearinghouse.cli.evals import eval_app
 from clearinghouse.cli.feeds import feeds_app
 from clearinghouse.cli.frontier import frontier_app
@@ -59,6 +60,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(frontier_app, name="frontier")
 app.add_typer(eval_app, name="eval")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(case_app, name="case")
+app.add_typer(vendor_app, name="vendor")
 
 console = render.console()
 errors = render.console(stderr=True)
