@@ -202,3 +202,46 @@ def test_response_shapes_match_medallion(client: TestClient, sample_store: Recor
     assert huge.status_code == 200 == client.get(f"{ROOT}/collections/{CLEAR}/objects/?limit={10**9}").status_code
     zero = reference.get(f"/api/collections/{CLEAR}/objects/?limit=0", headers=auth)
     assert zero.status_code == 400 == client.get(f"{ROOT}/collections/{CLEAR}/objects/?limit=0").status_code
+
+
+def test_vendor_statements_are_notes_about_the_advisory(client: TestClient, engine: sa.Engine) -> None:
+    from clearinghouse.cases.rules import VendorStatement, VendorStatus, VexJustification
+    from clearinghouse.cases.service import CaseService
+    from clearinghouse.intake.lifecycle import ReportState
+    from clearinghouse.intake.service import ReportService
+    from clearinghouse.policy import Operator
+    from clearinghouse.policy.cases import CaseRole
+
+    reporter = bearer(engine, "Reporter Org", OrgKind.REPORTER, Role.REPORTER)
+    bearer(engine, "Acme Software", OrgKind.VENDOR, Role.VENDOR)
+    staff = {"Authorization": f"Bearer {bearer(engine, 'Clearinghouse', OrgKind.CLEARINGHOUSE, Role.ANALYST)}"}
+    report = {
+        "kind": "structured",
+        "provenance": {"origin": "human"},
+        "report": {
+            "title": "Path traversal in stated-pkg's archive extractor",
+            "description": "Archive members named with ../ are written outside the target directory when extracted.",
+            "affected": [{"purl": "pkg:pypi/stated-pkg", "versions": ["1.0"]}],
+        },
+    }
+    posted = client.post("/api/v1/reports", json=report, headers={"Authorization": f"Bearer {reporter}"})
+    report_id = posted.json()["report_ids"][0]
+    operator = Operator("test")
+    for target in (ReportState.TRIAGED, ReportState.VALIDATED):
+        ReportService(engine).change_state(operator, report_id, target, "reproduced")
+    cases = CaseService(engine)
+    case = cases.open_case(operator, [report_id])
+    cases.add_participant(operator, case.id, "Acme Software", CaseRole.VENDOR, "maintains it")
+    justification = next(iter(VexJustification))
+    statement = VendorStatement(VendorStatus.NOT_AFFECTED, justification, note="Our build never ships the extractor.")
+    cases.state_status(operator, case.id, statement, vendor="Acme Software")
+
+    found: list[dict[str, Any]] = []
+    for collection in client.get(f"{ROOT}/collections/", headers=staff).json()["collections"]:
+        found += _all_objects(client, collection["id"], staff)
+    (advisory,) = [o for o in found if o["type"] == "vulnerability" and o["name"] == case.advisory_id]
+    (note,) = [o for o in found if o["type"] == "note" and advisory["id"] in o["object_refs"]]
+    assert note["abstract"] == "Acme Software: not_affected" and note["authors"] == ["Acme Software"]
+    assert justification.value in note["content"] and "never ships the extractor" in note["content"]
+    # Embargoed: nobody but staff reads the advisory, or the statement about it, through TAXII.
+    assert case.advisory_id not in str(_all_objects(client, CLEAR))

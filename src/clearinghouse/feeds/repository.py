@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from clearinghouse.cases import repository as cases_repository
 from clearinghouse.policy.filters import record_filter
 from clearinghouse.policy.rules import RecordVisibility
 from clearinghouse.records.model import RecordStatus, Tlp
 from clearinghouse.records.versions import normalize_name
-from clearinghouse.store.tables import affected_packages, records
+from clearinghouse.store.tables import affected_packages, case_records, records
 
 
 @dataclass(frozen=True)
@@ -159,4 +160,45 @@ def listed_records(conn: sa.Connection, record_ids: Iterable[str]) -> dict[str, 
         )
         for row in conn.execute(query):
             found[row[0]] = ListedRecord(row[0], row[1], Tlp(row[2]), RecordStatus(row[3]), row[4] is not None)
+    return found
+
+
+@dataclass(frozen=True)
+class VendorStatement:
+    """A vendor's latest statement on a coordination case, about the case's advisory record."""
+
+    case_id: str
+    vendor: str
+    status: str
+    justification: str | None
+    fixed_versions: tuple[str, ...]
+    note: str
+    at: datetime
+
+
+def vendor_statements(conn: sa.Connection, record_ids: Collection[str]) -> dict[str, list[VendorStatement]]:
+    """Each record's vendor statements: the latest one of every vendor on each case whose advisory it is."""
+    found: dict[str, list[VendorStatement]] = {}
+    wanted = sorted(set(record_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        links = conn.execute(
+            sa.select(case_records.c.record_id, case_records.c.case_id).where(
+                case_records.c.record_id.in_(wanted[start : start + _CHUNK])
+            )
+        ).all()
+        for record_id, case_id in links:
+            statuses = cases_repository.current_statuses(conn, case_id)
+            names = cases_repository.organisation_names(conn, set(statuses))
+            found.setdefault(record_id, []).extend(
+                VendorStatement(
+                    case_id,
+                    names.get(organisation_id, organisation_id),
+                    row.status,
+                    row.justification,
+                    tuple(row.fixed_versions or ()),
+                    row.note,
+                    _utc(row.at),
+                )
+                for organisation_id, row in sorted(statuses.items())
+            )
     return found

@@ -1,4 +1,4 @@
-"""STIX 2.1 objects for a record, built with the `stix2` library (pure: no I/O).
+"""STIX 2.1 objects for a record, built with the `stix2` library (pure: no I/O; statements come from the caller).
 
 A record becomes:
 - a `vulnerability` (id: UUIDv5 of the record id, so every build gives the same id), named by the record id, with
@@ -6,6 +6,8 @@ A record becomes:
 - for each affected package, a `software` object (name, and the OSV ecosystem as `vendor` so that packages of the
   same name in two ecosystems stay two objects; the purl in `x_osv_purl`) and a `relationship` "software has
   vulnerability" carrying the affected ranges in its description;
+- each vendor statement on the coordination case whose advisory the record is becomes a `note` about the
+  vulnerability (the vendor, its status, the VEX justification or fixed versions, its note);
 - TLP 2.0 marks reference the OASIS TLP 2.0 marking definitions (extension-definition--60a3c5c5-...), which the
   TAXII collections serve as objects too.
 """
@@ -13,12 +15,14 @@ A record becomes:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import stix2
 
+from clearinghouse.feeds.repository import VendorStatement
 from clearinghouse.formats.csaf import cve_ids
 from clearinghouse.records.model import Affected, Tlp, VulnerabilityRecord
 from clearinghouse.records.sources import source_of
@@ -68,8 +72,9 @@ def _ranges_text(entry: Affected) -> str:
     return "; ".join(parts) or "every version"
 
 
-def record_objects(record: VulnerabilityRecord) -> list[dict[str, Any]]:
-    """The record's STIX objects: its vulnerability, then a software object and a relationship per package."""
+def record_objects(record: VulnerabilityRecord, statements: Sequence[VendorStatement] = ()) -> list[dict[str, Any]]:
+    """The record's STIX objects: its vulnerability, a software object and a relationship per package, then a
+    `note` per vendor statement made on the coordination case whose advisory it is."""
     osv = record.osv
     marking = [TLP_MARKING_IDS[record.tlp]]
     created = osv.published_at or osv.modified_at
@@ -105,4 +110,26 @@ def record_objects(record: VulnerabilityRecord) -> list[dict[str, Any]]:
             object_marking_refs=marking,
         )
         objects += [_json(software), _json(relationship)]
+    for statement in statements:
+        objects.append(_json(_statement_note(statement, vulnerability.id, marking)))
     return objects
+
+
+def _statement_note(statement: VendorStatement, about: str, marking: list[str]) -> stix2.Note:
+    details = [f"{statement.vendor} states the vulnerability's status in its products: {statement.status}."]
+    if statement.justification:
+        details.append(f"Justification: {statement.justification}.")
+    if statement.fixed_versions:
+        details.append(f"Fixed in: {', '.join(statement.fixed_versions)}.")
+    if statement.note:
+        details.append(statement.note)
+    return stix2.Note(
+        id=f"note--{uuid.uuid5(NAMESPACE, f'{statement.case_id}#{statement.vendor}#{statement.at.isoformat()}')}",
+        created=statement.at,
+        modified=statement.at,
+        abstract=f"{statement.vendor}: {statement.status}",
+        content=" ".join(details),
+        authors=[statement.vendor],
+        object_refs=[about],
+        object_marking_refs=marking,
+    )

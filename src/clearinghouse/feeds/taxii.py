@@ -24,7 +24,7 @@ import orjson
 
 from clearinghouse.errors import InvalidFeedQuery, NotFound
 from clearinghouse.feeds import repository, stix
-from clearinghouse.feeds.repository import FeedEntry
+from clearinghouse.feeds.repository import FeedEntry, VendorStatement
 from clearinghouse.policy.feeds import feed_visibility, label_readable
 from clearinghouse.policy.principals import Actor
 from clearinghouse.records.model import Tlp
@@ -106,7 +106,7 @@ def _decode_next(token: str) -> tuple[datetime, str, int]:
 class TaxiiServer:
     def __init__(self, store: RecordStore) -> None:
         self.store = store
-        self._objects: OrderedDict[tuple[str, str, str, str], list[dict[str, Any]]] = OrderedDict()
+        self._objects: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
     # --- discovery and collections ---------------------------------------------------------------------
@@ -209,22 +209,26 @@ class TaxiiServer:
                 )
             if not entries:
                 return
+            with self.store.engine.connect() as conn:
+                statements = repository.vendor_statements(conn, [e.id for e in entries])
             for entry in entries:
-                objects = self._record_objects(entry)
+                objects = self._record_objects(entry, statements.get(entry.id, []))
                 first = skip_in_first if start and (entry.imported_at, entry.id) == (start[0], start[1]) else 0
                 for index in range(first, len(objects)):
                     yield entry.imported_at, entry.id, index, objects[index]
             skip_in_first = 0
             after_key = (entries[-1].imported_at, entries[-1].id)
 
-    def _record_objects(self, entry: FeedEntry) -> list[dict[str, Any]]:
-        key = (entry.id, timestamp(entry.modified), entry.tlp.value, entry.status.value)
+    def _record_objects(self, entry: FeedEntry, statements: list[VendorStatement]) -> list[dict[str, Any]]:
+        # A new statement changes the record's objects though the record is unchanged: it is part of the key.
+        said = tuple((s.case_id, s.vendor, timestamp(s.at)) for s in statements)
+        key = (entry.id, timestamp(entry.modified), entry.tlp.value, entry.status.value, said)
         with self._lock:
             kept = self._objects.get(key)
             if kept is not None:
                 self._objects.move_to_end(key)
                 return kept
-        built = stix.record_objects(self.store.get(entry.id))
+        built = stix.record_objects(self.store.get(entry.id), statements)
         with self._lock:
             self._objects[key] = built
             while len(self._objects) > _CACHED_RECORDS:
