@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"ingest", "sharing"},
     {"intake", "frontier"},
     {"evals"},
+    {"reproduce"},
     {"workers"},
     {"api"},
     {"cli"},

@@ -295,3 +295,21 @@ class DuplicateSample(ClearinghouseError):
 
     code = "duplicate-sample"
     status = 422
+
+
+# Reproductions (issue 17) ----------------------------------------------------------------------------------------
+
+
+class InvalidReproduction(ClearinghouseError):
+    """A reproduction request (target, proof of concept, oracle) that cannot run as given; names the field."""
+
+    code = "invalid-reproduction"
+    status = 422
+
+
+class EnvironmentBuildFailed(ClearinghouseError):
+    """A reproduction environment could not be built: the package or version does not exist or does not install,
+    it is over the size cap, or offline mode found it in neither the cache nor the local index."""
+
+    code = "environment-build-failed"
+    status = 422

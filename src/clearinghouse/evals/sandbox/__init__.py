@@ -262,6 +262,8 @@ class _Placement:
     shared_path: str | None = None
     # a flag holder's sandbox: every Python process in it marks itself not dumpable as it starts
     service: bool = False
+    # (host path, sandbox path) pairs bound read-only: prepared trees a sample uses but must not change
+    read_only: tuple[tuple[Path, str], ...] = ()
 
 
 def _bwrap_command(
@@ -330,6 +332,8 @@ def _bwrap_command(
     if placement.shared_dir is not None and placement.shared_path is not None:
         cmd += ["--bind", str(placement.shared_dir), placement.shared_path]
     cmd += ["--ro-bind", str(root / "agent.py"), SANDBOX_AGENT]
+    for host_path, sandbox_path in placement.read_only:
+        cmd += ["--ro-bind", str(host_path), sandbox_path]
     env = _base_env(cfg)
     if placement.service:
         cmd += ["--ro-bind", str(root / "service-python"), _SERVICE_PYTHON_DIR]
@@ -683,11 +687,16 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
 
     @classmethod
     async def start(
-        cls, cfg: BwrapConfig | None = None, *, placement: _Placement | None = None
+        cls,
+        cfg: BwrapConfig | None = None,
+        *,
+        placement: _Placement | None = None,
+        read_only: tuple[tuple[Path, str], ...] = (),
     ) -> BwrapSandboxEnvironment:
-        """Start one sandbox outside Inspect's lifecycle (tests, tools); stop it with `stop()`."""
+        """Start one sandbox outside Inspect's lifecycle (tests, tools); stop it with `stop()`. `read_only` binds
+        host trees (host path, sandbox path) read-only inside, e.g. a reproduction's prepared environment."""
         cfg = cfg or BwrapConfig()
-        placement = placement or _Placement()
+        placement = placement or _Placement(read_only=read_only)
         bwrap = require_bwrap()
         if not Path(SANDBOX_PYTHON).exists():
             raise SandboxUnavailable(f"the bwrap sandbox runs its command server with {SANDBOX_PYTHON}, not found")
