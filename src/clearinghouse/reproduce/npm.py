@@ -32,7 +32,8 @@ class NpmEnvironment:
         self.npm = shutil.which(npm) or npm
 
     def build(self, package: str, version: str, extras: Sequence[str] = ()) -> BuiltEnvironment:
-        requirements = [f"{package}=={version}", *extras]
+        # no version: the newest the index has (the stand-in for a fix when none is known)
+        requirements = [f"{package}=={version}" if version else package, *extras]
         built = self.cache.lookup(self.ecosystem, requirements)
         if built is not None:
             return built
@@ -40,7 +41,9 @@ class NpmEnvironment:
         try:
             project = staging / "env"
             project.mkdir()
-            dependencies = dict(self._source(*req.split("==", 1)) for req in requirements)
+            dependencies = dict(
+                self._source(*(req.split("==", 1) if "==" in req else (req, "latest"))) for req in requirements
+            )
             manifest = {"name": "reproduction", "version": "0.0.0", "private": True, "dependencies": dependencies}
             (project / "package.json").write_text(json.dumps(manifest), encoding="utf-8")
             from_cache = self._install(package, version, project)

@@ -35,7 +35,8 @@ class PypiEnvironment:
         self.python = python
 
     def build(self, package: str, version: str, extras: Sequence[str] = ()) -> BuiltEnvironment:
-        requirements = [f"{package}=={version}", *extras]
+        # no version: the newest the index has (the stand-in for a fix when none is known)
+        requirements = [f"{package}=={version}" if version else package, *extras]
         built = self.cache.lookup(self.ecosystem, requirements)
         if built is not None:
             return built

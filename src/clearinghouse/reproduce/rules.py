@@ -221,9 +221,9 @@ RUN_LIFECYCLE = StateMachine[RunState](
     "reproduction",
     {
         RunState.QUEUED: frozenset({RunState.RUNNING}),
-        # a worker that dies mid-run leaves it running; its job runs again and starts it over
-        RunState.RUNNING: frozenset({RunState.DONE, RunState.RUNNING}),
-        RunState.DONE: frozenset({RunState.QUEUED}),  # an analyst re-runs it
+        # a worker that dies mid-run leaves it running; after a while it is queued again and starts over
+        RunState.RUNNING: frozenset({RunState.DONE, RunState.QUEUED}),
+        RunState.DONE: frozenset(),  # a re-run is a new reproduction
     },
 )
 
