@@ -84,10 +84,14 @@ class ArtifactCache:
     def __init__(self, settings: CacheSettings) -> None:
         self.settings = settings
         self.root = settings.root
+
+    def _ensure(self) -> None:
+        # made on first build, not when a worker starts: a process that never reproduces writes nothing
         for sub in ("blobs", "envs", "specs", "files"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def files(self, ecosystem: Ecosystem) -> Path:
+        self._ensure()
         path = self.root / "files" / ecosystem.value.lower()
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -139,6 +143,7 @@ class ArtifactCache:
         partial.replace(manifest)
 
     def staging(self) -> Path:
+        self._ensure()
         return Path(tempfile.mkdtemp(prefix="staging-", dir=self.root / "envs"))
 
     def install_atomically(self, staged: Path, target: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,15 +23,15 @@ def builders(settings: CacheSettings) -> dict[Ecosystem, EnvironmentBuilder]:
     return {Ecosystem.PYPI: PypiEnvironment(cache), Ecosystem.NPM: NpmEnvironment(cache)}
 
 
-def reproduction_service(engine: sa.Engine, home: Path | None = None) -> ReproductionService:
-    settings = CacheSettings.from_env(home if home is not None else Settings.from_env().home)
-    return ReproductionService(engine, builders(settings))
+def reproduction_service(engine: sa.Engine, settings: Settings | None = None) -> ReproductionService:
+    home = (settings or Settings.from_env()).home
+    return ReproductionService(engine, builders(CacheSettings.from_env(home)))
 
 
-def job_handlers(engine: sa.Engine, home: Path | None = None) -> dict[str, Handler]:
+def job_handlers(engine: sa.Engine, settings: Settings | None = None) -> dict[str, Handler]:
     """`reproduce.report` hands a queued reproduction to the pool; `reproduce.verify_fix` (queued by a case whose
     vendor marks it fixed: case_id, version, report_ids) queues the case's reports' PoCs against that version."""
-    service = reproduction_service(engine, home)
+    service = reproduction_service(engine, settings)
     pool = ReproductionPool(service)
 
     def verify_fix(payload: dict[str, Any]) -> object:

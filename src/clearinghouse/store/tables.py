@@ -397,6 +397,7 @@ notification_deliveries = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index(None, "organisation_id", "created_at"),
     sa.Index(None, "subscription_id"),
+)
 
 # Reproductions (issue 17): each run of a report's proof of concept against the vulnerable and the fixed version
 # (or, for fix verification, a case's fixed version), with its verdict, evidence and the environments' hashes.
