@@ -16,10 +16,11 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, records, reports
+from clearinghouse.api.routers import audit, frontier, records, reports, reproductions
 from clearinghouse.config import Settings
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
+from clearinghouse.reproduce.jobs import reproduction_service
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
+    app.state.reproductions = reproduction_service(engine, settings)
     app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limits:
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(frontier.router)
     app.include_router(audit.router)
+    app.include_router(reproductions.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

@@ -265,6 +265,13 @@ def parse_request(data: Mapping[str, Any]) -> Request:
             raise InvalidReproduction("poc.command: an input PoC needs a harness command naming {input}")
         if len(command) > MAX_COMMAND_ARGS or any("\x00" in part or len(part) > 4096 for part in command):
             raise InvalidReproduction(f"poc.command: at most {MAX_COMMAND_ARGS} arguments of 4,096 characters")
+        interpreter = "node" if ecosystem is Ecosystem.NPM else "python"
+        flags = {"-e"} if ecosystem is Ecosystem.NPM else {"-c", "-m"}
+        if len(command) < 3 or command[0] != interpreter or command[1] not in flags:
+            # the harness runs the command in its own interpreter, where the oracles watch the target
+            raise InvalidReproduction(
+                f"poc.command: {interpreter} {' or '.join(sorted(flags))} CODE_OR_MODULE [ARGS...], naming {{input}}"
+            )
     elif command:
         raise InvalidReproduction("poc.command: only an input PoC has a harness command")
     return Request(
