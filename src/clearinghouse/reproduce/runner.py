@@ -39,7 +39,7 @@ _FATAL_SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGS
 _SANITISER = re.compile(r"==\d+==ERROR: (Address|Memory|Thread|UndefinedBehavior)Sanitizer")
 _FAULT_FRAME = re.compile(r'^\s+File "([^"]+)", line (\d+) in (\S+)', re.MULTILINE)
 # Imports and interpreter start-up on top of the oracle's budget before a run counts as stuck.
-_START_SLACK = 10.0
+_START_SLACK = 5.0
 
 
 @dataclass(frozen=True)
