@@ -14,6 +14,7 @@ import pytest
 from clearinghouse.reproduce.environments import CacheSettings, EnvironmentBuilder
 from clearinghouse.reproduce.jobs import builders as make_builders
 from clearinghouse.reproduce.rules import Ecosystem, Request, parse_request
+from tests.cli.conftest import cli  # noqa: F401 - the CLI runner fixture, for test_cli.py
 from tests.reproduce.fixture_packages import build_index
 
 

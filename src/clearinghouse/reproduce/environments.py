@@ -155,15 +155,13 @@ class ArtifactCache:
             if not (target / ".ready").exists():
                 raise
             shutil.rmtree(staged, ignore_errors=True)
-        # readable by the sandbox's unprivileged host user; nothing in it is secret
+        # readable by the sandbox's unprivileged host user (the sandbox binds it in by itself); nothing in it is secret
         for directory, _dirs, names in os.walk(target):
             Path(directory).chmod(0o755)  # read-only mount, nothing secret
             for name in names:
                 path = Path(directory) / name
                 if not path.is_symlink():
                     path.chmod(path.stat().st_mode | 0o444)
-        for parent in (target.parent, target.parent.parent):
-            parent.chmod(parent.stat().st_mode | 0o711)
         return target
 
 

@@ -25,9 +25,12 @@ import runpy
 import signal
 import sys
 import threading
+import traceback
 from types import FrameType
 from typing import Any
 
+# Refused when the PoC's own code makes the call (the standard library uses them for itself, e.g. enum, socket):
+# frames, code objects, the heap and tracing could reach the harness's state or dress code up as the target's.
 _INTROSPECTION = frozenset(
     {
         "sys._getframe",
@@ -40,6 +43,11 @@ _INTROSPECTION = frozenset(
         "sys.setprofile",
         "sys.addaudithook",
         "code.__new__",
+    }
+)
+# Refused whenever they act for the PoC, through the standard library too: raw memory and signals to itself.
+_NATIVE = frozenset(
+    {
         "os.kill",
         "os.killpg",
         "signal.pthread_kill",
@@ -48,6 +56,8 @@ _INTROSPECTION = frozenset(
         "ctypes.cdata",
         "ctypes.addressof",
         "ctypes.string_at",
+        "ctypes.wstring_at",
+        "ctypes.call_function",
     }
 )
 _SPAWN = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork"})
@@ -124,6 +134,12 @@ def _install(key: bytes, config: dict[str, Any], evidence: int) -> None:
         # the standard library acting for the PoC counts as the PoC
         return origin(frame)[0] == "poc"
 
+    def called_by_poc(frame: FrameType | None) -> bool:
+        # the PoC's own code made the call (dynamic code it compiled counts as its own)
+        while frame is not None and frame.f_code.co_filename.startswith("<"):
+            frame = frame.f_back
+        return frame is not None and origin_of(frame) == "poc"
+
     def is_path(value: Any, wanted: str | None) -> bool:
         if wanted is None or isinstance(value, int):
             return False
@@ -150,7 +166,7 @@ def _install(key: bytes, config: dict[str, Any], evidence: int) -> None:
             if frame is not None and frame.f_code.co_filename.startswith(harness):
                 _harness_event(event, args)
             return
-        if event in _INTROSPECTION and caller_is_poc(frame):
+        if (event in _INTROSPECTION and called_by_poc(frame)) or (event in _NATIVE and caller_is_poc(frame)):
             raise Refused(f"reproduction harness: {event} is not available to a proof of concept")
         if event == "open":
             path, mode, flags = args
@@ -263,11 +279,13 @@ def _run(config: dict[str, Any]) -> None:
             runpy.run_path(config["poc_path"], run_name="__main__")
     except SystemExit as exc:
         sys.audit("reproduce.exited", exc.code)
-    except BaseException as exc:
+    except BaseException as exc:  # every escape from the PoC is an observation
+        traceback.print_exc(limit=-20)  # as the interpreter would: the analyst reads it in the run's output
         sys.audit("reproduce.exception", exc)
     else:
         sys.audit("reproduce.exited", 0)
     sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
 
 
