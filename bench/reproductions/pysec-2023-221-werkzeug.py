@@ -10,7 +10,7 @@ body = (
     f"--{boundary}\r\n"
     'Content-Disposition: form-data; name="file"; filename="a.txt"\r\n'
     "Content-Type: application/octet-stream\r\n\r\n"
-    "\n" + "x" * 20_000_000 + f"\r\n--{boundary}--\r\n"
+    "\n" + "x" * 60_000_000 + f"\r\n--{boundary}--\r\n"
 ).encode()
 environ = {
     "REQUEST_METHOD": "POST",
