@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
     {"evals"},
     {"workers"},
     {"api"},
+    {"web"},
     {"cli"},
     {"__main__", "__init__"},
 ]

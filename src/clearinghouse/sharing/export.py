@@ -50,6 +50,12 @@ _DUMPERS: dict[ExportFormat, Callable[[VulnerabilityRecord], dict[str, Any]]] = 
 }
 
 
+def document(record: VulnerabilityRecord, export_format: ExportFormat) -> dict[str, Any]:
+    """One record in one format (`UnsupportedExport` when the format cannot express it). The caller has checked
+    the record against `policy.rules.export_visibility`."""
+    return _DUMPERS[export_format](record)
+
+
 def file_name(export_format: ExportFormat, record: VulnerabilityRecord, document: dict[str, Any]) -> str:
     if export_format is ExportFormat.CSAF:
         # CSAF 2.0 section 5.1: lower-case tracking id, anything outside [+\-a-z0-9] replaced by "_".

@@ -1,0 +1,44 @@
+"""The whole HTTP application: the API (`api.app`) with the web interface mounted under `/`.
+
+`clearinghouse serve` and `demo --serve` serve this. API paths keep answering problem+json; a domain error on a
+page is rendered as an error page (401 on a GET: to the sign-in page and back).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from clearinghouse.api.app import create_app as create_api_app
+from clearinghouse.config import Settings
+from clearinghouse.errors import ClearinghouseError
+from clearinghouse.store.web_accounts import WebAccounts
+from clearinghouse.web.pages import admin, auth, frontier, public, reports
+from clearinghouse.web.session import viewer
+from clearinghouse.web.templating import error_page
+
+STATIC = Path(__file__).parent / "static"
+# Paths that belong to the API (and its docs): their errors stay problem+json.
+_API_PREFIXES = ("/api/", "/docs", "/openapi.json", "/healthz")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = create_api_app(settings)
+    app.state.web_accounts = WebAccounts(app.state.engine)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in (auth.router, reports.router, frontier.router, admin.router, public.router):
+        app.include_router(router)
+    problem_handler = app.exception_handlers[ClearinghouseError]
+
+    async def domain_error(request: Request, error: Exception) -> Response:
+        if request.url.path.startswith(_API_PREFIXES) or not isinstance(error, ClearinghouseError):
+            answer = problem_handler(request, error)
+            return await answer if inspect.isawaitable(answer) else answer
+        return error_page(request, await viewer(request), error)
+
+    app.add_exception_handler(ClearinghouseError, domain_error)
+    return app

@@ -1,0 +1,46 @@
+"""Administration: organisations, users, API tokens, and the audit log with its chain verification and checkpoint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from clearinghouse.errors import NotFound, Unauthenticated
+from clearinghouse.policy import Anonymous, pages
+from clearinghouse.store.audit import AuditLog
+from clearinghouse.store.identity import IdentityStore
+from clearinghouse.web.session import CurrentViewer, Viewer, accounts
+from clearinghouse.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+AUDIT_ROWS = 100
+
+
+def _require_admin(current: Viewer) -> None:
+    """Administration is invisible (404) to anyone but staff administrators; anonymous visitors sign in first."""
+    if isinstance(current.actor, Anonymous):
+        raise Unauthenticated("sign in to see this page")
+    if not pages.may_administer(current.actor):
+        raise NotFound("no such page")
+
+
+@router.get("/admin")
+def administration(request: Request, current: CurrentViewer, verify: bool = False) -> Response:
+    _require_admin(current)
+    engine = request.app.state.engine
+    identity = IdentityStore(engine)
+    audit = AuditLog(engine)
+    context = {
+        "organisations": identity.organisations(),
+        "users": accounts(request).accounts(),
+        "tokens": identity.list_tokens(),
+        "entries": audit.latest(AUDIT_ROWS),
+        "checkpoint": audit.checkpoint(),
+        "public_key": audit.keys.public_key_base64(),
+        "chain": audit.verify() if verify else None,
+        "missing_triggers": audit.missing_triggers(),
+        "now": datetime.now(UTC),
+    }
+    return render(request, current, "admin.html", context)
