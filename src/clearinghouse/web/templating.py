@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, Forbidden, NotFound
 from clearinghouse.web.session import Viewer, set_presession_cookie
 
 
@@ -72,7 +72,11 @@ def redirect(location: str) -> RedirectResponse:
 
 def error_page(request: Request, viewer: Viewer, error: ClearinghouseError) -> Response:
     """An error as a page: 401 sends the visitor to sign in and back; 404 is the same page whether the object is
-    missing or invisible to this viewer."""
+    missing or invisible to this viewer. A page the viewer's role may not open at all (403 in the API, where a
+    client needs to know its token lacks a scope) is also "not found": a browser user is shown no door they
+    cannot use, and no URL tells them more than that."""
     if error.status == 401 and viewer.session is None and request.method == "GET":
         return redirect(f"/sign-in?next={quote(request.url.path)}")
+    if isinstance(error, Forbidden) and request.method == "GET":
+        error = NotFound("no such page")
     return render(request, viewer, "error.html", {"error": error}, status=error.status)
