@@ -1,0 +1,26 @@
+"""Every kind of queued job and its handler, wired in one place for the API app and `clearinghouse worker`.
+
+A domain exposes its handlers (`{job kind: handler}`) and adds them here; lower layers enqueue jobs by kind name
+inside their own transactions, so they never import the layer that runs them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from clearinghouse.config import Settings
+from clearinghouse.intake.pipeline import ReportPipeline
+from clearinghouse.intake.service import ReportService
+from clearinghouse.intake.worker import Handler, Worker, report_processing
+from clearinghouse.notify.service import job_handlers as notification_handlers
+from clearinghouse.store.jobs import JobQueue
+from clearinghouse.store.records import RecordStore
+
+
+def build_worker(engine: sa.Engine, settings: Settings | None = None) -> tuple[ReportPipeline, Worker]:
+    """The report pipeline (its duplicate index is warmed by `worker`) and a worker running every job kind."""
+    settings = settings or Settings.from_env()
+    pipeline, report_handlers = report_processing(RecordStore(engine), ReportService(engine))
+    handlers: dict[str, Handler] = {**report_handlers}
+    handlers |= notification_handlers(engine, settings)
+    return pipeline, Worker(JobQueue(engine), handlers)
