@@ -135,7 +135,7 @@ def test_walk_a_model_review_to_its_report(page: Any, shots: Shots, world: World
     assert page.get_by_text("final report due").first.is_visible()
     shots.take(page, "frontier-calendar")
     page.get_by_role("link", name="Meridian 4.0").first.click()
-    assert (page.locator("svg.chart title").text_content() or "").startswith("clearinghouse-cyber")
+    assert (page.locator("svg.chart title").first.text_content() or "").startswith("clearinghouse-cyber")
     shots.take(page, "frontier-model")
     for milestone in ("access_confirmed", "evaluation_plan_agreed", "interim_findings", "final_report"):
         page.get_by_label("Milestone reached").select_option(milestone)

@@ -38,8 +38,10 @@ def _interval_text(bar: Bar) -> str:
     return f"{_number(bar.value)} [{_number(bar.ci_low)}, {_number(bar.ci_high)}]"
 
 
-def bar_chart(title: str, bars: list[Bar]) -> Markup:
-    """Bars on a common scale from 0 to the largest value or interval end (at least 1, for proportions)."""
+def bar_chart(title: str, bars: list[Bar], chart_id: str = "chart") -> Markup:
+    """Bars on a common scale from 0 to the largest value or interval end (at least 1, for proportions).
+    `chart_id` (letters, digits, dashes) keeps the ids of several charts on one page apart."""
+    chart_id = "".join(c for c in chart_id if c.isascii() and (c.isalnum() or c == "-")) or "chart"
     top = max([1.0, *(v for b in bars for v in (b.value, b.ci_high) if v is not None)])
     height = ROW_HEIGHT * max(1, len(bars)) + 24
     width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH
@@ -47,13 +49,12 @@ def bar_chart(title: str, bars: list[Bar]) -> Markup:
     def x(value: float) -> float:
         return LABEL_WIDTH + PLOT_WIDTH * max(0.0, min(value, top)) / top
 
+    description = "; ".join(f"{b.label}: {_interval_text(b)}" for b in bars) or "no metrics"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'aria-labelledby="chart-title chart-desc" class="chart">',
-        f'<title id="chart-title">{escape(title)}</title>',
-        '<desc id="chart-desc">'
-        + escape("; ".join(f"{b.label}: {_interval_text(b)}" for b in bars) or "no metrics")
-        + "</desc>",
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="chart">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
     ]
     for index, bar in enumerate(bars):
         y = index * ROW_HEIGHT + 4

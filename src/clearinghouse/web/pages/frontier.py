@@ -76,9 +76,10 @@ def _charts(runs: list[RunView]) -> list[tuple[RunView, Markup]]:
                     Bar(name, metric["value"], metric["ci_low"], metric["ci_high"])
                     for name, metric in sorted(run["metrics"].items())
                 ],
+                chart_id=f"run-{index}",
             ),
         )
-        for run in runs
+        for index, run in enumerate(runs)
     ]
 
 
