@@ -218,3 +218,16 @@ def test_the_report_form_asks_for_provenance(web_client: TestClient, world: Worl
     sent = web_client.post("/submit", data={**form, "model": "example-model-2", "human_verified": "yes"})
     assert sent.status_code == 200 and "Path traversal in requests sessions" in sent.text
     assert "example-model-2" in sent.text and "checked by a person" in sent.text
+
+
+def test_each_role_starts_on_its_own_page_and_unknown_pages_are_html(web_client: TestClient, world: World) -> None:
+    for login, home in [("ana", "/inbox"), ("rita", "/inbox"), ("eve", "/frontier"), ("dev", "/frontier")]:
+        sign_in(web_client, login)
+        assert web_client.get("/", follow_redirects=False).headers["location"] == home
+    sign_in(web_client, "pat")  # a hospital partner reads advisories (no report scope)
+    assert web_client.get("/", follow_redirects=False).headers["location"] == "/advisories"
+    missing = web_client.get("/no-such-page")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    api_missing = web_client.get("/api/v1/no-such-thing")
+    assert api_missing.status_code == 404 and api_missing.headers["content-type"] == "application/problem+json"
+    assert web_client.put("/inbox").status_code == 405

@@ -12,14 +12,15 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clearinghouse.api.app import create_app as create_api_app
 from clearinghouse.config import Settings
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, NotFound
 from clearinghouse.store.web_accounts import WebAccounts
 from clearinghouse.web.pages import admin, auth, frontier, public, reports
 from clearinghouse.web.session import viewer
-from clearinghouse.web.templating import error_page
+from clearinghouse.web.templating import HttpRefusal, error_page, render
 
 STATIC = Path(__file__).parent / "static"
 # Paths that belong to the API (and its docs): their errors stay problem+json.
@@ -41,4 +42,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return error_page(request, await viewer(request), error)
 
     app.add_exception_handler(ClearinghouseError, domain_error)
+    http_handler = app.exception_handlers[StarletteHTTPException]
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        """A page that does not exist (or a method a page does not take) is an HTML page too."""
+        if request.url.path.startswith(_API_PREFIXES) or not isinstance(error, StarletteHTTPException):
+            answer = http_handler(request, error)
+            return await answer if inspect.isawaitable(answer) else answer
+        if error.status_code == 404:
+            return error_page(request, await viewer(request), NotFound("no such page"))
+        refused = HttpRefusal(error.status_code, f"http-{error.status_code}", str(error.detail))
+        return render(request, await viewer(request), "error.html", {"error": refused}, status=error.status_code)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -64,6 +65,15 @@ def render(
         set_presession_cookie(request, response, viewer.new_presession)
     response.headers["Cache-Control"] = "no-store"  # pages show who is signed in and what they may see
     return response
+
+
+@dataclass(frozen=True)
+class HttpRefusal:
+    """What the error page shows for a refusal raised by the framework (e.g. 405), not by a service."""
+
+    status: int
+    code: str
+    message: str
 
 
 def redirect(location: str) -> RedirectResponse:

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from clearinghouse.errors import AccountLocked, SignInFailed
 from clearinghouse.identity.model import OrgKind
+from clearinghouse.policy import pages
 from clearinghouse.web.session import (
     SESSION_COOKIE,
     CheckedForm,
@@ -28,11 +29,11 @@ def home_of(viewer: Viewer) -> str:
     if principal is None:
         return "/sign-in"
     kind = principal.organisation.kind
-    if kind is OrgKind.CLEARINGHOUSE:
-        return "/inbox"
     if kind in (OrgKind.GOVERNMENT_EVALUATOR, OrgKind.AI_DEVELOPER):
         return "/frontier"
-    return "/reports"
+    if pages.may_read_reports(principal):
+        return "/inbox"  # the queue for staff, their own organisation's reports for reporters and vendors
+    return "/advisories"
 
 
 def _safe_next(target: str) -> str:
