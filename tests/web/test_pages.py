@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from clearinghouse.config import Settings
 from clearinghouse.identity import passwords
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.web_accounts import WebAccounts
+from clearinghouse.web.app import create_app
 from tests.web.conftest import csrf_of, sign_in
 from tests.web.world import PASSWORD, World
 
@@ -231,3 +235,18 @@ def test_each_role_starts_on_its_own_page_and_unknown_pages_are_html(web_client:
     api_missing = web_client.get("/api/v1/no-such-thing")
     assert api_missing.status_code == 404 and api_missing.headers["content-type"] == "application/problem+json"
     assert web_client.put("/inbox").status_code == 405
+
+
+def test_one_address_guessing_across_accounts_is_stopped(
+    web_settings: Settings, world: World, web_client: TestClient
+) -> None:
+    limited = replace(web_settings, rate_limits=True, auth_failures_per_minute=3)
+    with TestClient(create_app(limited)) as client:
+        token = csrf_of(client.get("/sign-in").text)
+        # One wrong guess each, so no account reaches its lock-out; the fourth overdraws the budget of three.
+        for login in ("ana", "rita", "otto", "pat"):
+            guess = {"csrf_token": token, "login": login, "password": "Summer2026!!"}
+            assert client.post("/sign-in", data=guess).status_code == 401
+        right = {"csrf_token": token, "login": "eve", "password": PASSWORD}
+        refused = client.post("/sign-in", data=right)
+        assert refused.status_code == 429 and "too many requests" in refused.text

@@ -9,15 +9,19 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clearinghouse.api.app import create_app as create_api_app
+from clearinghouse.api.limits import SharedRateLimiter
 from clearinghouse.config import Settings
 from clearinghouse.errors import ClearinghouseError, NotFound
+from clearinghouse.store.rate_limits import RateLimitStore
 from clearinghouse.store.web_accounts import WebAccounts
+from clearinghouse.web.guard import SignInGuard
 from clearinghouse.web.pages import admin, auth, frontier, public, reports
 from clearinghouse.web.session import viewer
 from clearinghouse.web.templating import HttpRefusal, error_page, render
@@ -28,8 +32,10 @@ _API_PREFIXES = ("/api/", "/docs", "/openapi.json", "/healthz")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
     app = create_api_app(settings)
     app.state.web_accounts = WebAccounts(app.state.engine)
+    app.state.sign_in_guard = SignInGuard(sign_in_failures(settings, app.state.engine))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (auth.router, reports.router, frontier.router, admin.router, public.router):
         app.include_router(router)
@@ -56,3 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     return app
+
+
+def sign_in_failures(settings: Settings, engine: sa.Engine) -> SharedRateLimiter | None:
+    """The per-address budget of failed sign-ins: the API's budget of failed token guesses, in its own bucket."""
+    if not settings.rate_limits:
+        return None
+    per_minute = settings.auth_failures_per_minute
+    return SharedRateLimiter(RateLimitStore(engine), per_minute / 60, max(1, int(per_minute)), chunk=1)

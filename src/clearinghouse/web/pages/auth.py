@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from clearinghouse.errors import AccountLocked, SignInFailed
+from clearinghouse.errors import AccountLocked, RateLimited, SignInFailed
 from clearinghouse.identity.model import OrgKind
 from clearinghouse.policy import pages
+from clearinghouse.web.guard import SignInGuard
 from clearinghouse.web.session import (
     SESSION_COOKIE,
     CheckedForm,
@@ -59,11 +60,18 @@ def sign_in_page(request: Request, current: CurrentViewer, next: str = "") -> Re
 async def sign_in(request: Request, current: CurrentViewer, form: CheckedForm) -> Response:
     login = form.get("login").strip()
     target = _safe_next(form.get("next"))
+    guard: SignInGuard = request.app.state.sign_in_guard
+    address = request.client.host if request.client else "unknown"
     try:
+        guard.check(address)
         signed_in = await run_in_threadpool(
             accounts(request).sign_in, login, form.get("password"), form.get("code") or None
         )
-    except (SignInFailed, AccountLocked) as refused:
+    except SignInFailed as refused:
+        await run_in_threadpool(guard.failed, address)
+        context = {"next": target, "error": refused.message, "login": login}
+        return render(request, current, "sign_in.html", context, status=refused.status)
+    except (AccountLocked, RateLimited) as refused:
         context = {"next": target, "error": refused.message, "login": login}
         return render(request, current, "sign_in.html", context, status=refused.status)
     response = redirect(target or home_of(Viewer(signed_in.session.principal, signed_in.session, "")))
