@@ -250,3 +250,12 @@ def test_one_address_guessing_across_accounts_is_stopped(
         right = {"csrf_token": token, "login": "eve", "password": PASSWORD}
         refused = client.post("/sign-in", data=right)
         assert refused.status_code == 429 and "too many requests" in refused.text
+
+
+def test_pages_are_not_cached_framed_or_open_to_other_sites_scripts(web_client: TestClient, world: World) -> None:
+    sign_in(web_client, "ana")
+    for path in ("/inbox", f"/reports/{world.reports['xss']}", "/sign-in", "/no-such-page"):
+        headers = web_client.get(path).headers
+        assert headers["cache-control"] == "no-store" and headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert "script-src" not in headers["content-security-policy"]  # default-src 'self' covers scripts

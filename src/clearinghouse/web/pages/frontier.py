@@ -19,7 +19,7 @@ from clearinghouse.frontier.window import Milestone
 from clearinghouse.policy import Actor, pages
 from clearinghouse.web.charts import Bar, bar_chart
 from clearinghouse.web.session import CheckedForm, CurrentViewer
-from clearinghouse.web.templating import redirect, render
+from clearinghouse.web.templating import PAGE_HEADERS, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -101,7 +101,11 @@ def model_page(request: Request, current: CurrentViewer, model_id: str) -> Respo
 def model_report(request: Request, current: CurrentViewer, model_id: str) -> Response:
     """The final review report (the same document as the API's HTML report), as the viewer may see it."""
     data = _service(request).report_data(current.actor, model_id)
-    return HTMLResponse(final_report.render_html(data), headers={"Cache-Control": "no-store"})
+    # The report document carries its own inline styles; it is otherwise held to the pages' rules.
+    headers = PAGE_HEADERS | {
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    }
+    return HTMLResponse(final_report.render_html(data), headers=headers)
 
 
 @router.post("/frontier/submissions/{submission_id}/milestones")
