@@ -11,6 +11,9 @@ from fastapi.testclient import TestClient
 
 from clearinghouse.config import Settings
 from clearinghouse.identity import passwords
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService
+from clearinghouse.policy import Operator
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.web_accounts import WebAccounts
 from clearinghouse.web.app import create_app
@@ -259,3 +262,71 @@ def test_pages_are_not_cached_framed_or_open_to_other_sites_scripts(web_client: 
         assert headers["cache-control"] == "no-store" and headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert "script-src" not in headers["content-security-policy"]  # default-src 'self' covers scripts
+
+
+def _validated(engine: sa.Engine, report_id: str) -> None:
+    ReportService(engine).change_state(Operator("test"), report_id, ReportState.VALIDATED, "reproduced")
+
+
+def test_a_case_from_report_to_publication_through_the_pages(
+    web_client: TestClient, world: World, engine: sa.Engine
+) -> None:
+    _validated(engine, world.reports["xss"])
+    sign_in(web_client, "ana")
+    report = web_client.get(f"/reports/{world.reports['xss']}")
+    opened = web_client.post(
+        f"/reports/{world.reports['xss']}/case", data={"csrf_token": csrf_of(report.text), "title": "Jinja2 XSS"}
+    )
+    assert opened.status_code == 200 and "Jinja2 XSS" in opened.text
+    case_path = str(opened.url.path)
+    case_id = case_path.rsplit("/", 1)[1]
+    assert "Pallets for pkg:pypi/jinja2" in opened.text  # the proposal names the declared owner
+    token = csrf_of(opened.text)
+    post = web_client.post
+    assert (
+        post(
+            f"{case_path}/participants",
+            data={"csrf_token": token, "organisation": "Pallets", "role": "vendor", "reason": "purl pkg:pypi/jinja2"},
+        ).status_code
+        == 200
+    )
+    assert (
+        post(
+            f"{case_path}/state", data={"csrf_token": token, "target": "vendors_notified", "reason": "vendor confirmed"}
+        ).status_code
+        == 200
+    )
+    embargo = {
+        "csrf_token": token,
+        "public_at": "2099-03-01T09:00",
+        "zone": "Europe/Berlin",
+        "reason": "the vendor needs a release cycle",
+        "agreed_by": "Pallets",
+    }
+    page = post(f"{case_path}/embargo", data=embargo).text
+    assert "2099-03-01 08:00 UTC" in page and "Europe/Berlin" in page  # UTC and the zone it was set in
+    assert "data-countdown=" in page
+    assert "vendors without a fix: Pallets" in page  # the gate says what blocks it
+    refused = post(f"{case_path}/publish", data={"csrf_token": token, "override_reason": ""})
+    assert refused.status_code == 409 and "publication refused" in refused.text
+
+    # The vendor: the case is in its portal, it states a fix, and sees only its own thread and status.
+    sign_in(web_client, "vic")
+    assert case_id in web_client.get("/vendor").text and "pkg:pypi/jinja2" in web_client.get("/vendor").text
+    vendor_page = web_client.get(case_path, params={"zone": "America/New_York"})
+    assert "America/New_York" in vendor_page.text and "2099-03-01 03:00" in vendor_page.text
+    status = {"csrf_token": csrf_of(vendor_page.text), "status": "fixed", "fixed_versions": "3.1.3", "note": "patched"}
+    assert post(f"{case_path}/status", data=status).status_code == 200
+    sign_in(web_client, "ace")  # another vendor, not on the case
+    assert web_client.get(case_path).status_code == 404
+    assert web_client.get(f"/advisories/{case_id}").status_code == 404
+
+    sign_in(web_client, "ana")
+    page = web_client.get(case_path).text
+    assert "every affected vendor has a fix" in page
+    published = post(f"{case_path}/publish", data={"csrf_token": csrf_of(page), "override_reason": ""})
+    assert published.status_code == 200 and "<strong>published</strong>" in published.text
+    web_client.cookies.clear()
+    advisory_id = published.text.split('href="/advisories/', 1)[1].split('"', 1)[0]
+    osv = web_client.get(f"/advisories/{advisory_id}/osv.json")
+    assert osv.status_code == 200 and orjson.loads(osv.content)["id"] == advisory_id

@@ -13,7 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from clearinghouse.cases.routing import DeclarationKind
+from clearinghouse.cases.service import CaseService
 from clearinghouse.identity.model import OrgKind, Role
+from clearinghouse.policy import Operator
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.web_accounts import WebAccounts
 
@@ -32,7 +35,11 @@ PEOPLE = [
     ("First Bank", OrgKind.CRITICAL_INFRASTRUCTURE, "financial-services", "bea", Role.REPORTER),
     ("Northwind AI", OrgKind.AI_DEVELOPER, None, "dev", Role.VENDOR),
     ("DHS Evaluation", OrgKind.GOVERNMENT_EVALUATOR, None, "eve", Role.EVALUATOR),
+    ("Pallets", OrgKind.VENDOR, None, "vic", Role.VENDOR),
+    ("Acme Software", OrgKind.VENDOR, None, "ace", Role.VENDOR),
 ]
+# What each vendor declared it owns (cases route reports to vendors by these).
+DECLARATIONS = [("Pallets", "pkg:pypi/jinja2"), ("Acme Software", "pkg:pypi/acme-widgets")]
 
 
 def structured(
@@ -81,6 +88,8 @@ def build(client: TestClient, engine: sa.Engine, *, frontier: bool = True) -> Wo
             identity.create_organisation(organisation, kind, sector)
         accounts.create_user(organisation, login, role, PASSWORD)
         world.tokens[login] = {"Authorization": f"Bearer {identity.create_token(organisation, login, role).plaintext}"}
+    for vendor, purl in DECLARATIONS:
+        CaseService(engine).declare(Operator("test"), DeclarationKind.PURL, purl, organisation=vendor)
     post = client.post
     world.reports["sqli"] = ok(post("/api/v1/reports", json=SQLI, headers=world.tokens["rita"]), 202)["report_ids"][0]
     drain(client)

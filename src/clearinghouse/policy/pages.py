@@ -3,6 +3,8 @@ action (a control shown by mistake would still be refused), these only keep page
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from clearinghouse.identity.model import Principal, Scope
 from clearinghouse.policy.principals import Actor
 from clearinghouse.policy.rules import GOVERNMENT_KINDS, holds, is_staff
@@ -33,3 +35,19 @@ def may_evaluate_models(actor: Actor) -> bool:
 
 def _government(actor: Actor) -> bool:
     return isinstance(actor, Principal) and actor.organisation.kind in GOVERNMENT_KINDS
+
+
+def may_coordinate_cases(actor: Actor) -> bool:
+    """Whether a case page offers routing, moves, the embargo and publication (`cases.require_coordinator`)."""
+    return is_staff(actor) and holds(actor, Scope.CASES_COORDINATE)
+
+
+def states_vendor_status(actor: Actor, vendor_ids: Collection[str]) -> bool:
+    """Whether a case page offers the viewer's organisation its own status form: it is one of the case's vendors
+    (`cases.may_speak_for` decides the statement itself)."""
+    return (
+        isinstance(actor, Principal)
+        and not is_staff(actor)
+        and holds(actor, Scope.CASES_WRITE)
+        and actor.organisation.id in vendor_ids
+    )

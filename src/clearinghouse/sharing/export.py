@@ -50,9 +50,8 @@ _DUMPERS: dict[ExportFormat, Callable[[VulnerabilityRecord], dict[str, Any]]] = 
 }
 
 
-def document(record: VulnerabilityRecord, export_format: ExportFormat) -> dict[str, Any]:
-    """One record in one format (`UnsupportedExport` when the format cannot express it). The caller has checked
-    the record against `policy.rules.export_visibility`."""
+def dump_record(export_format: ExportFormat, record: VulnerabilityRecord) -> dict[str, Any]:
+    """One record as a document of `export_format` (`UnsupportedExport` if the format cannot express it)."""
     return _DUMPERS[export_format](record)
 
 

@@ -27,6 +27,13 @@ def _utc_text(value: datetime | str | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _zoned_text(iso: str) -> str:
+    """An ISO 8601 time with its offset as `2027-03-01 09:00 (UTC+01:00)`: the wall clock of that zone."""
+    moment = datetime.fromisoformat(iso)
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})" if offset else f"{moment:%Y-%m-%d %H:%M}"
+
+
 def _time_tag(value: datetime | str | None) -> Markup:
     """A <time> element: UTC as text, the ISO instant for the viewer's zone (keys.js adds the local time)."""
     if value is None or value == "":
@@ -49,6 +56,7 @@ def environment() -> Environment:
     )
     env.filters["utc"] = _utc_text
     env.filters["time"] = _time_tag
+    env.filters["zoned"] = _zoned_text
     return env
 
 

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from clearinghouse.cases.service import CaseService
 from clearinghouse.errors import InvalidRecord, Location, NotFound, UnsupportedExport
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.submission import validate_submission
 from clearinghouse.policy import Actor, rules
 from clearinghouse.records.model import Tlp, VulnerabilityRecord
-from clearinghouse.sharing.export import ExportFormat, document, file_name
+from clearinghouse.sharing.export import ExportFormat, dump_record, file_name
 from clearinghouse.store.records import RecordStore
 from clearinghouse.web.forms import Form
 from clearinghouse.web.session import CheckedForm, CurrentViewer
@@ -31,9 +32,10 @@ def _records(request: Request) -> RecordStore:
 
 
 def _visible_records(request: Request, actor: Actor, identifier: str) -> list[VulnerabilityRecord]:
-    """The records with this id or alias the viewer may read (the API's rule); 404 alike for none and hidden."""
-    visible = rules.record_visibility(actor)
-    found = [r for r in _records(request).find(identifier) if visible.admits(r.tlp, r.status)]
+    """The records with this id or alias the viewer may read (the API's rule: TLP, release, and an embargoed
+    advisory for its case's participants only); 404 alike for none and hidden."""
+    cases: CaseService = request.app.state.cases
+    found = cases.visible_records(actor, _records(request).find(identifier))
     if not found:
         raise NotFound(f"no advisory has the id or alias {identifier!r}")
     return found
@@ -72,7 +74,7 @@ def advisory_download(request: Request, current: CurrentViewer, identifier: str,
     if not records or not exportable.admits(records[0].tlp, records[0].status):
         raise NotFound(f"no advisory has the id {identifier!r}")
     try:
-        body = document(records[0], export_format)
+        body = dump_record(export_format, records[0])
     except UnsupportedExport as refused:
         raise NotFound(refused.message) from None
     name = file_name(export_format, records[0], body)

@@ -77,6 +77,7 @@ def report_page(request: Request, current: CurrentViewer, report_id: str) -> Res
         "report": report,
         "moves": sorted(REPORT_TRANSITIONS[report.state]) if may_triage else [],
         "may_triage": may_triage,
+        "may_open_case": pages.may_coordinate_cases(current.actor),
     }
     return render(request, current, "report.html", context)
 

@@ -35,6 +35,11 @@
       el.textContent = left > 0 ? d + " d " + h + " h " + m + " min left" : "now public";
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { localTimes(); countdowns(); setInterval(countdowns, 30000); });
+  function rememberZone() {
+    // The server shows case embargoes in this zone too (beside UTC and the zone they were set in).
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) { document.cookie = "ch_zone=" + encodeURIComponent(zone) + "; path=/; SameSite=Lax; max-age=31536000"; }
+  }
+  document.addEventListener("DOMContentLoaded", function () { rememberZone(); localTimes(); countdowns(); setInterval(countdowns, 30000); });
   document.addEventListener("htmx:afterSwap", localTimes);
 })();
