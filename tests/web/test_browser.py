@@ -15,6 +15,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from clearinghouse.identity import passwords
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService
+from clearinghouse.policy import Operator
 from clearinghouse.store.web_accounts import WebAccounts
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing, in_ci, keep_screenshot, serving
 from tests.web.world import PASSWORD, World
@@ -178,3 +181,46 @@ def test_no_javascript_still_reads(browser: Any, site: str, shots: Shots) -> Non
     plain.goto("/inbox?q=tensorflow")
     assert plain.get_by_text("2 reports").is_visible()
     context.close()
+
+
+def test_open_a_case_notify_the_vendor_and_publish_once_the_gate_opens(
+    browser: Any, page: Any, site: str, shots: Shots, world: World, engine: sa.Engine
+) -> None:
+    ReportService(engine).change_state(Operator("test"), world.reports["xss"], ReportState.VALIDATED, "reproduced")
+    sign_in(page, "ana")
+    page.goto(f"/reports/{world.reports['xss']}")
+    page.get_by_role("button", name="Open a case").click()
+    page.wait_for_url("**/cases/CASE-*")
+    case_path = page.url.split(site, 1)[1]
+    assert page.get_by_text("Pallets for pkg:pypi/jinja2").is_visible()
+    page.get_by_role("button", name="Add to the case").click()  # the proposed vendor, with its rule as reason
+    page.wait_for_load_state()
+    page.get_by_label("New state").select_option("vendors_notified")
+    page.get_by_label("Reason for the move").fill("Pallets confirmed as the owner")
+    page.get_by_role("button", name="Move").click()
+    page.wait_for_load_state()
+    assert "vendors without a fix: Pallets" in page.locator("#gate-h + p").inner_text()
+    page.get_by_role("button", name="Publish").click()
+    assert "publication refused" in page.get_by_role("alert").inner_text()
+
+    vendor = browser.new_context(base_url=site, viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(vendor, "vic")
+    vendor.goto("/vendor")
+    shots.take(vendor, "vendor-portal")
+    vendor.goto(case_path)
+    vendor.get_by_label("Status", exact=True).select_option("fixed")
+    vendor.get_by_label("Fixed versions (comma-separated)").fill("3.1.3")
+    vendor.get_by_role("button", name="State the status").click()
+    vendor.wait_for_load_state()
+    assert "3.1.3" in vendor.locator("#vendors-h + .table-wrap").inner_text()
+    vendor.context.close()
+
+    page.goto(case_path)
+    assert page.locator("#gate-h + p").inner_text().startswith("Open: every affected vendor has a fix")
+    shots.take(page, "case")
+    page.get_by_role("button", name="Publish").click()
+    page.wait_for_load_state()
+    assert page.locator(".facts strong").first.inner_text() == "published"
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSAF 2.0").click()
+    assert download.value.suggested_filename.endswith(".json")
