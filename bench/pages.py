@@ -10,7 +10,8 @@ by the pipeline. For each page, signed in as a staff administrator (who sees eve
 - first paint: the median first-contentful-paint of RUNS_BROWSER loads in headless Debian chromium from a real
   uvicorn server, beside `/static/htmx-LICENSE.txt` (a static text file) as the baseline; target < 1 s.
 
-Not measured: the case pages on a 150-vendor, 2,000-message case (the case pages are not built yet).
+The case page is measured on a case with VENDORS vendors (each with a status) and MESSAGES messages; the page shows
+the newest 200 messages of the thread and says how many there are.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
 from _common import dataset
 from fastapi.testclient import TestClient
 
@@ -29,14 +31,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the web tests' s
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing, serving
 from tests.web.world import PASSWORD, build, drain, structured
 
+from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus
+from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
+from clearinghouse.identity.model import OrgKind
 from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService
+from clearinghouse.policy import Operator
+from clearinghouse.policy.cases import CaseRole
+from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
 from clearinghouse.web.app import create_app
 
 TARGET_SERVER_MS = 200.0
 TARGET_PAINT_MS = 1000.0
 REPORTS = 300
+VENDORS = 150
+MESSAGES = 2000
 RUNS = 15
 RUNS_BROWSER = 3
 PACKAGES = ["tensorflow", "jinja2", "requests", "django", "flask", "numpy", "pillow", "urllib3", "lxml", "pyyaml"]
@@ -55,6 +67,31 @@ def fill(client: TestClient, tokens: dict[str, dict[str, str]]) -> None:
         response = client.post("/api/v1/reports", json=body, headers=who)
         assert response.status_code == 202, response.text
     drain(client)
+
+
+def big_case(engine: sa.Engine, report_id: str) -> str:
+    """A case with VENDORS vendors, each with a status, and MESSAGES messages (to everyone and to vendors)."""
+    operator = Operator("bench")
+    ReportService(engine).change_state(operator, report_id, ReportState.VALIDATED, "reproduced")
+    cases = CaseService(engine)
+    case_id = cases.open_case(operator, [report_id], title="A big case").id
+    identity = IdentityStore(engine)
+    vendors = [f"Vendor {number:03}" for number in range(VENDORS)]
+    for name in vendors:
+        identity.create_organisation(name, OrgKind.VENDOR)
+        cases.add_participant(operator, case_id, name, CaseRole.VENDOR, "bench")
+    cases.move(operator, case_id, CaseState.VENDORS_NOTIFIED, "bench")
+    for number, name in enumerate(vendors):
+        statement = (
+            VendorStatement(VendorStatus.FIXED, fixed_versions=("3.1.3",))
+            if number % 3 == 0
+            else VendorStatement(VendorStatus.AFFECTED)
+        )
+        cases.state_status(operator, case_id, statement, vendor=name)
+    for number in range(MESSAGES):
+        to = vendors[number % VENDORS] if number % 4 else None
+        cases.post_message(operator, case_id, f"Message {number}: the fix is tested on branch {number % 7}.", to)
+    return case_id
 
 
 def sign_in(client: TestClient) -> None:
@@ -118,6 +155,11 @@ def main() -> None:
         with TestClient(app) as client:
             world = build(client, app.state.engine)
             fill(client, world.tokens)
+            started = time.perf_counter()
+            case_id = big_case(app.state.engine, world.reports["xss"])
+            print(
+                f"made a case with {VENDORS} vendors and {MESSAGES:,} messages in {time.perf_counter() - started:.0f} s"
+            )
             sign_in(client)
             model = f"/frontier/models/{world.model_id}"
             pages = {
@@ -125,6 +167,8 @@ def main() -> None:
                 "inbox, searched": "/inbox?q=tensorflow+parser",
                 "report": f"/reports/{world.reports['sqli']}",
                 "duplicate cluster": f"/clusters/{world.reports['sqli']}",
+                f"case ({VENDORS} vendors, {MESSAGES:,} messages)": f"/cases/{case_id}",
+                "cases": "/cases",
                 "frontier calendar": "/frontier",
                 "frontier model": model,
                 "final report": f"{model}/report",
