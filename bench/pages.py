@@ -173,7 +173,7 @@ def main() -> None:
                 "frontier model": model,
                 "final report": f"{model}/report",
                 "administration": "/admin",
-                "administration, chain verified": "/admin?verify=true",
+                "audit chain verification": "/admin/audit/verify",
                 "advisory": "/advisories/CVE-2022-21736",
                 "report form": "/submit",
             }

@@ -131,6 +131,7 @@ def test_pages_of_another_organisation_are_404_by_url(web_client: TestClient, wo
     for who in ("pat", "ana", "dev"):
         sign_in(web_client, who)
         assert web_client.get("/admin").status_code == 404
+        assert web_client.get("/admin/audit/verify").status_code == 404
     sign_in(web_client, "rita")  # clusters span organisations: staff only, even for a cluster led by her report
     assert web_client.get(f"/clusters/{world.reports['sqli']}").status_code == 404
     inbox = web_client.get("/inbox").text
@@ -184,10 +185,13 @@ def test_the_frontier_pages_show_the_review_and_its_charts(web_client: TestClien
 
 def test_the_administration_page_lists_and_verifies(web_client: TestClient, world: World) -> None:
     sign_in(web_client, "root")
-    page = web_client.get("/admin?verify=true")
+    page = web_client.get("/admin")
     assert page.status_code == 200
-    assert "Northwind AI" in page.text and "rita" in page.text and "Chain verified" in page.text
+    assert "Northwind AI" in page.text and "rita" in page.text and "Verify the whole chain" in page.text
     assert PASSWORD not in page.text and "$argon2" not in page.text
+    assert "Chain verified" in web_client.get("/admin/audit/verify").text
+    fragment = web_client.get("/admin/audit/verify", headers={"HX-Request": "true"}).text
+    assert fragment.startswith('<p class="ok">Chain verified') and "<html" not in fragment
 
 
 def test_a_public_advisory_and_its_downloads(web_client: TestClient, world: World) -> None:
