@@ -224,3 +224,28 @@ def test_open_a_case_notify_the_vendor_and_publish_once_the_gate_opens(
     with page.expect_download() as download:
         page.get_by_role("link", name="CSAF 2.0").click()
     assert download.value.suggested_filename.endswith(".json")
+
+
+SBOM = Path(__file__).resolve().parents[2] / "examples" / "sboms" / "patient-portal.cdx.json"
+
+
+def test_upload_an_sbom_and_see_its_alert(page: Any, shots: Shots) -> None:
+    sign_in(page, "pat")
+    page.wait_for_url("**/partner")
+    page.get_by_label("SBOM file").set_input_files(str(SBOM))
+    page.get_by_role("button", name="Upload").click()
+    result = page.locator("#upload-result")
+    result.get_by_text("2 new alerts").wait_for()  # htmx put the answer under the form
+    assert "broken" in result.inner_text() and "invalid percent-encoding" in result.inner_text()
+    assert page.locator("#upload-progress").get_attribute("value") == "100"
+    shots.take(page, "partner-portal")
+    result.get_by_role("link").first.click()
+    page.wait_for_url("**/partner/assets/*")
+    assert page.get_by_role("heading", name="Matches (2)").is_visible()
+    shots.take(page, "partner-asset")
+    page.get_by_role("button", name="Acknowledge").first.click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Acknowledged").first.is_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CycloneDX 1.6").click()
+    assert download.value.suggested_filename.endswith("-cyclonedx.json")

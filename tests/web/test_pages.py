@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
@@ -235,8 +236,8 @@ def test_each_role_starts_on_its_own_page_and_unknown_pages_are_html(web_client:
     for login, home in [("ana", "/inbox"), ("rita", "/inbox"), ("eve", "/frontier"), ("dev", "/frontier")]:
         sign_in(web_client, login)
         assert web_client.get("/", follow_redirects=False).headers["location"] == home
-    sign_in(web_client, "pat")  # a hospital partner reads advisories (no report scope)
-    assert web_client.get("/", follow_redirects=False).headers["location"] == "/advisories"
+    sign_in(web_client, "pat")  # a hospital partner starts in its portal
+    assert web_client.get("/", follow_redirects=False).headers["location"] == "/partner"
     missing = web_client.get("/no-such-page")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
     api_missing = web_client.get("/api/v1/no-such-thing")
@@ -334,3 +335,38 @@ def test_a_case_from_report_to_publication_through_the_pages(
     advisory_id = published.text.split('href="/advisories/', 1)[1].split('"', 1)[0]
     osv = web_client.get(f"/advisories/{advisory_id}/osv.json")
     assert osv.status_code == 200 and orjson.loads(osv.content)["id"] == advisory_id
+
+
+SBOM = Path(__file__).resolve().parents[2] / "examples" / "sboms" / "patient-portal.cdx.json"
+
+
+def test_a_partner_uploads_an_sbom_sees_what_was_refused_and_its_matches(web_client: TestClient, world: World) -> None:
+    sign_in(web_client, "pat")
+    portal = web_client.get("/partner")
+    files = {"sbom": ("patient-portal.cdx.json", SBOM.read_bytes(), "application/json")}
+    uploaded = web_client.post("/partner/assets", data={"csrf_token": csrf_of(portal.text)}, files=files)
+    assert uploaded.status_code == 201
+    assert "4 components kept, 3 matchable, 2 matches, 2 new alerts" in uploaded.text
+    refused = uploaded.text.split("not kept", 1)[1]
+    assert "<code class=\"wrap\">broken</code></td><td>purl</td>" in refused  # by its reference and field
+    assert "invalid percent-encoding" in refused
+    asset_path = uploaded.text.split('href="/partner/assets/', 1)[1].split('"', 1)[0]
+    asset = web_client.get(f"/partner/assets/{asset_path}")
+    assert (asset.status_code == 200 and "Patient portal" in asset.text) or "patient" in asset.text.lower()
+    vex = web_client.get(f"/partner/assets/{asset_path}/vex-cyclonedx.json")
+    assert vex.status_code == 200 and orjson.loads(vex.content)["bomFormat"] == "CycloneDX"
+    assert "attachment" in vex.headers["content-disposition"]
+    assert orjson.loads(web_client.get(f"/partner/assets/{asset_path}/vex-csaf.json").content)["document"]
+
+    forged = web_client.post(
+        "/partner/assets",
+        data={"csrf_token": csrf_of(portal.text)},
+        files=files,
+        headers={"Origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403 and "csrf-refused" in forged.text
+
+    sign_in(web_client, "bea")  # another partner organisation
+    assert web_client.get(f"/partner/assets/{asset_path}").status_code == 404
+    assert web_client.get(f"/partner/assets/{asset_path}/vex-csaf.json").status_code == 404
+    assert asset_path not in web_client.get("/partner").text

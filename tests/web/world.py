@@ -32,7 +32,7 @@ PEOPLE = [
     ("Finder Inc", OrgKind.REPORTER, None, "rita", Role.REPORTER),
     ("Other Lab", OrgKind.REPORTER, None, "otto", Role.REPORTER),
     ("Mercy Hospital", OrgKind.CRITICAL_INFRASTRUCTURE, "healthcare-and-public-health", "pat", Role.PARTNER),
-    ("First Bank", OrgKind.CRITICAL_INFRASTRUCTURE, "financial-services", "bea", Role.REPORTER),
+    ("First Bank", OrgKind.CRITICAL_INFRASTRUCTURE, "financial-services", "bea", Role.PARTNER),
     ("Northwind AI", OrgKind.AI_DEVELOPER, None, "dev", Role.VENDOR),
     ("DHS Evaluation", OrgKind.GOVERNMENT_EVALUATOR, None, "eve", Role.EVALUATOR),
     ("Pallets", OrgKind.VENDOR, None, "vic", Role.VENDOR),

@@ -51,3 +51,8 @@ def states_vendor_status(actor: Actor, vendor_ids: Collection[str]) -> bool:
         and holds(actor, Scope.CASES_WRITE)
         and actor.organisation.id in vendor_ids
     )
+
+
+def may_read_assets(actor: Actor) -> bool:
+    """Whether the partner portal is the viewer's start page (`partners.require_asset_reader` decides its reads)."""
+    return holds(actor, Scope.ASSETS_READ)

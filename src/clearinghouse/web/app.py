@@ -22,7 +22,7 @@ from clearinghouse.errors import ClearinghouseError, NotFound
 from clearinghouse.store.rate_limits import RateLimitStore
 from clearinghouse.store.web_accounts import WebAccounts
 from clearinghouse.web.guard import SignInGuard
-from clearinghouse.web.pages import admin, auth, cases, frontier, public, reports
+from clearinghouse.web.pages import admin, auth, cases, frontier, partners, public, reports
 from clearinghouse.web.session import viewer
 from clearinghouse.web.templating import HttpRefusal, error_page, render
 
@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.web_accounts = WebAccounts(app.state.engine)
     app.state.sign_in_guard = SignInGuard(sign_in_failures(settings, app.state.engine))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (auth.router, reports.router, cases.router, frontier.router, admin.router, public.router):
+    pages = (auth, reports, cases, partners, frontier, admin, public)
+    for router in (page.router for page in pages):
         app.include_router(router)
     problem_handler = app.exception_handlers[ClearinghouseError]
 

@@ -32,6 +32,8 @@ def home_of(viewer: Viewer) -> str:
     kind = principal.organisation.kind
     if kind in (OrgKind.GOVERNMENT_EVALUATOR, OrgKind.AI_DEVELOPER):
         return "/frontier"
+    if kind is OrgKind.CRITICAL_INFRASTRUCTURE and pages.may_read_assets(principal):
+        return "/partner"
     if pages.may_read_reports(principal):
         return "/inbox"  # the queue for staff, their own organisation's reports for reporters and vendors
     return "/advisories"

@@ -42,4 +42,9 @@
   }
   document.addEventListener("DOMContentLoaded", function () { rememberZone(); localTimes(); countdowns(); setInterval(countdowns, 30000); });
   document.addEventListener("htmx:afterSwap", localTimes);
+  // 3. Upload progress: htmx reports the request body's progress on the form that sends it.
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var bar = event.target.querySelector ? event.target.querySelector("[data-upload-progress]") : null;
+    if (bar && event.detail.lengthComputable) { bar.value = Math.round(event.detail.loaded / event.detail.total * 100); bar.textContent = bar.value + "%"; }
+  });
 })();
