@@ -348,7 +348,7 @@ def test_a_partner_uploads_an_sbom_sees_what_was_refused_and_its_matches(web_cli
     assert uploaded.status_code == 201
     assert "4 components kept, 3 matchable, 2 matches, 2 new alerts" in uploaded.text
     refused = uploaded.text.split("not kept", 1)[1]
-    assert "<code class=\"wrap\">broken</code></td><td>purl</td>" in refused  # by its reference and field
+    assert '<code class="wrap">broken</code></td><td>purl</td>' in refused  # by its reference and field
     assert "invalid percent-encoding" in refused
     asset_path = uploaded.text.split('href="/partner/assets/', 1)[1].split('"', 1)[0]
     asset = web_client.get(f"/partner/assets/{asset_path}")
