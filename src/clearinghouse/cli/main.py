@@ -297,7 +297,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
 ) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs, both offline).
+    """Run the web interface (sign in at /) and the HTTP API (OpenAPI at /openapi.json, docs at /docs, offline).
 
     Queued report processing (unless CLEARINGHOUSE_EMBEDDED_WORKER=0, which leaves it to `clearinghouse worker`
     processes) runs in a second process: the API process is bound to about one core by the GIL, so the worker
@@ -307,7 +307,7 @@ def serve(
 
     import uvicorn  # the server is only needed here; keep the other commands' start-up lean
 
-    from clearinghouse.api.app import create_app
+    from clearinghouse.web.app import create_app
 
     settings = Settings.from_env()
     check_port_free(host, port)  # before the worker starts and anything is printed
@@ -317,7 +317,10 @@ def serve(
         # At lower priority (nice 10) it starved under a flood: 1 report processed in 20 s against 58/s at the
         # same priority, while intake stayed above 600/s either way (bench/intake.py).
         job_worker = subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"], preexec_fn=die_with_parent)
-    console.print(f"Clearinghouse API on http://{host}:{port}/docs", highlight=False)
+    console.print(
+        f"Clearinghouse on http://{host}:{port}/ (sign in there), API docs on http://{host}:{port}/docs",
+        highlight=False,
+    )
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     finally:
@@ -467,7 +470,8 @@ def demo(
     kev_catalog: Annotated[Path | None, typer.Option("--kev", help="KEV catalog (default: bundled sample)")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the example exports")] = Path("export"),
     serve_after: Annotated[
-        bool, typer.Option("--serve", help="Then issue a demo analyst token and run the API (--host, --port)")
+        bool,
+        typer.Option("--serve", help="Then issue a demo sign-in and analyst token and run the web interface and API"),
     ] = False,
     host: Annotated[str, typer.Option(help="Address the API listens on with --serve")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API with --serve")] = 8000,
@@ -513,8 +517,9 @@ def demo(
             target = out / export_format.value
             ctx.invoke(export, export_format=export_format, out=target, ids=chosen, max_tlp=Tlp.CLEAR)
     if serve_after:
-        console.rule("6. The API, with a demo analyst token")
+        console.rule("6. The web interface and the API, with a demo user and a demo analyst token")
         _demo_token(host, port)
+        _demo_user(host, port)
         ctx.invoke(serve, host=host, port=port)
 
 
@@ -543,6 +548,28 @@ def _demo_token(host: str, port: int) -> None:
 
 
 DEMO_ORGANISATION = "Demo Clearinghouse"
+DEMO_USER = "demo"
+
+
+def _demo_user(host: str, port: int) -> None:
+    """A staff administrator who signs in to the web interface, with a new random password each demo."""
+    import secrets
+
+    from clearinghouse.identity.model import Role
+    from clearinghouse.store.web_accounts import WebAccounts
+
+    accounts = WebAccounts(open_engine(Settings.from_env()))
+    password = secrets.token_urlsafe(12)
+    if any(account.login == DEMO_USER for account in accounts.accounts()):
+        accounts.set_password(DEMO_USER, password)
+    else:
+        accounts.create_user(DEMO_ORGANISATION, DEMO_USER, Role.ADMIN, password)
+    console.print(
+        f"sign in on http://{host}:{port}/sign-in as user [bold]{DEMO_USER}[/bold], password "
+        f"[bold]{password}[/bold] (role admin of {DEMO_ORGANISATION!r}; a new password each demo)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 _PR_SET_PDEATHSIG = 1

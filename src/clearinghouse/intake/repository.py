@@ -10,9 +10,34 @@ import sqlalchemy as sa
 
 from clearinghouse.errors import NotFound
 from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.views import QueueFilter
 from clearinghouse.policy.filters import org_filter
 from clearinghouse.policy.rules import OrgScope
 from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
+
+
+def _like_escaped(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _narrowing(narrowing: QueueFilter) -> list[sa.ColumnElement[bool]]:
+    """SQL for the queue's filters: every search word in the title or the finding as submitted (any case)."""
+    found: list[sa.ColumnElement[bool]] = []
+    submitted = sa.cast(reports.c.submission, sa.Text)
+    for word in narrowing.words():
+        pattern = _like_escaped(word)
+        found.append(
+            sa.or_(
+                reports.c.title.ilike(pattern, escape="\\"),
+                submitted.ilike(pattern, escape="\\"),
+                reports.c.id == word,
+            )
+        )
+    if narrowing.ssvc is not None:
+        found.append(reports.c.ssvc == narrowing.ssvc)
+    if narrowing.origin is not None:
+        found.append(reports.c.provenance["origin"].as_string() == narrowing.origin)
+    return found
 
 
 class ReportRepository:
@@ -109,12 +134,15 @@ class ReportRepository:
         state: ReportState | None,
         limit: int,
         after: tuple[float | None, datetime, str] | None,
+        narrowing: QueueFilter | None = None,
     ) -> tuple[list[Any], int]:
         """Up to `limit` reports of the organisations the policy's `scope` admits, in queue order (priority, then
         age, then id) after the sort key `after`; and how many match in all."""
         filters: list[sa.ColumnElement[bool]] = [org_filter(scope, reports.c.organisation_id)]
         if state is not None:
             filters.append(reports.c.state == state.value)
+        if narrowing is not None:
+            filters.extend(_narrowing(narrowing))
         query = sa.select(reports).where(*filters)
         if after is not None:
             query = query.where(_after_in_queue(*after))

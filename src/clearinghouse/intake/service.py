@@ -23,7 +23,7 @@ from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
 from clearinghouse.intake.repository import ReportRepository
-from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView
+from clearinghouse.intake.views import ClusterPage, QueueFilter, ReportPage, ReportView
 from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.safeparse import NUL, refuse_characters
 from clearinghouse.store import jobs as job_queue
@@ -167,14 +167,15 @@ class ReportService:
         limit: int = DEFAULT_LIMIT,
         state: ReportState | None = None,
         cursor: str | None = None,
+        narrowing: QueueFilter | None = None,
     ) -> ReportPage:
         """Reports the actor may see (the policy's filter), a page at a time: staff get the priority queue of
-        every organisation."""
+        every organisation; `narrowing` searches and filters it (the web inbox)."""
         after: tuple[float | None, datetime, str] | None = None
         if cursor is not None:
             priority, received_at, report_id = decode_cursor(_QUEUE, cursor, 3)
             after = (_cursor_float(priority), _cursor_time(received_at), _cursor_str(report_id))
-        rows, total = self.repository.page(rules.report_scope(actor), state, min(limit, MAX_LIMIT), after)
+        rows, total = self.repository.page(rules.report_scope(actor), state, min(limit, MAX_LIMIT), after, narrowing)
         views = self._visible(actor, rows)
         last = views[-1] if len(views) == limit else None
         next_cursor = (

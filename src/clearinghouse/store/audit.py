@@ -128,6 +128,12 @@ class AuditLog:
         with self.engine.connect() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
+    def latest(self, limit: int) -> list[AuditEntry]:
+        """The newest `limit` entries, newest first (the administration page)."""
+        query = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_entry(row) for row in conn.execute(query)]
+
     def verify(self, anchor: str | None = None, kept: Checkpoint | None = None) -> ChainReport:
         """Check every link and HMAC, against this home's latest checkpoint and one an outsider `kept`."""
         entries = self.entries()
