@@ -34,7 +34,8 @@ def finding_fingerprint(finding: Finding) -> dedup.Fingerprint:
 
 
 class DuplicateFinder:
-    """Keeps an in-memory index of published records and earlier reports, built on first use."""
+    """Keeps an in-memory index of published records and earlier reports, built on first use, and kept up to date
+    with the reports other workers triage (`sync`, which each batch calls first)."""
 
     def __init__(self, records: RecordStore, reports: ReportService) -> None:
         self.records = records
@@ -43,9 +44,25 @@ class DuplicateFinder:
         self._index: dedup.DedupIndex | None = None
         self._by_hash: dict[str, str] = {}
         self._by_identifier: dict[str, set[str]] = {}
+        self._position = 0  # the audit entry up to which other processes' triaged reports are indexed
+
+    def sync(self) -> int:
+        """Index the reports other workers triaged since the last sync (read from the audit log, whose entries are
+        numbered in commit order); how many were new here. Cost follows what changed, not the store's size."""
+        with self._lock:
+            if self._index is None:
+                self._ensure_index()
+                return 0
+            found, self._position = self.reports.triaged_since(self._position)
+            new = [(report_id, finding) for report_id, finding in found if f"report:{report_id}" not in self._index]
+            for report_id, finding in new:
+                self._remember(report_id, finding)
+            return len(new)
 
     def _ensure_index(self) -> dedup.DedupIndex:
         if self._index is None:
+            # Read before the reports: anything triaged while they are read is found again by `sync`.
+            self._position = self.reports.audit_position()
             index = dedup.DedupIndex()
             for record in self.records.iter_records():
                 index.add(f"record:{record.id}", dedup.fingerprint_osv(record.osv))

@@ -12,7 +12,7 @@ from clearinghouse.errors import NotFound
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.policy.filters import org_filter
 from clearinghouse.policy.rules import OrgScope
-from clearinghouse.store.tables import idempotency_keys, report_attachments, reports
+from clearinghouse.store.tables import audit_log, idempotency_keys, report_attachments, reports
 
 
 class ReportRepository:
@@ -48,6 +48,29 @@ class ReportRepository:
     @staticmethod
     def update(conn: sa.Connection, report_id: str, values: dict[str, Any]) -> None:
         conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
+
+    @staticmethod
+    def update_many(conn: sa.Connection, updates: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Set each report's own values: one executemany per set of columns (failed runs set fewer)."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for report_id, values in updates:
+            by_columns.setdefault(tuple(sorted(values)), []).append(
+                {"report": report_id, **{f"new_{name}": value for name, value in values.items()}}
+            )
+        for columns, rows in by_columns.items():
+            statement = (
+                sa.update(reports)
+                .where(reports.c.id == sa.bindparam("report"))
+                .values({name: sa.bindparam(f"new_{name}") for name in columns})
+            )
+            conn.execute(statement, rows)
+
+    @staticmethod
+    def states(conn: sa.Connection, report_ids: Sequence[str]) -> dict[str, ReportState]:
+        if not report_ids:
+            return {}
+        rows = conn.execute(sa.select(reports.c.id, reports.c.state).where(reports.c.id.in_(list(report_ids))))
+        return {row.id: ReportState(row.state) for row in rows}
 
     @staticmethod
     def state(conn: sa.Connection, report_id: str) -> ReportState:
@@ -133,6 +156,32 @@ class ReportRepository:
         if row is None:
             raise NotFound(f"no report with id {report_id!r}")
         return row.submission, row.provenance
+
+    def submissions(self, report_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """Each stored report's finding (as submitted) and provenance, by id."""
+        if not report_ids:
+            return {}
+        query = sa.select(reports.c.id, reports.c.submission, reports.c.provenance).where(
+            reports.c.id.in_(list(report_ids))
+        )
+        with self.engine.connect() as conn:
+            return {row.id: (row.submission, row.provenance) for row in conn.execute(query)}
+
+    def audit_head(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(audit_log.c.seq), 0))).scalar_one())
+
+    def triaged_after(self, position: int) -> tuple[list[str], int]:
+        """Ids of the reports moved to triaged by audit entries after `position`, in order; the last entry read."""
+        query = (
+            sa.select(audit_log.c.seq, audit_log.c.subject_id, audit_log.c.details)
+            .where(audit_log.c.seq > position, audit_log.c.action == "report.state")
+            .order_by(audit_log.c.seq)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        last = rows[-1].seq if rows else position
+        return [row.subject_id for row in rows if row.details.get("to") == ReportState.TRIAGED.value], last
 
     def deduplicated(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, submission) of every report that went through de-duplication, oldest first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +50,17 @@ class Submitted:
 class Accepted:
     report_ids: list[str]
     replayed: bool
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One report's pipeline run, to be stored: each step's outcome, the columns they set and, if triage decided,
+    the reason for the move from received to triaged."""
+
+    report_id: str
+    steps: dict[str, dict[str, Any]]
+    columns: dict[str, Any]
+    triaged: str | None
 
 
 def finding_from_json(data: dict[str, Any]) -> Finding:
@@ -203,10 +214,27 @@ class ReportService:
         submission, provenance = self.repository.submission(report_id)
         return finding_from_json(submission), provenance
 
+    def for_processing_many(self, report_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """`for_processing` for a batch, in one query: each stored report's submission and provenance (a report
+        that does not exist is left out)."""
+        return self.repository.submissions(report_ids)
+
     def processed_findings(self) -> Iterator[tuple[str, Finding]]:
         """Every report that went through de-duplication, oldest first (to rebuild the duplicate index)."""
         for report_id, submission in self.repository.deduplicated():
             yield report_id, finding_from_json(submission)
+
+    def audit_position(self) -> int:
+        """The audit log's last entry number: `triaged_since` it finds the reports triaged after this moment."""
+        return self.repository.audit_head()
+
+    def triaged_since(self, position: int) -> tuple[list[tuple[str, Finding]], int]:
+        """The reports any process moved to triaged after audit entry `position` (commit order, as the chain is
+        extended one transaction at a time), with their findings; and the new position."""
+        report_ids, position = self.repository.triaged_after(position)
+        submissions = self.repository.submissions(report_ids)
+        found = [(i, finding_from_json(submissions[i][0])) for i in report_ids if i in submissions]
+        return found, position
 
     def record_pipeline(
         self,
@@ -218,13 +246,42 @@ class ReportService:
     ) -> None:
         """Store one pipeline run at once: each step's outcome, the columns they set and, if `triaged` gives the
         reason, the move from received to triaged. A run that stops half-way leaves nothing half-written."""
+        written = self.record_pipelines([PipelineRun(report_id, steps, columns, triaged)], actor)
+        if not written:
+            raise NotFound(f"no report with id {report_id!r}")
+
+    def record_pipelines(
+        self,
+        runs: Sequence[PipelineRun],
+        actor: str,
+        finish: Callable[[sa.Connection], Collection[str]] | None = None,
+    ) -> list[str]:
+        """Store a batch of pipeline runs in one transaction (one commit, one audit append); the ids written.
+
+        `finish`, called first inside the transaction, says which reports' runs may be written (the worker marks
+        the jobs it still holds done there, so a run is stored exactly when its job completes). A report that no
+        longer exists is skipped.
+        """
         with self.audit.writing() as conn:
-            current = self.repository.state(conn, report_id)
+            allowed = None if finish is None else set(finish(conn))
+            kept = [run for run in runs if allowed is None or run.report_id in allowed]
+            states = self.repository.states(conn, [run.report_id for run in kept])
             now = self.clock()
-            values: dict[str, Any] = {"pipeline": steps, "updated_at": now, **columns}
-            if triaged is not None and current is ReportState.RECEIVED:
-                values |= self._move(conn, report_id, current, ReportState.TRIAGED, actor, triaged, now)
-            self.repository.update(conn, report_id, values)
+            events: list[AuditEvent] = []
+            updates: list[tuple[str, dict[str, Any]]] = []
+            for run in kept:
+                current = states.get(run.report_id)
+                if current is None:
+                    continue
+                values: dict[str, Any] = {"pipeline": run.steps, "updated_at": now, **run.columns}
+                if run.triaged is not None and current is ReportState.RECEIVED:
+                    moved, event = _move_event(run.report_id, current, ReportState.TRIAGED, actor, run.triaged, now)
+                    values |= moved
+                    events.append(event)
+                updates.append((run.report_id, values))
+            self.audit.append_many(conn, events)
+            self.repository.update_many(conn, updates)
+        return [report_id for report_id, _ in updates]
 
     def change_state(self, actor: Actor, report_id: str, target: ReportState, reason: str) -> ReportState:
         rules.require_triage(actor)
@@ -246,10 +303,9 @@ class ReportService:
         now: datetime,
     ) -> dict[str, Any]:
         """Check a lifecycle move against the transition table and audit it; the column values that make it."""
-        change = transition(current, target, actor, reason, now)
-        details = {"from": change.source.value, "to": change.target.value, "reason": reason}
-        self.audit.append(conn, actor, "report.state", "report", report_id, details)
-        return {"state": target.value, "updated_at": now}
+        values, event = _move_event(report_id, current, target, actor, reason, now)
+        self.audit.append_many(conn, [event])
+        return values
 
     def reprocess(self, actor: Actor, report_id: str) -> None:
         rules.require_triage(actor)
@@ -325,6 +381,15 @@ class ReportService:
                 {"from": source, "to": into_cluster, "reports": moved, "reason": reason},
             )
         return into_cluster
+
+
+def _move_event(
+    report_id: str, current: ReportState, target: ReportState, actor: str, reason: str, now: datetime
+) -> tuple[dict[str, Any], AuditEvent]:
+    """Check a lifecycle move against the transition table: the column values that make it and its audit event."""
+    change = transition(current, target, actor, reason, now)
+    details = {"from": change.source.value, "to": change.target.value, "reason": reason}
+    return {"state": target.value, "updated_at": now}, AuditEvent(actor, "report.state", "report", report_id, details)
 
 
 def _replay(submission: Submitted, request_hash: str, report_ids: list[str]) -> Accepted | ClearinghouseError:

@@ -1,4 +1,9 @@
-"""Runs queued jobs in `clearinghouse worker` processes (`serve` starts one of its own)."""
+"""Runs queued jobs in `clearinghouse worker` processes (`serve` starts one of its own).
+
+Jobs are claimed in batches. A kind with a batch handler (report processing) gets the batch's jobs of its kind at
+once and marks them done in the transaction that writes their results (`Completion`); any other kind runs job by
+job and is marked done after its handler returns.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import sqlalchemy as sa
 
 from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.pipeline import ReportPipeline
@@ -19,23 +27,42 @@ from clearinghouse.store.records import RecordStore
 log = logging.getLogger("clearinghouse.worker")
 
 Handler = Callable[[dict[str, Any]], object]  # the result is not used: failures are recorded by the handler
+# Inside the transaction that writes a batch's results: mark done those of the jobs this worker still holds.
+Completion = Callable[[sa.Connection, Sequence[Job]], set[int]]
+BatchHandler = Callable[[Sequence[Job], Completion], None]
+BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the lease (or the orphan sweep)
 
 
 class Worker:
-    def __init__(self, queue: JobQueue, handlers: dict[str, Handler], idle_sleep: float = 0.05, batch: int = 8) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: dict[str, Handler],
+        idle_sleep: float = 0.05,
+        batch: int = BATCH,
+        batch_handlers: dict[str, BatchHandler] | None = None,
+    ) -> None:
         self.queue = queue
         self.handlers = handlers
+        self.batch_handlers = batch_handlers or {}
         self.idle_sleep = idle_sleep
-        self.batch = batch  # jobs claimed at once; a crash leaves at most this many to the orphan sweep
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.batch = batch
+        # Unique per worker (several may share a process and a thread): its claims and completions are its own.
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim and run up to `batch` (or `limit`) due jobs; how many ran (0 when none was due)."""
         claimed = self.queue.claim(self.name, min(self.batch, limit or self.batch))
+        batched: dict[str, list[Job]] = {}
+        single: list[Job] = []
+        for job in claimed:
+            (batched.setdefault(job.kind, []) if job.kind in self.batch_handlers else single).append(job)
+        for kind, jobs in batched.items():
+            self._run_batch(kind, jobs)
         renewed = time.monotonic()
-        for index, job in enumerate(claimed):
+        for index, job in enumerate(single):
             if time.monotonic() - renewed > LEASE.total_seconds() / 3:  # keep the rest of the batch ours
-                self.queue.renew(self.name, [later.id for later in claimed[index:]])
+                self.queue.renew(self.name, [later.id for later in single[index:]])
                 renewed = time.monotonic()
             self._run(job)
         return len(claimed)
@@ -62,6 +89,20 @@ class Worker:
             if not worked:
                 stop.wait(self.idle_sleep)
 
+    def _run_batch(self, kind: str, jobs: list[Job]) -> None:
+        started = time.perf_counter()
+        try:
+            self.batch_handlers[kind](jobs, self._complete)
+        except Exception as exc:  # the whole batch is retried with back-off, never lost
+            log.exception("batch of %d %s jobs failed", len(jobs), kind)
+            for job in jobs:
+                self.queue.fail(job, f"{exc.__class__.__name__}: {exc}")
+            return
+        log.info("%d %s jobs done in %.1f ms", len(jobs), kind, (time.perf_counter() - started) * 1000)
+
+    def _complete(self, conn: sa.Connection, jobs: Sequence[Job]) -> set[int]:
+        return self.queue.complete_held(conn, self.name, [job.id for job in jobs])
+
     def _run(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
         if handler is None:
@@ -78,7 +119,26 @@ class Worker:
         log.info("job %s (%s) done in %.1f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
 
 
-def report_processing(records: RecordStore, reports: ReportService) -> tuple[ReportPipeline, dict[str, Handler]]:
-    """The report pipeline and the job handlers running it for queued reports (wired in `clearinghouse.workers`)."""
+def report_processing(
+    records: RecordStore, reports: ReportService
+) -> tuple[ReportPipeline, dict[str, Handler], dict[str, BatchHandler]]:
+    """The report pipeline, and the handlers running it for queued reports (wired in `clearinghouse.workers`): a
+    batch at a time in workers, one by one for anything that runs a single job."""
     pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
-    return pipeline, {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])}
+
+    def process_reports(jobs: Sequence[Job], complete: Completion) -> None:
+        by_report: dict[str, list[int]] = {}
+        for job in jobs:
+            by_report.setdefault(str(job.payload["report_id"]), []).append(job.id)
+
+        def finish(conn: sa.Connection) -> set[str]:
+            done = complete(conn, jobs)
+            return {report_id for report_id, ids in by_report.items() if done.intersection(ids)}
+
+        pipeline.process_batch(list(by_report), finish)
+
+    return (
+        pipeline,
+        {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])},
+        {PROCESS_REPORT: process_reports},
+    )

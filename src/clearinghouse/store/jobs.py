@@ -10,6 +10,7 @@ A job whose worker dies `MAX_ATTEMPTS` times is marked failed instead of taking 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,6 +122,25 @@ class JobQueue:
             conn.execute(
                 sa.update(jobs).where(jobs.c.id == job.id).values(status="done", last_error=None, lease_until=None)
             )
+
+    @staticmethod
+    def complete_held(conn: sa.Connection, worker: str, job_ids: Sequence[int]) -> set[int]:
+        """Mark done, inside the caller's transaction, the jobs this worker still holds; their ids.
+
+        Called in the transaction that writes the jobs' results, so a result is written exactly when its job is
+        done: a job whose lease ran out and that another worker claimed meanwhile is not this worker's any more,
+        and this worker's results for it are not written (the other worker's are).
+        """
+        if not job_ids:
+            return set()
+        # One statement, so the check and the change cannot be told apart by a worker claiming meanwhile.
+        done = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id.in_(list(job_ids)), jobs.c.status == "running", jobs.c.locked_by == worker)
+            .values(status="done", last_error=None, lease_until=None)
+            .returning(jobs.c.id)
+        )
+        return set(done.scalars())
 
     def fail(self, job: Job, error: str) -> None:
         """Retry later with exponential back-off, or give up (status `failed`) after MAX_ATTEMPTS."""
