@@ -36,6 +36,9 @@ class _Context:
     submission: dict[str, Any]
     provenance: dict[str, Any]
     finding: Finding | None = None
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> its outcome and timing
+    columns: dict[str, Any] = field(default_factory=dict)  # report columns the steps set
+    known_packages: dict[tuple[str, str], bool] = field(default_factory=dict)  # read once for the batch
     credibility: float = 0.0
     triaged: str | None = None  # the reason for the move to triaged, once triage has decided
     similar_records: dict[str, float] = field(default_factory=dict)  # record id -> score, text alike, same package
@@ -67,39 +70,46 @@ class ReportPipeline:
         started = time.perf_counter()
         submissions = self.reports.for_processing_many(list(dict.fromkeys(report_ids)))
         read_ms = (time.perf_counter() - started) * 1000 / max(1, len(submissions))
-        runs: list[PipelineRun] = []
-        passed: dict[str, bool] = {}
-        for report_id, (submission, provenance) in submissions.items():
-            run = self._run(_Context(report_id, submission=submission, provenance=provenance), read_ms)
-            passed[report_id] = all(step["ok"] for step in run.steps.values())
-            runs.append(run)
-        written = self.reports.record_pipelines(runs, PIPELINE_ACTOR, finish)
-        return {report_id: passed[report_id] for report_id in written}
-
-    def _run(self, context: _Context, read_ms: float) -> PipelineRun:
+        contexts = [_Context(i, submission=sub, provenance=prov) for i, (sub, prov) in submissions.items()]
         runners: dict[str, Callable[[_Context], dict[str, Any]]] = {
             "normalise": self._normalise,
             "check": self._check,
             "deduplicate": self._deduplicate,
             "triage": self._triage,
         }
-        outcomes: dict[str, dict[str, Any]] = {}
-        columns: dict[str, Any] = {}
+        # Step by step over the batch, so that what a step needs from the store is read once for all reports.
+        running = contexts
         for step in self.steps:
-            started = time.perf_counter()
-            try:
-                outcome = runners[step](context)
-            except Exception as exc:  # recorded on the report; the job itself completes
-                elapsed = round((time.perf_counter() - started) * 1000, 2)
-                log.exception("report %s: step %s failed", context.report_id, step)
-                outcomes[step] = {"ok": False, "ms": elapsed, "error": f"{exc.__class__.__name__}: {exc}"}
-                return PipelineRun(context.report_id, outcomes, columns, triaged=None)
-            seconds = time.perf_counter() - started
-            # The batch's one read is shared out: normalise's time includes the report's part of it.
-            elapsed = round(seconds * 1000 + (read_ms if step == "normalise" else 0.0), 2)
-            columns.update(outcome.pop("_columns", {}))
-            outcomes[step] = {"ok": True, "ms": elapsed, **outcome}
-        return PipelineRun(context.report_id, outcomes, columns, triaged=context.triaged)
+            if step == "check":
+                self._read_known_packages(running)
+            running = [context for context in running if self._step(step, runners[step], context, read_ms)]
+        runs = [PipelineRun(c.report_id, c.outcomes, c.columns, c.triaged) for c in contexts]
+        written = self.reports.record_pipelines(runs, PIPELINE_ACTOR, finish)
+        passed = {c.report_id: all(step["ok"] for step in c.outcomes.values()) for c in contexts}
+        return {report_id: passed[report_id] for report_id in written}
+
+    @staticmethod
+    def _step(step: str, runner: Callable[[_Context], dict[str, Any]], context: _Context, read_ms: float) -> bool:
+        """Run one step on one report, recording its outcome; False if it failed (the report stops there)."""
+        started = time.perf_counter()
+        try:
+            outcome = runner(context)
+        except Exception as exc:  # recorded on the report; the job itself completes
+            elapsed = round((time.perf_counter() - started) * 1000, 2)
+            log.exception("report %s: step %s failed", context.report_id, step)
+            context.outcomes[step] = {"ok": False, "ms": elapsed, "error": f"{exc.__class__.__name__}: {exc}"}
+            return False
+        # The batch's one read is shared out: normalise's time includes the report's part of it.
+        elapsed = round((time.perf_counter() - started) * 1000 + (read_ms if step == "normalise" else 0.0), 2)
+        context.columns.update(outcome.pop("_columns", {}))
+        context.outcomes[step] = {"ok": True, "ms": elapsed, **outcome}
+        return True
+
+    def _read_known_packages(self, contexts: Sequence[_Context]) -> None:
+        pairs = {(p.ecosystem, p.name) for c in contexts for p in _required(c).packages if p.ecosystem}
+        known = self.records.packages_known(pairs)
+        for context in contexts:
+            context.known_packages = known
 
     def _normalise(self, context: _Context) -> dict[str, Any]:
         context.finding = finding_from_json(context.submission)
@@ -109,7 +119,9 @@ class ReportPipeline:
         finding = _required(context)
         provenance = context.provenance
         known = {
-            f"{p.ecosystem}/{p.name}": self.records.package_known(p.ecosystem, p.name)
+            f"{p.ecosystem}/{p.name}": context.known_packages[p.ecosystem, p.name]
+            if (p.ecosystem, p.name) in context.known_packages
+            else self.records.package_known(p.ecosystem, p.name)  # an unknown ecosystem: refused as before
             for p in finding.packages
             if p.ecosystem
         }
@@ -141,9 +153,7 @@ class ReportPipeline:
         named = self.records.records_naming(list(finding.identifiers))
         known = self.known.match(finding, context.similar_records, named, self._text_scores(finding))
         related = list(dict.fromkeys([*named, *(k.record_id for k in known)]))
-        identifiers = set(finding.identifiers)
-        for record in self.records.many(related):
-            identifiers |= set(record.osv.identifiers())
+        identifiers = set(finding.identifiers) | set(self.records.identifiers_of(related))
         # A published record the report matches brings its own identifiers, so its KEV listing is SSVC's
         # Exploitation input for the report too.
         kev = self.records.kev_listed(sorted(identifiers))
