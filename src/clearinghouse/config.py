@@ -26,6 +26,9 @@ class Settings:
     rate_limits: bool = True  # off only to measure their cost (bench/intake.py) or behind a limiting proxy
     auth_failures_per_minute: float = 10.0  # failed token guesses per client address (burst: the same number)
     embedded_worker: bool = True  # `serve` starts a job worker process of its own
+    # Reports waiting to be processed past which new and low-credibility sources get 503 (twice: everyone but
+    # staff); 0 turns back-pressure off (issue 16, `intake.backpressure`).
+    backlog_limit: int = 20_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +51,7 @@ class Settings:
                     env.get("CLEARINGHOUSE_AUTH_FAILURES_PER_MINUTE", cls.auth_failures_per_minute)
                 ),
                 embedded_worker=env.get("CLEARINGHOUSE_EMBEDDED_WORKER", "1") not in {"0", "false", "no"},
+                backlog_limit=int(env.get("CLEARINGHOUSE_BACKLOG_LIMIT", cls.backlog_limit)),
             )
         except ValueError as exc:
             raise ConfigurationError(f"bad CLEARINGHOUSE_* setting: {exc}") from None

@@ -295,3 +295,21 @@ class DuplicateSample(ClearinghouseError):
 
     code = "duplicate-sample"
     status = 422
+
+
+# Intake back-pressure (issue 16) ---------------------------------------------------------------------------------
+
+
+class IntakeOverloaded(ClearinghouseError):
+    """The processing backlog is past its bound: this source is to send again later (503, `Retry-After`). The report
+    was not accepted, so nothing is lost: the sender still holds it."""
+
+    code = "intake-overloaded"
+    status = 503
+
+    def __init__(self, backlog: int, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"{backlog:,} reports are waiting to be processed; new and low-credibility sources are asked to send "
+            f"again in {retry_after} s (nothing was accepted)"
+        )

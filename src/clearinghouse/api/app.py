@@ -16,8 +16,9 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, records, reports
+from clearinghouse.api.routers import audit, frontier, metrics, records, reports
 from clearinghouse.config import Settings
+from clearinghouse.intake.backpressure import IntakeGate
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
 from clearinghouse.store.audit import AuditLog
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.records = record_store
     app.state.reports = report_store
     app.state.acceptance = acceptance
+    app.state.intake_gate = IntakeGate(settings.backlog_limit, report_store.backlog, report_store.credibility_record)
     app.state.audit = AuditLog(engine)
     # Verified tokens are remembered for 2 s: revocation here is immediate, from another process within 2 s.
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(frontier.router)
     app.include_router(audit.router)
+    app.include_router(metrics.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

@@ -233,12 +233,18 @@ def affected(
 
 @app.command()
 def stats(json_: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
-    """Counts of records by source and ecosystem."""
-    figures = _store(create=False).stats()
+    """Counts of records by source and ecosystem; the processing backlog and the intake steps' timings."""
+    from clearinghouse.intake.service import ReportService
+
+    store = _store(create=False)
+    figures = store.stats()
+    processing = ReportService(store.engine).processing_stats()
     if json_:
-        sys.stdout.write(orjson.dumps(figures.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        document = figures.as_dict() | {"processing": processing.as_dict()}
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     render.print_stats(console, figures)
+    render.print_processing(console, processing)
 
 
 @app.command()

@@ -7,12 +7,19 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from clearinghouse.errors import NotFound
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.policy.filters import org_filter
 from clearinghouse.policy.rules import OrgScope
-from clearinghouse.store.tables import audit_log, idempotency_keys, report_attachments, reports
+from clearinghouse.store.tables import (
+    audit_log,
+    idempotency_keys,
+    pipeline_step_totals,
+    report_attachments,
+    reports,
+)
 
 
 class ReportRepository:
@@ -64,6 +71,26 @@ class ReportRepository:
                 .values({name: sa.bindparam(f"new_{name}") for name in columns})
             )
             conn.execute(statement, rows)
+
+    @staticmethod
+    def add_step_totals(conn: sa.Connection, totals: dict[str, tuple[int, int, float]]) -> None:
+        """Add (runs, failures, seconds) to each step's counters."""
+        if not totals:
+            return
+        rows = [{"step": s, "runs": r, "failures": f, "seconds": t} for s, (r, f, t) in sorted(totals.items())]
+        table = pipeline_step_totals
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[table.c.step],
+                set_={
+                    "runs": table.c.runs + insert.excluded.runs,
+                    "failures": table.c.failures + insert.excluded.failures,
+                    "seconds": table.c.seconds + insert.excluded.seconds,
+                },
+            ),
+            rows,
+        )
 
     @staticmethod
     def states(conn: sa.Connection, report_ids: Sequence[str]) -> dict[str, ReportState]:
@@ -182,6 +209,22 @@ class ReportRepository:
             rows = conn.execute(query).all()
         last = rows[-1].seq if rows else position
         return [row.subject_id for row in rows if row.details.get("to") == ReportState.TRIAGED.value], last
+
+    def step_totals(self) -> list[tuple[str, int, int, float]]:
+        """(step, runs, failures, seconds) of every pipeline step, as the workers added them up."""
+        table = pipeline_step_totals
+        query = sa.select(table.c.step, table.c.runs, table.c.failures, table.c.seconds).order_by(table.c.step)
+        with self.engine.connect() as conn:
+            return [(row.step, int(row.runs), int(row.failures), float(row.seconds)) for row in conn.execute(query)]
+
+    def credibility_record(self, organisation_id: str) -> tuple[int, float | None]:
+        """How many of an organisation's reports were checked, and their mean credibility."""
+        query = sa.select(sa.func.count(reports.c.credibility), sa.func.avg(reports.c.credibility)).where(
+            reports.c.organisation_id == organisation_id
+        )
+        with self.engine.connect() as conn:
+            checked, mean = conn.execute(query).one()
+        return int(checked), None if mean is None else float(mean)
 
     def deduplicated(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, submission) of every report that went through de-duplication, oldest first."""

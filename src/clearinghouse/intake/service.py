@@ -22,6 +22,7 @@ from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, Invali
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
+from clearinghouse.intake.metrics import ProcessingStats, StepTotals
 from clearinghouse.intake.repository import ReportRepository
 from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView
 from clearinghouse.policy import Actor, actor_name, rules
@@ -224,6 +225,20 @@ class ReportService:
         for report_id, submission in self.repository.deduplicated():
             yield report_id, finding_from_json(submission)
 
+    def processing_stats(self) -> ProcessingStats:
+        """The backlog and every pipeline step's counters (operators and `/metrics`; no per-report detail)."""
+        queued, oldest = job_queue.JobQueue(self.engine).backlog(PROCESS_REPORT)
+        steps = [StepTotals(*totals) for totals in self.repository.step_totals()]
+        return ProcessingStats(queued, oldest, self.clock(), steps)
+
+    def backlog(self) -> int:
+        """How many reports wait to be processed (back-pressure reads this)."""
+        return job_queue.JobQueue(self.engine).backlog(PROCESS_REPORT)[0]
+
+    def credibility_record(self, organisation_id: str) -> tuple[int, float | None]:
+        """How many of an organisation's reports were checked and their mean credibility (its standing)."""
+        return self.repository.credibility_record(organisation_id)
+
     def audit_position(self) -> int:
         """The audit log's last entry number: `triaged_since` it finds the reports triaged after this moment."""
         return self.repository.audit_head()
@@ -281,6 +296,7 @@ class ReportService:
                 updates.append((run.report_id, values))
             self.audit.append_many(conn, events)
             self.repository.update_many(conn, updates)
+            self.repository.add_step_totals(conn, _step_totals(kept))
         return [report_id for report_id, _ in updates]
 
     def change_state(self, actor: Actor, report_id: str, target: ReportState, reason: str) -> ReportState:
@@ -381,6 +397,16 @@ class ReportService:
                 {"from": source, "to": into_cluster, "reports": moved, "reason": reason},
             )
         return into_cluster
+
+
+def _step_totals(runs: Sequence[PipelineRun]) -> dict[str, tuple[int, int, float]]:
+    """Each step's (runs, failures, seconds) over a batch's runs."""
+    totals: dict[str, tuple[int, int, float]] = {}
+    for run in runs:
+        for step, outcome in run.steps.items():
+            count, failed, seconds = totals.get(step, (0, 0, 0.0))
+            totals[step] = (count + 1, failed + (not outcome.get("ok")), seconds + float(outcome.get("ms", 0)) / 1000)
+    return totals
 
 
 def _move_event(

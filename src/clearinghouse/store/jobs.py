@@ -184,6 +184,16 @@ class JobQueue:
                 )
         return len(orphans)
 
+    def backlog(self, kind: str) -> tuple[int, datetime | None]:
+        """How many jobs of `kind` wait or run, and when the oldest of them was queued."""
+        waiting = sa.and_(jobs.c.kind == kind, jobs.c.status.in_(("queued", "running")))
+        query = sa.select(sa.func.count(), sa.func.min(jobs.c.created_at)).where(waiting)
+        with self.engine.connect() as conn:
+            depth, oldest = conn.execute(query).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite gives naive UTC back
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(depth), oldest
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all()

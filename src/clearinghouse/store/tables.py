@@ -355,3 +355,13 @@ frontier_findings = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index(None, "model_id"),
 )
+
+# Issue 16: per-step counters of the intake pipeline, added to by every worker in each batch's transaction.
+pipeline_step_totals = sa.Table(
+    "pipeline_step_totals",
+    metadata,
+    sa.Column("step", sa.String(32), primary_key=True),
+    sa.Column("runs", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+)
