@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"identity"},
     {"policy"},
     {"store"},
-    {"ingest", "sharing"},
+    {"ingest", "sharing", "notify"},
     {"intake", "frontier"},
     {"evals"},
     {"workers"},

@@ -26,6 +26,11 @@ class Settings:
     rate_limits: bool = True  # off only to measure their cost (bench/intake.py) or behind a limiting proxy
     auth_failures_per_minute: float = 10.0  # failed token guesses per client address (burst: the same number)
     embedded_worker: bool = True  # `serve` starts a job worker process of its own
+    # Notifications: e-mail goes through this SMTP server (none: e-mail deliveries fail, saying so); webhooks to
+    # loopback or private addresses only where the operator allows them (a receiver on the same host or network).
+    smtp_url: str | None = None  # smtp://[user:password@]host[:port][?starttls=1] or smtps://...
+    mail_from: str = "clearinghouse@localhost"
+    webhook_allow_private: bool = False
     # Reports waiting to be processed past which new and low-credibility sources get 503 (twice: everyone but
     # staff); 0 turns back-pressure off (issue 16, `intake.backpressure`).
     backlog_limit: int = 20_000
@@ -51,6 +56,9 @@ class Settings:
                     env.get("CLEARINGHOUSE_AUTH_FAILURES_PER_MINUTE", cls.auth_failures_per_minute)
                 ),
                 embedded_worker=env.get("CLEARINGHOUSE_EMBEDDED_WORKER", "1") not in {"0", "false", "no"},
+                smtp_url=env.get("CLEARINGHOUSE_SMTP_URL") or None,
+                mail_from=env.get("CLEARINGHOUSE_MAIL_FROM", cls.mail_from),
+                webhook_allow_private=env.get("CLEARINGHOUSE_WEBHOOK_ALLOW_PRIVATE", "0") in {"1", "true", "yes"},
                 backlog_limit=int(env.get("CLEARINGHOUSE_BACKLOG_LIMIT", cls.backlog_limit)),
             )
         except ValueError as exc:

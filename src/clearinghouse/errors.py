@@ -297,6 +297,37 @@ class DuplicateSample(ClearinghouseError):
     status = 422
 
 
+# Notifications ---------------------------------------------------------------------------------------------------
+
+
+class InvalidEvent(ClearinghouseError):
+    """A notification event that cannot be published (unknown kind, naive time, body not JSON or too large)."""
+
+    code = "invalid-notification-event"
+    status = 422
+
+
+class InvalidSubscription(ClearinghouseError):
+    """A notification subscription that cannot be kept: bad URL or address, unknown event kind, wrong channel."""
+
+    code = "invalid-subscription"
+    status = 422
+
+
+class WebhookTargetRefused(InvalidSubscription):
+    """A webhook URL whose host is (or resolves to) a loopback, private, link-local or otherwise internal address."""
+
+    code = "webhook-target-refused"
+    status = 422
+
+
+class WebhookHostUnresolvable(InvalidSubscription):
+    """A webhook URL whose host name does not resolve (now: at delivery this is retried, DNS may come back)."""
+
+    code = "webhook-host-unresolvable"
+    status = 422
+
+
 # Intake back-pressure (issue 16) ---------------------------------------------------------------------------------
 
 

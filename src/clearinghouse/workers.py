@@ -1,24 +1,28 @@
-"""Every kind of queued job and the function that runs it: the one place where domains' job handlers are wired.
+"""Every kind of queued job and its handler, wired in one place for the API app and `clearinghouse worker`.
 
-The API app (which keeps a worker so that tests and operators can run due jobs in-process) and `clearinghouse
-worker` processes both build their worker here, so a job kind added by one domain is run by every worker.
+A domain exposes its handlers (`{job kind: handler}`) and adds them here; lower layers enqueue jobs by kind name
+inside their own transactions, so they never import the layer that runs them. Report processing also has a batch
+handler: a worker hands it every claimed report job at once (one read and one write transaction per batch).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from clearinghouse.config import Settings
 from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.worker import BatchHandler, Handler, Worker, report_processing
+from clearinghouse.notify.service import job_handlers as notification_handlers
 from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.records import RecordStore
 
 
-def build_worker(engine: sa.Engine) -> tuple[ReportPipeline, Worker]:
-    """The report pipeline and a worker that runs every job kind."""
+def build_worker(engine: sa.Engine, settings: Settings | None = None) -> tuple[ReportPipeline, Worker]:
+    """The report pipeline (its duplicate index is warmed by `worker`) and a worker running every job kind."""
+    settings = settings or Settings.from_env()
     pipeline, report_handlers, report_batches = report_processing(RecordStore(engine), ReportService(engine))
     handlers: dict[str, Handler] = {**report_handlers}
+    handlers |= notification_handlers(engine, settings)
     batch_handlers: dict[str, BatchHandler] = {**report_batches}
-    # Each domain's job kinds join here, e.g. `handlers |= notify.job_handlers(engine)`.
     return pipeline, Worker(JobQueue(engine), handlers, batch_handlers=batch_handlers)

@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     report_store = ReportService(engine)
     # Queued reports are processed by `clearinghouse worker` processes (`serve` starts one); the app keeps the
     # pipeline and a worker only so that tests and operators can run due jobs in-process.
-    pipeline, worker = build_worker(engine)
+    pipeline, worker = build_worker(engine, settings)
     acceptance = AcceptanceWriter(report_store)
 
     @asynccontextmanager

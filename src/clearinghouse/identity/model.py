@@ -72,6 +72,7 @@ class Scope(StrEnum):
     FRONTIER_EVALUATE = "frontier:evaluate"  # government evaluators: determinations, runs, findings, milestones
     FRONTIER_RESTRICTED = "frontier:restricted"  # cleared evaluators: restricted determinations, NSA review path
     FRONTIER_EARLY_ACCESS = "frontier:early-access"  # critical-infrastructure partners using a grant
+    NOTIFICATIONS_MANAGE = "notifications:manage"  # an organisation's webhook and e-mail subscriptions, deliveries
 
 
 SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
@@ -93,6 +94,11 @@ SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
         }
     ),
 }
+
+# Notifications: the organisations told of cases and alerts (reporters, vendors, partners) manage where they are
+# told; staff analysts do not need to (an admin holds every scope and manages any organisation's).
+for _role in (Role.REPORTER, Role.VENDOR, Role.PARTNER):
+    SCOPES_BY_ROLE[_role] = SCOPES_BY_ROLE[_role] | {Scope.NOTIFICATIONS_MANAGE}
 
 
 @dataclass(frozen=True)

@@ -356,6 +356,48 @@ frontier_findings = sa.Table(
     sa.Index(None, "model_id"),
 )
 
+# Notifications (issue 13 item 7). A subscription is one channel of one organisation: a webhook (URL + signing
+# secret) or e-mail addresses, with an optional event-kind filter. A delivery is an outbox row: one event for one
+# subscription, carried by a `notify.webhook` / `notify.email` job, with its attempts and outcome.
+notification_subscriptions = sa.Table(
+    "notification_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),  # webhook | email
+    sa.Column("url", sa.Text),  # webhook only
+    sa.Column("secret", sa.String(128)),  # webhook only: the HMAC key, shown to the subscriber once
+    sa.Column("addresses", Json),  # email only: list of addresses
+    sa.Column("event_kinds", Json, nullable=False),  # [] = every kind
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(None, "organisation_id"),
+)
+
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # also the receiver's idempotency key
+    sa.Column("subscription_id", sa.String(36), sa.ForeignKey("notification_subscriptions.id"), nullable=False),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("event_kind", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", Json, nullable=False),
+    sa.Column("occurred_at", Timestamp, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued | retrying | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Timestamp),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", Timestamp),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index(None, "organisation_id", "created_at"),
+    sa.Index(None, "subscription_id"),
+)
+
 # Issue 16: per-step counters of the intake pipeline, added to by every worker in each batch's transaction.
 pipeline_step_totals = sa.Table(
     "pipeline_step_totals",
