@@ -1,7 +1,7 @@
 """The flood benchmark (issue 16): intake and processing under a sustained offered load, over HTTP on loopback.
 
 Usage: python bench/intake.py [DEV_SET] [--seconds 20] [--rate 500] [--records 3000] [--baseline-ref REF]
-    [--database-url URL] [--processes N --workers N]
+    [--database-url URL] [--scale 1,2,4]
 
 Each round starts `clearinghouse serve` (its job worker included) on a fresh store holding `--records` records of
 the dev set, waits until the worker has indexed them (a probe report is processed), then offers `--rate` reports
@@ -19,6 +19,9 @@ acknowledged/s, processed/s while the load ran, the backlog at each quarter of t
 second half, acceptance latency percentiles, CPU per report of the API and the worker, and acknowledged reports
 missing from the store. Targets (SQLite, 2 cores): processing >= 500 reports/s with the backlog not growing at
 500/s offered; p99 acceptance < 50 ms; nothing lost.
+
+`--scale 1,2,4` (for PostgreSQL, with `--database-url`) instead runs this code's realistic load with `serve
+--processes N --workers N` for each N and prints a table, with the CPU each report costs the API and the workers.
 """
 
 from __future__ import annotations
@@ -269,6 +272,19 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _workers(pid: int) -> list[int]:
+    """The job worker processes among a server's descendants (the others serve the API)."""
+    found = []
+    for child in _descendants(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in command:
+            found.append(child)
+    return found
+
+
 @dataclass
 class Round:
     code: str
@@ -308,7 +324,14 @@ def code_tree(ref: str | None) -> Iterator[str | None]:
         yield str(Path(tree) / "src")
 
 
-def run_round(options: argparse.Namespace, corpus: Corpus, code: str, pythonpath: str | None, load: str) -> Round:
+def run_round(
+    options: argparse.Namespace,
+    corpus: Corpus,
+    code: str,
+    pythonpath: str | None,
+    load: str,
+    processes: int | None = None,
+) -> Round:
     with tempfile.TemporaryDirectory() as home, fresh_store_url(options.database_url) as database_url:
         env = dict(
             os.environ,
@@ -338,8 +361,9 @@ def run_round(options: argparse.Namespace, corpus: Corpus, code: str, pythonpath
         token = token.strip().splitlines()[-1]
         engine = sa.create_engine(database_url or f"sqlite:///{Path(home) / 'clearinghouse.db'}")
         port = free_port()
+        scale = [] if processes is None else ["--processes", str(processes), "--workers", str(processes)]
         server = subprocess.Popen(
-            [sys.executable, "-m", "clearinghouse", "serve", "--port", str(port)],
+            [sys.executable, "-m", "clearinghouse", "serve", "--port", str(port), *scale],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -347,15 +371,16 @@ def run_round(options: argparse.Namespace, corpus: Corpus, code: str, pythonpath
         try:
             _wait_ready(port, token, engine)
             bodies = list(flood_reports(corpus, load, int(options.rate * options.seconds)))
-            workers = _descendants(server.pid)
-            api0, worker0 = _process_cpu(server.pid), sum(_process_cpu(p) for p in workers)
+            workers = _workers(server.pid)
+            apis = [server.pid, *(p for p in _descendants(server.pid) if p not in workers)]
+            api0, worker0 = sum(_process_cpu(p) for p in apis), sum(_process_cpu(p) for p in workers)
             processed0 = _processed(engine)
             backlog: list[tuple[float, int]] = []
             started = time.monotonic()
             result = asyncio.run(_offer_and_sample(port, token, bodies, options, engine, backlog, started))
             wall = time.monotonic() - started
             processed = _processed(engine) - processed0
-            api_cpu = _process_cpu(server.pid) - api0
+            api_cpu = sum(_process_cpu(p) for p in apis) - api0
             worker_cpu = sum(_process_cpu(p) for p in workers) - worker0
             drained_in = _wait_drained(engine, options.drain_wait)
         finally:
@@ -460,6 +485,23 @@ def verdict(r: Round, rate: float) -> str:
     )
 
 
+def scale_table(options: argparse.Namespace, corpus: Corpus, counts: list[int]) -> None:
+    rows = []
+    for n in counts:
+        result = run_round(options, corpus, f"{n}+{n}", None, "realistic", processes=n)
+        print_round(result)
+        rows.append((n, result))
+    print(f"== API processes + workers, realistic load, {options.rate:,.0f}/s offered for {options.seconds:.0f} s:")
+    print("   N | acknowledged/s | processed/s | p99 ms | API CPU ms/report | worker CPU ms/report")
+    for n, r in rows:
+        acked = len(r.result.acknowledged)
+        p99 = statistics.quantiles(r.result.latencies, n=100)[98] if len(r.result.latencies) > 1 else 0.0
+        print(
+            f"  {n:>2} | {acked / r.wall:14,.0f} | {r.processed / r.wall:11,.0f} | {p99:6.1f} | "
+            f"{r.api_cpu * 1000 / max(1, acked):17.2f} | {r.worker_cpu * 1000 / max(1, r.processed):20.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", nargs="?", default=None)
@@ -471,12 +513,18 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the baseline code; '' for none")
     parser.add_argument("--loads", default="realistic,flood")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--scale", default="", help="e.g. 1,2,4: this code only, realistic load, N API processes and N workers each"
+    )
     options = parser.parse_args()
     corpus = build_corpus(dataset(options.dataset), options.records, int(options.rate * options.seconds))
     print(
         f"{len(corpus.stored):,} records in each store; {len(corpus.realistic):,} distinct realistic reports; "
         f"store: {options.database_url or 'SQLite (embedded default)'}; {os.cpu_count()} cores"
     )
+    if options.scale:
+        scale_table(options, corpus, [int(n) for n in options.scale.split(",")])
+        return
     rounds: list[Round] = []
     codes = [("baseline", options.baseline_ref)] if options.baseline_ref else []
     for code, ref in [*codes, ("current", None)]:
