@@ -113,7 +113,8 @@ class DuplicateFinder:
                     found[record_id] = 0.0 if evidence["conflict"] else float(evidence["text_similarity"] or 0.0)
         return found
 
-    def find(self, report_id: str, finding: Finding) -> dict[str, Any]:
+    def find(self, report_id: str, finding: Finding, named: Sequence[str] | None = None) -> dict[str, Any]:
+        """Candidates and cluster for a report; `named`: the records its identifiers name, if already read."""
         with self._lock:
             index = self._ensure_index()
             candidates: dict[str, dict[str, Any]] = {}
@@ -126,7 +127,9 @@ class DuplicateFinder:
                         candidates.setdefault(
                             f"report:{other}", {"score": 0.95, "evidence": {"identifier": identifier}}
                         )
-            for record_id in self.records.records_naming(list(finding.identifiers)):
+            if named is None:
+                named = self.records.records_naming(list(finding.identifiers))
+            for record_id in named:
                 candidates.setdefault(f"record:{record_id}", {"score": 0.95, "evidence": {"identifier": record_id}})
             fingerprint = self._fingerprint(finding)
             for candidate in index.candidates(fingerprint, MAX_CANDIDATES):

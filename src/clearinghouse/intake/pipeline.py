@@ -39,6 +39,8 @@ class _Context:
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> its outcome and timing
     columns: dict[str, Any] = field(default_factory=dict)  # report columns the steps set
     known_packages: dict[tuple[str, str], bool] = field(default_factory=dict)  # read once for the batch
+    named: list[str] = field(default_factory=list)  # records the report's identifiers name, read for the batch
+    kev: frozenset[str] = frozenset()  # CVE ids CISA KEV lists, read for the batch
     credibility: float = 0.0
     triaged: str | None = None  # the reason for the move to triaged, once triage has decided
     similar_records: dict[str, float] = field(default_factory=dict)  # record id -> score, text alike, same package
@@ -68,9 +70,11 @@ class ReportPipeline:
         transaction, which reports' runs may still be written."""
         self.duplicates.sync()  # what other workers committed since the last batch
         started = time.perf_counter()
-        submissions = self.reports.for_processing_many(list(dict.fromkeys(report_ids)))
+        ordered = list(dict.fromkeys(report_ids))
+        submissions = self.reports.for_processing_many(ordered)
         read_ms = (time.perf_counter() - started) * 1000 / max(1, len(submissions))
-        contexts = [_Context(i, submission=sub, provenance=prov) for i, (sub, prov) in submissions.items()]
+        # In the order given (the queue's: oldest first), so an earlier report is the one a later copy joins.
+        contexts = [_Context(i, *submissions[i]) for i in ordered if i in submissions]
         runners: dict[str, Callable[[_Context], dict[str, Any]]] = {
             "normalise": self._normalise,
             "check": self._check,
@@ -82,6 +86,12 @@ class ReportPipeline:
         for step in self.steps:
             if step == "check":
                 self._read_known_packages(running)
+            elif step == "deduplicate":
+                self._read_named_records(running)
+            elif step == "triage" and running:
+                kev = self.records.kev_ids()
+                for context in running:
+                    context.kev = kev
             running = [context for context in running if self._step(step, runners[step], context, read_ms)]
         runs = [PipelineRun(c.report_id, c.outcomes, c.columns, c.triaged) for c in contexts]
         written = self.reports.record_pipelines(runs, PIPELINE_ACTOR, finish)
@@ -104,6 +114,12 @@ class ReportPipeline:
         context.columns.update(outcome.pop("_columns", {}))
         context.outcomes[step] = {"ok": True, "ms": elapsed, **outcome}
         return True
+
+    def _read_named_records(self, contexts: Sequence[_Context]) -> None:
+        naming = self.records.records_naming_each(i for c in contexts for i in _required(c).identifiers)
+        for context in contexts:
+            named = {record_id for i in _required(context).identifiers for record_id in naming.get(i, ())}
+            context.named = sorted(named)
 
     def _read_known_packages(self, contexts: Sequence[_Context]) -> None:
         pairs = {(p.ecosystem, p.name) for c in contexts for p in _required(c).packages if p.ecosystem}
@@ -135,7 +151,7 @@ class ReportPipeline:
 
     def _deduplicate(self, context: _Context) -> dict[str, Any]:
         finding = _required(context)
-        result = self.duplicates.find(context.report_id, finding)
+        result = self.duplicates.find(context.report_id, finding, context.named)
         context.similar_records = similar_records(result)
         return {
             "candidates": len(result["candidates"]),
@@ -150,13 +166,15 @@ class ReportPipeline:
 
     def _triage(self, context: _Context) -> dict[str, Any]:
         finding = _required(context)
-        named = self.records.records_naming(list(finding.identifiers))
+        named = context.named
         known = self.known.match(finding, context.similar_records, named, self._text_scores(finding))
         related = list(dict.fromkeys([*named, *(k.record_id for k in known)]))
-        identifiers = set(finding.identifiers) | set(self.records.identifiers_of(related))
+        # A matched record's id and aliases are at hand; only named records not linked (not public) are looked up.
+        identifiers = set(finding.identifiers).union(*({k.record_id, *k.aliases} for k in known))
+        identifiers |= set(self.records.identifiers_of([i for i in named if i not in {k.record_id for k in known}]))
         # A published record the report matches brings its own identifiers, so its KEV listing is SSVC's
         # Exploitation input for the report too.
-        kev = self.records.kev_listed(sorted(identifiers))
+        kev = sorted(identifiers & context.kev)
         scores: list[dict[str, Any]] = []
         for vector in finding.cvss_vectors:
             kind = (

@@ -417,6 +417,20 @@ class RecordStore:
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
 
+    def records_naming_each(self, identifiers: Iterable[str]) -> dict[str, list[str]]:
+        """`records_naming` for many identifiers in one query: identifier -> ids of the records it names."""
+        wanted = sorted(set(identifiers))
+        if not wanted:
+            return {}
+        query = sa.select(record_identifiers.c.identifier, record_identifiers.c.record_id).where(
+            record_identifiers.c.identifier.in_(wanted), record_identifiers.c.kind.in_(("id", "alias"))
+        )
+        found: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for identifier, record_id in conn.execute(query):
+                found.setdefault(identifier, set()).add(record_id)
+        return {identifier: sorted(ids) for identifier, ids in found.items()}
+
     def records_naming(self, identifiers: Sequence[str]) -> list[str]:
         """Ids of records whose id or aliases are among `identifiers`."""
         if not identifiers:
@@ -431,6 +445,11 @@ class RecordStore:
         )
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
+
+    def kev_ids(self) -> frozenset[str]:
+        """Every CVE id CISA KEV lists (about 1,400: one read serves a batch of reports)."""
+        with self.engine.connect() as conn:
+            return frozenset(conn.execute(sa.select(kev_entries.c.cve_id)).scalars())
 
     def kev_listed(self, identifiers: Sequence[str]) -> list[str]:
         """The CVE ids among `identifiers` that CISA KEV lists."""
