@@ -40,6 +40,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -205,6 +206,7 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)
     refused: int = 0  # 503 and other non-202 answers
+    statuses: Counter[int] = field(default_factory=Counter)  # every answer's status
     failures: int = 0  # connection errors
     late: int = 0  # sends that left more than 50 ms after their scheduled time (the generator fell behind)
 
@@ -231,6 +233,7 @@ async def offer(port: int, token: str, bodies: list[bytes], rate: float, connect
         finally:
             idle.put_nowait(connection)
         load.latencies.append((time.perf_counter() - sent) * 1000)
+        load.statuses[status] += 1
         if status == 202:
             load.acknowledged.extend(json.loads(data)["report_ids"])
         else:
@@ -460,8 +463,9 @@ def print_round(r: Round) -> None:
     drained = "not within the wait" if r.drained_in is None else f"{r.drained_in:.1f} s"
     print(f"-- {r.code}, {r.load} load: {r.offered:,} offered in {r.wall:.1f} s ({r.offered / r.wall:,.0f}/s)")
     print(
-        f"   acknowledged {acked:,} ({acked / r.wall:,.0f}/s), {r.result.refused} refused, {r.result.failures} "
-        f"connection errors, {r.result.late} sends late; lost: {r.lost}"
+        f"   acknowledged {acked:,} ({acked / r.wall:,.0f}/s), {r.result.refused} refused "
+        f"({dict(sorted(r.result.statuses.items()))}), {r.result.failures} connection errors, {r.result.late} sends "
+        f"late; lost: {r.lost}"
     )
     print(
         f"   processed while loaded {r.processed:,} ({r.processed / r.wall:,.0f}/s); backlog at each quarter "

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.pipeline import ReportPipeline
-from clearinghouse.intake.service import ReportService
+from clearinghouse.intake.service import PROCESS_REPORT, ReportService
 from clearinghouse.intake.worker import Worker
 from clearinghouse.store.db import create_engine
+from clearinghouse.store.jobs import enqueue
 from clearinghouse.store.tables import audit_log, jobs, reports
 from clearinghouse.workers import build_worker
 from tests.store.test_reports import reporter, submitted
@@ -146,3 +147,17 @@ def test_a_failing_report_fails_alone_in_its_batch(engine: sa.Engine, reporter: 
         "error": "RuntimeError: triage could not run",
     }
     assert all(rows[i].state == "triaged" for i in ids[1:])
+
+
+def test_a_malformed_job_fails_alone_and_its_batch_goes_on(engine: sa.Engine, reporter: Principal) -> None:
+    ids = accept(engine, reporter, ["Stack overflow in the tokenizer"])
+    with engine.begin() as conn:
+        enqueue(conn, PROCESS_REPORT, {"report": "not the field"})
+    _, worker = build_worker(engine)
+    assert worker.run_once() == 2
+    with engine.connect() as conn:
+        states = dict(conn.execute(sa.select(jobs.c.payload["report_id"].as_string(), jobs.c.status)).all())
+        errors = list(conn.execute(sa.select(jobs.c.last_error).where(jobs.c.status != "done")).scalars())
+        triaged = conn.execute(sa.select(reports.c.state).where(reports.c.id == ids[0])).scalar_one()
+    assert triaged == "triaged" and states[ids[0]] == "done"
+    assert errors == ["a process-report job needs a report_id string, not None"]  # retried later, then failed

@@ -29,7 +29,8 @@ log = logging.getLogger("clearinghouse.worker")
 Handler = Callable[[dict[str, Any]], object]  # the result is not used: failures are recorded by the handler
 # Inside the transaction that writes a batch's results: mark done those of the jobs this worker still holds.
 Completion = Callable[[sa.Connection, Sequence[Job]], set[int]]
-BatchHandler = Callable[[Sequence[Job], Completion], None]
+# Runs a batch; returns the jobs it refused (job id -> why), which fail alone (retried with back-off).
+BatchHandler = Callable[[Sequence[Job], Completion], dict[int, str]]
 BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the lease (or the orphan sweep)
 
 
@@ -92,12 +93,15 @@ class Worker:
     def _run_batch(self, kind: str, jobs: list[Job]) -> None:
         started = time.perf_counter()
         try:
-            self.batch_handlers[kind](jobs, self._complete)
+            refused = self.batch_handlers[kind](jobs, self._complete)
         except Exception as exc:  # the whole batch is retried with back-off, never lost
             log.exception("batch of %d %s jobs failed", len(jobs), kind)
             for job in jobs:
                 self.queue.fail(job, f"{exc.__class__.__name__}: {exc}")
             return
+        for job in jobs:
+            if job.id in refused:
+                self.queue.fail(job, refused[job.id])
         log.info("%d %s jobs done in %.1f ms", len(jobs), kind, (time.perf_counter() - started) * 1000)
 
     def _complete(self, conn: sa.Connection, jobs: Sequence[Job]) -> set[int]:
@@ -126,16 +130,24 @@ def report_processing(
     batch at a time in workers, one by one for anything that runs a single job."""
     pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
 
-    def process_reports(jobs: Sequence[Job], complete: Completion) -> None:
+    def process_reports(jobs: Sequence[Job], complete: Completion) -> dict[int, str]:
         by_report: dict[str, list[int]] = {}
+        refused: dict[int, str] = {}
         for job in jobs:
-            by_report.setdefault(str(job.payload["report_id"]), []).append(job.id)
+            report_id = job.payload.get("report_id")
+            if isinstance(report_id, str):
+                by_report.setdefault(report_id, []).append(job.id)
+            else:  # fails alone, not the batch
+                refused[job.id] = f"a {PROCESS_REPORT} job needs a report_id string, not {report_id!r}"
+        valid = [job for job in jobs if job.id not in refused]
 
         def finish(conn: sa.Connection) -> set[str]:
-            done = complete(conn, jobs)
+            done = complete(conn, valid)
             return {report_id for report_id, ids in by_report.items() if done.intersection(ids)}
 
-        pipeline.process_batch(list(by_report), finish)
+        if valid:
+            pipeline.process_batch(list(by_report), finish)
+        return refused
 
     return (
         pipeline,
