@@ -124,7 +124,10 @@ class ReportService:
         job_payloads: list[dict[str, Any]] = []
         events: list[AuditEvent] = []
         key_rows: list[dict[str, Any]] = []
-        with self.audit.writing() as conn:
+        # The chain's lock only for the audit append, last: on PostgreSQL API processes insert their batches side
+        # by side. Two processes taking one Idempotency-Key at once: the key's primary key fails one transaction,
+        # and `accept_many` retries its submissions one by one (then the key is found and replayed).
+        with self.audit.writing(late=True) as conn:
             keys_in_batch: dict[tuple[str, str], tuple[str, list[str]]] = {}
             for submission in submissions:
                 if submission.idempotency_key is not None:
@@ -160,9 +163,9 @@ class ReportService:
             if report_rows:
                 self.repository.insert(conn, report_rows, attachment_rows)
                 job_queue.enqueue_many(conn, PROCESS_REPORT, job_payloads)
-                self.audit.append_many(conn, events)
             if key_rows:
                 self.repository.insert_idempotency_keys(conn, key_rows)
+            self.audit.append_many(conn, events)
         return outcomes
 
     def get(self, report_id: str, actor: Actor) -> ReportView:
@@ -277,27 +280,32 @@ class ReportService:
         the jobs it still holds done there, so a run is stored exactly when its job completes). A report that no
         longer exists is skipped.
         """
-        with self.audit.writing() as conn:
+        # The runs' own columns are written before the chain's lock is taken (on PostgreSQL, other workers and the
+        # API write theirs meanwhile); the state moves, their audit entries and the shared step counters after it.
+        # A writer holding the lock from BEGIN that updates one of these reports meanwhile (an analyst's move of a
+        # report still being processed) can deadlock with this; PostgreSQL then aborts one of the two, and a
+        # failed batch is retried.
+        with self.audit.writing(late=True) as conn:
             allowed = None if finish is None else set(finish(conn))
             kept = [run for run in runs if allowed is None or run.report_id in allowed]
-            states = self.repository.states(conn, [run.report_id for run in kept])
             now = self.clock()
+            self.repository.update_many(
+                conn, [(run.report_id, {"pipeline": run.steps, "updated_at": now, **run.columns}) for run in kept]
+            )
+            self.audit.lock(conn)
+            states = self.repository.states(conn, [run.report_id for run in kept])
             events: list[AuditEvent] = []
-            updates: list[tuple[str, dict[str, Any]]] = []
+            moves: list[tuple[str, dict[str, Any]]] = []
             for run in kept:
                 current = states.get(run.report_id)
-                if current is None:
-                    continue
-                values: dict[str, Any] = {"pipeline": run.steps, "updated_at": now, **run.columns}
                 if run.triaged is not None and current is ReportState.RECEIVED:
                     moved, event = _move_event(run.report_id, current, ReportState.TRIAGED, actor, run.triaged, now)
-                    values |= moved
+                    moves.append((run.report_id, moved))
                     events.append(event)
-                updates.append((run.report_id, values))
             self.audit.append_many(conn, events)
-            self.repository.update_many(conn, updates)
-            self.repository.add_step_totals(conn, _step_totals(kept))
-        return [report_id for report_id, _ in updates]
+            self.repository.update_many(conn, moves)
+            self.repository.add_step_totals(conn, _step_totals([run for run in kept if run.report_id in states]))
+        return [run.report_id for run in kept if run.report_id in states]
 
     def change_state(self, actor: Actor, report_id: str, target: ReportState, reason: str) -> ReportState:
         rules.require_triage(actor)
