@@ -297,6 +297,67 @@ class DuplicateSample(ClearinghouseError):
     status = 422
 
 
+# Feeds (OSV API, CSAF provider, TAXII) ---------------------------------------------------------------------------
+
+
+class InvalidFeedQuery(ClearinghouseError):
+    """A feed request the protocol itself refuses (OSV's INVALID_ARGUMENT, a TAXII filter that does not parse)."""
+
+    code = "invalid-feed-query"
+    status = 400
+
+
+class SigningUnavailable(ConfigurationError):
+    """The CSAF provider's OpenPGP key cannot be made or used (gpg missing, an unreadable key directory)."""
+
+    code = "signing-unavailable"
+
+
+# Coordination cases ----------------------------------------------------------------------------------------------
+
+
+class EmbargoRefused(ClearinghouseError):
+    """A public date the embargo rules refuse: in the past, in an unknown time zone, an extension without a reason
+    or without who agreed, or one that does not move the date later."""
+
+    code = "embargo-refused"
+    status = 422
+
+
+class PublicationRefused(ClearinghouseError):
+    """Publishing before the publication gate opens; the message says why and when it opens."""
+
+    code = "publication-refused"
+    status = 409
+
+
+class InvalidVendorDeclaration(ClearinghouseError):
+    """A vendor declaration that cannot be used (e.g. a purl pattern that matches everything)."""
+
+    code = "invalid-vendor-declaration"
+    status = 422
+
+
+class VendorStatementRefused(ClearinghouseError):
+    """A vendor status that is incomplete (not affected without a VEX justification, fixed without a fix) or that
+    names a package the vendor has not declared."""
+
+    code = "vendor-statement-refused"
+    status = 422
+
+
+class CaseConflict(ClearinghouseError):
+    """A case change that does not fit the case as it stands (a report not validated, a vendor already there)."""
+
+    code = "case-conflict"
+    status = 409
+
+
+class CaseAttachmentTooLarge(ClearinghouseError):
+    code = "case-attachment-too-large"
+    status = 413
+
+
 # Notifications ---------------------------------------------------------------------------------------------------
 
 
@@ -325,6 +386,23 @@ class WebhookHostUnresolvable(InvalidSubscription):
     """A webhook URL whose host name does not resolve (now: at delivery this is retried, DNS may come back)."""
 
     code = "webhook-host-unresolvable"
+
+
+# Reproductions (issue 17) ----------------------------------------------------------------------------------------
+
+
+class InvalidReproduction(ClearinghouseError):
+    """A reproduction request (target, proof of concept, oracle) that cannot run as given; names the field."""
+
+    code = "invalid-reproduction"
+    status = 422
+
+
+class EnvironmentBuildFailed(ClearinghouseError):
+    """A reproduction environment could not be built: the package or version does not exist or does not install,
+    it is over the size cap, or offline mode found it in neither the cache nor the local index."""
+
+    code = "environment-build-failed"
     status = 422
 
 

@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from clearinghouse.config import Settings
 from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.service import ReportService
-from clearinghouse.intake.worker import BatchHandler, Handler, Worker, report_processing
+from clearinghouse.intake.worker import BatchHandler, Handler, Worker, report_batches, report_processing
 from clearinghouse.notify.service import job_handlers as notification_handlers
+from clearinghouse.partners.service import job_handlers as partner_handlers
+from clearinghouse.reproduce.jobs import job_handlers as reproduction_handlers
 from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.records import RecordStore
 
@@ -21,8 +23,10 @@ from clearinghouse.store.records import RecordStore
 def build_worker(engine: sa.Engine, settings: Settings | None = None) -> tuple[ReportPipeline, Worker]:
     """The report pipeline (its duplicate index is warmed by `worker`) and a worker running every job kind."""
     settings = settings or Settings.from_env()
-    pipeline, report_handlers, report_batches = report_processing(RecordStore(engine), ReportService(engine))
+    pipeline, report_handlers = report_processing(RecordStore(engine), ReportService(engine))
     handlers: dict[str, Handler] = {**report_handlers}
     handlers |= notification_handlers(engine, settings)
-    batch_handlers: dict[str, BatchHandler] = {**report_batches}
+    handlers |= partner_handlers(engine)
+    handlers |= reproduction_handlers(engine, settings)
+    batch_handlers: dict[str, BatchHandler] = report_batches(pipeline)
     return pipeline, Worker(JobQueue(engine), handlers, batch_handlers=batch_handlers)

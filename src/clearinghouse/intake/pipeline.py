@@ -35,6 +35,7 @@ class _Context:
     report_id: str
     submission: dict[str, Any]
     provenance: dict[str, Any]
+    reproduction: dict[str, Any] | None  # the latest reproduction's verdict (issue 17)
     finding: Finding | None = None
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> its outcome and timing
     columns: dict[str, Any] = field(default_factory=dict)  # report columns the steps set
@@ -141,7 +142,9 @@ class ReportPipeline:
             for p in finding.packages
             if p.ecosystem
         }
-        facts = KnownFacts(known, provenance.get("origin") == "ai", bool(provenance.get("human_verified")))
+        facts = KnownFacts(
+            known, provenance.get("origin") == "ai", bool(provenance.get("human_verified")), context.reproduction
+        )
         signals = run_checks(finding, facts)
         score = context.credibility = credibility(signals)
         checks = [
@@ -187,6 +190,7 @@ class ReportPipeline:
             poc_present=bool(finding.proof_of_concept or finding.attachments),
             cvss_vectors=list(finding.cvss_vectors),
             mission_wellbeing=None,
+            reproduction=context.reproduction,
         )
         decision = decide(points)
         best = max((float(s["base_score"]) for s in scores), default=0.0)

@@ -174,25 +174,29 @@ class ReportRepository:
             total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(*filters)).scalar_one()
         return rows, total
 
-    def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A report's finding (as submitted) and provenance."""
+    def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """A report's finding (as submitted), provenance and latest reproduction verdict."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(reports.c.submission, reports.c.provenance).where(reports.c.id == report_id)
+                sa.select(reports.c.submission, reports.c.provenance, reports.c.reproduction).where(
+                    reports.c.id == report_id
+                )
             ).first()
         if row is None:
             raise NotFound(f"no report with id {report_id!r}")
-        return row.submission, row.provenance
+        return row.submission, row.provenance, row.reproduction
 
-    def submissions(self, report_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-        """Each stored report's finding (as submitted) and provenance, by id."""
+    def submissions(
+        self, report_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]]:
+        """Each stored report's finding (as submitted), provenance and latest reproduction verdict, by id."""
         if not report_ids:
             return {}
-        query = sa.select(reports.c.id, reports.c.submission, reports.c.provenance).where(
+        query = sa.select(reports.c.id, reports.c.submission, reports.c.provenance, reports.c.reproduction).where(
             reports.c.id.in_(list(report_ids))
         )
         with self.engine.connect() as conn:
-            return {row.id: (row.submission, row.provenance) for row in conn.execute(query)}
+            return {row.id: (row.submission, row.provenance, row.reproduction) for row in conn.execute(query)}
 
     def audit_head(self) -> int:
         with self.engine.connect() as conn:

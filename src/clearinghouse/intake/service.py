@@ -213,14 +213,16 @@ class ReportService:
         owners = self.repository.owners(sorted(named)) if named else {}
         return [ReportView.from_row(row, _duplicates_for_reporter(row, owners)) for row in rows]
 
-    def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
-        """What the pipeline needs of a report, in one query: its finding and provenance."""
-        submission, provenance = self.repository.submission(report_id)
-        return finding_from_json(submission), provenance
+    def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any], dict[str, Any] | None]:
+        """What the pipeline needs of a report, in one query: its finding, provenance and latest reproduction."""
+        submission, provenance, reproduction = self.repository.submission(report_id)
+        return finding_from_json(submission), provenance, reproduction
 
-    def for_processing_many(self, report_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-        """`for_processing` for a batch, in one query: each stored report's submission and provenance (a report
-        that does not exist is left out)."""
+    def for_processing_many(
+        self, report_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]]:
+        """`for_processing` for a batch, in one query: each stored report's submission, provenance and latest
+        reproduction verdict (a report that does not exist is left out)."""
         return self.repository.submissions(report_ids)
 
     def processed_findings(self) -> Iterator[tuple[str, Finding]]:

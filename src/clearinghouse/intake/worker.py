@@ -123,12 +123,15 @@ class Worker:
         log.info("job %s (%s) done in %.1f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
 
 
-def report_processing(
-    records: RecordStore, reports: ReportService
-) -> tuple[ReportPipeline, dict[str, Handler], dict[str, BatchHandler]]:
-    """The report pipeline, and the handlers running it for queued reports (wired in `clearinghouse.workers`): a
-    batch at a time in workers, one by one for anything that runs a single job."""
+def report_processing(records: RecordStore, reports: ReportService) -> tuple[ReportPipeline, dict[str, Handler]]:
+    """The report pipeline and the handler running it for one queued report (wired in `clearinghouse.workers`;
+    workers use `report_batches` for the same jobs)."""
     pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
+    return pipeline, {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])}
+
+
+def report_batches(pipeline: ReportPipeline) -> dict[str, BatchHandler]:
+    """The batch handler running `pipeline` for the report jobs a worker claimed together."""
 
     def process_reports(jobs: Sequence[Job], complete: Completion) -> dict[int, str]:
         by_report: dict[str, list[int]] = {}
@@ -149,8 +152,4 @@ def report_processing(
             pipeline.process_batch(list(by_report), finish)
         return refused
 
-    return (
-        pipeline,
-        {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])},
-        {PROCESS_REPORT: process_reports},
-    )
+    return {PROCESS_REPORT: process_reports}

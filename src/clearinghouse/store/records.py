@@ -103,6 +103,21 @@ class RowPlans:
         )
 
 
+class PackageVersion(NamedTuple):
+    """A package version to match: OSV base ecosystem, name (as written) and version (None: not matchable)."""
+
+    ecosystem: str
+    name: str
+    version: str | None
+
+
+class PackageMatch(NamedTuple):
+    """What affects a `PackageVersion`: (record id, affected[] position) pairs, or why its version was refused."""
+
+    entries: tuple[tuple[str, int], ...]
+    refusal: InvalidVersion | None
+
+
 @dataclass(frozen=True)
 class Stats:
     records: int
@@ -324,26 +339,19 @@ class RecordStore:
         `ecosystem` without a release suffix (``AlmaLinux``) matches every release (``AlmaLinux:8``, ...);
         with one, only that release.
         """
-        found = self.affected_versions(ecosystem, name, [version])[version]
-        if isinstance(found, InvalidVersion):
-            raise found
-        return found
+        with self._snapshot() as conn:
+            matched = self._matched(conn, ecosystem, name, version)
+            rows = _record_rows(conn, matched)
+        return [_from_row(rows[i]) for i in matched if i in rows]
 
     def affected_versions(
         self, ecosystem: str, name: str, versions: Sequence[str]
     ) -> dict[str, list[VulnerabilityRecord] | InvalidVersion]:
         """`affected` for several versions of one package: the package's entries and the records matched are read
         once (a report names several versions); a version the ecosystem refuses gets its `InvalidVersion`."""
-        statement, params = (
-            _CANDIDATES,
-            {"base": ecosystem.split(":", 1)[0], "name_key": normalize_name(ecosystem, name)},
-        )
-        if ":" in ecosystem:
-            statement, params["ecosystem"] = _CANDIDATES_OF_RELEASE, ecosystem
         matched: dict[str, list[str] | InvalidVersion] = {}
         with self._snapshot() as conn:
-            candidates = [_EntryKey(*row) for row in conn.execute(statement, params)]
-            matchers = self._matchers.get(candidates, lambda missing: _load_matchers(conn, missing))
+            candidates, matchers = self._entries(conn, ecosystem, name)
             for version in versions:
                 try:
                     matched[version] = sorted(_matching_records(candidates, matchers, version))
@@ -356,6 +364,80 @@ class RecordStore:
             version: ids if isinstance(ids, InvalidVersion) else [parsed[i] for i in ids if i in parsed]
             for version, ids in matched.items()
         }
+
+    def affected_ids(self, queries: Sequence[tuple[str, str, str]]) -> list[list[str] | InvalidVersion]:
+        """`affected` for many (ecosystem, name, version) queries in one read of the store, answering ids only
+        (sorted), or the `InvalidVersion` that query raised: a batch of queries (the OSV API's) reads no
+        documents and opens one snapshot, not one per query."""
+        answers: list[list[str] | InvalidVersion] = []
+        # A batch often asks about one package at several versions: its entries are looked up once.
+        packages: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
+        with self._snapshot() as conn:
+            for ecosystem, name, version in queries:
+                package = (ecosystem, normalize_name(ecosystem, name))
+                if package not in packages:
+                    packages[package] = self._entries(conn, ecosystem, name)
+                candidates, matchers = packages[package]
+                try:
+                    answers.append(sorted(_matching_records(candidates, matchers, version)))
+                except InvalidVersion as refusal:
+                    answers.append(refusal)
+        return answers
+
+    def _matched(self, conn: sa.Connection, ecosystem: str, name: str, version: str) -> list[str]:
+        """The sorted ids of the records `affected` answers with."""
+        candidates, matchers = self._entries(conn, ecosystem, name)
+        return sorted(_matching_records(candidates, matchers, version))
+
+    def _entries(
+        self, conn: sa.Connection, ecosystem: str, name: str
+    ) -> tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]:
+        """The package's stored affected entries and their prepared matchers."""
+        statement, params = (
+            _CANDIDATES,
+            {"base": ecosystem.split(":", 1)[0], "name_key": normalize_name(ecosystem, name)},
+        )
+        if ":" in ecosystem:
+            statement, params["ecosystem"] = _CANDIDATES_OF_RELEASE, ecosystem
+        candidates = [_EntryKey(*row) for row in conn.execute(statement, params)]
+        return candidates, self._matchers.get(candidates, lambda missing: _load_matchers(conn, missing))
+
+    def match_packages(self, packages: Collection[PackageVersion]) -> dict[PackageVersion, PackageMatch]:
+        """`affected` for many packages at once (a partner's SBOM, the components a new record can affect).
+
+        The candidate entries of every (ecosystem, name) are read in a few queries rather than one per package, and
+        each version is judged by the same prepared matchers and the same rule as `affected` (`_matching_entries`):
+        a package whose version no entry lists and some range could not judge is refused (`PackageMatch.refusal`),
+        as `affected` raises. Ecosystems are OSV base ecosystems (every release matches, as `affected` does without
+        a release suffix); names are normalised here.
+        """
+        wanted: dict[tuple[str, str], list[PackageVersion]] = {}
+        for package in packages:
+            key = (package.ecosystem, normalize_name(package.ecosystem, package.name))
+            wanted.setdefault(key, []).append(package)
+        answers: dict[PackageVersion, PackageMatch] = {}
+        with self._snapshot() as conn:
+            candidates: dict[tuple[str, str], list[_EntryKey]] = {}
+            names = sorted({name_key for _, name_key in wanted})
+            for chunk in _chunks(names):
+                for record_id, position, modified, base, name_key in conn.execute(
+                    _CANDIDATES_OF_NAMES, {"names": list(chunk)}
+                ):
+                    if (base, name_key) in wanted:
+                        candidates.setdefault((base, name_key), []).append(_EntryKey(record_id, position, modified))
+            every = [key for keys in candidates.values() for key in keys]
+            matchers = self._matchers.get(every, lambda missing: _load_matchers(conn, missing))
+        for key, asked in wanted.items():
+            found = candidates.get(key, [])
+            for package in asked:
+                if package.version is None or not found:
+                    answers[package] = PackageMatch((), None)
+                    continue
+                entries, refusal = _matching_entries(found, matchers, package.version)
+                answers[package] = PackageMatch(
+                    tuple((entry.record_id, entry.position) for entry in entries), None if entries else refusal
+                )
+        return answers
 
     @contextmanager
     def _snapshot(self) -> Iterator[sa.Connection]:
@@ -583,6 +665,18 @@ _CANDIDATES = (
         affected_packages.c.name_key == sa.bindparam("name_key"),
     )
 )
+# `match_packages`: the candidates of many names at once (the ecosystem is checked in Python).
+_CANDIDATES_OF_NAMES = (
+    sa.select(
+        affected_packages.c.record_id,
+        affected_packages.c.position,
+        sa.cast(records.c.modified, sa.Text),
+        affected_packages.c.ecosystem_base,
+        affected_packages.c.name_key,
+    )
+    .join(records, records.c.id == affected_packages.c.record_id)
+    .where(affected_packages.c.name_key.in_(sa.bindparam("names", expanding=True)))
+)
 _CANDIDATES_OF_RELEASE = _CANDIDATES.where(affected_packages.c.ecosystem == sa.bindparam("ecosystem"))
 
 
@@ -720,17 +814,29 @@ def _matching_records(
     it in ``versions``, as OSV.dev answers; only when no entry lists it and some entry's ranges had to judge it
     is it refused (`InvalidVersion`), rather than answered "not affected".
     """
-    matched: set[str] = set()
-    refusal: InvalidVersion | None = None
-    for key in candidates:
-        try:
-            if matchers[key].affects(version):
-                matched.add(key.record_id)
-        except InvalidVersion as exc:
-            refusal = refusal or exc
+    matched, refusal = _matching_entries(candidates, matchers, version)
     if refusal is not None and not matched:
         raise refusal
-    return matched
+    return {key.record_id for key in matched}
+
+
+def _matching_entries(
+    candidates: Iterable[_EntryKey], matchers: dict[_EntryKey, AffectedMatcher], version: str
+) -> tuple[list[_EntryKey], InvalidVersion | None]:
+    """The candidate entries that include `version`, and the first refusal of a range that could not judge it."""
+    matched: list[_EntryKey] = []
+    matched_records: set[str] = set()
+    refusal: InvalidVersion | None = None
+    for key in candidates:
+        if key.record_id in matched_records:
+            continue  # another entry of the record (another release, say) already matched: the answer stands
+        try:
+            if matchers[key].affects(version):
+                matched.append(key)
+                matched_records.add(key.record_id)
+        except InvalidVersion as exc:
+            refusal = refusal or exc
+    return matched, refusal
 
 
 def _load_matchers(conn: sa.Connection, keys: list[_EntryKey]) -> dict[_EntryKey, AffectedMatcher]:

@@ -1,7 +1,7 @@
 """pipeline step totals: how many reports each intake step ran on and the time it took, for /metrics and stats
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0015
 Create Date: 2026-12-06
 
 - pipeline_step_totals: one row per pipeline step, counters every worker adds its batches to (in the transaction
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
