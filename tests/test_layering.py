@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"ingest", "sharing", "notify"},
     {"intake", "frontier"},
     {"cases"},
-    {"feeds"},
+    {"partners", "feeds"},
     {"evals"},
     {"workers"},
     {"api"},
