@@ -754,8 +754,6 @@ def _matching_entries(
     matched: list[_EntryKey] = []
     refusal: InvalidVersion | None = None
     for key in candidates:
-        if key.record_id in matched:
-            continue  # another entry of the record (another release, say) already matched: the answer stands
         try:
             if matchers[key].affects(version):
                 matched.append(key)
