@@ -345,23 +345,20 @@ class RecordStore:
         return [_from_row(rows[i]) for i in matched if i in rows]
 
     def affected_ids(self, queries: Sequence[tuple[str, str, str]]) -> list[list[str] | InvalidVersion]:
-        """`affected` for many (ecosystem, name, version) queries at once, answering ids only (sorted), or the
-        `InvalidVersion` that query raised: a batch (the OSV API's) reads no documents. Queries of a base ecosystem
-        go through `match_packages` (every name's candidates in a few queries); one naming a release (`Debian:11`)
-        is answered as `affected` answers it."""
-        matched = self.match_packages({PackageVersion(*query) for query in queries if ":" not in query[0]})
+        """`affected` for many (ecosystem, name, version) queries in one read of the store, answering ids only
+        (sorted), or the `InvalidVersion` that query raised: a batch of queries (the OSV API's) reads no
+        documents and opens one snapshot, not one per query."""
         answers: list[list[str] | InvalidVersion] = []
+        # A batch often asks about one package at several versions: its entries are looked up once.
+        packages: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
         with self._snapshot() as conn:
             for ecosystem, name, version in queries:
-                if ":" not in ecosystem:
-                    found = matched[PackageVersion(ecosystem, name, version)]
-                    if found.refusal is not None and not found.entries:
-                        answers.append(found.refusal)
-                    else:
-                        answers.append(sorted({record_id for record_id, _position in found.entries}))
-                    continue
+                package = (ecosystem, normalize_name(ecosystem, name))
+                if package not in packages:
+                    packages[package] = self._entries(conn, ecosystem, name)
+                candidates, matchers = packages[package]
                 try:
-                    answers.append(self._matched(conn, ecosystem, name, version))
+                    answers.append(sorted(_matching_records(candidates, matchers, version)))
                 except InvalidVersion as refusal:
                     answers.append(refusal)
         return answers
@@ -755,11 +752,15 @@ def _matching_entries(
 ) -> tuple[list[_EntryKey], InvalidVersion | None]:
     """The candidate entries that include `version`, and the first refusal of a range that could not judge it."""
     matched: list[_EntryKey] = []
+    matched_records: set[str] = set()
     refusal: InvalidVersion | None = None
     for key in candidates:
+        if key.record_id in matched_records:
+            continue  # another entry of the record (another release, say) already matched: the answer stands
         try:
             if matchers[key].affects(version):
                 matched.append(key)
+                matched_records.add(key.record_id)
         except InvalidVersion as exc:
             refusal = refusal or exc
     return matched, refusal
