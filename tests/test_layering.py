@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
     {"cases"},
     {"partners", "feeds"},
     {"evals"},
+    {"reproduce"},
     {"workers"},
     {"api"},
     {"cli"},

@@ -386,4 +386,21 @@ class WebhookHostUnresolvable(InvalidSubscription):
     """A webhook URL whose host name does not resolve (now: at delivery this is retried, DNS may come back)."""
 
     code = "webhook-host-unresolvable"
+
+
+# Reproductions (issue 17) ----------------------------------------------------------------------------------------
+
+
+class InvalidReproduction(ClearinghouseError):
+    """A reproduction request (target, proof of concept, oracle) that cannot run as given; names the field."""
+
+    code = "invalid-reproduction"
+    status = 422
+
+
+class EnvironmentBuildFailed(ClearinghouseError):
+    """A reproduction environment could not be built: the package or version does not exist or does not install,
+    it is over the size cap, or offline mode found it in neither the cache nor the local index."""
+
+    code = "environment-build-failed"
     status = 422

@@ -179,6 +179,9 @@ TABLE: dict[str, Row] = {
     "GET /api/v1/reports/{report_id}": Row(200, REPORT_READERS, _REPORTS),
     "POST /api/v1/reports/{report_id}/state": Row(200, TRIAGERS, _REPORTS, fresh=True),
     "POST /api/v1/reports/{report_id}/reprocess": Row(202, TRIAGERS, _REPORTS),
+    # Reproductions (issue 17): staff run them; whoever reads the report reads them.
+    "POST /api/v1/reports/{report_id}/reproductions": Row(202, TRIAGERS, _REPORTS),
+    "GET /api/v1/reports/{report_id}/reproductions": Row(200, REPORT_READERS, _REPORTS),
     "GET /api/v1/clusters/{cluster_id}": Row(200, TRIAGERS, {"cluster-rep": STAFF}),
     "POST /api/v1/reports/{report_id}/cluster": Row(200, TRIAGERS, _REPORTS),
     # Frontier-model review: a developer its own models, the government side every model.

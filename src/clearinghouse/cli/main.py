@@ -33,6 +33,7 @@ from clearinghouse.cli.feeds import feeds_app
 from clearinghouse.cli.frontier import frontier_app
 from clearinghouse.cli.partners import alert_app, asset_app
 from clearinghouse.cli.reports import report_app
+from clearinghouse.cli.reproduce import reproduce_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location, NotFound, PortInUse
@@ -65,6 +66,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(vendor_app, name="vendor")
 app.add_typer(asset_app, name="asset")
 app.add_typer(alert_app, name="alert")
+app.add_typer(reproduce_app, name="reproduce")
 
 console = render.console()
 errors = render.console(stderr=True)
