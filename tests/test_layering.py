@@ -24,6 +24,8 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"ingest", "sharing", "notify"},
     {"intake", "frontier"},
+    {"cases"},
+    {"partners"},
     {"evals"},
     {"reproduce"},
     {"workers"},

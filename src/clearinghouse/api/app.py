@@ -16,7 +16,9 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, records, reports, reproductions
+from clearinghouse.api.routers import audit, frontier, partners, records, reports, reproductions
+from clearinghouse.api.routers import cases as case_routes
+from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
+    app.state.cases = CaseService(engine)
     app.state.reproductions = reproduction_service(engine, settings)
     app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -79,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(frontier.router)
     app.include_router(audit.router)
+    app.include_router(case_routes.router)
+    app.include_router(partners.router)
     app.include_router(reproductions.router)
     _offline_docs(app)
 

@@ -357,6 +357,125 @@ frontier_findings = sa.Table(
     sa.Index(None, "model_id"),
 )
 
+# Coordination cases (issue 13). Everything that happens on a case is also a row of `case_events` (its timeline);
+# `audience` says who may read the event: "all" participants, "staff", or one organisation id (a vendor's thread).
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # CASE-2026-0001
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("advisory_id", sa.String(128), nullable=False),  # its record in `records` (embargoed until published)
+    sa.Column("public_at", Timestamp),
+    sa.Column("public_tz", sa.String(64)),
+    sa.Column("first_notified_at", Timestamp),
+    sa.Column("published_at", Timestamp),
+    sa.Column("opened_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(None, "advisory_id"),
+)
+
+case_participants = sa.Table(
+    "case_participants",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    sa.Column("rule", sa.Text),  # the routing rule that proposed a vendor, or why it was added by hand
+    sa.Column("added_by", sa.String(200), nullable=False),
+    sa.Column("added_at", Timestamp, nullable=False),
+    sa.Index(None, "organisation_id"),
+)
+
+case_reports = sa.Table(
+    "case_reports",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("report_id", sa.String(36), sa.ForeignKey("reports.id"), primary_key=True),
+    sa.Index(None, "report_id"),
+)
+
+case_records = sa.Table(
+    "case_records",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("record_id", sa.String(128), primary_key=True),
+    sa.Index(None, "record_id"),
+)
+
+# One row per statement; a vendor's current status is its latest row.
+case_vendor_status = sa.Table(
+    "case_vendor_status",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("justification", sa.String(64)),
+    sa.Column("fixed_versions", Json, nullable=False),
+    sa.Column("fix_commits", Json, nullable=False),
+    sa.Column("advisory_url", sa.Text),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("packages", Json, nullable=False),
+    sa.Column("flags", Json, nullable=False),  # patch tracking: fixed versions still inside an affected range
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index(None, "case_id", "organisation_id"),
+)
+
+case_messages = sa.Table(
+    "case_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("thread", sa.String(36)),  # None: to everyone in the case; else the vendor organisation's thread
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("author_organisation_id", sa.String(36)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attachments", Json, nullable=False),  # [{name, media_type, size, sha256}]; content below
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index(None, "case_id", "thread", "id"),
+)
+
+case_attachments = sa.Table(
+    "case_attachments",
+    metadata,
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("case_messages.id"), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+)
+
+case_events = sa.Table(
+    "case_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("audience", sa.String(36), nullable=False),
+    sa.Column("details", Json, nullable=False),
+    sa.Index(None, "case_id", "id"),
+)
+
+vendor_declarations = sa.Table(
+    "vendor_declarations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("pattern", sa.String(500), nullable=False),
+    sa.Column("match_key", sa.String(700), nullable=False),  # what the routing index files it under (routing.py)
+    sa.Column("declared_by", sa.String(200), nullable=False),
+    sa.Column("declared_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("organisation_id", "kind", "pattern"),
+    sa.Index(None, "match_key"),
+)
+
 # Notifications (issue 13 item 7). A subscription is one channel of one organisation: a webhook (URL + signing
 # secret) or e-mail addresses, with an optional event-kind filter. A delivery is an outbox row: one event for one
 # subscription, carried by a `notify.webhook` / `notify.email` job, with its attempts and outcome.
@@ -397,6 +516,74 @@ notification_deliveries = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index(None, "organisation_id", "created_at"),
     sa.Index(None, "subscription_id"),
+)
+
+# Partners' assets (issue 14): critical-infrastructure organisations' SBOMs, each component with its package
+# identity (OSV base ecosystem and normalised name, the same key as `affected_packages`) so a new record finds the
+# components it can affect through an index, not a scan.
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("format", sa.String(40), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("uploaded_by", sa.String(200), nullable=False),
+    sa.Column("uploaded_at", Timestamp, nullable=False),
+    sa.Column("component_count", sa.Integer, nullable=False),
+    sa.Column("problem_count", sa.Integer, nullable=False),
+    sa.Column("problems", Json, nullable=False),  # [{ref, field, reason}], the first 1,000
+    sa.Index(None, "organisation_id"),
+)
+
+asset_components = sa.Table(
+    "asset_components",
+    metadata,
+    sa.Column("asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("ref", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("version", sa.Text),
+    sa.Column("purl", sa.Text),
+    sa.Column("cpe", sa.Text),
+    sa.Column("parent", sa.Text),
+    sa.Column("depends_on", Json, nullable=False),
+    sa.Column("ecosystem", sa.String(100)),  # OSV base ecosystem from the purl; None: not matchable
+    sa.Column("name_key", sa.Text),
+    sa.Index(None, "ecosystem", "name_key"),
+)
+
+# What a component is affected by: the record and which of its affected[] entries (the reason is read from it).
+# No foreign key to records: a replaced record is deleted and re-inserted, and its matches are re-evaluated.
+asset_matches = sa.Table(
+    "asset_matches",
+    metadata,
+    sa.Column("asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("record_id", sa.String(128), primary_key=True),
+    sa.Column("entries", Json, nullable=False),  # positions in the record's affected[] that include the version
+    sa.Column("matched_at", Timestamp, nullable=False),
+    sa.Index(None, "record_id"),
+)
+
+# One alert per (asset, record) once the partner may see the record; acknowledged by the partner.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("record_id", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("components", Json, nullable=False),  # the refs of the asset's components the record affects
+    sa.Column("embargo", Json),  # early warning under embargo: the case and its terms
+    sa.Column("raised_at", Timestamp, nullable=False),
+    sa.Column("acknowledged_at", Timestamp),
+    sa.Column("acknowledged_by", sa.String(200)),
+    sa.UniqueConstraint("asset_id", "record_id"),
+    sa.Index(None, "organisation_id", "state"),
 )
 
 # Reproductions (issue 17): each run of a report's proof of concept against the vulnerable and the fixed version

@@ -1,7 +1,7 @@
 """reproductions of reports' proofs of concept, and each report's latest verdict
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06
 
 - reproductions: one row per run (the report's reproduction, or a case's fix verification) with its request,
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
