@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from clearinghouse.cases import repository as case_repository
 from clearinghouse.errors import ClearinghouseError, EnvironmentBuildFailed, InvalidReproduction, NotFound
 from clearinghouse.intake.service import PROCESS_REPORT
 from clearinghouse.policy import Actor, actor_name
@@ -35,6 +36,7 @@ from clearinghouse.reproduce.rules import (
     RunState,
     Step,
     Target,
+    Verdict,
     failure,
     judge,
     parse_request,
@@ -110,6 +112,7 @@ class ReproductionService:
         purpose: str,
         request: Request,
         actor: str,
+        vendor_id: str | None = None,
     ) -> None:
         self.repository.insert(
             conn,
@@ -118,16 +121,19 @@ class ReproductionService:
                 report_id=report_id,
                 case_id=case_id,
                 purpose=purpose,
-                request=request.to_json(),
+                # a fix verification remembers whose fixed version it checks, to flag that vendor's status
+                request=request.to_json() | ({"vendor_id": vendor_id} if vendor_id else {}),
                 state=RunState.QUEUED.value,
                 requested_by=actor,
                 requested_at=self.clock(),
             ),
         )
 
-    def verify_fix(self, case_id: str, report_ids: list[str], fixed_version: str, actor: str) -> list[str]:
-        """Queue a fix verification for each report that reproduced: its PoC against the version the vendor
-        says is fixed. Returns the reproduction ids queued."""
+    def verify_fix(
+        self, case_id: str, vendor_id: str, report_ids: list[str], fixed_version: str, actor: str
+    ) -> list[str]:
+        """Queue a fix verification for each report of the case that reproduced: its PoC against the version the
+        vendor says is fixed (a verification that still fires flags the vendor's status). Returns the ids queued."""
         queued: list[str] = []
         with self.audit.writing() as conn:
             for earlier in self.repository.latest_reproduced(report_ids):
@@ -142,7 +148,9 @@ class ReproductionService:
                 )
                 request = Request(target, base.poc, base.oracle)
                 reproduction_id = str(uuid.uuid4())
-                self._queue(conn, reproduction_id, earlier.report_id, case_id, "fix_verification", request, actor)
+                self._queue(
+                    conn, reproduction_id, earlier.report_id, case_id, "fix_verification", request, actor, vendor_id
+                )
                 job_queue.enqueue(conn, REPRODUCE_REPORT, {"reproduction_id": reproduction_id})
                 queued.append(reproduction_id)
             if queued:
@@ -180,6 +188,12 @@ class ReproductionService:
             )
             details = {"verdict": outcome.verdict.value, "purpose": row.purpose, "case": row.case_id}
             self.audit.append(conn, PIPELINE_ACTOR, "reproduction.finished", "report", row.report_id, details)
+            if row.purpose == "fix_verification" and outcome.verdict is Verdict.REPRODUCED_NOT_FIXED:
+                version = row.request["target"]["vulnerable"]
+                reason = (
+                    f"the proof of concept of report {row.report_id} still triggers on {version} ({reproduction_id})"
+                )
+                case_repository.flag_unfixed(conn, row.case_id, row.request.get("vendor_id", ""), version, reason)
             if row.purpose == "report":
                 summary = summarise(reproduction_id, row.request, outcome, finished)
                 self.repository.set_report_summary(conn, row.report_id, summary)
