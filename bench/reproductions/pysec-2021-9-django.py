@@ -3,11 +3,12 @@
 import io
 import os
 import tarfile
+from pathlib import Path
 
 from django.utils import archive
 
 target = os.environ["REPRODUCE_WRITE_PATH"]
-os.makedirs("extract", exist_ok=True)
+Path("extract").mkdir(exist_ok=True)
 member = "../" * 10 + target.lstrip("/")
 with tarfile.open("evil.tar", "w") as tar:
     data = b"written outside the extraction directory\n"

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import sqlalchemy as sa
 
 from clearinghouse.cases import repository as case_repository
@@ -205,13 +206,21 @@ class ReproductionService:
     def execute(self, request: Request, fix_only: bool = False) -> Outcome:
         """Build the environments and run the PoC against each: vulnerable and fixed (the newest version when no
         fix is known), or, for a fix verification, only the version said to be fixed."""
+        return asyncio.run(self.execute_async(request, fix_only))
+
+    async def execute_async(self, request: Request, fix_only: bool = False) -> Outcome:
+        """`execute` for callers already in an event loop (the evaluation scorer); builds run in a thread."""
         builder = self.builders.get(request.target.ecosystem)
         if builder is None:
             return failure(Step.ENVIRONMENT, f"no environment builder for {request.target.ecosystem.value}")
         target = request.target
         try:
-            vulnerable = builder.build(target.package, target.vulnerable, target.extras)
-            fixed = None if fix_only else builder.build(target.package, target.fixed or "", target.extras)
+            vulnerable = await anyio.to_thread.run_sync(builder.build, target.package, target.vulnerable, target.extras)
+            fixed = (
+                None
+                if fix_only
+                else await anyio.to_thread.run_sync(builder.build, target.package, target.fixed or "", target.extras)
+            )
         except EnvironmentBuildFailed as exc:
             return failure(Step.ENVIRONMENT, exc.message)
         versions = [(vulnerable, target.vulnerable)]
@@ -219,7 +228,7 @@ class ReproductionService:
             versions.append((fixed, target.fixed or installed_version(fixed, target.package)))
         packages = {version: [a.to_json() for a in env.artifacts] for env, version in versions}
         try:
-            observations = asyncio.run(self._runs(request, versions))
+            observations = await self._runs(request, versions)
         except ClearinghouseError as exc:
             return failure(Step.SANDBOX, exc.message)
         outcome = judge(observations[0], observations[1] if len(observations) > 1 else None)
