@@ -34,7 +34,7 @@ from clearinghouse.reproduce.environments import BuiltEnvironment, CacheSettings
 from clearinghouse.reproduce.jobs import builders
 from clearinghouse.reproduce.rules import Request, Verdict, parse_request
 from clearinghouse.reproduce.runner import RunnerLimits
-from clearinghouse.reproduce.service import ReproductionService
+from clearinghouse.reproduce.service import ReproductionService, lower_priority
 
 HERE = Path(__file__).resolve().parent
 ADVISORIES = HERE / "reproductions" / "advisories.json"
@@ -173,7 +173,8 @@ def intake_with_and_without(items: list[dict[str, object]], root: Path, seconds:
     ran: list[str] = []
     service = ReproductionService(sa.create_engine("sqlite://"), builders(CacheSettings(root=root)))  # 0.5 CPU
 
-    def load() -> None:  # one reproduction at a time, as the worker's pool runs them (concurrency 1)
+    def load() -> None:  # one reproduction at a time, as the worker's pool runs them (concurrency 1, niced)
+        lower_priority()
         while not stop.is_set():
             for item in items:
                 if stop.is_set():
@@ -201,12 +202,16 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="advisory ids")
     parser.add_argument("--intake-seconds", type=float, default=10.0)
     parser.add_argument("--skip-intake", action="store_true")
+    parser.add_argument("--intake-only", action="store_true", help="only the intake comparison (a warm cache)")
     parser.add_argument("--dev-set", type=Path, default=DEV_SET, help="the OSV dev set (.jsonl.gz)")
     options = parser.parse_args()
     items = json.loads(ADVISORIES.read_text(encoding="utf-8"))
     if options.only:
         items = [i for i in items if i["id"] in set(options.only)]
     root = (options.home / "reproduce").resolve()
+    if options.intake_only:
+        intake_with_and_without(items, root, options.intake_seconds)
+        return
     all_good = reproduce_all(items, root, options.dev_set)
     if not options.only or SMALL_PACKAGE in options.only:
         cold_and_warm(items)
