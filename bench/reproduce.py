@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -196,6 +197,16 @@ def intake_with_and_without(items: list[dict[str, object]], root: Path, seconds:
     )
 
 
+def pin_build_tools(home: Path) -> None:
+    """PyYAML 5.4's sdist builds only with Cython 2 on this Python: pip reads the constraint from PIP_CONSTRAINT
+    (the environment builders pass PIP_* variables through), unless the caller set one."""
+    if "PIP_CONSTRAINT" not in os.environ:
+        home.mkdir(parents=True, exist_ok=True)
+        constraint = home / "build-constraints.txt"
+        constraint.write_text("Cython<3.0\n", encoding="utf-8")
+        os.environ["PIP_CONSTRAINT"] = str(constraint.resolve())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, default=Path(".bench-reproduce"), help="keeps the cache between runs")
@@ -209,6 +220,7 @@ def main() -> None:
     if options.only:
         items = [i for i in items if i["id"] in set(options.only)]
     root = (options.home / "reproduce").resolve()
+    pin_build_tools(options.home)
     if options.intake_only:
         intake_with_and_without(items, root, options.intake_seconds)
         return
