@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"ingest", "sharing", "notify"},
     {"intake", "frontier"},
+    {"cases"},
     {"partners"},
     {"evals"},
     {"workers"},

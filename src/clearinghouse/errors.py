@@ -297,6 +297,51 @@ class DuplicateSample(ClearinghouseError):
     status = 422
 
 
+# Coordination cases ----------------------------------------------------------------------------------------------
+
+
+class EmbargoRefused(ClearinghouseError):
+    """A public date the embargo rules refuse: in the past, in an unknown time zone, an extension without a reason
+    or without who agreed, or one that does not move the date later."""
+
+    code = "embargo-refused"
+    status = 422
+
+
+class PublicationRefused(ClearinghouseError):
+    """Publishing before the publication gate opens; the message says why and when it opens."""
+
+    code = "publication-refused"
+    status = 409
+
+
+class InvalidVendorDeclaration(ClearinghouseError):
+    """A vendor declaration that cannot be used (e.g. a purl pattern that matches everything)."""
+
+    code = "invalid-vendor-declaration"
+    status = 422
+
+
+class VendorStatementRefused(ClearinghouseError):
+    """A vendor status that is incomplete (not affected without a VEX justification, fixed without a fix) or that
+    names a package the vendor has not declared."""
+
+    code = "vendor-statement-refused"
+    status = 422
+
+
+class CaseConflict(ClearinghouseError):
+    """A case change that does not fit the case as it stands (a report not validated, a vendor already there)."""
+
+    code = "case-conflict"
+    status = 409
+
+
+class CaseAttachmentTooLarge(ClearinghouseError):
+    code = "case-attachment-too-large"
+    status = 413
+
+
 # Notifications ---------------------------------------------------------------------------------------------------
 
 

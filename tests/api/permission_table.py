@@ -96,6 +96,17 @@ SEES_SOUTHWIND_MODEL = GOVERNMENT_SIDE | SOUTHWIND
 EVERYONE = frozenset(PRINCIPALS)
 PUBLIC = EVERYONE - {BAD_TOKEN}  # a bad token is refused even where no token is needed
 
+# Coordination cases. The shared case was reported by Reporter Org, has Acme Software as its vendor and Mercy
+# Hospital (critical infrastructure) named for early warning; Northwind/Southwind and DHS are not on it.
+CASE_READERS = frozenset(
+    {"ch-admin", "ch-analyst", "rep-reporter", "ven-vendor", "ven-reporter", "ci-partner", "ci-reporter"}
+) | {"ai-vendor", "ai-reporter", "ai2-vendor", "gov-analyst"}
+CASE_WRITERS = CASE_READERS - {"ci-partner"}
+COORDINATORS = STAFF  # a government analyst holds cases:coordinate but is not clearinghouse staff
+VENDORS_OR_STAFF = STAFF | {"ven-vendor", "ven-reporter", "ai-vendor", "ai-reporter", "ai2-vendor"}
+DECLARERS = STAFF | {"ven-vendor", "ven-reporter"}  # the matrix declares for Acme Software
+ON_THE_CASE = STAFF | {"rep-reporter", "ven-vendor", "ven-reporter", "ci-partner", "ci-reporter"}
+
 
 @dataclass(frozen=True)
 class Row:
@@ -108,6 +119,9 @@ class Row:
     sees: dict[str, frozenset[str]] = field(default_factory=dict)
     listing: bool = False
     fresh: bool = False
+    # Callers who see the object but may not do this to it (403): e.g. a partner named for early warning reads a
+    # case but does not post to it.
+    forbidden_on: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 _TLP_SEERS = {
@@ -183,6 +197,27 @@ TABLE: dict[str, Row] = {
     "GET /api/v1/frontier/models/{model_id}/evaluations": Row(200, FRONTIER_READERS, _MODELS),
     "POST /api/v1/frontier/models/{model_id}/findings": Row(201, EVALUATORS, _MODELS),
     "GET /api/v1/frontier/models/{model_id}/report": Row(200, FRONTIER_READERS, _MODELS),
+    # Coordination cases: staff coordinate; participants read (and post); anyone else is told the case is absent.
+    "GET /api/v1/cases": Row(200, CASE_READERS, {"case-rep": ON_THE_CASE}, listing=True),
+    "POST /api/v1/cases": Row(201, COORDINATORS),
+    "GET /api/v1/cases/{case_id}": Row(200, CASE_READERS, {"case-rep": ON_THE_CASE}),
+    "GET /api/v1/cases/{case_id}/proposals": Row(200, COORDINATORS, {"case-rep": STAFF}),
+    "POST /api/v1/cases/{case_id}/reports": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),
+    "POST /api/v1/cases/{case_id}/participants": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),
+    "POST /api/v1/cases/{case_id}/state": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),
+    "POST /api/v1/cases/{case_id}/embargo": Row(200, COORDINATORS, {"case-rep": STAFF}, fresh=True),
+    "POST /api/v1/cases/{case_id}/vendor-status": Row(
+        200, VENDORS_OR_STAFF, {"case-rep": STAFF | {"ven-vendor", "ven-reporter"}}
+    ),
+    "POST /api/v1/cases/{case_id}/messages": Row(
+        201,
+        CASE_WRITERS,
+        {"case-rep": ON_THE_CASE - {"ci-partner"}},
+        forbidden_on={"case-rep": frozenset({"ci-reporter"})},
+    ),
+    "POST /api/v1/cases/{case_id}/publish": Row(200, COORDINATORS, {"case-ready": STAFF}, fresh=True),
+    "POST /api/v1/vendors/declarations": Row(201, DECLARERS),
+    "GET /api/v1/vendors/declarations": Row(200, CASE_READERS),
     # Partners' assets, matches, VEX and alerts: another organisation's is missing.
     "POST /api/v1/assets": Row(201, ASSET_OWNERS),
     "GET /api/v1/assets": Row(200, ASSET_READERS, _ASSETS, listing=True),
@@ -202,6 +237,8 @@ def expected(row: Row, principal: str, object_name: str | None) -> int | str:
         return 401 if principal in (ANONYMOUS, BAD_TOKEN) else 403
     if object_name is None:
         return row.ok
+    if principal in row.forbidden_on.get(object_name, frozenset()):
+        return 403
     if principal in row.sees[object_name]:
         return "listed" if row.listing else row.ok
     return "absent" if row.listing else 404

@@ -19,13 +19,18 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from clearinghouse.api.app import create_app
+from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus
+from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.identity.model import Principal
 from clearinghouse.ingest.pipeline import ImportPipeline
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService
 from clearinghouse.partners.service import AssetService
 from clearinghouse.policy import Operator
+from clearinghouse.policy.cases import CaseRole
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import records, reports
@@ -122,6 +127,8 @@ class World:
         p = self.principals
         if name in RECORD_STATES:
             return self.record_ids[name]
+        if name in ("case-rep", "case-ready"):
+            return self._case(ready=name == "case-ready")
         if name.startswith(("asset-", "alert-")):
             return self._asset_or_alert(name)
         if name in ("report-rep", "report-ai", "cluster-rep"):
@@ -150,6 +157,27 @@ class World:
         if name.endswith("-approved"):
             self.service.decide_grant(developer, grant["id"], GrantState.APPROVED, "approved")
         return str(grant["id"])
+
+    def validated_report(self) -> str:
+        report_id = self.make("report-rep")
+        reports = ReportService(self.engine)
+        for target in (ReportState.TRIAGED, ReportState.VALIDATED):
+            reports.change_state(Operator("matrix"), report_id, target, "matrix")
+        return report_id
+
+    def _case(self, ready: bool) -> str:
+        """A case of Reporter Org's report with Acme Software as vendor and Mercy Hospital for early warning;
+        `ready`: vendors told and Acme fixed, so the publication gate is open."""
+        operator = Operator("matrix")
+        cases = CaseService(self.engine)
+        case_id = cases.open_case(operator, [self.validated_report()]).id
+        cases.add_participant(operator, case_id, "Acme Software", CaseRole.VENDOR, "matrix")
+        cases.add_participant(operator, case_id, "Mercy Hospital", CaseRole.EARLY_WARNING, "matrix")
+        if ready:
+            cases.move(operator, case_id, CaseState.VENDORS_NOTIFIED, "matrix")
+            fixed = VendorStatement(VendorStatus.FIXED, fixed_versions=("9.9",))
+            cases.state_status(operator, case_id, fixed, "Acme Software")
+        return case_id
 
     def _asset_or_alert(self, name: str) -> str:
         """An SBOM naming matrix-package 1.0 (affected by every matrix record), uploaded by the hospital's partner
@@ -209,6 +237,22 @@ def _body(operation: str, world: World) -> dict[str, Any] | None:
             "run_id": f"run-{n}",
             "metrics": {"ctf_solve_rate": {"value": 0.4}},
         },
+        "POST /api/v1/cases": lambda: {"report_ids": [world.validated_report()]},
+        "POST /api/v1/cases/{case_id}/reports": lambda: {"report_ids": [world.validated_report()]},
+        "POST /api/v1/cases/{case_id}/participants": lambda: {"organisation": "Southwind AI", "reason": "matrix"},
+        "POST /api/v1/cases/{case_id}/state": lambda: {"target": "vendors_notified", "reason": "told"},
+        "POST /api/v1/cases/{case_id}/embargo": lambda: {
+            "public_at": (TODAY + timedelta(days=30)).isoformat() + "T09:00",
+            "zone": "Europe/Berlin",
+        },
+        "POST /api/v1/cases/{case_id}/vendor-status": lambda: {"vendor": "Acme Software", "status": "affected"},
+        "POST /api/v1/cases/{case_id}/messages": lambda: {"body": f"matrix message {n}"},
+        "POST /api/v1/cases/{case_id}/publish": lambda: {},
+        "POST /api/v1/vendors/declarations": lambda: {
+            "kind": "purl",
+            "pattern": f"pkg:pypi/matrix-declared-{n}",
+            "organisation": "Acme Software",
+        },
         "POST /api/v1/frontier/models/{model_id}/findings": lambda: {
             "severity": "low",
             "capability_area": "exploitation",
@@ -239,6 +283,8 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
 def _listed(operation: str, body: Any, object_id: str) -> bool:
     if operation == "GET /api/v1/affected":
         return object_id in {r["osv"]["id"] for r in body["records"]}
+    if operation == "GET /api/v1/cases":
+        return object_id in {c["id"] for c in body["cases"]}
     key = next(k for k in ("reports", "assets", "alerts") if k in body)
     return object_id in {r["id"] for r in body[key]}
 

@@ -17,6 +17,8 @@ from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
 from clearinghouse.api.routers import audit, frontier, partners, records, reports
+from clearinghouse.api.routers import cases as case_routes
+from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
+    app.state.cases = CaseService(engine)
     app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limits:
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(frontier.router)
     app.include_router(audit.router)
+    app.include_router(case_routes.router)
     app.include_router(partners.router)
     _offline_docs(app)
 

@@ -72,6 +72,11 @@ class Scope(StrEnum):
     FRONTIER_EVALUATE = "frontier:evaluate"  # government evaluators: determinations, runs, findings, milestones
     FRONTIER_RESTRICTED = "frontier:restricted"  # cleared evaluators: restricted determinations, NSA review path
     FRONTIER_EARLY_ACCESS = "frontier:early-access"  # critical-infrastructure partners using a grant
+    # Coordination cases (issue 13): read the cases one takes part in; write vendor statements, messages and
+    # declarations; coordinate (staff: open, route, move, embargo, publish).
+    CASES_READ = "cases:read"
+    CASES_WRITE = "cases:write"
+    CASES_COORDINATE = "cases:coordinate"
     # Partners' SBOMs, their matches, alerts and VEX (issue 14); a partner reads and writes its own organisation's.
     ASSETS_READ = "assets:read"
     ASSETS_WRITE = "assets:write"
@@ -97,6 +102,12 @@ SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
         }
     ),
 }
+# Coordination cases: staff coordinate; reporters and vendors take part in the cases they are on; partners named
+# for early warning read them.
+SCOPES_BY_ROLE[Role.ANALYST] |= {Scope.CASES_READ, Scope.CASES_WRITE, Scope.CASES_COORDINATE}
+SCOPES_BY_ROLE[Role.REPORTER] |= {Scope.CASES_READ, Scope.CASES_WRITE}
+SCOPES_BY_ROLE[Role.VENDOR] |= {Scope.CASES_READ, Scope.CASES_WRITE}
+SCOPES_BY_ROLE[Role.PARTNER] |= {Scope.CASES_READ}
 
 # Notifications: the organisations told of cases and alerts (reporters, vendors, partners) manage where they are
 # told; staff analysts do not need to (an admin holds every scope and manages any organisation's).

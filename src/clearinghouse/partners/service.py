@@ -24,8 +24,16 @@ from clearinghouse.formats.sbom import Component, ComponentProblem, Sbom, VexSta
 from clearinghouse.identity.model import Organisation, OrgKind, Principal
 from clearinghouse.ingest.pipeline import MATCH_RECORDS
 from clearinghouse.notify import Event, publish
+from clearinghouse.notify.repository import subscriptions_for
 from clearinghouse.partners import repository
-from clearinghouse.partners.rules import ALERT_LIFECYCLE, AlertState, alert_title, match_reasons, package_of
+from clearinghouse.partners.rules import (
+    ALERT_LIFECYCLE,
+    AlertState,
+    alert_title,
+    match_reasons,
+    package_of,
+    vex_justification,
+)
 from clearinghouse.partners.views import (
     AlertView,
     AssetView,
@@ -238,6 +246,8 @@ class AssetService:
         early = repository.early_warning(conn, labels)
         owners = repository.asset_owners(conn, {asset for asset, _ in pairs})
         done = repository.alerted_pairs(conn, record_ids)
+        # `publish` looks an event's audience's subscriptions up each time: only organisations with some get events.
+        subscribed = {row.organisation_id for row in subscriptions_for(conn, {org for org, _ in owners.values()})}
         rows: list[dict[str, Any]] = []
         audit: list[AuditEvent] = []
         for (asset_id, record_id), refs in sorted(pairs.items()):
@@ -280,7 +290,8 @@ class AssetService:
                 },
                 occurred_at=now,
             )
-            publish(conn, event)
+            if organisation_id in subscribed:
+                publish(conn, event)
         repository.insert_alerts(conn, rows)
         self.audit.append_many(conn, audit)
         return len(rows)
@@ -370,7 +381,9 @@ class AssetService:
         """The asset's VEX: CycloneDX 1.6 (``cyclonedx``) or CSAF 2.0 with the VEX profile (``csaf``)."""
         asset = self._readable(actor, asset_id)
         matches = self.matches(actor, asset_id)
-        statements = [_statement(match) for match in matches]
+        with self.engine.connect() as conn:
+            vendors = repository.vendor_statements(conn, {match["record_id"] for match in matches})
+        statements = [_statement(match, vendors.get(match["record_id"], [])) for match in matches]
         if format_ == "csaf":
             labels = [Tlp(match["tlp"]) for match in matches]
             highest = max(labels, key=list(Tlp).index, default=Tlp.CLEAR)
@@ -383,8 +396,16 @@ def _partner_sees(label: tuple[str, str, str | None], early_warning: bool) -> bo
     return partner_sees_record(Tlp(tlp), RecordStatus(status), early_warning)
 
 
-def _statement(match: MatchView) -> VexStatement:
+def _statement(match: MatchView, vendor_rows: Sequence[Any]) -> VexStatement:
+    """The component is affected by the record, unless a vendor on the record's case stated "not affected" for its
+    package (then that statement, with its justification, is what the VEX says)."""
     component = match["component"]
+    status, justification, detail = "affected", None, "; ".join(match["reasons"])
+    for row in vendor_rows:
+        if row.status == "not_affected" and _covers(row.packages, component["purl"]):
+            status, justification = "not_affected", vex_justification(row.justification)
+            detail = f"vendor statement: {row.note}" if row.note else "the vendor states it is not affected"
+            break
     return VexStatement(
         vulnerability=match["record_id"],
         aliases=tuple(match["aliases"]),
@@ -392,10 +413,24 @@ def _statement(match: MatchView) -> VexStatement:
         component=Component(
             component["ref"], component["name"], component["version"], component["purl"], None, None, ()
         ),
-        status="affected",
-        justification=None,
-        detail="; ".join(match["reasons"]),
+        status=status,
+        justification=justification,
+        detail=detail,
     )
+
+
+def _covers(packages: Sequence[str], purl: str | None) -> bool:
+    """Whether a vendor statement about `packages` (purls; none: the whole case) speaks for this component."""
+    if not packages:
+        return True
+    component = package_of(purl, None)
+    if component is None:
+        return False
+    for stated in packages:
+        package = package_of(stated, None)
+        if package is not None and (package.ecosystem, package.name_key) == (component.ecosystem, component.name_key):
+            return True
+    return False
 
 
 def _component_rows(asset_id: str, components: Sequence[Component]) -> tuple[list[dict[str, Any]], list[_Candidate]]:

@@ -50,6 +50,11 @@ _DUMPERS: dict[ExportFormat, Callable[[VulnerabilityRecord], dict[str, Any]]] = 
 }
 
 
+def dump_record(export_format: ExportFormat, record: VulnerabilityRecord) -> dict[str, Any]:
+    """One record as a document of `export_format` (`UnsupportedExport` if the format cannot express it)."""
+    return _DUMPERS[export_format](record)
+
+
 def file_name(export_format: ExportFormat, record: VulnerabilityRecord, document: dict[str, Any]) -> str:
     if export_format is ExportFormat.CSAF:
         # CSAF 2.0 section 5.1: lower-case tracking id, anything outside [+\-a-z0-9] replaced by "_".

@@ -356,6 +356,125 @@ frontier_findings = sa.Table(
     sa.Index(None, "model_id"),
 )
 
+# Coordination cases (issue 13). Everything that happens on a case is also a row of `case_events` (its timeline);
+# `audience` says who may read the event: "all" participants, "staff", or one organisation id (a vendor's thread).
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # CASE-2026-0001
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("advisory_id", sa.String(128), nullable=False),  # its record in `records` (embargoed until published)
+    sa.Column("public_at", Timestamp),
+    sa.Column("public_tz", sa.String(64)),
+    sa.Column("first_notified_at", Timestamp),
+    sa.Column("published_at", Timestamp),
+    sa.Column("opened_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(None, "advisory_id"),
+)
+
+case_participants = sa.Table(
+    "case_participants",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    sa.Column("rule", sa.Text),  # the routing rule that proposed a vendor, or why it was added by hand
+    sa.Column("added_by", sa.String(200), nullable=False),
+    sa.Column("added_at", Timestamp, nullable=False),
+    sa.Index(None, "organisation_id"),
+)
+
+case_reports = sa.Table(
+    "case_reports",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("report_id", sa.String(36), sa.ForeignKey("reports.id"), primary_key=True),
+    sa.Index(None, "report_id"),
+)
+
+case_records = sa.Table(
+    "case_records",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("record_id", sa.String(128), primary_key=True),
+    sa.Index(None, "record_id"),
+)
+
+# One row per statement; a vendor's current status is its latest row.
+case_vendor_status = sa.Table(
+    "case_vendor_status",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("justification", sa.String(64)),
+    sa.Column("fixed_versions", Json, nullable=False),
+    sa.Column("fix_commits", Json, nullable=False),
+    sa.Column("advisory_url", sa.Text),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("packages", Json, nullable=False),
+    sa.Column("flags", Json, nullable=False),  # patch tracking: fixed versions still inside an affected range
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index(None, "case_id", "organisation_id"),
+)
+
+case_messages = sa.Table(
+    "case_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("thread", sa.String(36)),  # None: to everyone in the case; else the vendor organisation's thread
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("author_organisation_id", sa.String(36)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attachments", Json, nullable=False),  # [{name, media_type, size, sha256}]; content below
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index(None, "case_id", "thread", "id"),
+)
+
+case_attachments = sa.Table(
+    "case_attachments",
+    metadata,
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("case_messages.id"), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+)
+
+case_events = sa.Table(
+    "case_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("audience", sa.String(36), nullable=False),
+    sa.Column("details", Json, nullable=False),
+    sa.Index(None, "case_id", "id"),
+)
+
+vendor_declarations = sa.Table(
+    "vendor_declarations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("pattern", sa.String(500), nullable=False),
+    sa.Column("match_key", sa.String(700), nullable=False),  # what the routing index files it under (routing.py)
+    sa.Column("declared_by", sa.String(200), nullable=False),
+    sa.Column("declared_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("organisation_id", "kind", "pattern"),
+    sa.Index(None, "match_key"),
+)
+
 # Notifications (issue 13 item 7). A subscription is one channel of one organisation: a webhook (URL + signing
 # secret) or e-mail addresses, with an optional event-kind filter. A delivery is an outbox row: one event for one
 # subscription, carried by a `notify.webhook` / `notify.email` job, with its attempts and outcome.

@@ -8,12 +8,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
 
 from clearinghouse.api.auth import access_note, caller
+from clearinghouse.cases.service import CaseService
 from clearinghouse.errors import InvalidRecord, Location, NotFound
 from clearinghouse.policy import Actor, rules
 from clearinghouse.records.model import VulnerabilityRecord, canonical_ecosystem
 from clearinghouse.store.records import RecordStore, Stats
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
+
+
+def case_service(request: Request) -> CaseService:
+    service: CaseService = request.app.state.cases
+    return service
 
 
 def record_store(request: Request) -> RecordStore:
@@ -27,6 +33,8 @@ _READ = access_note(
     "and records not yet released (draft, embargoed). A token without `records:read` gets 403"
 )
 Store = Annotated[RecordStore, Depends(record_store)]
+# Embargoed advisories are also read by the participants of their case (policy.cases.record_visible).
+Cases = Annotated[CaseService, Depends(case_service)]
 
 
 class ScoreView(TypedDict):
@@ -99,16 +107,14 @@ def as_json(record: VulnerabilityRecord) -> RecordView:
     "/records/{identifier}",
     description="A record by id or alias, with the rest of its vulnerability. " + _READ,
 )
-def get_record(identifier: str, store: Store, caller: Caller) -> RecordLookup:
-    visible = rules.record_visibility(caller)
-    found = [r for r in store.find(identifier) if visible.admits(r.tlp, r.status)]
+def get_record(identifier: str, store: Store, cases: Cases, caller: Caller) -> RecordLookup:
+    found = cases.visible_records(caller, store.find(identifier))
     if not found:
         # The same answer whether the record is absent or above the caller's TLP: no existence oracle.
         raise NotFound(f"no record has the id or alias {identifier!r}")
     related = {r.id for r in found}
-    group = [
-        r.id for record in found for r in store.group(record) if r.id not in related and visible.admits(r.tlp, r.status)
-    ]
+    others = [r for record in found for r in store.group(record) if r.id not in related]
+    group = [r.id for r in cases.visible_records(caller, others)]
     return {"records": [as_json(r) for r in found], "same_vulnerability": sorted(set(group))}
 
 
@@ -118,17 +124,18 @@ def get_record(identifier: str, store: Store, caller: Caller) -> RecordLookup:
 )
 def affected(
     store: Store,
+    cases: Cases,
     caller: Caller,
     ecosystem: Annotated[str, Query(max_length=100, examples=["PyPI"])],
     package: Annotated[str, Query(min_length=1, max_length=300, examples=["jinja2"])],
     version: Annotated[str, Query(min_length=1, max_length=200, examples=["2.10"])],
 ) -> AffectedAnswer:
-    visible = rules.record_visibility(caller)
+    rules.record_visibility(caller)  # 401/403 before any work
     try:
         ecosystem = canonical_ecosystem(ecosystem)
     except ValueError as exc:
         raise InvalidRecord(str(exc), Location(field="ecosystem")) from None
-    found = [r for r in store.affected(ecosystem, package, version) if visible.admits(r.tlp, r.status)]
+    found = cases.visible_records(caller, store.affected(ecosystem, package, version))
     return {"ecosystem": ecosystem, "package": package, "version": version, "records": [as_json(r) for r in found]}
 
 

@@ -1,0 +1,216 @@
+"""The enforced embargo: every path that reads records or cases, probed with the embargoed advisory of an open case.
+
+Each entry of `READ_PATHS` names a read path and a probe answering "does this caller get the advisory?". Until
+publication, non-participants (no token, another vendor) never do; participants do wherever the path serves them
+(exports never carry an unreleased record, to anyone). A new read path (feeds, partner sharing, search) appends its
+probe here. The CLI's `show` and `affected` act as the store's operator (staff) and so have no non-participant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from clearinghouse.api.app import create_app
+from clearinghouse.cases.service import CaseService
+from clearinghouse.config import Settings
+from clearinghouse.identity.model import OrgKind, Principal, Role
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService
+from clearinghouse.notify.service import NotificationService
+from clearinghouse.notify.views import SubscriptionRequest
+from clearinghouse.partners.service import AssetService
+from clearinghouse.policy import ANONYMOUS, Actor, Operator
+from clearinghouse.policy.cases import CaseRole
+from clearinghouse.policy.rules import export_visibility
+from clearinghouse.records.model import Tlp
+from clearinghouse.sharing.export import ExportFormat, export_records
+from clearinghouse.store.identity import IdentityStore
+from clearinghouse.store.records import RecordStore
+from clearinghouse.store.tables import notification_deliveries
+
+CVE = "CVE-2026-49999"
+PACKAGE = {"ecosystem": "PyPI", "package": "embargoed-pkg", "version": "1.0"}
+SBOM_COMPONENT = {"bom-ref": "pkg", "name": "embargoed-pkg", "version": "1.0", "purl": "pkg:pypi/embargoed-pkg@1.0"}
+REPORT = {
+    "kind": "structured",
+    "provenance": {"origin": "human"},
+    "report": {
+        "title": "Path traversal in embargoed-pkg's archive extractor",
+        "description": "Archive members named with ../ are written outside the target directory when extracted.",
+        "affected": [{"purl": "pkg:pypi/embargoed-pkg", "versions": ["1.0"]}],
+    },
+}
+
+
+@dataclass
+class Embargoed:
+    client: TestClient
+    engine: sa.Engine
+    tmp_path: Path
+    case_id: str
+    advisory_id: str
+    headers: dict[str, dict[str, str]]
+    actors: dict[str, Actor]
+    assets: dict[str, str] = field(default_factory=dict)  # partners' assets naming embargoed-pkg 1.0
+
+
+Probe = Callable[[Embargoed, str], bool]
+
+
+def _status(world: Embargoed, who: str, path: str, **params: Any) -> Any:
+    return world.client.get(path, params=params, headers=world.headers[who])
+
+
+def _record_by_id(world: Embargoed, who: str) -> bool:
+    return bool(_status(world, who, f"/api/v1/records/{world.advisory_id}").status_code == 200)
+
+
+def _record_by_alias(world: Embargoed, who: str) -> bool:
+    response = _status(world, who, f"/api/v1/records/{CVE}")
+    return response.status_code == 200 and world.advisory_id in {r["osv"]["id"] for r in response.json()["records"]}
+
+
+def _affected(world: Embargoed, who: str) -> bool:
+    response = _status(world, who, "/api/v1/affected", **PACKAGE)
+    assert response.status_code == 200, response.text
+    return world.advisory_id in {r["osv"]["id"] for r in response.json()["records"]}
+
+
+def _case(world: Embargoed, who: str) -> bool:
+    return bool(_status(world, who, f"/api/v1/cases/{world.case_id}").status_code == 200)
+
+
+def _case_list(world: Embargoed, who: str) -> bool:
+    response = _status(world, who, "/api/v1/cases")
+    return response.status_code == 200 and world.case_id in {c["id"] for c in response.json()["cases"]}
+
+
+def _export(world: Embargoed, who: str) -> bool:
+    visibility = export_visibility(world.actors[who], Tlp.RED)
+    records = RecordStore(world.engine).find(world.advisory_id)
+    out = world.tmp_path / f"export-{who}"
+    return bool(export_records(records, ExportFormat.OSV, out, visibility).written)
+
+
+def _alerts(world: Embargoed, who: str) -> bool:
+    response = _status(world, who, "/api/v1/alerts")
+    return response.status_code == 200 and world.advisory_id in {a["record_id"] for a in response.json()["alerts"]}
+
+
+def _asset_matches(world: Embargoed, who: str) -> bool:
+    if who not in world.assets:
+        return False
+    response = _status(world, who, f"/api/v1/assets/{world.assets[who]}/matches")
+    return response.status_code == 200 and world.advisory_id in {m["record_id"] for m in response.json()["matches"]}
+
+
+def _asset_vex(world: Embargoed, who: str) -> bool:
+    if who not in world.assets:
+        return False
+    seen = set()
+    for format_ in ("cyclonedx", "csaf"):
+        response = _status(world, who, f"/api/v1/assets/{world.assets[who]}/vex", format=format_)
+        if response.status_code == 200:
+            document = response.json()
+            seen |= {v.get("id") for v in document.get("vulnerabilities", [])}
+            seen |= {i["text"] for v in document.get("vulnerabilities", []) for i in v.get("ids", [])}
+    return world.advisory_id in seen
+
+
+def _alert_notification(world: Embargoed, who: str) -> bool:
+    """Whether an `alert.raised` webhook or e-mail about the advisory was queued for the caller's organisation."""
+    actor = world.actors[who]
+    if not isinstance(actor, Principal):
+        return False
+    with world.engine.connect() as conn:
+        bodies = conn.execute(
+            sa.select(notification_deliveries.c.body).where(
+                notification_deliveries.c.event_kind == "alert.raised",
+                notification_deliveries.c.organisation_id == actor.organisation.id,
+            )
+        ).scalars()
+        return any(body["record_id"] == world.advisory_id for body in bodies)
+
+
+@dataclass(frozen=True)
+class ReadPath:
+    name: str
+    probe: Probe
+    participants_see: bool = True
+    seen_by: frozenset[str] | None = None  # the participants the path serves (None: every participant)
+
+
+READ_PATHS: list[ReadPath] = [
+    ReadPath("GET /api/v1/records/{id}", _record_by_id),
+    ReadPath("GET /api/v1/records/{alias}", _record_by_alias),
+    ReadPath("GET /api/v1/affected", _affected),
+    ReadPath("GET /api/v1/cases/{case_id}", _case),
+    ReadPath("GET /api/v1/cases", _case_list),
+    ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False),
+    # Partners' alerts, matches, VEX and alert notifications: only the partner the case names for early warning.
+    ReadPath("GET /api/v1/alerts", _alerts, seen_by=frozenset({"hospital"})),
+    ReadPath("GET /api/v1/assets/{id}/matches", _asset_matches, seen_by=frozenset({"hospital"})),
+    ReadPath("GET /api/v1/assets/{id}/vex", _asset_vex, seen_by=frozenset({"hospital"})),
+    ReadPath("alert.raised webhook / e-mail", _alert_notification, seen_by=frozenset({"hospital"})),
+]
+NON_PARTICIPANTS = ("anonymous", "outsider", "bank")
+PARTICIPANTS = ("vendor", "reporter", "hospital")
+
+
+@pytest.fixture
+def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[Embargoed]:
+    identity = IdentityStore(engine)
+    headers: dict[str, dict[str, str]] = {"anonymous": {}}
+    actors: dict[str, Actor] = {"anonymous": ANONYMOUS}
+    for who, name, kind, role in (
+        ("reporter", "Reporter Org", OrgKind.REPORTER, Role.REPORTER),
+        ("vendor", "Acme Software", OrgKind.VENDOR, Role.VENDOR),
+        ("outsider", "Gamma Corp", OrgKind.VENDOR, Role.VENDOR),
+        ("hospital", "Mercy Hospital", OrgKind.CRITICAL_INFRASTRUCTURE, Role.PARTNER),  # named for early warning
+        ("bank", "First Bank", OrgKind.CRITICAL_INFRASTRUCTURE, Role.PARTNER),  # not named
+    ):
+        identity.create_organisation(name, kind, "energy" if kind is OrgKind.CRITICAL_INFRASTRUCTURE else None)
+        grant = identity.create_token(name, who, role)
+        headers[who] = {"Authorization": f"Bearer {grant.plaintext}"}
+        actors[who] = identity.authenticate(grant.plaintext)
+    settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False)
+    with TestClient(create_app(settings)) as client:
+        assets = {}
+        for partner in ("hospital", "bank"):
+            organisation = identity.organisation(actors[partner].organisation.name)  # type: ignore[union-attr]
+            NotificationService(engine, settings).subscribe(
+                Operator("test"),
+                SubscriptionRequest(
+                    channel="email", addresses=[f"soc@{partner}.example"], organisation=organisation.name
+                ),
+            )
+            sbom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [SBOM_COMPONENT]}
+            response = client.post("/api/v1/assets", json=sbom, headers=headers[partner])
+            assets[partner] = response.json()["asset"]["id"]
+        response = client.post("/api/v1/reports", json=REPORT, headers=headers["reporter"])
+        report_id = response.json()["report_ids"][0]
+        operator = Operator("test")
+        for target in (ReportState.TRIAGED, ReportState.VALIDATED):
+            ReportService(engine).change_state(operator, report_id, target, "reproduced")
+        cases = CaseService(engine)
+        case = cases.open_case(operator, [report_id], cve_id=CVE)
+        cases.add_participant(operator, case.id, "Acme Software", CaseRole.VENDOR, "purl pkg:pypi/embargoed-pkg")
+        cases.add_participant(operator, case.id, "Mercy Hospital", CaseRole.EARLY_WARNING, "runs embargoed-pkg")
+        AssetService(engine).match_records([case.advisory_id])  # what the queued partners.match_records job does
+        yield Embargoed(client, engine, tmp_path, case.id, case.advisory_id, headers, actors, assets)
+
+
+@pytest.mark.parametrize("path", READ_PATHS, ids=[p.name for p in READ_PATHS])
+def test_the_embargoed_advisory_reaches_participants_only(embargoed: Embargoed, path: ReadPath) -> None:
+    for who in NON_PARTICIPANTS:
+        assert not path.probe(embargoed, who), f"{path.name} shows the embargoed advisory to {who}"
+    for who in PARTICIPANTS:
+        served = path.seen_by is None or who in path.seen_by
+        assert path.probe(embargoed, who) is (path.participants_see and served), f"{path.name} as {who}"
