@@ -136,7 +136,7 @@ def _alert_notification(world: Embargoed, who: str) -> bool:
                 notification_deliveries.c.organisation_id == actor.organisation.id,
             )
         ).scalars()
-        return any(body["record_id"] == world.advisory_id for body in bodies)
+        return any(alert["record_id"] == world.advisory_id for body in bodies for alert in body["alerts"])
 
 
 @dataclass(frozen=True)

@@ -66,12 +66,11 @@ def packages_of_records(conn: sa.Connection, record_ids: Sequence[str]) -> set[t
     return found
 
 
-def components_of_packages(conn: sa.Connection, packages: Collection[tuple[str, str]]) -> list[sa.Row[Any]]:
+def components_of_packages(conn: sa.Connection, packages: Collection[tuple[str, str]]) -> list[Any]:
     """Every stored component naming one of `packages`, found through the (ecosystem, name_key) index."""
-    by_name: dict[str, set[str]] = {}
+    by_ecosystem: dict[str, set[str]] = {}
     for ecosystem, name_key in packages:
-        by_name.setdefault(name_key, set()).add(ecosystem)
-    rows: list[Any] = []
+        by_ecosystem.setdefault(ecosystem, set()).add(name_key)
     columns = (
         asset_components.c.asset_id,
         asset_components.c.position,
@@ -82,9 +81,13 @@ def components_of_packages(conn: sa.Connection, packages: Collection[tuple[str, 
         asset_components.c.version,
         asset_components.c.name_key,
     )
-    for chunk in _chunks(sorted(by_name)):
-        query = sa.select(*columns).where(asset_components.c.name_key.in_(chunk))
-        rows.extend(row for row in conn.execute(query).all() if row.ecosystem in by_name[row.name_key])
+    rows: list[Any] = []
+    for ecosystem, names in sorted(by_ecosystem.items()):
+        for chunk in _chunks(sorted(names)):
+            query = sa.select(*columns).where(
+                asset_components.c.ecosystem == ecosystem, asset_components.c.name_key.in_(chunk)
+            )
+            rows.extend(conn.execute(query).all())
     return rows
 
 

@@ -352,15 +352,20 @@ class RecordStore:
             rows = _record_rows(conn, matched)
         return [_from_row(rows[i]) for i in matched if i in rows]
 
-    def match_packages(self, packages: Collection[PackageVersion]) -> dict[PackageVersion, PackageMatch]:
+    def match_packages(
+        self, packages: Collection[PackageVersion], only_records: Collection[str] | None = None
+    ) -> dict[PackageVersion, PackageMatch]:
         """`affected` for many packages at once (a partner's SBOM, the components a new record can affect).
 
         The candidate entries of every (ecosystem, name) are read in a few queries rather than one per package, and
         each version is judged by the same prepared matchers and the same rule as `affected` (`_matching_entries`):
         a package whose version no entry lists and some range could not judge is refused (`PackageMatch.refusal`),
         as `affected` raises. Ecosystems are OSV base ecosystems (every release matches, as `affected` does without
-        a release suffix); names are normalised here.
+        a release suffix); names are normalised here. `only_records`: judge only these records' entries (each entry
+        is judged on its own, so their answers are the same; records just written are matched without preparing
+        every other entry of their packages).
         """
+        keep = None if only_records is None else set(only_records)
         wanted: dict[tuple[str, str], list[PackageVersion]] = {}
         for package in packages:
             key = (package.ecosystem, normalize_name(package.ecosystem, package.name))
@@ -368,11 +373,12 @@ class RecordStore:
         answers: dict[PackageVersion, PackageMatch] = {}
         with self._snapshot() as conn:
             candidates: dict[tuple[str, str], list[_EntryKey]] = {}
-            names = sorted({name_key for _, name_key in wanted})
-            for chunk in _chunks(names):
-                for record_id, position, modified, base, name_key in conn.execute(
-                    _CANDIDATES_OF_NAMES, {"names": list(chunk)}
-                ):
+            # Few records just written: their entries; otherwise every entry of the packages' names.
+            statement, values = _CANDIDATES_OF_RECORDS, sorted(keep or ())
+            if keep is None:
+                statement, values = _CANDIDATES_OF_NAMES, sorted({name_key for _, name_key in wanted})
+            for chunk in _chunks(values):
+                for record_id, position, modified, base, name_key in conn.execute(statement, {"values": list(chunk)}):
                     if (base, name_key) in wanted:
                         candidates.setdefault((base, name_key), []).append(_EntryKey(record_id, position, modified))
             every = [key for keys in candidates.values() for key in keys]
@@ -563,17 +569,17 @@ _CANDIDATES = (
         affected_packages.c.name_key == sa.bindparam("name_key"),
     )
 )
-# `match_packages`: the candidates of many names at once (the ecosystem is checked in Python).
-_CANDIDATES_OF_NAMES = (
-    sa.select(
-        affected_packages.c.record_id,
-        affected_packages.c.position,
-        sa.cast(records.c.modified, sa.Text),
-        affected_packages.c.ecosystem_base,
-        affected_packages.c.name_key,
-    )
-    .join(records, records.c.id == affected_packages.c.record_id)
-    .where(affected_packages.c.name_key.in_(sa.bindparam("names", expanding=True)))
+# `match_packages`: the candidates of many names, or of some records, at once (the ecosystem is checked in Python).
+_CANDIDATE_ROWS = sa.select(
+    affected_packages.c.record_id,
+    affected_packages.c.position,
+    sa.cast(records.c.modified, sa.Text),
+    affected_packages.c.ecosystem_base,
+    affected_packages.c.name_key,
+).join(records, records.c.id == affected_packages.c.record_id)
+_CANDIDATES_OF_NAMES = _CANDIDATE_ROWS.where(affected_packages.c.name_key.in_(sa.bindparam("values", expanding=True)))
+_CANDIDATES_OF_RECORDS = _CANDIDATE_ROWS.where(
+    affected_packages.c.record_id.in_(sa.bindparam("values", expanding=True))
 )
 _CANDIDATES_OF_RELEASE = _CANDIDATES.where(affected_packages.c.ecosystem == sa.bindparam("ecosystem"))
 
