@@ -402,14 +402,23 @@ class RecordStore:
         answers: dict[PackageVersion, PackageMatch] = {}
         with self._snapshot() as conn:
             candidates: dict[tuple[str, str], list[_EntryKey]] = {}
-            # Few records just written: their entries; otherwise every entry of the packages' names.
-            statement, values = _CANDIDATES_OF_RECORDS, sorted(keep or ())
-            if keep is None:
-                statement, values = _CANDIDATES_OF_NAMES, sorted({name_key for _, name_key in wanted})
-            for chunk in _chunks(values):
-                for record_id, position, modified, base, name_key in conn.execute(statement, {"values": list(chunk)}):
-                    if (base, name_key) in wanted:
-                        candidates.setdefault((base, name_key), []).append(_EntryKey(record_id, position, modified))
+            # Few records just written: their entries; otherwise every entry of the packages, per ecosystem (so the
+            # (ecosystem_base, name_key) index is used).
+            queries: list[tuple[Any, dict[str, Any], list[str]]] = []
+            if keep is not None:
+                queries.append((_CANDIDATES_OF_RECORDS, {}, sorted(keep)))
+            else:
+                names: dict[str, set[str]] = {}
+                for base, name_key in wanted:
+                    names.setdefault(base, set()).add(name_key)
+                queries.extend((_CANDIDATES_OF_NAMES, {"base": base}, sorted(keys)) for base, keys in names.items())
+            for statement, fixed, values in queries:
+                for chunk in _chunks(values):
+                    params = {**fixed, "values": list(chunk)}
+                    for record_id, position, modified, base, name_key in conn.execute(statement, params):
+                        if (base, name_key) in wanted:
+                            entry = _EntryKey(record_id, position, modified)
+                            candidates.setdefault((base, name_key), []).append(entry)
             every = [key for keys in candidates.values() for key in keys]
             matchers = self._matchers.get(every, lambda missing: _load_matchers(conn, missing))
         for key, asked in wanted.items():
@@ -606,7 +615,10 @@ _CANDIDATE_ROWS = sa.select(
     affected_packages.c.ecosystem_base,
     affected_packages.c.name_key,
 ).join(records, records.c.id == affected_packages.c.record_id)
-_CANDIDATES_OF_NAMES = _CANDIDATE_ROWS.where(affected_packages.c.name_key.in_(sa.bindparam("values", expanding=True)))
+_CANDIDATES_OF_NAMES = _CANDIDATE_ROWS.where(
+    affected_packages.c.ecosystem_base == sa.bindparam("base"),
+    affected_packages.c.name_key.in_(sa.bindparam("values", expanding=True)),
+)
 _CANDIDATES_OF_RECORDS = _CANDIDATE_ROWS.where(
     affected_packages.c.record_id.in_(sa.bindparam("values", expanding=True))
 )
