@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from clearinghouse.api.app import create_app
 from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
 from clearinghouse.feeds.csaf_provider import DIRECTORIES as CSAF_DIRECTORIES
@@ -38,6 +37,8 @@ from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import notification_deliveries
+from clearinghouse.store.web_accounts import WebAccounts
+from clearinghouse.web.app import create_app  # the API with the web pages: both kinds of read path
 
 CVE = "CVE-2026-49999"
 PACKAGE = {"ecosystem": "PyPI", "package": "embargoed-pkg", "version": "1.0"}
@@ -141,6 +142,42 @@ def _taxii(world: Embargoed, who: str) -> bool:
     return False
 
 
+WEB_PASSWORD = "a long enough passphrase"
+
+
+def _page(world: Embargoed, who: str, path: str) -> Any:
+    """A page as `who` sees it in a browser: signed in with a password (anonymous: not signed in)."""
+    with TestClient(world.client.app) as browser:
+        if who != "anonymous":
+            form = browser.get("/sign-in").text
+            token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed = browser.post("/sign-in", data={"csrf_token": token, "login": who, "password": WEB_PASSWORD})
+            assert signed.status_code == 200, signed.text
+        return browser.get(path, follow_redirects=False)  # anonymous: a redirect to sign in, not a page
+
+
+def _web_advisory(world: Embargoed, who: str) -> bool:
+    return bool(_page(world, who, f"/advisories/{world.advisory_id}").status_code == 200)
+
+
+def _web_advisory_by_alias(world: Embargoed, who: str) -> bool:
+    page = _page(world, who, f"/advisories/{CVE}")
+    return page.status_code == 200 and world.advisory_id in page.text
+
+
+def _web_download(world: Embargoed, who: str) -> bool:
+    return bool(_page(world, who, f"/advisories/{world.advisory_id}/osv.json").status_code == 200)
+
+
+def _web_case(world: Embargoed, who: str) -> bool:
+    return bool(_page(world, who, f"/cases/{world.case_id}").status_code == 200)
+
+
+def _web_case_list(world: Embargoed, who: str) -> bool:
+    page = _page(world, who, "/cases")
+    return page.status_code == 200 and world.case_id in page.text
+
+
 def _alerts(world: Embargoed, who: str) -> bool:
     response = _status(world, who, "/api/v1/alerts")
     return response.status_code == 200 and world.advisory_id in {a["record_id"] for a in response.json()["alerts"]}
@@ -201,6 +238,11 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("GET /v1/vulns/{id}", _osv_vuln, participants_see=False),
     ReadPath("CSAF provider (index.txt, feed.json, documents)", _csaf, participants_see=False),
     ReadPath("TAXII (objects, object by id)", _taxii, participants_see=False),
+    ReadPath("page /advisories/{id}", _web_advisory),
+    ReadPath("page /advisories/{alias}", _web_advisory_by_alias),
+    ReadPath("download /advisories/{id}/osv.json", _web_download, participants_see=False),
+    ReadPath("page /cases/{case_id}", _web_case),
+    ReadPath("page /cases", _web_case_list),
     # Partners' alerts, matches, VEX and alert notifications: only the partner the case names for early warning.
     ReadPath("GET /api/v1/alerts", _alerts, seen_by=frozenset({"hospital"})),
     ReadPath("GET /api/v1/assets/{id}/matches", _asset_matches, seen_by=frozenset({"hospital"})),
@@ -227,7 +269,8 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         grant = identity.create_token(name, who, role)
         headers[who] = {"Authorization": f"Bearer {grant.plaintext}"}
         actors[who] = identity.authenticate(grant.plaintext)
-    settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False)
+        WebAccounts(engine).create_user(name, who, role, WEB_PASSWORD)
+    settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False, rate_limits=False)
     with TestClient(create_app(settings)) as client:
         assets = {}
         for partner in ("hospital", "bank"):

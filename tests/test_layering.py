@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
     {"reproduce"},
     {"workers"},
     {"api"},
+    {"web"},
     {"cli"},
     {"__main__", "__init__"},
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -68,6 +69,21 @@ class ReportView(BaseModel):
             cluster_id=cluster_id,
             reproduction=getattr(row, "reproduction", None),
         )
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What narrows the analyst queue beyond state: search words (all must appear in the title or the finding),
+    the SSVC decision and the provenance origin ("ai" or "human")."""
+
+    search: str = ""
+    ssvc: str | None = None
+    origin: str | None = None
+
+    MAX_WORDS: ClassVar[int] = 8
+
+    def words(self) -> list[str]:
+        return [w for w in self.search.split() if w][: self.MAX_WORDS]
 
 
 class ReportPage(BaseModel):

@@ -610,3 +610,39 @@ reproductions = sa.Table(
     sa.Index(None, "case_id"),
     sa.Index(None, "state"),
 )
+
+# Web sign-in (migration 0013): passwords for users who use the browser, and their sessions.
+user_credentials = sa.Table(
+    "user_credentials",
+    metadata,
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("login", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),  # Argon2id, PHC string
+    sa.Column("totp_secret", sa.String(64)),  # base32; null: no second factor
+    sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", Timestamp),
+    sa.Column("password_set_at", Timestamp, nullable=False),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's secret
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("last_seen_at", Timestamp, nullable=False),
+    sa.Column("ended_at", Timestamp),
+    sa.Index(None, "user_id"),
+)
+
+# Issue 16: per-step counters of the intake pipeline, added to by every worker in each batch's transaction.
+pipeline_step_totals = sa.Table(
+    "pipeline_step_totals",
+    metadata,
+    sa.Column("step", sa.String(32), primary_key=True),
+    sa.Column("runs", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+)
