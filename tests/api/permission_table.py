@@ -146,6 +146,7 @@ _TAXII_COLLECTIONS = {
     "taxii-amber": STAFF,
     "taxii-amber+strict": STAFF,
     "taxii-red": STAFF,
+    "taxii-partner-ci": STAFF | {"ci-partner", "ci-reporter"},  # Mercy Hospital's early-warning collection
 }
 _REPORTS = {"report-rep": STAFF | {"rep-reporter"}, "report-ai": STAFF | {"ai-vendor", "ai-reporter"}}
 _MODELS = {"model-ai": SEES_NORTHWIND_MODEL, "model-ai2": SEES_SOUTHWIND_MODEL}

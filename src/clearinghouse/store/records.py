@@ -366,20 +366,27 @@ class RecordStore:
         }
 
     def affected_ids(self, queries: Sequence[tuple[str, str, str]]) -> list[list[str] | InvalidVersion]:
-        """`affected` for many (ecosystem, name, version) queries in one read of the store, answering ids only
-        (sorted), or the `InvalidVersion` that query raised: a batch of queries (the OSV API's) reads no
-        documents and opens one snapshot, not one per query."""
+        """`affected` for many (ecosystem, name, version) queries at once, answering ids only (sorted), or the
+        `InvalidVersion` that query raised: a batch (the OSV API's) reads no documents. Queries of a base ecosystem
+        go through `match_packages` (every name's candidates in a few queries); those naming a release
+        (`Debian:11`) are answered as `affected` answers them, each release's package read once."""
+        matched = self.match_packages({PackageVersion(*query) for query in queries if ":" not in query[0]})
         answers: list[list[str] | InvalidVersion] = []
-        # A batch often asks about one package at several versions: its entries are looked up once.
-        packages: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
+        releases: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
         with self._snapshot() as conn:
             for ecosystem, name, version in queries:
-                package = (ecosystem, normalize_name(ecosystem, name))
-                if package not in packages:
-                    packages[package] = self._entries(conn, ecosystem, name)
-                candidates, matchers = packages[package]
+                if ":" not in ecosystem:
+                    found = matched[PackageVersion(ecosystem, name, version)]
+                    if found.refusal is not None and not found.entries:
+                        answers.append(found.refusal)
+                    else:
+                        answers.append(sorted({record_id for record_id, _position in found.entries}))
+                    continue
+                release = (ecosystem, normalize_name(ecosystem, name))
+                if release not in releases:
+                    releases[release] = self._entries(conn, ecosystem, name)
                 try:
-                    answers.append(sorted(_matching_records(candidates, matchers, version)))
+                    answers.append(sorted(_matching_records(*releases[release], version)))
                 except InvalidVersion as refusal:
                     answers.append(refusal)
         return answers
