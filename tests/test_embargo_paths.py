@@ -238,7 +238,8 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("POST /v1/query, POST /v1/querybatch", _osv_query, participants_see=False),
     ReadPath("GET /v1/vulns/{id}", _osv_vuln, participants_see=False),
     ReadPath("CSAF provider (index.txt, feed.json, documents)", _csaf, participants_see=False),
-    ReadPath("TAXII (objects, object by id)", _taxii, participants_see=False),
+    # TAXII also serves each partner named for early warning its own collection (feeds' partner audiences).
+    ReadPath("TAXII (objects, object by id)", _taxii, seen_by=frozenset({"hospital"})),
     ReadPath("page /advisories/{id}", _web_advisory),
     ReadPath("page /advisories/{alias}", _web_advisory_by_alias),
     ReadPath("download /advisories/{id}/osv.json", _web_download, participants_see=False),
