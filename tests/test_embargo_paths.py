@@ -9,7 +9,7 @@ probe here. The CLI's `show` and `affected` act as the store's operator (staff) 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,12 @@ from clearinghouse.feeds.csaf_provider import DIRECTORIES as CSAF_DIRECTORIES
 from clearinghouse.feeds.stix import vulnerability_id
 from clearinghouse.feeds.taxii import COLLECTIONS as TAXII_COLLECTIONS
 from clearinghouse.formats.csaf import file_name as csaf_file_name
-from clearinghouse.identity.model import OrgKind, Role
+from clearinghouse.identity.model import OrgKind, Principal, Role
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService
 from clearinghouse.notify.service import NotificationService
 from clearinghouse.notify.views import SubscriptionRequest
+from clearinghouse.partners.service import AssetService
 from clearinghouse.policy import ANONYMOUS, Actor, Operator
 from clearinghouse.policy.cases import CaseRole
 from clearinghouse.policy.rules import export_visibility
@@ -35,11 +36,13 @@ from clearinghouse.records.model import Tlp
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
+from clearinghouse.store.tables import notification_deliveries
 from clearinghouse.store.web_accounts import WebAccounts
 from clearinghouse.web.app import create_app  # the API with the web pages: both kinds of read path
 
 CVE = "CVE-2026-49999"
 PACKAGE = {"ecosystem": "PyPI", "package": "embargoed-pkg", "version": "1.0"}
+SBOM_COMPONENT = {"bom-ref": "pkg", "name": "embargoed-pkg", "version": "1.0", "purl": "pkg:pypi/embargoed-pkg@1.0"}
 REPORT = {
     "kind": "structured",
     "provenance": {"origin": "human"},
@@ -60,6 +63,7 @@ class Embargoed:
     advisory_id: str
     headers: dict[str, dict[str, str]]
     actors: dict[str, Actor]
+    assets: dict[str, str] = field(default_factory=dict)  # partners' assets naming embargoed-pkg 1.0
 
 
 Probe = Callable[[Embargoed, str], bool]
@@ -181,11 +185,52 @@ def _web_case_list(world: Embargoed, who: str) -> bool:
     return page.status_code == 200 and world.case_id in page.text
 
 
+def _alerts(world: Embargoed, who: str) -> bool:
+    response = _status(world, who, "/api/v1/alerts")
+    return response.status_code == 200 and world.advisory_id in {a["record_id"] for a in response.json()["alerts"]}
+
+
+def _asset_matches(world: Embargoed, who: str) -> bool:
+    if who not in world.assets:
+        return False
+    response = _status(world, who, f"/api/v1/assets/{world.assets[who]}/matches")
+    return response.status_code == 200 and world.advisory_id in {m["record_id"] for m in response.json()["matches"]}
+
+
+def _asset_vex(world: Embargoed, who: str) -> bool:
+    if who not in world.assets:
+        return False
+    seen = set()
+    for format_ in ("cyclonedx", "csaf"):
+        response = _status(world, who, f"/api/v1/assets/{world.assets[who]}/vex", format=format_)
+        if response.status_code == 200:
+            document = response.json()
+            seen |= {v.get("id") for v in document.get("vulnerabilities", [])}
+            seen |= {i["text"] for v in document.get("vulnerabilities", []) for i in v.get("ids", [])}
+    return world.advisory_id in seen
+
+
+def _alert_notification(world: Embargoed, who: str) -> bool:
+    """Whether an `alert.raised` webhook or e-mail about the advisory was queued for the caller's organisation."""
+    actor = world.actors[who]
+    if not isinstance(actor, Principal):
+        return False
+    with world.engine.connect() as conn:
+        bodies = conn.execute(
+            sa.select(notification_deliveries.c.body).where(
+                notification_deliveries.c.event_kind == "alert.raised",
+                notification_deliveries.c.organisation_id == actor.organisation.id,
+            )
+        ).scalars()
+        return any(alert["record_id"] == world.advisory_id for body in bodies for alert in body["alerts"])
+
+
 @dataclass(frozen=True)
 class ReadPath:
     name: str
     probe: Probe
     participants_see: bool = True
+    seen_by: frozenset[str] | None = None  # the participants the path serves (None: every participant)
 
 
 READ_PATHS: list[ReadPath] = [
@@ -200,15 +245,21 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("POST /v1/query, POST /v1/querybatch", _osv_query, participants_see=False),
     ReadPath("GET /v1/vulns/{id}", _osv_vuln, participants_see=False),
     ReadPath("CSAF provider (index.txt, feed.json, documents)", _csaf, participants_see=False),
-    ReadPath("TAXII (objects, object by id)", _taxii, participants_see=False),
+    # TAXII also serves each partner named for early warning its own collection (feeds' partner audiences).
+    ReadPath("TAXII (objects, object by id)", _taxii, seen_by=frozenset({"hospital"})),
     ReadPath("page /advisories/{id}", _web_advisory),
     ReadPath("page /advisories/{alias}", _web_advisory_by_alias),
     ReadPath("download /advisories/{id}/osv.json", _web_download, participants_see=False),
     ReadPath("page /cases/{case_id}", _web_case),
     ReadPath("page /cases", _web_case_list),
+    # Partners' alerts, matches, VEX and alert notifications: only the partner the case names for early warning.
+    ReadPath("GET /api/v1/alerts", _alerts, seen_by=frozenset({"hospital"})),
+    ReadPath("GET /api/v1/assets/{id}/matches", _asset_matches, seen_by=frozenset({"hospital"})),
+    ReadPath("GET /api/v1/assets/{id}/vex", _asset_vex, seen_by=frozenset({"hospital"})),
+    ReadPath("alert.raised webhook / e-mail", _alert_notification, seen_by=frozenset({"hospital"})),
 ]
-NON_PARTICIPANTS = ("anonymous", "outsider")
-PARTICIPANTS = ("vendor", "reporter")
+NON_PARTICIPANTS = ("anonymous", "outsider", "bank")
+PARTICIPANTS = ("vendor", "reporter", "hospital")
 
 
 @pytest.fixture
@@ -220,8 +271,10 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         ("reporter", "Reporter Org", OrgKind.REPORTER, Role.REPORTER),
         ("vendor", "Acme Software", OrgKind.VENDOR, Role.VENDOR),
         ("outsider", "Gamma Corp", OrgKind.VENDOR, Role.VENDOR),
+        ("hospital", "Mercy Hospital", OrgKind.CRITICAL_INFRASTRUCTURE, Role.PARTNER),  # named for early warning
+        ("bank", "First Bank", OrgKind.CRITICAL_INFRASTRUCTURE, Role.PARTNER),  # not named
     ):
-        identity.create_organisation(name, kind)
+        identity.create_organisation(name, kind, "energy" if kind is OrgKind.CRITICAL_INFRASTRUCTURE else None)
         grant = identity.create_token(name, who, role)
         headers[who] = {"Authorization": f"Bearer {grant.plaintext}"}
         actors[who] = identity.authenticate(grant.plaintext)
@@ -231,6 +284,18 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         NotificationService(engine).subscribe(actors[who], request)
     settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False, rate_limits=False)
     with TestClient(create_app(settings)) as client:
+        assets = {}
+        for partner in ("hospital", "bank"):
+            organisation = identity.organisation(actors[partner].organisation.name)  # type: ignore[union-attr]
+            NotificationService(engine, settings).subscribe(
+                Operator("test"),
+                SubscriptionRequest(
+                    channel="email", addresses=[f"soc@{partner}.example"], organisation=organisation.name
+                ),
+            )
+            sbom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [SBOM_COMPONENT]}
+            response = client.post("/api/v1/assets", json=sbom, headers=headers[partner])
+            assets[partner] = response.json()["asset"]["id"]
         response = client.post("/api/v1/reports", json=REPORT, headers=headers["reporter"])
         report_id = response.json()["report_ids"][0]
         operator = Operator("test")
@@ -239,7 +304,9 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         cases = CaseService(engine)
         case = cases.open_case(operator, [report_id], cve_id=CVE)
         cases.add_participant(operator, case.id, "Acme Software", CaseRole.VENDOR, "purl pkg:pypi/embargoed-pkg")
-        yield Embargoed(client, engine, tmp_path, case.id, case.advisory_id, headers, actors)
+        cases.add_participant(operator, case.id, "Mercy Hospital", CaseRole.EARLY_WARNING, "runs embargoed-pkg")
+        AssetService(engine).match_records([case.advisory_id])  # what the queued partners.match_records job does
+        yield Embargoed(client, engine, tmp_path, case.id, case.advisory_id, headers, actors, assets)
 
 
 @pytest.mark.parametrize("path", READ_PATHS, ids=[p.name for p in READ_PATHS])
@@ -247,4 +314,5 @@ def test_the_embargoed_advisory_reaches_participants_only(embargoed: Embargoed, 
     for who in NON_PARTICIPANTS:
         assert not path.probe(embargoed, who), f"{path.name} shows the embargoed advisory to {who}"
     for who in PARTICIPANTS:
-        assert path.probe(embargoed, who) is path.participants_see, f"{path.name} as {who}"
+        served = path.seen_by is None or who in path.seen_by
+        assert path.probe(embargoed, who) is (path.participants_see and served), f"{path.name} as {who}"

@@ -67,6 +67,7 @@ from clearinghouse.errors import (
     VendorStatementRefused,
 )
 from clearinghouse.identity.model import OrgKind, Principal, Role
+from clearinghouse.ingest.pipeline import MATCH_RECORDS
 from clearinghouse.policy import Actor, Operator, actor_name
 from clearinghouse.policy import cases as policy
 from clearinghouse.policy.cases import CaseRole, Participation
@@ -75,6 +76,7 @@ from clearinghouse.records.model import Affected, Provenance, RecordStatus, Tlp,
 from clearinghouse.sharing.export import ExportFormat, dump_record
 from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditLog
+from clearinghouse.store.jobs import enqueue
 from clearinghouse.store.records import RecordStore
 
 SUBJECT = "case"
@@ -295,6 +297,8 @@ class CaseService:
         plans.records.execute(conn, [prepared.record])
         plans.identifiers.execute(conn, prepared.identifiers)
         plans.affected.execute(conn, prepared.affected)
+        # Partners' assets are matched against the advisory as it is now (embargoed: early-warning partners only).
+        enqueue(conn, MATCH_RECORDS, {"record_ids": [osv.id]})
 
     # Routing ---------------------------------------------------------------------------------------------------
 
@@ -339,6 +343,8 @@ class CaseService:
             if role.value in repo.roles_of(conn, case_id, org.id):
                 raise CaseConflict(f"{org.name} is already a {role.value} on {case_id}")
             repo.add_participant(conn, _participant(case_id, org.id, role, reason.strip(), actor_name(actor), now))
+            if role is CaseRole.EARLY_WARNING:  # the partner's assets may now be told of the embargoed advisory
+                enqueue(conn, MATCH_RECORDS, {"record_ids": [case.row.advisory_id]})
             kind = "case.vendor_added" if role is CaseRole.VENDOR else "case.participant_added"
             details = {"organisation": org.name, "role": role.value, "rule": reason.strip()}
             self._record(conn, actor, case_id, kind, org.id, details, now, title=f"{org.name} added to {case_id}")
