@@ -297,6 +297,22 @@ class DuplicateSample(ClearinghouseError):
     status = 422
 
 
+# Feeds (OSV API, CSAF provider, TAXII) ---------------------------------------------------------------------------
+
+
+class InvalidFeedQuery(ClearinghouseError):
+    """A feed request the protocol itself refuses (OSV's INVALID_ARGUMENT, a TAXII filter that does not parse)."""
+
+    code = "invalid-feed-query"
+    status = 400
+
+
+class SigningUnavailable(ConfigurationError):
+    """The CSAF provider's OpenPGP key cannot be made or used (gpg missing, an unreadable key directory)."""
+
+    code = "signing-unavailable"
+
+
 # Coordination cases ----------------------------------------------------------------------------------------------
 
 
@@ -370,6 +386,23 @@ class WebhookHostUnresolvable(InvalidSubscription):
     """A webhook URL whose host name does not resolve (now: at delivery this is retried, DNS may come back)."""
 
     code = "webhook-host-unresolvable"
+
+
+# Reproductions (issue 17) ----------------------------------------------------------------------------------------
+
+
+class InvalidReproduction(ClearinghouseError):
+    """A reproduction request (target, proof of concept, oracle) that cannot run as given; names the field."""
+
+    code = "invalid-reproduction"
+    status = 422
+
+
+class EnvironmentBuildFailed(ClearinghouseError):
+    """A reproduction environment could not be built: the package or version does not exist or does not install,
+    it is over the size cap, or offline mode found it in neither the cache nor the local index."""
+
+    code = "environment-build-failed"
     status = 422
 
 

@@ -14,6 +14,7 @@ from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.worker import Handler, Worker, report_processing
 from clearinghouse.notify.service import job_handlers as notification_handlers
 from clearinghouse.partners.service import job_handlers as partner_handlers
+from clearinghouse.reproduce.jobs import job_handlers as reproduction_handlers
 from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.records import RecordStore
 
@@ -25,4 +26,5 @@ def build_worker(engine: sa.Engine, settings: Settings | None = None) -> tuple[R
     handlers: dict[str, Handler] = {**report_handlers}
     handlers |= notification_handlers(engine, settings)
     handlers |= partner_handlers(engine)
+    handlers |= reproduction_handlers(engine, settings)
     return pipeline, Worker(JobQueue(engine), handlers)

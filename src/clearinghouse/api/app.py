@@ -16,12 +16,20 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, partners, records, reports
+from clearinghouse.api.routers import audit, frontier, partners, records, reports, reproductions
 from clearinghouse.api.routers import cases as case_routes
+from clearinghouse.api.routers import csaf as csaf_routes
+from clearinghouse.api.routers import osv as osv_routes
+from clearinghouse.api.routers import taxii as taxii_routes
 from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
+from clearinghouse.feeds.csaf_provider import CsafProvider
+from clearinghouse.feeds.osv_api import OsvApi
+from clearinghouse.feeds.signing import Signer
+from clearinghouse.feeds.taxii import TaxiiServer
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
+from clearinghouse.reproduce.jobs import reproduction_service
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
@@ -71,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.worker = worker
     app.state.cases = CaseService(engine)
+    app.state.reproductions = reproduction_service(engine, settings)
     app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limits:
@@ -80,8 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(frontier.router)
     app.include_router(audit.router)
+    # Feeds (OSV API, CSAF 2.0 provider, TAXII 2.1): the records again, for clients that read those protocols.
+    app.state.osv_api = OsvApi(record_store)
+    app.state.csaf_provider = CsafProvider(record_store, Signer(settings.home))
+    app.state.taxii = TaxiiServer(record_store)
+    app.include_router(osv_routes.router)
+    app.include_router(csaf_routes.router)
+    app.include_router(taxii_routes.router)
     app.include_router(case_routes.router)
     app.include_router(partners.router)
+    app.include_router(reproductions.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

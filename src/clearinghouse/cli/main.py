@@ -29,9 +29,11 @@ from clearinghouse.cli import render
 from clearinghouse.cli.admin import admin_app
 from clearinghouse.cli.cases import case_app, vendor_app
 from clearinghouse.cli.evals import eval_app
+from clearinghouse.cli.feeds import feeds_app
 from clearinghouse.cli.frontier import frontier_app
 from clearinghouse.cli.partners import alert_app, asset_app
 from clearinghouse.cli.reports import report_app
+from clearinghouse.cli.reproduce import reproduce_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location, NotFound, PortInUse
@@ -59,10 +61,12 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(audit_app, name="audit")
 app.add_typer(frontier_app, name="frontier")
 app.add_typer(eval_app, name="eval")
+app.add_typer(feeds_app, name="feeds")
 app.add_typer(case_app, name="case")
 app.add_typer(vendor_app, name="vendor")
 app.add_typer(asset_app, name="asset")
 app.add_typer(alert_app, name="alert")
+app.add_typer(reproduce_app, name="reproduce")
 
 console = render.console()
 errors = render.console(stderr=True)

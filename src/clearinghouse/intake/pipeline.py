@@ -31,6 +31,7 @@ class _Context:
     report_id: str
     finding: Finding | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    reproduction: dict[str, Any] | None = None  # the latest reproduction's verdict (issue 17)
     credibility: float = 0.0
     triaged: str | None = None  # the reason for the move to triaged, once triage has decided
     similar_records: dict[str, float] = field(default_factory=dict)  # record id -> score, text alike, same package
@@ -74,7 +75,7 @@ class ReportPipeline:
         return True
 
     def _normalise(self, context: _Context) -> dict[str, Any]:
-        context.finding, context.provenance = self.reports.for_processing(context.report_id)
+        context.finding, context.provenance, context.reproduction = self.reports.for_processing(context.report_id)
         return {"packages": len(context.finding.packages), "identifiers": list(context.finding.identifiers)}
 
     def _check(self, context: _Context) -> dict[str, Any]:
@@ -85,7 +86,9 @@ class ReportPipeline:
             for p in finding.packages
             if p.ecosystem
         }
-        facts = KnownFacts(known, provenance.get("origin") == "ai", bool(provenance.get("human_verified")))
+        facts = KnownFacts(
+            known, provenance.get("origin") == "ai", bool(provenance.get("human_verified")), context.reproduction
+        )
         signals = run_checks(finding, facts)
         score = context.credibility = credibility(signals)
         checks = [
@@ -131,6 +134,7 @@ class ReportPipeline:
             poc_present=bool(finding.proof_of_concept or finding.attachments),
             cvss_vectors=list(finding.cvss_vectors),
             mission_wellbeing=None,
+            reproduction=context.reproduction,
         )
         decision = decide(points)
         best = max((float(s["base_score"]) for s in scores), default=0.0)

@@ -152,15 +152,17 @@ class ReportRepository:
             total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(*filters)).scalar_one()
         return rows, total
 
-    def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A report's finding (as submitted) and provenance."""
+    def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """A report's finding (as submitted), provenance and latest reproduction verdict."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(reports.c.submission, reports.c.provenance).where(reports.c.id == report_id)
+                sa.select(reports.c.submission, reports.c.provenance, reports.c.reproduction).where(
+                    reports.c.id == report_id
+                )
             ).first()
         if row is None:
             raise NotFound(f"no report with id {report_id!r}")
-        return row.submission, row.provenance
+        return row.submission, row.provenance, row.reproduction
 
     def deduplicated(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, submission) of every report that went through de-duplication, oldest first."""

@@ -199,10 +199,10 @@ class ReportService:
         owners = self.repository.owners(sorted(named)) if named else {}
         return [ReportView.from_row(row, _duplicates_for_reporter(row, owners)) for row in rows]
 
-    def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
-        """What the pipeline needs of a report, in one query: its finding and provenance."""
-        submission, provenance = self.repository.submission(report_id)
-        return finding_from_json(submission), provenance
+    def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any], dict[str, Any] | None]:
+        """What the pipeline needs of a report, in one query: its finding, provenance and latest reproduction."""
+        submission, provenance, reproduction = self.repository.submission(report_id)
+        return finding_from_json(submission), provenance, reproduction
 
     def processed_findings(self) -> Iterator[tuple[str, Finding]]:
         """Every report that went through de-duplication, oldest first (to rebuild the duplicate index)."""

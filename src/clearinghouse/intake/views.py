@@ -38,6 +38,9 @@ class ReportView(BaseModel):
     priority: float | None
     duplicates: dict[str, Any] | None
     cluster_id: str | None
+    reproduction: dict[str, Any] | None = Field(
+        default=None, description="the latest reproduction's verdict, reason, oracle and where it fired"
+    )
 
     @classmethod
     def from_row(cls, row: Any, redacted: tuple[dict[str, Any] | None, str | None] | None = None) -> ReportView:
@@ -64,6 +67,7 @@ class ReportView(BaseModel):
             priority=row.priority,
             duplicates=duplicates,
             cluster_id=cluster_id,
+            reproduction=getattr(row, "reproduction", None),
         )
 
 

@@ -1,7 +1,7 @@
 """web sign-in: user passwords (Argon2), optional TOTP, lock-out counters and browser sessions
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0015
 Create Date: 2026-12-06
 
 - user_credentials: one row per user who may sign in to the web interface (API tokens stay for machines). The
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
