@@ -128,7 +128,8 @@ def _csaf(world: Embargoed, who: str) -> bool:
 
 def _taxii(world: Embargoed, who: str) -> bool:
     vulnerability = vulnerability_id(world.advisory_id)
-    for collection in TAXII_COLLECTIONS:
+    listed = _status(world, who, "/taxii2/api/collections/").json().get("collections", [])
+    for collection in {*TAXII_COLLECTIONS, *(c["id"] for c in listed)}:  # partners' early-warning ones too
         objects = _status(world, who, f"/taxii2/api/collections/{collection}/objects/", limit=1000)
         one = _status(world, who, f"/taxii2/api/collections/{collection}/objects/{vulnerability}/")
         if world.advisory_id in objects.text or one.status_code == 200:

@@ -437,3 +437,21 @@ class CsrfRefused(Forbidden):
     """A form post without this session's CSRF token, or sent from another site (Origin)."""
 
     code = "csrf-refused"
+
+
+# Intake back-pressure (issue 16) ---------------------------------------------------------------------------------
+
+
+class IntakeOverloaded(ClearinghouseError):
+    """The processing backlog is past its bound: this source is to send again later (503, `Retry-After`). The report
+    was not accepted, so nothing is lost: the sender still holds it."""
+
+    code = "intake-overloaded"
+    status = 503
+
+    def __init__(self, backlog: int, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"{backlog:,} reports are waiting to be processed; new and low-credibility sources are asked to send "
+            f"again in {retry_after} s (nothing was accepted)"
+        )

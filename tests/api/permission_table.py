@@ -146,6 +146,7 @@ _TAXII_COLLECTIONS = {
     "taxii-amber": STAFF,
     "taxii-amber+strict": STAFF,
     "taxii-red": STAFF,
+    "taxii-partner-ci": STAFF | {"ci-partner", "ci-reporter"},  # Mercy Hospital's early-warning collection
 }
 _REPORTS = {"report-rep": STAFF | {"rep-reporter"}, "report-ai": STAFF | {"ai-vendor", "ai-reporter"}}
 _MODELS = {"model-ai": SEES_NORTHWIND_MODEL, "model-ai2": SEES_SOUTHWIND_MODEL}
@@ -168,6 +169,7 @@ _ALERTS = {"alert-ci": frozenset({"ch-admin", "ci-partner"}), "alert-bank": froz
 TABLE: dict[str, Row] = {
     "GET /healthz": Row(200, EVERYONE),  # resolves no token at all
     "GET /api/v1/audit/checkpoint": Row(200, EVERYONE),  # public, as transparency logs publish theirs; no token
+    "GET /metrics": Row(200, TRIAGERS),  # processing backlog and step timings: staff (issue 16)
     # Records: TLP 2.0 and release state.
     "GET /api/v1/records/{identifier}": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS),
     "GET /api/v1/affected": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS, listing=True),

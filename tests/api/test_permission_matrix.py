@@ -23,7 +23,7 @@ from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus
 from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
 from clearinghouse.feeds.stix import vulnerability_id
-from clearinghouse.feeds.taxii import COLLECTIONS
+from clearinghouse.feeds.taxii import COLLECTIONS, partner_collection
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.identity.model import Principal
@@ -33,6 +33,7 @@ from clearinghouse.intake.service import ReportService
 from clearinghouse.partners.service import AssetService
 from clearinghouse.policy import Operator
 from clearinghouse.policy.cases import CaseRole
+from clearinghouse.records.model import Tlp
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import records, reports
@@ -136,8 +137,12 @@ class World:
         p = self.principals
         if name in RECORD_STATES:
             return self.record_ids[name]
+        if name == "taxii-partner-ci":
+            hospital = self.principals["ci-partner"].organisation
+            return partner_collection(hospital.id, hospital.name).id
         if name.startswith("taxii-"):
-            return next(c.id for c in COLLECTIONS.values() if c.label.value.lower() == name.removeprefix("taxii-"))
+            wanted = {name.removeprefix("taxii-")}
+            return next(c.id for c in COLLECTIONS.values() if {t.value.lower() for t in c.labels} == wanted)
         if name.startswith("csaf-"):
             if name == "csaf-key":
                 return f"{self.client.app.state.csaf_provider.signer.fingerprint}.asc"  # type: ignore[attr-defined]
@@ -295,7 +300,7 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
         path = f"/.well-known/csaf/{CSAF_DIRECTORY[object_id]}/2026/{object_id.lower()}.json"
     elif "{object_id}" in path:  # TAXII: the record's vulnerability object, in its label's collection
         assert object_id is not None
-        collection = next(c.id for c in COLLECTIONS.values() if c.label.value == RECORD_TLP[object_id])
+        collection = next(c.id for c in COLLECTIONS.values() if c.labels == {Tlp(RECORD_TLP[object_id])})
         path = path.replace("{collection_id}", collection).replace("{object_id}", vulnerability_id(object_id))
     elif object_id is not None and "{" in path:
         path = path.split("{")[0] + object_id + path.split("}", 1)[1]

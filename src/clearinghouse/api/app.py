@@ -16,7 +16,7 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, partners, records, reports, reproductions
+from clearinghouse.api.routers import audit, frontier, metrics, partners, records, reports, reproductions
 from clearinghouse.api.routers import cases as case_routes
 from clearinghouse.api.routers import csaf as csaf_routes
 from clearinghouse.api.routers import osv as osv_routes
@@ -27,6 +27,7 @@ from clearinghouse.feeds.csaf_provider import CsafProvider
 from clearinghouse.feeds.osv_api import OsvApi
 from clearinghouse.feeds.signing import Signer
 from clearinghouse.feeds.taxii import TaxiiServer
+from clearinghouse.intake.backpressure import IntakeGate
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
 from clearinghouse.reproduce.jobs import reproduction_service
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.records = record_store
     app.state.reports = report_store
     app.state.acceptance = acceptance
+    app.state.intake_gate = IntakeGate(settings.backlog_limit, report_store.backlog, report_store.credibility_record)
     app.state.audit = AuditLog(engine)
     # Verified tokens are remembered for 2 s: revocation here is immediate, from another process within 2 s.
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(case_routes.router)
     app.include_router(partners.router)
     app.include_router(reproductions.router)
+    app.include_router(metrics.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

@@ -243,12 +243,18 @@ def affected(
 
 @app.command()
 def stats(json_: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
-    """Counts of records by source and ecosystem."""
-    figures = _store(create=False).stats()
+    """Counts of records by source and ecosystem; the processing backlog and the intake steps' timings."""
+    from clearinghouse.intake.service import ReportService
+
+    store = _store(create=False)
+    figures = store.stats()
+    processing = ReportService(store.engine).processing_stats()
     if json_:
-        sys.stdout.write(orjson.dumps(figures.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        document = figures.as_dict() | {"processing": processing.as_dict()}
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     render.print_stats(console, figures)
+    render.print_processing(console, processing)
 
 
 @app.command()
@@ -296,12 +302,21 @@ def export(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="API processes sharing the port")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=64, help="Job worker processes [default: 1, or 0 with CLEARINGHOUSE_EMBEDDED_WORKER=0]"
+        ),
+    ] = None,
 ) -> None:
     """Run the web interface (sign in at /) and the HTTP API (OpenAPI at /openapi.json, docs at /docs, offline).
 
-    Queued report processing (unless CLEARINGHOUSE_EMBEDDED_WORKER=0, which leaves it to `clearinghouse worker`
-    processes) runs in a second process: the API process is bound to about one core by the GIL, so the worker
-    uses another instead of competing with intake for it.
+    Queued report processing runs in job worker processes of its own (`--workers`; one by default, none with
+    CLEARINGHOUSE_EMBEDDED_WORKER=0, which leaves it to `clearinghouse worker` processes elsewhere): the API process
+    is bound to about one core by the GIL, so a worker uses another instead of competing with intake for it.
+    `--processes N` runs N API processes on one port (on PostgreSQL: run this on several machines behind a load
+    balancer, all with the same CLEARINGHOUSE_DATABASE_URL).
     """
     import subprocess
 
@@ -310,22 +325,36 @@ def serve(
     from clearinghouse.web.app import create_app
 
     settings = Settings.from_env()
-    check_port_free(host, port)  # before the worker starts and anything is printed
-    open_engine(settings).dispose()  # migrate once, before the worker starts
-    job_worker = None
-    if settings.embedded_worker:
-        # At lower priority (nice 10) it starved under a flood: 1 report processed in 20 s against 58/s at the
-        # same priority, while intake stayed above 600/s either way (bench/intake.py).
-        job_worker = subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"], preexec_fn=die_with_parent)
+    check_port_free(host, port)  # before the workers start and anything is printed
+    open_engine(settings).dispose()  # migrate once, before the workers start
+    count = workers if workers is not None else int(settings.embedded_worker)
+    # At lower priority (nice 10) a worker starved under a flood: 1 report processed in 20 s against 58/s at the
+    # same priority, while intake stayed above 600/s either way (bench/intake.py).
+    job_workers = [
+        subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"], preexec_fn=die_with_parent)
+        for _ in range(count)
+    ]
     console.print(
-        f"Clearinghouse on http://{host}:{port}/ (sign in there), API docs on http://{host}:{port}/docs",
+        f"Clearinghouse on http://{host}:{port}/ (sign in there), API docs on http://{host}:{port}/docs "
+        f"({_plural(processes, 'API process')}, {_plural(count, 'job worker')})",
         highlight=False,
     )
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        if processes == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        else:  # uvicorn's supervisor: each process builds the app from the same environment
+            uvicorn.run(
+                "clearinghouse.web.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=processes,
+                log_level="info",
+            )
     finally:
-        if job_worker is not None:
-            job_worker.send_signal(signal.SIGINT)  # finishes its job, then stops
+        for job_worker in job_workers:
+            job_worker.send_signal(signal.SIGINT)  # finishes its batch, then stops
+        for job_worker in job_workers:
             try:
                 job_worker.wait(timeout=15)
             except subprocess.TimeoutExpired:

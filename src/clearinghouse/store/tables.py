@@ -636,3 +636,13 @@ web_sessions = sa.Table(
     sa.Column("ended_at", Timestamp),
     sa.Index(None, "user_id"),
 )
+
+# Issue 16: per-step counters of the intake pipeline, added to by every worker in each batch's transaction.
+pipeline_step_totals = sa.Table(
+    "pipeline_step_totals",
+    metadata,
+    sa.Column("step", sa.String(32), primary_key=True),
+    sa.Column("runs", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+)
