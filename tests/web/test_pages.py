@@ -370,3 +370,27 @@ def test_a_partner_uploads_an_sbom_sees_what_was_refused_and_its_matches(web_cli
     assert web_client.get(f"/partner/assets/{asset_path}").status_code == 404
     assert web_client.get(f"/partner/assets/{asset_path}/vex-csaf.json").status_code == 404
     assert asset_path not in web_client.get("/partner").text
+
+
+def test_hostile_forms_are_refused_with_the_field_named(web_client: TestClient, world: World) -> None:
+    web_client.cookies.clear()
+    token = csrf_of(web_client.get("/sign-in").text)
+    control = web_client.post("/sign-in", data={"csrf_token": token, "login": "ana\x00", "password": PASSWORD})
+    assert control.status_code == 422 and "control characters" in control.text
+    crowded = web_client.post("/sign-in", data={"csrf_token": token, **{f"f{i}": "x" for i in range(60)}})
+    assert crowded.status_code == 422 and "unreadable form" in crowded.text
+    huge = web_client.post("/sign-in", data={"csrf_token": token, "login": "a" * 30_000, "password": "x"})
+    assert huge.status_code == 422 and "at most 20000 characters" in huge.text
+    as_json = web_client.post("/sign-in", json={"csrf_token": token, "login": "ana", "password": PASSWORD})
+    assert as_json.status_code == 415
+    too_big = web_client.post("/sign-in", content=b"a=" + b"x" * 3_000_000, headers={"Content-Type": "text/plain"})
+    assert too_big.status_code == 413
+
+
+def test_sign_in_never_redirects_off_the_site(web_client: TestClient, world: World) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\\\evil.example", "javascript:alert(1)"):
+        web_client.cookies.clear()
+        token = csrf_of(web_client.get("/sign-in", params={"next": target}).text)
+        form = {"csrf_token": token, "login": "ana", "password": PASSWORD, "next": target}
+        landed = web_client.post("/sign-in", data=form, follow_redirects=False)
+        assert landed.headers["location"] == "/inbox", target

@@ -19,7 +19,8 @@
     else if (event.key === "Enter" && selected >= 0) { var link = rows()[selected].querySelector("a"); if (link) { link.click(); } }
     else if (event.key === "/") { var q = document.getElementById("q"); if (q) { q.focus(); event.preventDefault(); } }
   });
-  document.addEventListener("htmx:afterSwap", function () { selected = -1; });
+  // The rows were replaced (a search or filter): keep the selected position, so a key pressed meanwhile still counts.
+  document.addEventListener("htmx:afterSwap", function () { if (selected >= 0) { select(selected); } });
   function localTimes() {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     document.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {

@@ -1,7 +1,7 @@
 """web sign-in: user passwords (Argon2), optional TOTP, lock-out counters and browser sessions
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0015
 Create Date: 2026-12-06
 
 - user_credentials: one row per user who may sign in to the web interface (API tokens stay for machines). The
