@@ -319,6 +319,9 @@ class Fingerprint:
     fixes: frozenset[str] = frozenset()  # "ecosystem/name@version" of each fixing release a record gives
     vulnerabilities: frozenset[str] = frozenset()  # CVE ids the item declares (its id, aliases, upstream)
     files: frozenset[str] = frozenset()  # source file names its text names, lowercased
+    # Derived from the above once, not at every comparison (the identity rules run on every candidate pair).
+    ecosystems: frozenset[str] = frozenset()  # the lowercased ecosystems of `ecosystem_packages`
+    releases: frozenset[str] = frozenset()  # the versions of `fixes`, whatever the package
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,6 +506,8 @@ def _build(
         fixes=frozenset(fixed),
         vulnerabilities=frozenset(v.upper() for v in vulnerabilities if _CVE_ID.match(v)),
         files=frozenset(files),
+        ecosystems=frozenset(e for e, _ in owned),
+        releases=frozenset(f.rpartition("@")[2] for f in fixed),
     )
 
 
@@ -673,7 +678,7 @@ def _other_packages(a: Fingerprint, b: Fingerprint) -> bool:
         or not a.ecosystem_packages.isdisjoint(b.ecosystem_packages)
     ):
         return False
-    return not {e for e, _ in a.ecosystem_packages}.isdisjoint(e for e, _ in b.ecosystem_packages)
+    return not a.ecosystems.isdisjoint(b.ecosystems)
 
 
 def _two_advisories(a: Fingerprint, b: Fingerprint) -> bool:
@@ -689,17 +694,13 @@ def _identity_conflict(a: Fingerprint, b: Fingerprint) -> str | None:
     that fixed a package they share, and none is common."""
     if a.vulnerabilities and b.vulnerabilities and a.vulnerabilities.isdisjoint(b.vulnerabilities):
         return "different CVE ids"
-    if not a.ecosystem_packages or not b.ecosystem_packages:
-        return None
-    ecosystems = {e for e, _ in a.ecosystem_packages} & {e for e, _ in b.ecosystem_packages}
-    if not ecosystems:
+    if not a.ecosystem_packages or not b.ecosystem_packages or a.ecosystems.isdisjoint(b.ecosystems):
         return None
     shared = a.ecosystem_packages & b.ecosystem_packages
     if not shared:
         # A database may file one vulnerability under each package it ships in (Bitnami's cilium and
         # cilium-operator): those give the same fixing release, and then the text decides (`_measure`).
-        releases_a = {f.rpartition("@")[2] for f in a.fixes}
-        if releases_a.isdisjoint(f.rpartition("@")[2] for f in b.fixes):
+        if a.releases.isdisjoint(b.releases):
             return _OTHER_PACKAGE
         return None
     if a.fixes and b.fixes:
