@@ -77,6 +77,9 @@ _IDS = re.compile(
     r"|[A-Z][A-Za-z]{1,9}(?:-[A-Za-z0-9.]+)*?-\d{4}[-:]\d+)\b",
     re.IGNORECASE,
 )
+# What every id shape above holds but GHSA's: a dash, a year and a separator before a number. Texts without it (or
+# "ghsa") hold no id, and the cheap search spares them the alternation's scan at every word.
+_YEAR_NUMBER = re.compile(r"-\d{4}[-:]\d")
 _CWE = re.compile(r"\bCWE-?(\d{1,6})\b", re.IGNORECASE)
 _VERSION = re.compile(r"(\d+(?:\.\d+)*)(.*)")
 # A pre-release marker, Go's "-0" (the lowest pre-release of a version) included.
@@ -336,6 +339,8 @@ def strip_identifiers(text: str) -> str:
     # Most texts hold no URL: the cheap test spares the regular expression's scan.
     if "://" in text or "www." in text.lower():
         text = _URL.sub(" ", text)
+    if _YEAR_NUMBER.search(text) is None and "ghsa" not in text.lower():
+        return text
     return _IDS.sub(" ", text)
 
 
