@@ -468,8 +468,9 @@ def _build(
     clean_description = _without_module_paths(strip_identifiers(description)) if description else ""
     words, digest, title_tokens_list, identifiers = _text_features(clean_title, clean_description)
     title_tokens = frozenset(title_tokens_list)
-    text_cwes = {f"CWE-{int(m)}" for m in _CWE.findall(f"{title or ''} {description or ''}")}
-    files = {f.lower() for f in _SOURCE_FILE.findall(f"{title or ''} {description or ''}")}
+    whole = f"{title or ''} {description or ''}"
+    text_cwes = {f"CWE-{int(m)}" for m in _CWE.findall(whole)} if "cwe" in whole.lower() else set()
+    files = {f.lower() for f in _SOURCE_FILE.findall(whole)}
     owned: set[tuple[str, str]] = set()
     fixed: set[str] = set()
     for (ecosystem, name), versions in fixes:
