@@ -152,6 +152,30 @@ def test_paging_added_after_and_bad_parameters(
     assert client.get(f"{ROOT}/collections/not-a-collection/").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        (TAXII, 200),
+        ("application/taxii+json", 200),  # no version: the latest, 2.1
+        ("text/html, application/taxii+json;version=2.1;q=0.9", 200),
+        ("*/*", 200),
+        ("application/json", 406),
+        ("text/html", 406),
+        ("application/taxii+json;version=2.0", 406),
+        ("application/stix+json;version=2.1", 406),
+    ],
+)
+def test_an_accept_header_without_taxiis_media_type_is_406(
+    client: TestClient, sample_store: RecordStore, accept: str, status: int
+) -> None:
+    for path in ("/taxii2/", f"{ROOT}/collections/", f"{ROOT}/collections/{CLEAR}/objects/"):
+        response = client.get(path, headers={"Accept": accept})
+        assert response.status_code == status, (path, accept, response.text)
+        if status == 406:
+            assert response.json()["code"] == "not-acceptable"
+            assert response.headers["content-type"].startswith("application/problem+json")
+
+
 def test_response_shapes_match_medallion(client: TestClient, sample_store: RecordStore) -> None:
     medallion = pytest.importorskip("medallion")
     from medallion.backends.memory_backend import MemoryBackend
