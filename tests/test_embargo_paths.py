@@ -26,6 +26,8 @@ from clearinghouse.formats.csaf import file_name as csaf_file_name
 from clearinghouse.identity.model import OrgKind, Role
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService
+from clearinghouse.notify.service import NotificationService
+from clearinghouse.notify.views import SubscriptionRequest
 from clearinghouse.policy import ANONYMOUS, Actor, Operator
 from clearinghouse.policy.cases import CaseRole
 from clearinghouse.policy.rules import export_visibility
@@ -96,6 +98,12 @@ def _export(world: Embargoed, who: str) -> bool:
     records = RecordStore(world.engine).find(world.advisory_id)
     out = world.tmp_path / f"export-{who}"
     return bool(export_records(records, ExportFormat.OSV, out, visibility).written)
+
+
+def _notifications(world: Embargoed, who: str) -> bool:
+    """Notifications carry what the case tells its participants: each organisation's deliveries log shows them."""
+    response = _status(world, who, "/api/v1/notifications/deliveries")
+    return response.status_code == 200 and world.case_id in {d["subject"] for d in response.json()["deliveries"]}
 
 
 def _osv_query(world: Embargoed, who: str) -> bool:
@@ -187,6 +195,7 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("GET /api/v1/cases/{case_id}", _case),
     ReadPath("GET /api/v1/cases", _case_list),
     ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False),
+    ReadPath("notifications (webhooks, e-mail; GET /api/v1/notifications/deliveries)", _notifications),
     ReadPath("POST /v1/query, POST /v1/querybatch", _osv_query),
     ReadPath("GET /v1/vulns/{id}", _osv_vuln),
     # The CSAF and TAXII feeds hand unreleased records to staff (and TAXII to early-warning partners) only.
@@ -217,6 +226,9 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         headers[who] = {"Authorization": f"Bearer {grant.plaintext}"}
         actors[who] = identity.authenticate(grant.plaintext)
         WebAccounts(engine).create_user(name, who, role, WEB_PASSWORD)
+        # Every organisation is subscribed before the case opens, so notifications are probed like any path.
+        request = SubscriptionRequest(channel="email", addresses=[f"{who}@example.org"])
+        NotificationService(engine).subscribe(actors[who], request)
     settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False, rate_limits=False)
     with TestClient(create_app(settings)) as client:
         response = client.post("/api/v1/reports", json=REPORT, headers=headers["reporter"])

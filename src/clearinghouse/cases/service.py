@@ -73,6 +73,7 @@ from clearinghouse.policy.cases import CaseRole, Participation
 from clearinghouse.policy.rules import is_staff, record_visibility
 from clearinghouse.records.model import Affected, Provenance, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.sharing.export import ExportFormat, dump_record
+from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.records import RecordStore
 
@@ -87,6 +88,9 @@ OPENABLE_REPORT_STATES = frozenset({"validated", "coordinating"})
 
 # Any participation: the repository has matched the organisation to the record's case.
 _IN_ITS_CASE = Participation(frozenset({CaseRole.REPORTER}))
+
+# The reproduction layer verifies a vendor's fix (issue 17); enqueued by kind, it is never imported here.
+VERIFY_FIX_JOB = "reproduce.verify_fix"
 
 
 @dataclass(frozen=True)
@@ -460,6 +464,11 @@ class CaseService:
                 "at": now,
             }
             repo.add_status(conn, row)
+            if statement.status is VendorStatus.FIXED and statement.fixed_versions:
+                # Issue 17: the case's reproduced proofs of concept run against the version said to be fixed; a
+                # fix that still triggers is flagged on this status (the job's kind is wired in `workers.py`).
+                fix = {"case_id": case_id, "vendor_id": vendor_id, "version": statement.fixed_versions[0]}
+                job_queue.enqueue(conn, VERIFY_FIX_JOB, fix | {"report_ids": repo.linked_reports(conn, case_id)})
             if statement.status is VendorStatus.FIXED and case.row.state == CaseState.VENDORS_NOTIFIED.value:
                 repo.update_case(conn, case_id, state=CaseState.FIX_IN_PROGRESS.value, updated_at=now)
             details = {"status": statement.status.value, "flags": row["flags"]}
