@@ -241,9 +241,9 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("GET /api/v1/cases", _case_list),
     ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False),
     ReadPath("notifications (webhooks, e-mail; GET /api/v1/notifications/deliveries)", _notifications),
-    # Feeds hand unreleased records to staff only, participants included (they read them through the records API).
-    ReadPath("POST /v1/query, POST /v1/querybatch", _osv_query, participants_see=False),
-    ReadPath("GET /v1/vulns/{id}", _osv_vuln, participants_see=False),
+    ReadPath("POST /v1/query, POST /v1/querybatch", _osv_query),
+    ReadPath("GET /v1/vulns/{id}", _osv_vuln),
+    # The CSAF and TAXII feeds hand unreleased records to staff (and TAXII to early-warning partners) only.
     ReadPath("CSAF provider (index.txt, feed.json, documents)", _csaf, participants_see=False),
     # TAXII also serves each partner named for early warning its own collection (feeds' partner audiences).
     ReadPath("TAXII (objects, object by id)", _taxii, seen_by=frozenset({"hospital"})),

@@ -313,6 +313,13 @@ class SigningUnavailable(ConfigurationError):
     code = "signing-unavailable"
 
 
+class NotAcceptable(ClearinghouseError):
+    """A TAXII request whose Accept header admits no TAXII 2.1 media type (TAXII 2.1 section 1.6.8: 406)."""
+
+    code = "not-acceptable"
+    status = 406
+
+
 # Coordination cases ----------------------------------------------------------------------------------------------
 
 

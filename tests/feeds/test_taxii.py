@@ -126,7 +126,8 @@ def test_paging_added_after_and_bad_parameters(
     assert capped.status_code == 200 and len(capped.json()["objects"]) == 7  # capped, as TAXII 3.4 allows
     monkeypatch.undo()
     manifest = client.get(f"{ROOT}/collections/{CLEAR}/manifest/", params={"limit": 1000}).json()["objects"]
-    assert [m["id"] for m in manifest] == [o["id"] for o in whole]
+    one_page = client.get(f"{ROOT}/collections/{CLEAR}/objects/", params={"limit": 1000}).json()["objects"]
+    assert [m["id"] for m in manifest] == [o["id"] for o in one_page]  # the same page, software listed once
     assert manifest[1].keys() == {"id", "date_added", "version", "media_type"}
     last_added = page.headers["X-TAXII-Date-Added-Last"]
     later = client.get(f"{ROOT}/collections/{CLEAR}/objects/", params={"added_after": last_added, "limit": 1000})
@@ -150,6 +151,62 @@ def test_paging_added_after_and_bad_parameters(
         assert refused.headers["content-type"] == "application/problem+json"
     assert client.get(f"{ROOT}/collections/{GREEN}/objects/").status_code == 404
     assert client.get(f"{ROOT}/collections/not-a-collection/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        (TAXII, 200),
+        ("application/taxii+json", 200),  # no version: the latest, 2.1
+        ("text/html, application/taxii+json;version=2.1;q=0.9", 200),
+        ("*/*", 200),
+        ("application/json", 406),
+        ("text/html", 406),
+        ("application/taxii+json;version=2.0", 406),
+        ("application/stix+json;version=2.1", 406),
+    ],
+)
+def test_an_accept_header_without_taxiis_media_type_is_406(
+    client: TestClient, sample_store: RecordStore, accept: str, status: int
+) -> None:
+    for path in ("/taxii2/", f"{ROOT}/collections/", f"{ROOT}/collections/{CLEAR}/objects/"):
+        response = client.get(path, headers={"Accept": accept})
+        assert response.status_code == status, (path, accept, response.text)
+        if status == 406:
+            assert response.json()["code"] == "not-acceptable"
+            assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_software_object_is_listed_once_per_page(client: TestClient, sample_store: RecordStore) -> None:
+    for limit in (1000, 7):
+        pages, params = [], {"limit": limit}
+        while True:
+            body = client.get(f"{ROOT}/collections/{CLEAR}/objects/", params=params).json()
+            pages.append(body.get("objects", []))
+            if not body["more"]:
+                break
+            params["next"] = body["next"]
+        for objects in pages:
+            software = [o["id"] for o in objects if o["type"] == "software"]
+            assert len(software) == len(set(software))
+            # each relationship's software is on its page (listed under the first record naming it), unless the
+            # page opens with the relationship: its software closed the page before
+            has = [o for o in objects[1:] if o["type"] == "relationship"]
+            assert {r["source_ref"] for r in has} <= set(software)
+        every = [o for objects in pages for o in objects if o["type"] == "relationship"]
+        named = {r["source_ref"] for r in every}
+        listed = {o["id"] for objects in pages for o in objects if o["type"] == "software"}
+        assert named == listed  # no package lost: each is listed on some page
+    whole = client.get(f"{ROOT}/collections/{CLEAR}/objects/", params={"limit": 1000}).json()["objects"]
+    packages = [
+        (a.package.ecosystem, a.package.name)
+        for r in sample_store.iter_records()
+        if r.tlp == "CLEAR"
+        for a in r.osv.affected or ()
+        if a.package is not None
+    ]
+    assert len(packages) > len(set(packages))  # the sample names some packages in several records
+    assert len([o for o in whole if o["type"] == "software"]) < len(packages)
 
 
 def test_response_shapes_match_medallion(client: TestClient, sample_store: RecordStore) -> None:

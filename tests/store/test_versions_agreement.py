@@ -10,6 +10,7 @@ import pytest
 from clearinghouse.errors import InvalidVersion
 from clearinghouse.ingest.pipeline import ImportPipeline
 from clearinghouse.store.records import RecordStore
+from tests.conftest import SAMPLE, sample_documents
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "versions-agreement.jsonl"
 
@@ -53,3 +54,35 @@ def test_a_legacy_version_matches_the_lists_and_an_unlisted_unparseable_one_is_s
     assert "PYSEC-2017-47" in [r.id for r in store.affected("PyPI", "ipython", "0.7.1.fix1")]
     with pytest.raises(InvalidVersion):
         store.affected("PyPI", "paramiko", "not a version")
+
+
+def test_a_batch_answers_each_query_as_affected_does(store: RecordStore) -> None:
+    # The OSV API's batch path (`affected_ids`): base and release ecosystems (AlmaLinux:8), every bound of every
+    # range and listed version of the sample, plus versions between and refused ones, each answered as `affected`.
+    ImportPipeline(store, workers=0).run([SAMPLE])
+    queries: list[tuple[str, str, str]] = []
+    for document in sample_documents():
+        for entry in document.get("affected", ()):
+            package = entry.get("package")
+            if not package:
+                continue
+            bounds = [
+                e for r in entry.get("ranges", ()) if r["type"] != "GIT" for ev in r["events"] for e in ev.values()
+            ]
+            for version in [*bounds, *entry.get("versions", ())[:2], "0.0.1", "not a version!"]:
+                queries.append((package["ecosystem"], package["name"], version))
+                queries.append((package["ecosystem"].split(":")[0], package["name"], version))
+    assert any(":" in e for e, _n, _v in queries) and len(queries) > 500
+    answers = store.affected_ids(queries)
+    refused = 0
+    for (ecosystem, name, version), answer in zip(queries, answers, strict=True):
+        try:
+            expected: list[str] | type[InvalidVersion] = [r.id for r in store.affected(ecosystem, name, version)]
+        except InvalidVersion:
+            expected = InvalidVersion
+        if expected is InvalidVersion:
+            refused += 1
+            assert isinstance(answer, InvalidVersion), (ecosystem, name, version)
+        else:
+            assert answer == expected, (ecosystem, name, version)
+    assert refused > 0

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from clearinghouse.errors import ClearinghouseError, InvalidVersion, UnknownEcosystem
 from clearinghouse.records.model import Affected, OsvRecord
 from clearinghouse.records.versions import (
+    _order_key,
     affects,
     matcher,
     normalize_name,
@@ -362,3 +363,60 @@ def test_one_matcher_answers_every_version_as_a_fresh_evaluation_does() -> None:
             assert _verdict(prepared.affects, version) == _verdict(lambda v: affects(affected, v), version)  # noqa: B023
             checked += 1
     assert checked > 1000
+
+
+# The range checks compare `_order_key`s rather than versions (speed); each scheme's keys must order its versions
+# exactly as the versions themselves order (and tie where they tie), including RPM's tildes, carets and junk.
+_ORDER_SAMPLES = {
+    "Red Hat": [
+        "1.0",
+        "1.0.0",
+        "1.0~rc1",
+        "1.0~~",
+        "1.0^",
+        "1.0^git1",
+        "1.0a",
+        "1.0.a",
+        "1.0-1",
+        "1.0-1.el8",
+        "1.0-1.el8_1",
+        "1:0.9",
+        "0:1.0",
+        "01.0",
+        "1.00",
+        "1.0__1",
+        "1.0.",
+        "1..0",
+        "1.0é",
+        "10",
+        "2.0-0.1.beta",
+        "2.0-0.1.beta~1",
+        "1.0~rc1^2",
+        "a",
+        "A",
+        "1.0-~",
+        "1.0-^",
+        "1.0+1",
+        "9.9",
+        "1_0",
+    ],
+    "npm": ["1.0.0", "1.0.0-rc.1", "1.0.0-rc.2", "1.0.0-alpha", "1.0.0+build", "1.10.0", "1.2.0", "0.0.1", "2.0.0-1"],
+    "PyPI": ["1.0", "1.0.0", "1.0rc1", "1.0.post1", "1.0.dev1", "1!0.1", "2.0", "1.0a1", "1.0+local", "0.9"],
+}
+
+
+@pytest.mark.parametrize("ecosystem", sorted(_ORDER_SAMPLES))
+def test_order_keys_order_as_the_versions_do(ecosystem: str) -> None:
+    parsed = [parse_version(ecosystem, v) for v in _ORDER_SAMPLES[ecosystem]]
+    for a in parsed:
+        for b in parsed:
+            assert (_order_key(a) < _order_key(b)) == (a < b), (ecosystem, str(a), str(b))
+            assert (_order_key(a) == _order_key(b)) == (not a < b and not b < a), (ecosystem, str(a), str(b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0019azZ~^._+", min_size=1, max_size=8), min_size=2, max_size=2))
+def test_rpm_order_keys_agree_with_rpmvercmp(pair: list[str]) -> None:
+    a, b = (parse_version("AlmaLinux", v) for v in pair)
+    assert (_order_key(a) < _order_key(b)) == (a < b)
+    assert (_order_key(a) == _order_key(b)) == (not a < b and not b < a)

@@ -31,10 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from clearinghouse.errors import InvalidFeedQuery, InvalidVersion, NotFound
 from clearinghouse.feeds import repository
 from clearinghouse.feeds.repository import ListedRecord
-from clearinghouse.policy.feeds import feed_visibility
+from clearinghouse.policy.cases import organisation_of
+from clearinghouse.policy.feeds import feed_record_visible, feed_visibility
 from clearinghouse.policy.principals import Actor
 from clearinghouse.policy.rules import RecordVisibility
-from clearinghouse.records.model import RangeType, VulnerabilityRecord
+from clearinghouse.records.model import RangeType, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.schemas import osv_ecosystems
 from clearinghouse.store.records import RecordStore
 
@@ -235,14 +236,14 @@ class OsvApi:
             record = self.store.get(vuln_id)
         except NotFound:
             record = None
-        if record is None or not visible.admits(record.tlp, record.status):
+        if record is None or not self._readable(actor, visible, {record.id: (record.tlp, record.status)}):
             raise NotFound("Bug not found.")
         return record.osv.document()
 
     def query(self, actor: Actor, query: OsvQuery) -> VulnerabilityList:
         visible = feed_visibility(actor)
         offset = page_offset(query)
-        (found,) = self._matching(visible, [query])
+        (found,) = self._matching(actor, visible, [query])
         page = found[offset : offset + PAGE_SIZE]
         more = offset + PAGE_SIZE < len(found)
         return VulnerabilityList(
@@ -257,7 +258,7 @@ class OsvApi:
         offsets = [page_offset(query, f" at index: {index}") for index, query in enumerate(batch.queries)]
         listed = 0
         results: list[MinimalVulnerabilityList] = []
-        answers = self._matching(visible, batch.queries)
+        answers = self._matching(actor, visible, batch.queries)
         for query, offset, found in zip(batch.queries, offsets, answers, strict=True):
             size = PAGE_SIZE_PAST_THRESHOLD if listed > BATCH_THRESHOLD else PAGE_SIZE
             page = found[offset : offset + size]
@@ -271,7 +272,20 @@ class OsvApi:
             )
         return BatchVulnerabilityList(results=results)
 
-    def _matching(self, visible: RecordVisibility, queries: list[OsvQuery]) -> list[list[ListedRecord]]:
+    def _readable(
+        self, actor: Actor, visible: RecordVisibility, labels: dict[str, tuple[Tlp, RecordStatus]]
+    ) -> set[str]:
+        """Which of the records (id -> TLP, status) the caller may read: those the record policy admits, and those
+        the policy admits as the embargoed advisories of the caller's own cases (looked up only when needed)."""
+        shown = {record_id for record_id, (tlp, status) in labels.items() if visible.admits(tlp, status)}
+        hidden = labels.keys() - shown
+        if hidden:
+            with self.store.engine.connect() as conn:
+                in_cases = repository.in_cases_of(conn, hidden, organisation_of(actor))
+            shown |= {i for i in hidden if feed_record_visible(actor, *labels[i], in_actors_case=i in in_cases)}
+        return shown
+
+    def _matching(self, actor: Actor, visible: RecordVisibility, queries: list[OsvQuery]) -> list[list[ListedRecord]]:
         """Each query's records that the caller may see, withdrawn ones left out, in id order.
 
         Versioned package queries, nearly all of a batch, go to the evaluator together (`affected_ids`: one
@@ -302,9 +316,7 @@ class OsvApi:
                 matched[index].update(answer)
         with self.store.engine.connect() as conn:
             facts = repository.listed_records(conn, set().union(*matched))
-        shown = {
-            record_id
-            for record_id, fact in facts.items()
-            if visible.admits(fact.tlp, fact.status) and not fact.withdrawn
-        }
+        shown = self._readable(
+            actor, visible, {record_id: (f.tlp, f.status) for record_id, f in facts.items() if not f.withdrawn}
+        )
         return [[facts[i] for i in sorted(ids & shown)] for ids in matched]

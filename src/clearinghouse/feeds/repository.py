@@ -231,3 +231,10 @@ def partner_organisations(conn: sa.Connection) -> list[tuple[str, str]]:
         .order_by(organisations.c.name)
     )
     return [(row.id, row.name) for row in conn.execute(query)]
+
+
+def in_cases_of(conn: sa.Connection, record_ids: Collection[str], organisation_id: str | None) -> set[str]:
+    """Which of `record_ids` are advisories of cases `organisation_id` takes part in (none without one)."""
+    if organisation_id is None or not record_ids:
+        return set()
+    return cases_repository.cases_of_records(conn, record_ids, organisation_id)

@@ -200,14 +200,19 @@ class TaxiiServer:
         limit = min(limit, MAX_LIMIT)  # TAXII 3.4: a server may return fewer than asked
         items: list[dict[str, Any]] = []
         keys: list[tuple[datetime, str, int]] = []
+        listed_software: set[str] = set()  # a package's software object recurs under each record naming it
         more = False
         for added, record_id, index, obj in self._stream(actor, collection, after, start):
             if object_id is not None and obj["id"] != object_id:
                 continue
+            if obj["type"] == "software" and obj["id"] in listed_software:
+                continue  # once per page: the relationships of the later records point to the one listed
             if len(items) == limit:
                 more = True
                 break
             items.append({**obj, "_added": added})
+            if obj["type"] == "software":
+                listed_software.add(obj["id"])
             keys.append((added, record_id, index))
             if object_id is not None:
                 break  # one object: the same software object recurs under other records, unchanged

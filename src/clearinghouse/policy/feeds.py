@@ -2,13 +2,15 @@
 
 A feed is another way out for the same records, so it asks the same question (`record_visibility`): anonymous
 callers read TLP:CLEAR released records, a token with `records:read` also GREEN, staff every label and unreleased
-record. A TLP directory or collection whose label the caller cannot read is, to that caller, one that does not
-exist (404), never a 403 that confirms it.
+record; and, as the records API (`policy.cases.record_visible`), the participants of a case its embargoed advisory.
+A TLP directory or collection whose label the caller cannot read is, to that caller, one that does not exist (404),
+never a 403 that confirms it.
 """
 
 from __future__ import annotations
 
 from clearinghouse.identity.model import Principal, Scope
+from clearinghouse.policy.cases import NOT_PARTICIPATING, CaseRole, Participation, record_visible
 from clearinghouse.policy.principals import Actor
 from clearinghouse.policy.rules import RecordVisibility, holds, is_staff, record_visibility
 from clearinghouse.records.model import RecordStatus, Tlp
@@ -17,6 +19,15 @@ from clearinghouse.records.model import RecordStatus, Tlp
 def feed_visibility(actor: Actor) -> RecordVisibility:
     """The records a feed may hand `actor` (401/403 as for the records API: a token without `records:read`)."""
     return record_visibility(actor)
+
+
+_IN_ITS_CASE = Participation(frozenset({CaseRole.REPORTER}))  # any role: every participant reads the advisory
+
+
+def feed_record_visible(actor: Actor, tlp: Tlp, status: RecordStatus, in_actors_case: bool) -> bool:
+    """Whether a feed hands `actor` a record of `tlp` and `status`, `in_actors_case` saying whether the record is
+    the advisory of a case the actor's organisation takes part in: exactly the records API's answer."""
+    return record_visible(actor, tlp, status, _IN_ITS_CASE if in_actors_case else NOT_PARTICIPATING)
 
 
 def label_readable(actor: Actor, labels: frozenset[Tlp]) -> bool:

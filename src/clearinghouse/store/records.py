@@ -369,26 +369,38 @@ class RecordStore:
         """`affected` for many (ecosystem, name, version) queries at once, answering ids only (sorted), or the
         `InvalidVersion` that query raised: a batch (the OSV API's) reads no documents. Queries of a base ecosystem
         go through `match_packages` (every name's candidates in a few queries); those naming a release
-        (`Debian:11`) are answered as `affected` answers them, each release's package read once."""
+        (`Debian:11`) are answered as `affected` answers them, every release package's candidates read together
+        (a statement per release query was a fifth of a batch's time)."""
         matched = self.match_packages({PackageVersion(*query) for query in queries if ":" not in query[0]})
+        releases = {(e, normalize_name(e, n)) for e, n, _v in queries if ":" in e}
+        candidates: dict[tuple[str, str], list[_EntryKey]] = {}
+        matchers: dict[_EntryKey, AffectedMatcher] = {}
+        if releases:
+            with self._snapshot() as conn:
+                for chunk in _chunks(sorted({name_key for _, name_key in releases})):
+                    for record_id, position, modified, ecosystem, name_key in conn.execute(
+                        _CANDIDATES_OF_RELEASE_NAMES, {"names": list(chunk)}
+                    ):
+                        if (ecosystem, name_key) in releases:
+                            candidates.setdefault((ecosystem, name_key), []).append(
+                                _EntryKey(record_id, position, modified)
+                            )
+                every = [key for keys in candidates.values() for key in keys]
+                matchers = self._matchers.get(every, lambda missing: _load_matchers(conn, missing))
         answers: list[list[str] | InvalidVersion] = []
-        releases: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
-        with self._snapshot() as conn:
-            for ecosystem, name, version in queries:
-                if ":" not in ecosystem:
-                    found = matched[PackageVersion(ecosystem, name, version)]
-                    if found.refusal is not None and not found.entries:
-                        answers.append(found.refusal)
-                    else:
-                        answers.append(sorted({record_id for record_id, _position in found.entries}))
-                    continue
-                release = (ecosystem, normalize_name(ecosystem, name))
-                if release not in releases:
-                    releases[release] = self._entries(conn, ecosystem, name)
-                try:
-                    answers.append(sorted(_matching_records(*releases[release], version)))
-                except InvalidVersion as refusal:
-                    answers.append(refusal)
+        for ecosystem, name, version in queries:
+            if ":" not in ecosystem:
+                found = matched[PackageVersion(ecosystem, name, version)]
+                if found.refusal is not None and not found.entries:
+                    answers.append(found.refusal)
+                else:
+                    answers.append(sorted({record_id for record_id, _position in found.entries}))
+                continue
+            try:
+                release = candidates.get((ecosystem, normalize_name(ecosystem, name)), [])
+                answers.append(sorted(_matching_records(release, matchers, version)))
+            except InvalidVersion as refusal:
+                answers.append(refusal)
         return answers
 
     def _matched(self, conn: sa.Connection, ecosystem: str, name: str, version: str) -> list[str]:
@@ -703,6 +715,18 @@ _CANDIDATES_OF_RECORDS = _CANDIDATE_ROWS.where(
     affected_packages.c.record_id.in_(sa.bindparam("values", expanding=True))
 )
 _CANDIDATES_OF_RELEASE = _CANDIDATES.where(affected_packages.c.ecosystem == sa.bindparam("ecosystem"))
+# `affected_ids`: the candidates of many release packages (`Debian:11`) at once (the release checked in Python).
+_CANDIDATES_OF_RELEASE_NAMES = (
+    sa.select(
+        affected_packages.c.record_id,
+        affected_packages.c.position,
+        sa.cast(records.c.modified, sa.Text),
+        affected_packages.c.ecosystem,
+        affected_packages.c.name_key,
+    )
+    .join(records, records.c.id == affected_packages.c.record_id)
+    .where(affected_packages.c.name_key.in_(sa.bindparam("names", expanding=True)))
+)
 
 
 # The affected entries of some records, as JSON text cut out of their documents by the database (reading whole

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from clearinghouse.api.auth import access_note, caller
-from clearinghouse.errors import NotFound
+from clearinghouse.errors import NotAcceptable, NotFound
 from clearinghouse.feeds.taxii import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -23,7 +23,28 @@ from clearinghouse.feeds.taxii import (
 )
 from clearinghouse.policy import Actor
 
-router = APIRouter(prefix="/taxii2", tags=["taxii"])
+
+def accepts_taxii(request: Request) -> None:
+    """TAXII 2.1 (1.6.8): a request must accept `application/taxii+json;version=2.1` (without a version: the
+    latest, 2.1); one whose Accept header admits none of it (`application/json`, `text/html`, another TAXII
+    version) is refused with 406. No Accept header, `*/*` and `application/*` admit it (HTTP's reading)."""
+    header = request.headers.get("accept")
+    if header is None or any(_admits_taxii(item) for item in header.split(",")):
+        return
+    raise NotAcceptable(f"the Accept header ({header[:200]!r}) admits no TAXII 2.1 media type: send {TAXII_MEDIA_TYPE}")
+
+
+def _admits_taxii(item: str) -> bool:
+    media_type, *parameters = (part.strip().lower() for part in item.split(";"))
+    if media_type in ("*/*", "application/*"):
+        return True
+    if media_type != "application/taxii+json":
+        return False
+    versions = [p.split("=", 1)[1].strip().strip('"') for p in parameters if p.startswith("version=")]
+    return all(version == "2.1" for version in versions)
+
+
+router = APIRouter(prefix="/taxii2", tags=["taxii"], dependencies=[Depends(accepts_taxii)])
 Caller = Annotated[Actor, Depends(caller)]
 CollectionId = Annotated[str, Path(max_length=64)]
 ObjectId = Annotated[str, Path(max_length=128)]
