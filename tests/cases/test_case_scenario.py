@@ -258,6 +258,10 @@ def test_a_report_goes_from_case_to_publication(
     assert record["clearinghouse"] == record["clearinghouse"] | {"tlp": "CLEAR", "status": "published"}
     actions = [e.action for e in AuditLog(engine).entries("case", case_id)]
     assert actions[0] == "case.opened" and actions[-1] == "case.published"
+    # The report followed its case: validated -> coordinating -> fixed -> published.
+    assert _ok(client.get(f"/api/v1/reports/{report_id}", headers=p["reporter"].headers))["state"] == "published"
+    moves = [e.details["to"] for e in AuditLog(engine).entries("report", report_id) if e.action == "report.state"]
+    assert moves == ["triaged", "validated", "coordinating", "fixed", "published"]
 
 
 def _validate_csaf(document: dict[str, Any], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -141,6 +142,10 @@ def report_rows(conn: sa.Connection, report_ids: Sequence[str]) -> list[Any]:
     query = sa.select(reports).where(reports.c.id.in_(_IDS))
     found = {row.id: row for row in conn.execute(query, {"ids": list(report_ids)})}
     return [found[i] for i in report_ids if i in found]
+
+
+def set_report_state(conn: sa.Connection, report_id: str, state: str, at: datetime) -> None:
+    conn.execute(sa.update(reports).where(reports.c.id == report_id).values(state=state, updated_at=at))
 
 
 def cluster_report_ids(conn: sa.Connection, cluster_id: str) -> list[str]:

@@ -67,6 +67,8 @@ from clearinghouse.errors import (
     VendorStatementRefused,
 )
 from clearinghouse.identity.model import OrgKind, Principal, Role
+from clearinghouse.intake.lifecycle import REPORT_TRANSITIONS, ReportState
+from clearinghouse.intake.lifecycle import transition as report_transition
 from clearinghouse.policy import Actor, Operator, actor_name
 from clearinghouse.policy import cases as policy
 from clearinghouse.policy.cases import CaseRole, Participation
@@ -215,6 +217,7 @@ class CaseService:
                 },
             )
             repo.link_reports(conn, case_id, [r.id for r in rows])
+            self._move_reports(conn, actor, rows, (ReportState.COORDINATING,), f"coordinated in {case_id}", now)
             repo.link_record(conn, case_id, record.id)
             who = actor_name(actor)
             for organisation in sorted({r.organisation_id for r in rows}):
@@ -237,6 +240,7 @@ class CaseService:
                 raise CaseConflict(f"{case_id} is {row.state}; no report can join it")
             added = self._openable_reports(conn, list(dict.fromkeys(report_ids)), None)
             repo.link_reports(conn, case_id, [r.id for r in added])
+            self._move_reports(conn, actor, added, (ReportState.COORDINATING,), f"coordinated in {case_id}", now)
             every = repo.report_rows(conn, repo.linked_reports(conn, case_id))
             names = repo.organisation_names(conn, {r.organisation_id for r in every})
             stored = repo.record_document(conn, row.advisory_id)
@@ -261,6 +265,29 @@ class CaseService:
         repo.delete_record(conn, osv.id)
         tlp = tlp or Tlp(stored.tlp)
         self._store_advisory(conn, osv, tlp, self.clock(), status or RecordStatus(stored.status))
+
+    def _move_reports(
+        self,
+        conn: sa.Connection,
+        actor: Actor,
+        rows: Sequence[Any],
+        targets: Sequence[ReportState],
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """The reports follow their case along the report lifecycle (each move its table allows, audited)."""
+        who = actor_name(actor)
+        for row in rows:
+            state = ReportState(row.state)
+            for target in targets:
+                if target not in REPORT_TRANSITIONS[state]:
+                    continue
+                change = report_transition(state, target, who, reason, now)
+                details = {"from": change.source.value, "to": change.target.value, "reason": reason}
+                self.audit.append(conn, who, "report.state", "report", row.id, details)
+                state = target
+            if state.value != row.state:
+                repo.set_report_state(conn, row.id, state.value, now)
 
     def _openable_reports(self, conn: sa.Connection, ids: list[str], cluster_id: str | None) -> list[Any]:
         if not ids:
@@ -609,6 +636,9 @@ class CaseService:
             stored = repo.record_document(conn, row.advisory_id)
             document = advisory.published(stored.doc, _fixes(conn, row), now, cve_id)
             self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)
+            linked = repo.report_rows(conn, repo.linked_reports(conn, case_id))
+            moves = (ReportState.FIXED, ReportState.PUBLISHED)
+            self._move_reports(conn, actor, linked, moves, f"{case_id} published as {row.advisory_id}", now)
             repo.update_case(
                 conn, case_id, state=CaseState.PUBLISHED.value, published_at=now, tlp=Tlp.CLEAR.value, updated_at=now
             )
