@@ -194,7 +194,10 @@ def candidate_keys(purls: Iterable[str] = (), cpes: Iterable[str] = (), reposito
     """Every match key a declaration could have to match one of these subjects (for a keyed look-up in the store)."""
     keys: set[str] = set()
     for purl in purls:
-        package = package_key(purl)
+        try:
+            package = package_key(purl)
+        except InvalidVendorDeclaration:
+            continue  # no declaration can match it; `propose` lists it as having no vendor
         keys.add(match_key(DeclarationKind.PURL, (package.type, package.namespace, package.name)))
         if package.namespace:
             keys.add(match_key(DeclarationKind.PURL, (package.type, package.namespace, "*")))
@@ -223,12 +226,19 @@ class VendorIndex:
         whole_namespace = self._found((kind, package.type, package.namespace, "*"), purl) if package.namespace else []
         return exact + whole_namespace
 
+    def _for_any(self, purl: str) -> list[VendorMatch]:
+        """`for_purl`, with a purl that does not parse matching nothing (a report's text, not a declaration)."""
+        try:
+            return self.for_purl(purl)
+        except InvalidVendorDeclaration:
+            return []
+
     def propose(
         self, purls: Iterable[str] = (), cpes: Iterable[str] = (), repositories: Iterable[str] = ()
     ) -> Proposal:
         """Vendors for each package URL, CPE and repository; those no vendor declared are listed, not dropped."""
         proposal = Proposal()
-        subjects: list[tuple[str, list[VendorMatch]]] = [(purl, self.for_purl(purl)) for purl in dict.fromkeys(purls)]
+        subjects: list[tuple[str, list[VendorMatch]]] = [(purl, self._for_any(purl)) for purl in dict.fromkeys(purls)]
         for cpe in dict.fromkeys(cpes):
             subjects.append((cpe, self._found((DeclarationKind.CPE.value, *cpe_key(cpe)), cpe)))
         for repository in dict.fromkeys(repositories):

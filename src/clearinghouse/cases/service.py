@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from packageurl import PackageURL
 
 from clearinghouse.cases import advisory
 from clearinghouse.cases import repository as repo
@@ -67,6 +68,7 @@ from clearinghouse.errors import (
     VendorStatementRefused,
 )
 from clearinghouse.identity.model import OrgKind, Principal, Role
+from clearinghouse.intake.findings import PURL_ECOSYSTEMS
 from clearinghouse.intake.lifecycle import REPORT_TRANSITIONS, ReportState
 from clearinghouse.intake.lifecycle import transition as report_transition
 from clearinghouse.policy import Actor, Operator, actor_name
@@ -835,14 +837,15 @@ def _subjects(rows: Sequence[Any]) -> tuple[list[str], list[str], list[str]]:
     return purls, cpes, repositories
 
 
-_PURL_TYPES = {"PyPI": "pypi", "npm": "npm", "Maven": "maven", "Go": "golang", "crates.io": "cargo", "RubyGems": "gem"}
+_PURL_TYPES = {ecosystem: purl_type for purl_type, ecosystem in PURL_ECOSYSTEMS.items()}
 
 
 def _purl_of(ecosystem: Any, name: str) -> str:
+    """A package named without a purl, as one (percent-encoded), for routing."""
     purl_type = _PURL_TYPES.get(str(ecosystem), "generic")
-    if purl_type == "maven" and ":" in name:
-        return f"pkg:maven/{name.replace(':', '/', 1)}"
-    return f"pkg:{purl_type}/{name}"
+    separator = ":" if purl_type == "maven" else "/"
+    namespace, _, last = name.rpartition(separator)
+    return str(PackageURL(purl_type, namespace or None, last).to_string())
 
 
 def _declaration(row: Any) -> Declaration:
