@@ -204,6 +204,8 @@ class CaseService:
             if not case_title:
                 raise CaseConflict("a case needs a title")
             record = advisory.draft(case_id, case_title, facts, now, cve_id)
+            if repo.record_document(conn, record.id) is not None:
+                raise CaseConflict(f"a record with id {record.id} is already stored; the case cannot take it")
             self._store_advisory(conn, record, tlp, now)
             repo.insert_case(
                 conn,
@@ -646,6 +648,9 @@ class CaseService:
             )
             details = {"reason": decision.reason, "record": row.advisory_id, "override": override_reason is not None}
             self._record(conn, actor, case_id, "case.published", "all", details, now, title=f"{case_id} published")
+        # Now public, the advisory joins its vulnerability's alias group and takes its KEV mark (their own writes).
+        self.records.regroup({row.advisory_id})
+        self.records.mark_known_exploited({row.advisory_id})
         published = self.records.get(row.advisory_id)
         documents: dict[str, dict[str, Any]] = {}
         not_exported: dict[str, str] = {}
