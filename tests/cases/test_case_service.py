@@ -130,6 +130,9 @@ def test_embargo_refusals_leave_the_date_as_it_was(setting: Setting) -> None:
     extended = s.service.set_embargo(analyst, case_id, datetime(2027, 4, 1, 9, 0), "UTC", "late fix", ["Acme"])
     assert extended.timeline[-1].details["change"] == "extended"
     assert extended.timeline[-1].details["agreed_by"] == ["Acme"]
+    # Vendors read the new date and the reason, not who agreed (that may name another vendor).
+    acme_sees = s.service.view(s.people["acme"], case_id).timeline[-1].details
+    assert acme_sees["reason"] == "late fix" and "agreed_by" not in acme_sees
 
 
 def test_a_vendor_sees_its_own_thread_and_status_never_another_vendors(setting: Setting) -> None:
