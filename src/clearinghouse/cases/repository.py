@@ -222,6 +222,17 @@ def add_attachments(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None
         conn.execute(case_attachments.insert(), list(rows))
 
 
+def message_row(conn: sa.Connection, message_id: int) -> Any:
+    return conn.execute(sa.select(case_messages).where(case_messages.c.id == message_id)).one_or_none()
+
+
+def attachments_of(conn: sa.Connection, message_id: int) -> list[Any]:
+    query = (
+        sa.select(case_attachments).where(case_attachments.c.message_id == message_id).order_by(case_attachments.c.name)
+    )
+    return list(conn.execute(query))
+
+
 def _thread_filter(threads: Collection[str] | None) -> sa.ColumnElement[bool]:
     """None: every thread (staff); otherwise messages to everyone plus the given vendor threads."""
     if threads is None:

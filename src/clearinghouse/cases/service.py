@@ -47,6 +47,8 @@ from clearinghouse.cases.rules import (
 )
 from clearinghouse.cases.viewing import build_case_view
 from clearinghouse.cases.views import (
+    AttachmentContent,
+    AttachmentList,
     CaseList,
     CaseSummary,
     CaseView,
@@ -592,6 +594,35 @@ class CaseService:
                 timeline=False,
             )
         return MessagePosted(id=message_id, case_id=case_id, to="all" if thread is None else thread)
+
+    def attachments(self, actor: Actor, message_id: int) -> AttachmentList:
+        """A message's attachments, for whoever reads the message (others: 404, as for a missing message)."""
+        policy.require_case_reader(actor)
+        missing = NotFound(f"no message with id {message_id}")
+        with self.engine.connect() as conn:
+            message = repo.message_row(conn, message_id)
+            if message is None:
+                raise missing
+            try:
+                case = self._case(conn, actor, message.case_id)
+            except NotFound:
+                raise missing from None
+            if not policy.sees_thread(actor, case.participation, message.thread):
+                raise missing
+            files = repo.attachments_of(conn, message_id)
+        return AttachmentList(
+            message_id=message_id,
+            case_id=message.case_id,
+            attachments=[
+                AttachmentContent(
+                    name=f.name,
+                    media_type=f.media_type,
+                    sha256=f.sha256,
+                    content_base64=base64.b64encode(f.content).decode(),
+                )
+                for f in files
+            ],
+        )
 
     def _thread(self, conn: sa.Connection, actor: Actor, case: _Case, to_vendor: str | None) -> str | None:
         """Staff and the reporter write to everyone or to one vendor; a vendor to everyone or its own thread."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import Field
 
 from clearinghouse.api.auth import access_note, authorised
@@ -16,6 +16,7 @@ from clearinghouse.cases.routing import DeclarationKind
 from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus, VexJustification
 from clearinghouse.cases.service import CaseService, NewAttachment
 from clearinghouse.cases.views import (
+    AttachmentList,
     CaseList,
     CaseView,
     DeclarationList,
@@ -183,6 +184,16 @@ def state_status(case_id: str, body: StatusIn, service: Service, principal: Vend
 def post_message(case_id: str, body: MessageIn, service: Service, principal: Writer) -> MessagePosted:
     files = [NewAttachment(a.name, a.media_type, a.content_base64) for a in body.attachments]
     return service.post_message(principal, case_id, body.body, body.to_vendor, files)
+
+
+@router.get(
+    "/case-messages/{message_id}/attachments",
+    description="A message's attachments (base64), for whoever reads the message. " + _READ,
+)
+def attachments(
+    message_id: Annotated[int, Path(ge=1, le=2**31 - 1)], service: Service, principal: Reader
+) -> AttachmentList:
+    return service.attachments(principal, message_id)
 
 
 @router.post("/cases/{case_id}/publish", description="Publish through the publication gate. " + _COORDINATE)
