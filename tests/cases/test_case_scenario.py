@@ -249,8 +249,14 @@ def test_a_report_goes_from_case_to_publication(
     assert {"AI model: example-model-1", "AI tool: bughunter", "Reporter Org"} <= credits
     assert "Human verification: verified by a person (Reporter Org)" in credits
     assert documents["cve5"]["cveMetadata"]["cveId"] == "CVE-2026-40001"
-    beta_entry = next(a for a in documents["osv"]["affected"] if a["package"]["name"] == "org.beta:beta-core")
-    assert beta_entry["ranges"] == [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.1"}]}]
+    # Beta's fix is a range; Acme's package, shown not affected, leaves the affected list with its justification.
+    affected = {a["package"]["name"]: a for a in documents["osv"]["affected"]}
+    assert sorted(affected) == ["nobody-owns-this", "org.beta:beta-core"]
+    fixed_range = {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.1"}]}
+    assert affected["org.beta:beta-core"]["ranges"] == [fixed_range]
+    assert documents["osv"]["database_specific"]["clearinghouse"]["not_affected"] == [
+        {"package": "PyPI/acme-lib", "vendor": "Acme Software", "justification": "vulnerable_code_not_present"}
+    ]
     _validate_csaf(documents["csaf"], tmp_path)
 
     # Public now: anyone reads it.

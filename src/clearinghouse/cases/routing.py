@@ -226,7 +226,7 @@ class VendorIndex:
         whole_namespace = self._found((kind, package.type, package.namespace, "*"), purl) if package.namespace else []
         return exact + whole_namespace
 
-    def _for_any(self, purl: str) -> list[VendorMatch]:
+    def matching(self, purl: str) -> list[VendorMatch]:
         """`for_purl`, with a purl that does not parse matching nothing (a report's text, not a declaration)."""
         try:
             return self.for_purl(purl)
@@ -238,7 +238,7 @@ class VendorIndex:
     ) -> Proposal:
         """Vendors for each package URL, CPE and repository; those no vendor declared are listed, not dropped."""
         proposal = Proposal()
-        subjects: list[tuple[str, list[VendorMatch]]] = [(purl, self._for_any(purl)) for purl in dict.fromkeys(purls)]
+        subjects: list[tuple[str, list[VendorMatch]]] = [(purl, self.matching(purl)) for purl in dict.fromkeys(purls)]
         for cpe in dict.fromkeys(cpes):
             subjects.append((cpe, self._found((DeclarationKind.CPE.value, *cpe_key(cpe)), cpe)))
         for repository in dict.fromkeys(repositories):

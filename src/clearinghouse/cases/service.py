@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -475,8 +475,8 @@ class CaseService:
             case = self._case(conn, actor, case_id)
             vendor_id = self._speaking_for(conn, actor, case, vendor)
             self._check_owned(conn, vendor_id, statement.packages)
-            affected = _advisory_entries(conn, case.row.advisory_id)
-            chosen = [e for e in affected if _entry_in(e, statement.packages)] if statement.packages else affected
+            entries = _advisory_entries(conn, case.row.advisory_id)
+            chosen = _owned_entries(conn, vendor_id, statement.packages, entries)
             flags = patch_flags(statement.fixed_versions, chosen) if statement.status is VendorStatus.FIXED else []
             row = {
                 "case_id": case_id,
@@ -669,7 +669,7 @@ class CaseService:
                 raise CaseConflict(f"{case_id} is {row.state}; a case is published once its vendors are notified")
             decision = self._gate_for(conn, row).require_open(now, override_reason, admin)
             stored = repo.record_document(conn, row.advisory_id)
-            document = advisory.published(stored.doc, _fixes(conn, row), now, cve_id)
+            document = advisory.published(stored.doc, _publication_facts(conn, row), now, cve_id)
             self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)
             linked = repo.report_rows(conn, repo.linked_reports(conn, case_id))
             moves = (ReportState.FIXED, ReportState.PUBLISHED)
@@ -902,17 +902,51 @@ def _entry_in(entry: Affected, purls: Sequence[str]) -> bool:
     return any(same_package(entry, entry.package.ecosystem, p.name) and p.namespace == "" for p in keys)
 
 
-def _fixes(conn: sa.Connection, row: Any) -> Mapping[str, Sequence[str]]:
-    """ecosystem/name -> unflagged fixed versions stated by the case's vendors."""
-    fixes: dict[str, list[str]] = {}
+def _entry_purl(entry: Affected) -> str:
+    assert entry.package is not None  # callers pass entries naming a package
+    return entry.package.purl or _purl_of(entry.package.ecosystem, entry.package.name)
+
+
+def _owned_entries(
+    conn: sa.Connection, vendor_id: str, packages: Sequence[str], entries: Sequence[Affected]
+) -> list[Affected]:
+    """The advisory entries a vendor's statement is about: the packages it names, else those its declarations
+    match; a vendor without declarations (added by hand) speaks for every entry."""
+    named = [e for e in entries if e.package is not None]
+    if packages:
+        return [e for e in named if _entry_in(e, packages)]
+    declared = repo.declarations(conn, vendor_id)
+    if not declared:
+        return named
+    index = VendorIndex(_declaration(row) for row in declared)
+    return [e for e in named if index.matching(_entry_purl(e))]
+
+
+def _package_of(entry: Affected) -> str:
+    assert entry.package is not None
+    return f"{entry.package.ecosystem}/{entry.package.name}"
+
+
+def _publication_facts(conn: sa.Connection, row: Any) -> advisory.VendorFacts:
+    """What the vendors' current statements change in the published advisory: unflagged fixed versions per
+    package, and the packages only not-affected vendors own (with their VEX justification)."""
     entries = _advisory_entries(conn, row.advisory_id)
-    for status in repo.current_statuses(conn, row.id).values():
-        if status.status != VendorStatus.FIXED.value or status.flags or not status.fixed_versions:
-            continue
-        for entry in entries:
-            if entry.package is not None and (not status.packages or _entry_in(entry, status.packages)):
-                fixes.setdefault(f"{entry.package.ecosystem}/{entry.package.name}", []).extend(status.fixed_versions)
-    return fixes
+    names = {p.organisation_id: p.organisation for p in repo.participants(conn, row.id) if p.role == CaseRole.VENDOR}
+    fixes: dict[str, list[str]] = {}
+    not_affected: dict[str, dict[str, str]] = {}
+    still_affected: set[str] = set()
+    for vendor_id, status in repo.current_statuses(conn, row.id).items():
+        if vendor_id not in names:
+            continue  # removed from the case
+        for entry in _owned_entries(conn, vendor_id, status.packages, entries):
+            package = _package_of(entry)
+            if status.status == VendorStatus.NOT_AFFECTED.value:
+                not_affected[package] = {"vendor": names[vendor_id], "justification": str(status.justification)}
+                continue
+            still_affected.add(package)
+            if status.status == VendorStatus.FIXED.value and not status.flags:
+                fixes.setdefault(package, []).extend(status.fixed_versions)
+    return advisory.VendorFacts(fixes, {k: v for k, v in not_affected.items() if k not in still_affected})
 
 
 def _decoded(attachments: Sequence[NewAttachment]) -> list[tuple[str, str, bytes]]:
