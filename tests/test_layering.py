@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"ingest", "sharing", "notify"},
     {"intake", "frontier"},
     {"cases"},
+    {"partners"},
     {"evals"},
     {"workers"},
     {"api"},

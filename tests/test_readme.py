@@ -35,6 +35,8 @@ _NOT_RUN = {
     "LOGS": "a placeholder for log files",
     "MODEL_ID": "a placeholder for a frontier model id",
     "eval record": "needs a frontier model registered by an earlier example",
+    "ASSET_ID": "a placeholder for an asset id",
+    "ALERT_ID": "a placeholder for an alert id",
 }
 
 

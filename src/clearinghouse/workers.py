@@ -13,6 +13,7 @@ from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.worker import Handler, Worker, report_processing
 from clearinghouse.notify.service import job_handlers as notification_handlers
+from clearinghouse.partners.service import job_handlers as partner_handlers
 from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.records import RecordStore
 
@@ -23,4 +24,5 @@ def build_worker(engine: sa.Engine, settings: Settings | None = None) -> tuple[R
     pipeline, report_handlers = report_processing(RecordStore(engine), ReportService(engine))
     handlers: dict[str, Handler] = {**report_handlers}
     handlers |= notification_handlers(engine, settings)
+    handlers |= partner_handlers(engine)
     return pipeline, Worker(JobQueue(engine), handlers)

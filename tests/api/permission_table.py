@@ -144,6 +144,12 @@ _NOMINATE_ON = {
 _GRANT_DECIDERS = {"grant-ai": frozenset({"ai-vendor"}), "grant-ai2": frozenset({"ai2-vendor"})}
 _GRANT_REVOKERS = {"grant-ai": GOVERNMENT_SIDE | {"ai-vendor"}, "grant-ai2": GOVERNMENT_SIDE | {"ai2-vendor"}}
 
+# Partners' assets (issue 14): a critical-infrastructure organisation's own, and staff holding assets:read.
+ASSET_READERS = frozenset({"ch-admin", "ci-partner"})
+ASSET_OWNERS = PARTNERS
+_ASSETS = {"asset-ci": frozenset({"ch-admin", "ci-partner"}), "asset-bank": frozenset({"ch-admin"})}
+_ALERTS = {"alert-ci": frozenset({"ch-admin", "ci-partner"}), "alert-bank": frozenset({"ch-admin"})}
+
 TABLE: dict[str, Row] = {
     "GET /healthz": Row(200, EVERYONE),  # resolves no token at all
     "GET /api/v1/audit/checkpoint": Row(200, EVERYONE),  # public, as transparency logs publish theirs; no token
@@ -216,6 +222,16 @@ TABLE: dict[str, Row] = {
     "POST /api/v1/cases/{case_id}/publish": Row(200, COORDINATORS, {"case-ready": STAFF}, fresh=True),
     "POST /api/v1/vendors/declarations": Row(201, DECLARERS),
     "GET /api/v1/vendors/declarations": Row(200, CASE_READERS),
+    # Partners' assets, matches, VEX and alerts: another organisation's is missing.
+    "POST /api/v1/assets": Row(201, ASSET_OWNERS),
+    "GET /api/v1/assets": Row(200, ASSET_READERS, _ASSETS, listing=True),
+    "GET /api/v1/assets/{asset_id}": Row(200, ASSET_READERS, _ASSETS),
+    "GET /api/v1/assets/{asset_id}/matches": Row(200, ASSET_READERS, _ASSETS),
+    "GET /api/v1/assets/{asset_id}/vex": Row(200, ASSET_READERS, _ASSETS),
+    "GET /api/v1/alerts": Row(200, ASSET_READERS, _ALERTS, listing=True),
+    "POST /api/v1/alerts/{alert_id}/ack": Row(
+        200, ASSET_OWNERS, {"alert-ci": frozenset({"ci-partner"}), "alert-bank": frozenset()}, fresh=True
+    ),
 }
 
 

@@ -29,6 +29,7 @@ from clearinghouse.identity.model import Principal
 from clearinghouse.ingest.pipeline import ImportPipeline
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService
+from clearinghouse.partners.service import AssetService
 from clearinghouse.policy import Operator
 from clearinghouse.policy.cases import CaseRole
 from clearinghouse.store.identity import IdentityStore
@@ -49,6 +50,11 @@ RECORD_STATES = {  # object name -> (TLP label, record status)
     "record-embargoed": ("GREEN", "embargoed"),
 }
 CELLS_CHECKED: list[int] = []
+SBOM = {
+    "bomFormat": "CycloneDX",
+    "specVersion": "1.6",
+    "components": [{"bom-ref": "m", "name": "matrix-package", "version": "1.0", "purl": "pkg:pypi/matrix-package@1.0"}],
+}
 
 
 def _osv(record_id: str) -> dict[str, Any]:
@@ -130,6 +136,8 @@ class World:
                 Operator("matrix"), self._case(ready=False), "for Acme", "Acme Software", [log]
             )
             return str(posted.id)
+        if name.startswith(("asset-", "alert-")):
+            return self._asset_or_alert(name)
         if name in ("report-rep", "report-ai", "cluster-rep"):
             submitter = "rep-reporter" if name != "report-ai" else "ai-reporter"
             body = _report_body(f"matrix report {next(self.counter)}")
@@ -178,12 +186,31 @@ class World:
             cases.state_status(operator, case_id, fixed, "Acme Software")
         return case_id
 
+    def _asset_or_alert(self, name: str) -> str:
+        """An SBOM naming matrix-package 1.0 (affected by every matrix record), uploaded by the hospital's partner
+        or for the bank; an alert is the one raised for the TLP:CLEAR record."""
+        assets = AssetService(self.engine)
+        if name.endswith("-ci"):
+            uploaded = assets.upload(self.principals["ci-partner"], orjson.dumps(SBOM))
+        else:
+            bank = IdentityStore(self.engine).organisation("First Bank")
+            uploaded = assets.upload(Operator("matrix"), orjson.dumps(SBOM), f"bank {next(self.counter)}", bank)
+        asset_id = uploaded["asset"]["id"]
+        if name.startswith("asset-"):
+            return asset_id
+        raised = assets.alerts(Operator("matrix"))
+        return next(
+            a["id"] for a in raised if a["asset_id"] == asset_id and a["record_id"] == self.record_ids["record-clear"]
+        )
+
 
 def _body(operation: str, world: World) -> dict[str, Any] | None:
     n = next(world.counter)
     release = (TODAY + timedelta(days=10)).isoformat()
     bodies: dict[str, Callable[[], dict[str, Any]]] = {
         "POST /api/v1/reports": lambda: _report_body(f"matrix submission {n}"),
+        "POST /api/v1/assets": lambda: SBOM,
+        "POST /api/v1/alerts/{alert_id}/ack": lambda: {"note": "seen it"},
         "POST /api/v1/reports/{report_id}/state": lambda: {"target": "triaged", "reason": "looked at it"},
         "POST /api/v1/reports/{report_id}/cluster": lambda: {"action": "confirm", "reason": "same bug"},
         "POST /api/v1/frontier/criteria": lambda: {"yaml": CRITERIA},
@@ -265,7 +292,8 @@ def _listed(operation: str, body: Any, object_id: str) -> bool:
         return object_id in {r["osv"]["id"] for r in body["records"]}
     if operation == "GET /api/v1/cases":
         return object_id in {c["id"] for c in body["cases"]}
-    return object_id in {r["id"] for r in body["reports"]}
+    key = next(k for k in ("reports", "assets", "alerts") if k in body)
+    return object_id in {r["id"] for r in body[key]}
 
 
 @pytest.fixture

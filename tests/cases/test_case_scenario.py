@@ -30,6 +30,7 @@ from clearinghouse.policy import Operator
 from clearinghouse.schemas import schema_errors
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.jobs import JobQueue
+from clearinghouse.store.tables import jobs
 from tests.formats.test_csaf import _csaf_command
 from tests.notify.conftest import Mailbox, Receiver
 
@@ -258,6 +259,11 @@ def test_a_report_goes_from_case_to_publication(
         {"package": "PyPI/acme-lib", "vendor": "Acme Software", "justification": "vulnerable_code_not_present"}
     ]
     _validate_csaf(documents["csaf"], tmp_path)
+
+    # Partners' SBOMs are matched against it now (a job), never while it was embargoed.
+    with engine.connect() as conn:
+        matching = conn.execute(sa.select(jobs.c.payload).where(jobs.c.kind == "partners.match_records")).scalars()
+        assert [p["record_ids"] for p in matching] == [[advisory_id]]
 
     # Public now: anyone reads it.
     record = _ok(client.get(path))["records"][0]

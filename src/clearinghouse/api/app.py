@@ -16,7 +16,7 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, records, reports
+from clearinghouse.api.routers import audit, frontier, partners, records, reports
 from clearinghouse.api.routers import cases as case_routes
 from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(frontier.router)
     app.include_router(audit.router)
     app.include_router(case_routes.router)
+    app.include_router(partners.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

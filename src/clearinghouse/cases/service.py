@@ -70,6 +70,7 @@ from clearinghouse.errors import (
     VendorStatementRefused,
 )
 from clearinghouse.identity.model import OrgKind, Principal, Role
+from clearinghouse.ingest.pipeline import MATCH_RECORDS
 from clearinghouse.intake.findings import PURL_ECOSYSTEMS
 from clearinghouse.intake.lifecycle import REPORT_TRANSITIONS, ReportState
 from clearinghouse.intake.lifecycle import transition as report_transition
@@ -79,6 +80,7 @@ from clearinghouse.policy.cases import CaseRole, Participation
 from clearinghouse.policy.rules import is_staff, record_visibility
 from clearinghouse.records.model import Affected, Provenance, RecordStatus, Tlp, VulnerabilityRecord
 from clearinghouse.sharing.export import ExportFormat, dump_record
+from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.records import RecordStore
 
@@ -671,6 +673,8 @@ class CaseService:
             stored = repo.record_document(conn, row.advisory_id)
             document = advisory.published(stored.doc, _publication_facts(conn, row), now, cve_id)
             self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)
+            # Partners' SBOMs are matched against the advisory now that it is public (never while embargoed).
+            job_queue.enqueue(conn, MATCH_RECORDS, {"record_ids": [row.advisory_id]})
             linked = repo.report_rows(conn, repo.linked_reports(conn, case_id))
             moves = (ReportState.FIXED, ReportState.PUBLISHED)
             self._move_reports(conn, actor, linked, moves, f"{case_id} published as {row.advisory_id}", now)

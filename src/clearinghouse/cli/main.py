@@ -30,6 +30,7 @@ from clearinghouse.cli.admin import admin_app
 from clearinghouse.cli.cases import case_app, vendor_app
 from clearinghouse.cli.evals import eval_app
 from clearinghouse.cli.frontier import frontier_app
+from clearinghouse.cli.partners import alert_app, asset_app
 from clearinghouse.cli.reports import report_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
@@ -60,6 +61,8 @@ app.add_typer(frontier_app, name="frontier")
 app.add_typer(eval_app, name="eval")
 app.add_typer(case_app, name="case")
 app.add_typer(vendor_app, name="vendor")
+app.add_typer(asset_app, name="asset")
+app.add_typer(alert_app, name="alert")
 
 console = render.console()
 errors = render.console(stderr=True)

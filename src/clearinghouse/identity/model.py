@@ -77,6 +77,9 @@ class Scope(StrEnum):
     CASES_READ = "cases:read"
     CASES_WRITE = "cases:write"
     CASES_COORDINATE = "cases:coordinate"
+    # Partners' SBOMs, their matches, alerts and VEX (issue 14); a partner reads and writes its own organisation's.
+    ASSETS_READ = "assets:read"
+    ASSETS_WRITE = "assets:write"
     NOTIFICATIONS_MANAGE = "notifications:manage"  # an organisation's webhook and e-mail subscriptions, deliveries
 
 
@@ -87,7 +90,7 @@ SCOPES_BY_ROLE: dict[Role, frozenset[Scope]] = {
     Role.VENDOR: frozenset(
         {Scope.RECORDS_READ, Scope.REPORTS_READ, Scope.FRONTIER_READ, Scope.FRONTIER_SUBMIT, Scope.FRONTIER_NOMINATE}
     ),
-    Role.PARTNER: frozenset({Scope.RECORDS_READ, Scope.FRONTIER_EARLY_ACCESS}),
+    Role.PARTNER: frozenset({Scope.RECORDS_READ, Scope.FRONTIER_EARLY_ACCESS, Scope.ASSETS_READ, Scope.ASSETS_WRITE}),
     # An evaluator's token is cut to leave out frontier:restricted unless the holder is cleared.
     Role.EVALUATOR: frozenset(
         {

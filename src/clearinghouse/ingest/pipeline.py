@@ -39,7 +39,11 @@ from clearinghouse.records.model import OsvRecord, Provenance, RecordStatus, Tlp
 from clearinghouse.records.severity import compute_scores
 from clearinghouse.records.sources import source_of
 from clearinghouse.store.db import create_engine, in_memory
+from clearinghouse.store.jobs import enqueue_many
 from clearinghouse.store.records import ImportRun, PreparedRecord, RecordStore, UpsertOutcome
+
+MATCH_RECORDS = "partners.match_records"  # the job kind partners' matching runs under (see workers.py)
+MATCH_JOB_RECORDS = 2000
 
 MAX_KEPT_ERRORS = 1000  # errors beyond this are counted, not kept in memory
 COLLECT_EVERY = 50_000  # records between garbage collections during an import (see _collections_paused)
@@ -313,6 +317,7 @@ class ImportPipeline:
         if written:
             report.alias_conflicts = len(self.store.regroup(written, report.outcome.earlier_groups).conflicts)
         report.known_exploited = self.store.mark_known_exploited(written)
+        self._enqueue_matching(written)
         timer.add("link", started)
         self.store.record_run(
             ImportRun(
@@ -326,6 +331,16 @@ class ImportPipeline:
             )
         )
         return report
+
+    def _enqueue_matching(self, written: set[str]) -> None:
+        """Partners' assets are matched against the records written by a `partners.match_records` job (named, not
+        imported: the partners layer is above this one), in jobs of at most MATCH_JOB_RECORDS ids."""
+        if not written:
+            return
+        ids = sorted(written)
+        payloads = [{"record_ids": ids[i : i + MATCH_JOB_RECORDS]} for i in range(0, len(ids), MATCH_JOB_RECORDS)]
+        with self.store.engine.begin() as conn:
+            enqueue_many(conn, MATCH_RECORDS, payloads)
 
     def _chunks(self, paths: list[Path], timer: _Timer, counts: ReadCounts) -> Iterator[list[Item]]:
         chunk: list[Item] = []

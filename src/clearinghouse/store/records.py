@@ -103,6 +103,21 @@ class RowPlans:
         )
 
 
+class PackageVersion(NamedTuple):
+    """A package version to match: OSV base ecosystem, name (as written) and version (None: not matchable)."""
+
+    ecosystem: str
+    name: str
+    version: str | None
+
+
+class PackageMatch(NamedTuple):
+    """What affects a `PackageVersion`: (record id, affected[] position) pairs, or why its version was refused."""
+
+    entries: tuple[tuple[str, int], ...]
+    refusal: InvalidVersion | None
+
+
 @dataclass(frozen=True)
 class Stats:
     records: int
@@ -337,6 +352,43 @@ class RecordStore:
             rows = _record_rows(conn, matched)
         return [_from_row(rows[i]) for i in matched if i in rows]
 
+    def match_packages(self, packages: Collection[PackageVersion]) -> dict[PackageVersion, PackageMatch]:
+        """`affected` for many packages at once (a partner's SBOM, the components a new record can affect).
+
+        The candidate entries of every (ecosystem, name) are read in a few queries rather than one per package, and
+        each version is judged by the same prepared matchers and the same rule as `affected` (`_matching_entries`):
+        a package whose version no entry lists and some range could not judge is refused (`PackageMatch.refusal`),
+        as `affected` raises. Ecosystems are OSV base ecosystems (every release matches, as `affected` does without
+        a release suffix); names are normalised here.
+        """
+        wanted: dict[tuple[str, str], list[PackageVersion]] = {}
+        for package in packages:
+            key = (package.ecosystem, normalize_name(package.ecosystem, package.name))
+            wanted.setdefault(key, []).append(package)
+        answers: dict[PackageVersion, PackageMatch] = {}
+        with self._snapshot() as conn:
+            candidates: dict[tuple[str, str], list[_EntryKey]] = {}
+            names = sorted({name_key for _, name_key in wanted})
+            for chunk in _chunks(names):
+                for record_id, position, modified, base, name_key in conn.execute(
+                    _CANDIDATES_OF_NAMES, {"names": list(chunk)}
+                ):
+                    if (base, name_key) in wanted:
+                        candidates.setdefault((base, name_key), []).append(_EntryKey(record_id, position, modified))
+            every = [key for keys in candidates.values() for key in keys]
+            matchers = self._matchers.get(every, lambda missing: _load_matchers(conn, missing))
+        for key, asked in wanted.items():
+            found = candidates.get(key, [])
+            for package in asked:
+                if package.version is None or not found:
+                    answers[package] = PackageMatch((), None)
+                    continue
+                entries, refusal = _matching_entries(found, matchers, package.version)
+                answers[package] = PackageMatch(
+                    tuple((entry.record_id, entry.position) for entry in entries), None if entries else refusal
+                )
+        return answers
+
     @contextmanager
     def _snapshot(self) -> Iterator[sa.Connection]:
         """A connection whose statements all read one state of the store.
@@ -511,6 +563,18 @@ _CANDIDATES = (
         affected_packages.c.name_key == sa.bindparam("name_key"),
     )
 )
+# `match_packages`: the candidates of many names at once (the ecosystem is checked in Python).
+_CANDIDATES_OF_NAMES = (
+    sa.select(
+        affected_packages.c.record_id,
+        affected_packages.c.position,
+        sa.cast(records.c.modified, sa.Text),
+        affected_packages.c.ecosystem_base,
+        affected_packages.c.name_key,
+    )
+    .join(records, records.c.id == affected_packages.c.record_id)
+    .where(affected_packages.c.name_key.in_(sa.bindparam("names", expanding=True)))
+)
 _CANDIDATES_OF_RELEASE = _CANDIDATES.where(affected_packages.c.ecosystem == sa.bindparam("ecosystem"))
 
 
@@ -648,17 +712,25 @@ def _matching_records(
     it in ``versions``, as OSV.dev answers; only when no entry lists it and some entry's ranges had to judge it
     is it refused (`InvalidVersion`), rather than answered "not affected".
     """
-    matched: set[str] = set()
+    matched, refusal = _matching_entries(candidates, matchers, version)
+    if refusal is not None and not matched:
+        raise refusal
+    return {key.record_id for key in matched}
+
+
+def _matching_entries(
+    candidates: Iterable[_EntryKey], matchers: dict[_EntryKey, AffectedMatcher], version: str
+) -> tuple[list[_EntryKey], InvalidVersion | None]:
+    """The candidate entries that include `version`, and the first refusal of a range that could not judge it."""
+    matched: list[_EntryKey] = []
     refusal: InvalidVersion | None = None
     for key in candidates:
         try:
             if matchers[key].affects(version):
-                matched.add(key.record_id)
+                matched.append(key)
         except InvalidVersion as exc:
             refusal = refusal or exc
-    if refusal is not None and not matched:
-        raise refusal
-    return matched
+    return matched, refusal
 
 
 def _load_matchers(conn: sa.Connection, keys: list[_EntryKey]) -> dict[_EntryKey, AffectedMatcher]:

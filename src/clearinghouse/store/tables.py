@@ -516,3 +516,71 @@ notification_deliveries = sa.Table(
     sa.Index(None, "organisation_id", "created_at"),
     sa.Index(None, "subscription_id"),
 )
+
+# Partners' assets (issue 14): critical-infrastructure organisations' SBOMs, each component with its package
+# identity (OSV base ecosystem and normalised name, the same key as `affected_packages`) so a new record finds the
+# components it can affect through an index, not a scan.
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("format", sa.String(40), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("uploaded_by", sa.String(200), nullable=False),
+    sa.Column("uploaded_at", Timestamp, nullable=False),
+    sa.Column("component_count", sa.Integer, nullable=False),
+    sa.Column("problem_count", sa.Integer, nullable=False),
+    sa.Column("problems", Json, nullable=False),  # [{ref, field, reason}], the first 1,000
+    sa.Index(None, "organisation_id"),
+)
+
+asset_components = sa.Table(
+    "asset_components",
+    metadata,
+    sa.Column("asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("ref", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("version", sa.Text),
+    sa.Column("purl", sa.Text),
+    sa.Column("cpe", sa.Text),
+    sa.Column("parent", sa.Text),
+    sa.Column("depends_on", Json, nullable=False),
+    sa.Column("ecosystem", sa.String(100)),  # OSV base ecosystem from the purl; None: not matchable
+    sa.Column("name_key", sa.Text),
+    sa.Index(None, "ecosystem", "name_key"),
+)
+
+# What a component is affected by: the record and which of its affected[] entries (the reason is read from it).
+# No foreign key to records: a replaced record is deleted and re-inserted, and its matches are re-evaluated.
+asset_matches = sa.Table(
+    "asset_matches",
+    metadata,
+    sa.Column("asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("record_id", sa.String(128), primary_key=True),
+    sa.Column("entries", Json, nullable=False),  # positions in the record's affected[] that include the version
+    sa.Column("matched_at", Timestamp, nullable=False),
+    sa.Index(None, "record_id"),
+)
+
+# One alert per (asset, record) once the partner may see the record; acknowledged by the partner.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("organisation_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("record_id", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("components", Json, nullable=False),  # the refs of the asset's components the record affects
+    sa.Column("embargo", Json),  # early warning under embargo: the case and its terms
+    sa.Column("raised_at", Timestamp, nullable=False),
+    sa.Column("acknowledged_at", Timestamp),
+    sa.Column("acknowledged_by", sa.String(200)),
+    sa.UniqueConstraint("asset_id", "record_id"),
+    sa.Index(None, "organisation_id", "state"),
+)

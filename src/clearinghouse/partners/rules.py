@@ -1,0 +1,135 @@
+"""Pure rules of the partners domain (no I/O): which package a component is, the alert lifecycle, and why a
+component matches a record.
+
+A component is matched by its purl: the purl type names the OSV ecosystem (the inverse of the OSV schema's purl
+mapping, `records.purls.PURL_TYPES`), namespace and name make the package name as OSV spells it (Maven
+``group:artifact``, Go and npm ``namespace/name``), and the version is the purl's, else the component's. A
+component with only a CPE, or a purl type OSV has no ecosystem for, is kept but cannot be matched (OSV records
+carry no CPEs). Distribution packages (deb, rpm, apk) are matched in every release of their distribution, as
+`clearinghouse affected` does for an ecosystem given without a release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from packageurl import PackageURL
+
+from clearinghouse.errors import InvalidVersion, UnknownEcosystem
+from clearinghouse.records.model import Affected, Range, RangeType
+from clearinghouse.records.versions import affects, normalize_name
+from clearinghouse.statemachine import StateMachine
+
+# purl type -> OSV ecosystem, for types naming one ecosystem.
+_ECOSYSTEM_OF_TYPE = {
+    "pypi": "PyPI",
+    "npm": "npm",
+    "maven": "Maven",
+    "golang": "Go",
+    "cargo": "crates.io",
+    "gem": "RubyGems",
+    "nuget": "NuGet",
+    "composer": "Packagist",
+    "hex": "Hex",
+    "pub": "Pub",
+    "hackage": "Hackage",
+    "cran": "CRAN",
+    "swift": "SwiftURL",
+    "githubactions": "GitHub Actions",
+    "bitnami": "Bitnami",
+    "conan": "ConanCenter",
+}
+# Distribution package types: the namespace names the distribution.
+_ECOSYSTEM_OF_DISTRIBUTION = {
+    "deb": {"debian": "Debian", "ubuntu": "Ubuntu"},
+    "apk": {"alpine": "Alpine", "wolfi": "Wolfi", "chainguard": "Chainguard"},
+    "rpm": {
+        "almalinux": "AlmaLinux",
+        "rocky-linux": "Rocky Linux",
+        "rocky": "Rocky Linux",
+        "redhat": "Red Hat",
+        "opensuse": "openSUSE",
+        "suse": "SUSE",
+        "mageia": "Mageia",
+        "azurelinux": "Azure Linux",
+        "photon": "Photon OS",
+        "openeuler": "openEuler",
+    },
+}
+
+
+@dataclass(frozen=True)
+class PackageIdentity:
+    """A component as the record store knows packages: OSV ecosystem, name, normalised name and version."""
+
+    ecosystem: str
+    name: str
+    name_key: str
+    version: str | None
+
+
+def package_of(purl: str | None, component_version: str | None) -> PackageIdentity | None:
+    """The package a component's (well-formed) purl names, or None when it names none OSV knows."""
+    if purl is None:
+        return None
+    parsed = PackageURL.from_string(purl)
+    ecosystem = _ECOSYSTEM_OF_TYPE.get(parsed.type)
+    name = str(parsed.name)
+    if ecosystem is None:
+        ecosystem = _ECOSYSTEM_OF_DISTRIBUTION.get(parsed.type, {}).get((parsed.namespace or "").lower())
+        if ecosystem is None:
+            return None
+    elif parsed.namespace:
+        name = f"{parsed.namespace}{':' if parsed.type == 'maven' else '/'}{name}"
+    try:
+        name_key = normalize_name(ecosystem, name)
+    except UnknownEcosystem:
+        return None
+    version = parsed.version or component_version
+    return PackageIdentity(ecosystem, name, name_key, version or None)
+
+
+# --- alerts ------------------------------------------------------------------------------------------------------
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+
+
+ALERT_LIFECYCLE = StateMachine("alert", {AlertState.OPEN: frozenset({AlertState.ACKNOWLEDGED})})
+
+
+def alert_title(record_id: str, summary: str | None, asset_name: str, components: int) -> str:
+    what = f"{record_id}: {summary}" if summary else record_id
+    plural = "component" if components == 1 else "components"
+    return " ".join(f"{what} affects {components} {plural} of {asset_name}".split())[:500]
+
+
+# --- why a component matches -----------------------------------------------------------------------------------
+
+
+def _range_text(rng: Range) -> str:
+    events = ", ".join(f"{event.kind} {event.value}" for event in rng.events)
+    return f"{rng.type.value} range [{events}]"
+
+
+def match_reasons(affected: Affected, position: int, version: str) -> list[str]:
+    """Which parts of one affected entry include `version`: the listed versions, and each range that does on its
+    own, judged by the same evaluator as the match (`records.versions.affects`)."""
+    package = affected.package
+    where = f"affected[{position}]" + (f" {package.ecosystem} {package.name}" if package else "")
+    reasons: list[str] = []
+    if affected.versions and affects(affected.model_copy(update={"ranges": None}), version):
+        reasons.append(f"{where}: version {version} is listed in versions")
+    for rng in affected.ranges or ():
+        if rng.type is RangeType.GIT:
+            continue
+        try:
+            inside = affects(affected.model_copy(update={"ranges": [rng], "versions": None}), version)
+        except InvalidVersion:
+            inside = False
+        if inside:
+            reasons.append(f"{where}: {_range_text(rng)} includes {version}")
+    return reasons or [f"{where} includes {version}"]
