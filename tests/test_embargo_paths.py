@@ -53,6 +53,7 @@ class Embargoed:
     advisory_id: str
     headers: dict[str, dict[str, str]]
     actors: dict[str, Actor]
+    later_report: str  # submitted after the case opened, naming its CVE: de-duplication finds the advisory
 
 
 Probe = Callable[[Embargoed, str], bool]
@@ -86,6 +87,14 @@ def _case_list(world: Embargoed, who: str) -> bool:
     return response.status_code == 200 and world.case_id in {c["id"] for c in response.json()["cases"]}
 
 
+def _report_duplicates(world: Embargoed, who: str) -> bool:
+    response = _status(world, who, f"/api/v1/reports/{world.later_report}")
+    if response.status_code != 200:
+        return False
+    candidates = (response.json().get("duplicates") or {}).get("candidates", [])
+    return f"record:{world.advisory_id}" in {c["id"] for c in candidates}
+
+
 def _export(world: Embargoed, who: str) -> bool:
     visibility = export_visibility(world.actors[who], Tlp.RED)
     records = RecordStore(world.engine).find(world.advisory_id)
@@ -107,6 +116,8 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("GET /api/v1/cases/{case_id}", _case),
     ReadPath("GET /api/v1/cases", _case_list),
     ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False),
+    # A reporter is never told which non-public record its report resembles (staff are: see the test below).
+    ReadPath("GET /api/v1/reports/{id} duplicates", _report_duplicates, participants_see=False),
 ]
 NON_PARTICIPANTS = ("anonymous", "outsider")
 PARTICIPANTS = ("vendor", "reporter")
@@ -118,6 +129,7 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     actors: dict[str, Actor] = {"anonymous": ANONYMOUS}
     for who, name, kind, role in (
+        ("analyst", "Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST),
         ("reporter", "Reporter Org", OrgKind.REPORTER, Role.REPORTER),
         ("vendor", "Acme Software", OrgKind.VENDOR, Role.VENDOR),
         ("outsider", "Gamma Corp", OrgKind.VENDOR, Role.VENDOR),
@@ -136,7 +148,16 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         cases = CaseService(engine)
         case = cases.open_case(operator, [report_id], cve_id=CVE)
         cases.add_participant(operator, case.id, "Acme Software", CaseRole.VENDOR, "purl pkg:pypi/embargoed-pkg")
-        yield Embargoed(client, engine, tmp_path, case.id, case.advisory_id, headers, actors)
+        later = {**REPORT, "report": {**REPORT["report"], "description": f"Same as {CVE}: ../ escapes the target."}}
+        later_id = client.post("/api/v1/reports", json=later, headers=headers["reporter"]).json()["report_ids"][0]
+        client.app.state.worker.run_until_idle()  # type: ignore[attr-defined]
+        yield Embargoed(client, engine, tmp_path, case.id, case.advisory_id, headers, actors, later_id)
+
+
+def test_staff_see_what_the_probes_look_for(embargoed: Embargoed) -> None:
+    """The probes are not vacuous: each finds the advisory for clearinghouse staff."""
+    for path in READ_PATHS:
+        assert path.probe(embargoed, "analyst") is (path.name != "export (CLI `export`, sharing.export)"), path.name
 
 
 @pytest.mark.parametrize("path", READ_PATHS, ids=[p.name for p in READ_PATHS])
