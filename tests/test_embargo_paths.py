@@ -20,6 +20,10 @@ from fastapi.testclient import TestClient
 from clearinghouse.api.app import create_app
 from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
+from clearinghouse.feeds.csaf_provider import DIRECTORIES as CSAF_DIRECTORIES
+from clearinghouse.feeds.stix import vulnerability_id
+from clearinghouse.feeds.taxii import COLLECTIONS as TAXII_COLLECTIONS
+from clearinghouse.formats.csaf import file_name as csaf_file_name
 from clearinghouse.identity.model import OrgKind, Role
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService
@@ -102,6 +106,44 @@ def _export(world: Embargoed, who: str) -> bool:
     return bool(export_records(records, ExportFormat.OSV, out, visibility).written)
 
 
+def _osv_query(world: Embargoed, who: str) -> bool:
+    query = {"package": {"ecosystem": "PyPI", "name": PACKAGE["package"]}, "version": PACKAGE["version"]}
+    single = world.client.post("/v1/query", json=query, headers=world.headers[who])
+    batch = world.client.post("/v1/querybatch", json={"queries": [query]}, headers=world.headers[who])
+    assert single.status_code == batch.status_code == 200, single.text + batch.text
+    listed = [v["id"] for v in single.json().get("vulns", [])] + [
+        v["id"] for v in batch.json()["results"][0].get("vulns", [])
+    ]
+    return world.advisory_id in listed
+
+
+def _osv_vuln(world: Embargoed, who: str) -> bool:
+    return bool(_status(world, who, f"/v1/vulns/{world.advisory_id}").status_code == 200)
+
+
+def _csaf(world: Embargoed, who: str) -> bool:
+    name = csaf_file_name(world.advisory_id)
+    for directory in CSAF_DIRECTORIES:
+        index = _status(world, who, f"/.well-known/csaf/{directory}/index.txt")
+        feed = _status(world, who, f"/.well-known/csaf/{directory}/feed.json")
+        if name in index.text or world.advisory_id in feed.text:
+            return True
+        for year in range(2024, 2030):
+            if _status(world, who, f"/.well-known/csaf/{directory}/{year}/{name}").status_code == 200:
+                return True
+    return False
+
+
+def _taxii(world: Embargoed, who: str) -> bool:
+    vulnerability = vulnerability_id(world.advisory_id)
+    for collection in TAXII_COLLECTIONS:
+        objects = _status(world, who, f"/taxii2/api/collections/{collection}/objects/", limit=1000)
+        one = _status(world, who, f"/taxii2/api/collections/{collection}/objects/{vulnerability}/")
+        if world.advisory_id in objects.text or one.status_code == 200:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class ReadPath:
     name: str
@@ -118,6 +160,11 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False),
     # A reporter is never told which non-public record its report resembles (staff are: see the test below).
     ReadPath("GET /api/v1/reports/{id} duplicates", _report_duplicates, participants_see=False),
+    # Feeds hand unreleased records to staff only, participants included (they read them through the records API).
+    ReadPath("POST /v1/query, POST /v1/querybatch", _osv_query, participants_see=False),
+    ReadPath("GET /v1/vulns/{id}", _osv_vuln, participants_see=False),
+    ReadPath("CSAF provider (index.txt, feed.json, documents)", _csaf, participants_see=False),
+    ReadPath("TAXII (objects, object by id)", _taxii, participants_see=False),
 ]
 NON_PARTICIPANTS = ("anonymous", "outsider")
 PARTICIPANTS = ("vendor", "reporter")

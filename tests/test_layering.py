@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"ingest", "sharing", "notify"},
     {"intake", "frontier"},
     {"cases"},
-    {"partners"},
+    {"partners", "feeds"},
     {"evals"},
     {"workers"},
     {"api"},

@@ -297,6 +297,22 @@ class DuplicateSample(ClearinghouseError):
     status = 422
 
 
+# Feeds (OSV API, CSAF provider, TAXII) ---------------------------------------------------------------------------
+
+
+class InvalidFeedQuery(ClearinghouseError):
+    """A feed request the protocol itself refuses (OSV's INVALID_ARGUMENT, a TAXII filter that does not parse)."""
+
+    code = "invalid-feed-query"
+    status = 400
+
+
+class SigningUnavailable(ConfigurationError):
+    """The CSAF provider's OpenPGP key cannot be made or used (gpg missing, an unreadable key directory)."""
+
+    code = "signing-unavailable"
+
+
 # Coordination cases ----------------------------------------------------------------------------------------------
 
 

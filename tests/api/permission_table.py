@@ -132,6 +132,21 @@ _TLP_SEERS = {
     "record-red": STAFF,
     "record-embargoed": STAFF,  # TLP:GREEN but not released yet
 }
+# CSAF TLP directories: a directory whose label the caller cannot read does not exist for it.
+_CSAF_DIRECTORIES = {
+    "csaf-white": PUBLIC - NO_RECORDS_READ,
+    "csaf-green": RECORD_READERS,
+    "csaf-amber": STAFF,
+    "csaf-red": STAFF,
+}
+# TAXII collections, one per TLP label: one the caller cannot read does not exist for it.
+_TAXII_COLLECTIONS = {
+    "taxii-clear": PUBLIC - NO_RECORDS_READ,
+    "taxii-green": RECORD_READERS,
+    "taxii-amber": STAFF,
+    "taxii-amber+strict": STAFF,
+    "taxii-red": STAFF,
+}
 _REPORTS = {"report-rep": STAFF | {"rep-reporter"}, "report-ai": STAFF | {"ai-vendor", "ai-reporter"}}
 _MODELS = {"model-ai": SEES_NORTHWIND_MODEL, "model-ai2": SEES_SOUTHWIND_MODEL}
 _SUBMISSIONS = {"submission-ai": SEES_NORTHWIND_MODEL, "submission-ai2": SEES_SOUTHWIND_MODEL}
@@ -197,6 +212,26 @@ TABLE: dict[str, Row] = {
     "GET /api/v1/frontier/models/{model_id}/evaluations": Row(200, FRONTIER_READERS, _MODELS),
     "POST /api/v1/frontier/models/{model_id}/findings": Row(201, EVALUATORS, _MODELS),
     "GET /api/v1/frontier/models/{model_id}/report": Row(200, FRONTIER_READERS, _MODELS),
+    # Feeds: the records again, for OSV, CSAF and TAXII clients; the same TLP and release rules.
+    "POST /v1/query": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS, listing=True),
+    "POST /v1/querybatch": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS, listing=True),
+    "GET /v1/vulns/{vuln_id}": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS),
+    "GET /.well-known/csaf/provider-metadata.json": Row(200, EVERYONE),  # public; resolves no token
+    "GET /.well-known/csaf/openpgp/{key_file}": Row(200, EVERYONE, {"csaf-key": EVERYONE}),
+    "GET /.well-known/csaf/{directory}/index.txt": Row(200, PUBLIC - NO_RECORDS_READ, _CSAF_DIRECTORIES),
+    "GET /.well-known/csaf/{directory}/changes.csv": Row(200, PUBLIC - NO_RECORDS_READ, _CSAF_DIRECTORIES),
+    "GET /.well-known/csaf/{directory}/feed.json": Row(200, PUBLIC - NO_RECORDS_READ, _CSAF_DIRECTORIES),
+    "GET /.well-known/csaf/{directory}/{year}/{filename}": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS),
+    "GET /taxii2/": Row(200, EVERYONE),  # discovery and the API root are public; they resolve no token
+    "GET /taxii2/api/": Row(200, EVERYONE),
+    "GET /taxii2/api/collections/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS, listing=True),
+    "GET /taxii2/api/collections/{collection_id}/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS),
+    "GET /taxii2/api/collections/{collection_id}/objects/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS),
+    "GET /taxii2/api/collections/{collection_id}/manifest/": Row(200, PUBLIC - NO_RECORDS_READ, _TAXII_COLLECTIONS),
+    "GET /taxii2/api/collections/{collection_id}/objects/{object_id}/": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS),
+    "GET /taxii2/api/collections/{collection_id}/objects/{object_id}/versions/": Row(
+        200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS
+    ),
     # Coordination cases: staff coordinate; participants read (and post); anyone else is told the case is absent.
     "GET /api/v1/cases": Row(200, CASE_READERS, {"case-rep": ON_THE_CASE}, listing=True),
     "POST /api/v1/cases": Row(201, COORDINATORS),

@@ -23,6 +23,8 @@ from clearinghouse.api.app import create_app
 from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus
 from clearinghouse.cases.service import CaseService, NewAttachment
 from clearinghouse.config import Settings
+from clearinghouse.feeds.stix import vulnerability_id
+from clearinghouse.feeds.taxii import COLLECTIONS
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.identity.model import Principal
@@ -49,6 +51,13 @@ RECORD_STATES = {  # object name -> (TLP label, record status)
     "record-red": ("RED", "published"),
     "record-embargoed": ("GREEN", "embargoed"),
 }
+OSV_QUERY = {"package": {"ecosystem": "PyPI", "name": "matrix-package"}, "version": "1.0"}
+# The CSAF directory each record's advisory is filed in (by TLP; all were modified, never published, in 2026).
+CSAF_DIRECTORY = {
+    f"PYSEC-2099-{n}": {"CLEAR": "white", "GREEN": "green", "RED": "red"}.get(label, "amber")
+    for n, (label, _status) in enumerate(RECORD_STATES.values(), start=1)
+}
+RECORD_TLP = {f"PYSEC-2099-{n}": label for n, (label, _status) in enumerate(RECORD_STATES.values(), start=1)}
 CELLS_CHECKED: list[int] = []
 SBOM = {
     "bomFormat": "CycloneDX",
@@ -128,6 +137,12 @@ class World:
         p = self.principals
         if name in RECORD_STATES:
             return self.record_ids[name]
+        if name.startswith("taxii-"):
+            return next(c.id for c in COLLECTIONS.values() if c.label.value.lower() == name.removeprefix("taxii-"))
+        if name.startswith("csaf-"):
+            if name == "csaf-key":
+                return f"{self.client.app.state.csaf_provider.signer.fingerprint}.asc"  # type: ignore[attr-defined]
+            return name.removeprefix("csaf-")
         if name in ("case-rep", "case-ready"):
             return self._case(ready=name == "case-ready")
         if name == "message-acme":
@@ -244,6 +259,8 @@ def _body(operation: str, world: World) -> dict[str, Any] | None:
             "run_id": f"run-{n}",
             "metrics": {"ctf_solve_rate": {"value": 0.4}},
         },
+        "POST /v1/query": lambda: OSV_QUERY,
+        "POST /v1/querybatch": lambda: {"queries": [OSV_QUERY]},
         "POST /api/v1/cases": lambda: {"report_ids": [world.validated_report()]},
         "POST /api/v1/cases/{case_id}/reports": lambda: {"report_ids": [world.validated_report()]},
         "POST /api/v1/cases/{case_id}/participants": lambda: {"organisation": "Southwind AI", "reason": "matrix"},
@@ -276,6 +293,13 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
     params: dict[str, str] = {}
     if operation == "GET /api/v1/affected":
         params = PACKAGE
+    elif operation == "GET /.well-known/csaf/{directory}/{year}/{filename}":
+        assert object_id is not None
+        path = f"/.well-known/csaf/{CSAF_DIRECTORY[object_id]}/2026/{object_id.lower()}.json"
+    elif "{object_id}" in path:  # TAXII: the record's vulnerability object, in its label's collection
+        assert object_id is not None
+        collection = next(c.id for c in COLLECTIONS.values() if c.label.value == RECORD_TLP[object_id])
+        path = path.replace("{collection_id}", collection).replace("{object_id}", vulnerability_id(object_id))
     elif object_id is not None and "{" in path:
         path = path.split("{")[0] + object_id + path.split("}", 1)[1]
     response = world.client.request(
@@ -283,13 +307,20 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
     )
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/problem+json", (operation, response.text)
-    body = response.json() if response.headers["content-type"].endswith("json") else None
+    media_type = response.headers["content-type"].split(";")[0]  # TAXII's has a version parameter
+    body = response.json() if media_type.endswith("json") else None
     return response.status_code, body
 
 
 def _listed(operation: str, body: Any, object_id: str) -> bool:
     if operation == "GET /api/v1/affected":
         return object_id in {r["osv"]["id"] for r in body["records"]}
+    if operation == "GET /taxii2/api/collections/":
+        return object_id in {c["id"] for c in body["collections"]}
+    if operation == "POST /v1/query":
+        return object_id in {v["id"] for v in body.get("vulns", [])}
+    if operation == "POST /v1/querybatch":
+        return object_id in {v["id"] for v in body["results"][0].get("vulns", [])}
     if operation == "GET /api/v1/cases":
         return object_id in {c["id"] for c in body["cases"]}
     key = next(k for k in ("reports", "assets", "alerts") if k in body)

@@ -18,8 +18,15 @@ from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
 from clearinghouse.api.routers import audit, frontier, partners, records, reports
 from clearinghouse.api.routers import cases as case_routes
+from clearinghouse.api.routers import csaf as csaf_routes
+from clearinghouse.api.routers import osv as osv_routes
+from clearinghouse.api.routers import taxii as taxii_routes
 from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
+from clearinghouse.feeds.csaf_provider import CsafProvider
+from clearinghouse.feeds.osv_api import OsvApi
+from clearinghouse.feeds.signing import Signer
+from clearinghouse.feeds.taxii import TaxiiServer
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
 from clearinghouse.store.audit import AuditLog
@@ -80,6 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(frontier.router)
     app.include_router(audit.router)
+    # Feeds (OSV API, CSAF 2.0 provider, TAXII 2.1): the records again, for clients that read those protocols.
+    app.state.osv_api = OsvApi(record_store)
+    app.state.csaf_provider = CsafProvider(record_store, Signer(settings.home))
+    app.state.taxii = TaxiiServer(record_store)
+    app.include_router(osv_routes.router)
+    app.include_router(csaf_routes.router)
+    app.include_router(taxii_routes.router)
     app.include_router(case_routes.router)
     app.include_router(partners.router)
     _offline_docs(app)

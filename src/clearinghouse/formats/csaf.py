@@ -114,6 +114,12 @@ def cwe_ids(record: OsvRecord) -> list[str]:
     return list(dict.fromkeys(str(c) for c in found if isinstance(c, str) and _CWE_PATTERN.match(c)))
 
 
+def file_name(tracking_id: str) -> str:
+    """The file name CSAF 2.0 section 5.1 gives a document: its tracking id lower-cased, anything outside
+    ``[+\\-a-z0-9]`` replaced by ``_``, then ``.json``."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "+-") else "_" for c in tracking_id.lower()) + ".json"
+
+
 def is_withdrawn(record: VulnerabilityRecord) -> bool:
     return record.osv.withdrawn is not None or record.status is RecordStatus.WITHDRAWN
 

@@ -421,22 +421,26 @@ def _version_set_cached(scheme_key: str, listed: tuple[str, ...]) -> frozenset[u
 
 
 def _in_range(compiled: _Compiled, version: uv.Version) -> bool:
-    if compiled.limits and not any(version < limit for limit in compiled.limits):
+    # Every scheme orders versions by univers' attrs-generated `__lt__`: a class check, then `(value,)` tuples
+    # compared. The events are of the version's own scheme, so comparing the `value`s directly is the same answer
+    # at a fraction of the cost (it was two thirds of a batch of OSV queries' time; `test_versions` holds it).
+    value = version.value
+    if compiled.limits and not any(value < limit.value for limit in compiled.limits):
         return False
     affected = False
     for kind, at in compiled.events:
         if kind == "introduced":
-            if at is None or not version < at:
+            if at is None or not value < at.value:
                 affected = True
             else:
                 break  # sorted: every later event is above the version too
         elif kind == "fixed":
-            if at is not None and not version < at:
+            if at is not None and not value < at.value:
                 affected = False
             else:
                 break
         elif kind == "last_affected" and at is not None:
-            if at < version:
+            if at.value < value:
                 affected = False
             else:
                 break

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 SCHEMA_FILES = {
     "osv": "osv/schema.json",
     "csaf-2.0": "csaf-2.0/csaf_json_schema.json",
+    "csaf-2.0-provider": "csaf-2.0/provider_json_schema.json",
     "cve5": "cve5/CVE_JSON_bundled_5.1.1.json",
     "kev": "kev/known_exploited_vulnerabilities_schema.json",
 }
@@ -38,10 +39,13 @@ def load_json(relative_path: str) -> Any:
 @cache
 def _registry() -> Registry[Any]:
     from referencing import Registry
-    from referencing.jsonschema import DRAFT7
+    from referencing.jsonschema import DRAFT7, DRAFT202012
 
     # The FIRST schemas declare a meta-schema of their own that `referencing` does not know; they are draft 7.
     pairs = [(url, DRAFT7.create_resource(load_json(path))) for url, path in _CVSS_URLS.items()]
+    # The CSAF provider metadata schema takes its publisher from the CSAF schema, by URL.
+    csaf = load_json(SCHEMA_FILES["csaf-2.0"])
+    pairs.append((csaf["$id"], DRAFT202012.create_resource(csaf)))
     return Registry().with_resources(pairs)
 
 

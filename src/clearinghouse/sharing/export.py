@@ -57,9 +57,7 @@ def dump_record(export_format: ExportFormat, record: VulnerabilityRecord) -> dic
 
 def file_name(export_format: ExportFormat, record: VulnerabilityRecord, document: dict[str, Any]) -> str:
     if export_format is ExportFormat.CSAF:
-        # CSAF 2.0 section 5.1: lower-case tracking id, anything outside [+\-a-z0-9] replaced by "_".
-        tracking = str(document["document"]["tracking"]["id"]).lower()
-        return "".join(c if c.isascii() and (c.isalnum() or c in "+-") else "_" for c in tracking) + ".json"
+        return csaf.file_name(str(document["document"]["tracking"]["id"]))
     if export_format is ExportFormat.CVE5:
         # Several records (GHSA, PYSEC, a distro's) often describe one CVE: one file each, none overwritten.
         cve_id = str(document["cveMetadata"]["cveId"])

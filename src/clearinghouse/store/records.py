@@ -339,18 +339,47 @@ class RecordStore:
         `ecosystem` without a release suffix (``AlmaLinux``) matches every release (``AlmaLinux:8``, ...);
         with one, only that release.
         """
+        with self._snapshot() as conn:
+            matched = self._matched(conn, ecosystem, name, version)
+            rows = _record_rows(conn, matched)
+        return [_from_row(rows[i]) for i in matched if i in rows]
+
+    def affected_ids(self, queries: Sequence[tuple[str, str, str]]) -> list[list[str] | InvalidVersion]:
+        """`affected` for many (ecosystem, name, version) queries in one read of the store, answering ids only
+        (sorted), or the `InvalidVersion` that query raised: a batch of queries (the OSV API's) reads no
+        documents and opens one snapshot, not one per query."""
+        answers: list[list[str] | InvalidVersion] = []
+        # A batch often asks about one package at several versions: its entries are looked up once.
+        packages: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
+        with self._snapshot() as conn:
+            for ecosystem, name, version in queries:
+                package = (ecosystem, normalize_name(ecosystem, name))
+                if package not in packages:
+                    packages[package] = self._entries(conn, ecosystem, name)
+                candidates, matchers = packages[package]
+                try:
+                    answers.append(sorted(_matching_records(candidates, matchers, version)))
+                except InvalidVersion as refusal:
+                    answers.append(refusal)
+        return answers
+
+    def _matched(self, conn: sa.Connection, ecosystem: str, name: str, version: str) -> list[str]:
+        """The sorted ids of the records `affected` answers with."""
+        candidates, matchers = self._entries(conn, ecosystem, name)
+        return sorted(_matching_records(candidates, matchers, version))
+
+    def _entries(
+        self, conn: sa.Connection, ecosystem: str, name: str
+    ) -> tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]:
+        """The package's stored affected entries and their prepared matchers."""
         statement, params = (
             _CANDIDATES,
             {"base": ecosystem.split(":", 1)[0], "name_key": normalize_name(ecosystem, name)},
         )
         if ":" in ecosystem:
             statement, params["ecosystem"] = _CANDIDATES_OF_RELEASE, ecosystem
-        with self._snapshot() as conn:
-            candidates = [_EntryKey(*row) for row in conn.execute(statement, params)]
-            matchers = self._matchers.get(candidates, lambda missing: _load_matchers(conn, missing))
-            matched = sorted(_matching_records(candidates, matchers, version))
-            rows = _record_rows(conn, matched)
-        return [_from_row(rows[i]) for i in matched if i in rows]
+        candidates = [_EntryKey(*row) for row in conn.execute(statement, params)]
+        return candidates, self._matchers.get(candidates, lambda missing: _load_matchers(conn, missing))
 
     def match_packages(self, packages: Collection[PackageVersion]) -> dict[PackageVersion, PackageMatch]:
         """`affected` for many packages at once (a partner's SBOM, the components a new record can affect).
@@ -723,11 +752,15 @@ def _matching_entries(
 ) -> tuple[list[_EntryKey], InvalidVersion | None]:
     """The candidate entries that include `version`, and the first refusal of a range that could not judge it."""
     matched: list[_EntryKey] = []
+    matched_records: set[str] = set()
     refusal: InvalidVersion | None = None
     for key in candidates:
+        if key.record_id in matched_records:
+            continue  # another entry of the record (another release, say) already matched: the answer stands
         try:
             if matchers[key].affects(version):
                 matched.append(key)
+                matched_records.add(key.record_id)
         except InvalidVersion as exc:
             refusal = refusal or exc
     return matched, refusal
