@@ -16,7 +16,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from clearinghouse.errors import CaseConflict
+from clearinghouse.errors import CaseConflict, InvalidVersion, UnknownEcosystem
 from clearinghouse.formats import osv as osv_format
 from clearinghouse.records.model import OsvRecord, canonical_ecosystem
 from clearinghouse.records.versions import parse_version
@@ -155,9 +155,13 @@ def published(document: Mapping[str, Any], vendors: VendorFacts, at: datetime, c
         if fixed:
             # One range per entry: fixed at the newest fixed version (a backport to an older branch then reads as
             # still affected, which errs on the safe side).
-            newest = max(fixed, key=lambda v: parse_version(str(package["ecosystem"]), v))
-            events = [{"introduced": "0"}, {"fixed": newest}]
-            entry = {**entry, "ranges": [*entry.get("ranges", ()), {"type": "ECOSYSTEM", "events": events}]}
+            try:
+                newest = max(fixed, key=lambda v: parse_version(str(package["ecosystem"]), v))
+            except (InvalidVersion, UnknownEcosystem):
+                newest = None  # versions this ecosystem cannot order make no range; the statement keeps them
+            if newest is not None:
+                events = [{"introduced": "0"}, {"fixed": newest}]
+                entry = {**entry, "ranges": [*entry.get("ranges", ()), {"type": "ECOSYSTEM", "events": events}]}
         affected.append(entry)
     updated["affected"] = affected
     if vendors.not_affected:

@@ -148,7 +148,10 @@ def cpe_key(pattern: str) -> tuple[str, str]:
 def repository_key(url: str) -> str:
     """`host/owner/repo`, lower case, without scheme, `.git` or trailing slash; a host alone is refused."""
     text = url.strip()
-    parsed = urlsplit(text if "://" in text else f"https://{text}")
+    try:
+        parsed = urlsplit(text if "://" in text else f"https://{text}")
+    except ValueError as exc:  # e.g. an unbalanced "[" (an IPv6 literal that is not one)
+        raise InvalidVendorDeclaration(f"repository {url!r} is not a repository URL: {exc}") from None
     if parsed.scheme not in ("https", "http", "git", "ssh") or not parsed.hostname:
         raise InvalidVendorDeclaration(f"repository {url!r} is not a repository URL (https://host/owner/repo)")
     path = parsed.path.strip("/").removesuffix(".git").lower()
