@@ -1,19 +1,35 @@
-"""Sustained intake over HTTP on loopback: reports/s, latency percentiles, and that none are lost.
+"""The flood benchmark (issue 16): intake and processing under a sustained offered load, over HTTP on loopback.
 
-Usage: python bench/intake.py [--seconds 10] [--rounds 2] [--concurrency 16] [--database-url URL]
-Starts `clearinghouse serve` in a subprocess on a fresh store (SQLite by default), creates a reporter token,
-then keeps `concurrency` keep-alive clients (asyncio in one thread, a minimal HTTP/1.1 client, so the load
-generator takes little of the CPU it shares with the server) posting structured reports for the given time.
-Afterwards it counts the reports in the store and checks every acknowledged (202) id is there.
-Rounds alternate rate limits off (the baseline) and on, each
-on a fresh store, and the acknowledged rates are printed side by side. Targets: >= 500 reports/s, p99 < 200 ms.
-PostgreSQL runs get a fresh schema, dropped afterwards.
+Usage: python bench/intake.py [DEV_SET] [--seconds 20] [--rate 500] [--records 3000] [--baseline-ref REF]
+    [--database-url URL] [--scale 1,2,4]
+
+Each round starts `clearinghouse serve` (its job worker included) on a fresh store holding `--records` records of
+the dev set, waits until the worker has indexed them (a probe report is processed), then offers `--rate` reports
+a second for `--seconds` (open loop: the sends are scheduled in time, not paced by the answers, so a slow server
+meets a growing queue as it would in a real flood) and samples the backlog (reports still `received`) every
+second. Two loads:
+
+* realistic: each report is built from a different dev-set record (its summary, details, package, versions, CWE
+  and CVSS vector), half of them records the store holds (known vulnerabilities reported again), half not;
+* near-duplicate flood: 20 records, each reported over and over with a few words changed (a tool re-running).
+
+Both run twice in the same run, on this code and on `--baseline-ref` (default: the commit before issue 16's
+batching), checked out with `git archive` into a temporary directory and run from there. Printed per round:
+acknowledged/s, processed/s while the load ran, the backlog at each quarter of the run and its growth over the
+second half, acceptance latency percentiles, CPU per report of the API and the worker, and acknowledged reports
+missing from the store. Targets (SQLite, 2 cores): processing >= 500 reports/s with the backlog not growing at
+500/s offered; p99 acceptance < 50 ms; nothing lost.
+
+`--scale 1,2,4` (for PostgreSQL, with `--database-url`) instead runs this code's realistic load with `serve
+--processes N --workers N` for each N and prints a table, with the CPU each report costs the API and the workers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import io
 import json
 import os
 import random
@@ -21,16 +37,25 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
-from _common import fresh_store_url
+import sqlalchemy as sa
+from _common import dataset, fresh_store_url
 
 TARGET_RATE = 500.0
-TARGET_P99_MS = 200.0
+TARGET_P99_MS = 50.0
+BASELINE_REF = "99487ce"  # main before issue 16: one report per transaction, no batches
+FLOOD_SOURCES = 20
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -39,47 +64,107 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "clearinghouse", *args], env=env, check=True, capture_output=True, text=True
-    ).stdout
+# -- reports built from dev-set records ----------------------------------------------------------------------------
 
 
-def report(n: int) -> dict[str, object]:
-    words = random.Random(n).sample(
-        [
-            "parser",
-            "overflow",
-            "crafted",
-            "header",
-            "remote",
-            "heap",
-            "token",
-            "cookie",
-            "path",
-            "traversal",
-            "template",
-            "race",
+def _cvss(record: dict[str, Any]) -> str | None:
+    for severity in record.get("severity") or ():
+        score = str(severity.get("score", ""))
+        if score.startswith("CVSS:3"):
+            return score
+    return None
+
+
+def _versions(affected: dict[str, Any]) -> list[str]:
+    listed = [str(v) for v in affected.get("versions") or ()][:5]
+    if listed:
+        return listed
+    events = [e for r in affected.get("ranges") or () for e in r.get("events", ())]
+    return [str(e["introduced"]) for e in events if e.get("introduced") not in (None, "0")][:3]
+
+
+def report_from_record(record: dict[str, Any], n: int) -> dict[str, Any] | None:
+    """A structured report telling what `record` tells, as a reporter would (no ids quoted)."""
+    affected = [a for a in record.get("affected") or () if a.get("package", {}).get("name")][:3]
+    summary = str(record.get("summary") or "").strip()
+    details = str(record.get("details") or "").strip()
+    if not affected or len(details) < 20:
+        return None
+    title = (summary or details.split(". ")[0])[:290]
+    if len(title) < 5:
+        return None
+    cwes = [c for c in (record.get("database_specific") or {}).get("cwe_ids") or () if str(c).startswith("CWE-")]
+    report: dict[str, Any] = {
+        "title": title,
+        "description": details[:20_000],
+        "affected": [
+            {
+                "ecosystem": a["package"]["ecosystem"].split(":")[0],
+                "name": a["package"]["name"],
+                "versions": _versions(a),
+            }
+            for a in affected
         ],
-        6,
-    )
+    }
+    if cwes:
+        report["cwe"] = cwes[0]
+    if (vector := _cvss(record)) is not None:
+        report["cvss_vector"] = vector
     return {
         "kind": "structured",
         "provenance": {"origin": "ai", "model": "bench-model", "tool": "bench", "run_id": f"run-{n}"},
-        "report": {
-            "title": f"Finding {n}: {' '.join(words[:3])}",
-            "description": f"Report {n}. A {' '.join(words)} issue lets a remote attacker corrupt memory.",
-            "affected": [{"purl": "pkg:pypi/jinja2", "versions": ["2.10"]}],
-            "cwe": "CWE-79",
-            "cvss_vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N",
-            "proof_of_concept": "curl -d '{{7*7}}' http://localhost/render",
-        },
+        "report": report,
     }
+
+
+def near_copy(report: dict[str, Any], rng: random.Random, n: int) -> dict[str, Any]:
+    """The same report with a few words changed, as a tool re-running on one finding sends it."""
+    words = report["report"]["description"].split()
+    for _ in range(3):
+        if words:
+            words[rng.randrange(len(words))] = rng.choice(["crafted", "remote", "malicious", "untrusted", "attacker"])
+    body = {**report["report"], "description": " ".join(words)}
+    return {**report, "report": body, "provenance": {**report["provenance"], "run_id": f"run-{n}"}}
+
+
+@dataclass
+class Corpus:
+    stored: list[dict[str, Any]]  # records imported into each round's store
+    realistic: list[dict[str, Any]]  # report bodies, each from a different record
+    flood_sources: list[dict[str, Any]]
+
+
+def build_corpus(path: Path, records: int, reports: int) -> Corpus:
+    rng = random.Random(16)
+    with gzip.open(path, "rt") as lines:
+        documents = [json.loads(line) for line in lines if line.strip()]
+    rng.shuffle(documents)
+    stored = documents[:records]
+    # Half from records the store holds, half from others.
+    pool = stored[: reports // 2] + documents[records : records + reports]
+    realistic = [r for n, d in enumerate(pool) if (r := report_from_record(d, n)) is not None][:reports]
+    rng.shuffle(realistic)
+    return Corpus(stored, realistic, realistic[:FLOOD_SOURCES])
+
+
+def flood_reports(corpus: Corpus, load: str, count: int) -> Iterator[bytes]:
+    rng = random.Random(7)
+    for n in range(count):
+        if load == "realistic":
+            body = corpus.realistic[n % len(corpus.realistic)]
+            if n >= len(corpus.realistic):  # more than the corpus holds: a rerun, told slightly differently
+                body = near_copy(body, rng, n)
+        else:
+            body = near_copy(corpus.flood_sources[n % FLOOD_SOURCES], rng, n)
+        yield json.dumps(body).encode()
+
+
+# -- load ----------------------------------------------------------------------------------------------------------
 
 
 class _Connection:
     """A minimal HTTP/1.1 keep-alive client on asyncio streams: far lighter than httpx, so the load generator
-    takes less of the CPU it shares with the server (its CPU use is printed with the results)."""
+    takes less of the CPU it shares with the server."""
 
     def __init__(self, host: str, port: int, token: str) -> None:
         self.host, self.port, self.token = host, port, token
@@ -89,14 +174,14 @@ class _Connection:
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
+        if self.reader is None:
+            raise ConnectionError("not connected")
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {self.token}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
-        status_line = await self.reader.readuntil(b"\r\n")
-        status = int(status_line.split()[1])
+        status = int((await self.reader.readuntil(b"\r\n")).split()[1])
         length, close = 0, False
         while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
             name, _, value = line.partition(b":")
@@ -116,203 +201,344 @@ class _Connection:
         self.reader = self.writer = None
 
 
+@dataclass
+class Load:
+    latencies: list[float] = field(default_factory=list)
+    acknowledged: list[str] = field(default_factory=list)
+    refused: int = 0  # 503 and other non-202 answers
+    statuses: Counter[int] = field(default_factory=Counter)  # every answer's status
+    failures: int = 0  # connection errors
+    late: int = 0  # sends that left more than 50 ms after their scheduled time (the generator fell behind)
+
+
+async def offer(port: int, token: str, bodies: list[bytes], rate: float, connections: int) -> Load:
+    """Send `bodies` at `rate` a second, each at its scheduled time, over up to `connections` connections."""
+    load = Load()
+    idle: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(_Connection("127.0.0.1", port, token))
+    started = time.perf_counter()
+
+    async def send(body: bytes, due: float) -> None:
+        connection = await idle.get()
+        sent = time.perf_counter()
+        if sent - due > 0.05:
+            load.late += 1
+        try:
+            status, data = await connection.post("/api/v1/reports", body)
+        except (OSError, asyncio.IncompleteReadError):
+            connection.close()
+            load.failures += 1
+            return
+        finally:
+            idle.put_nowait(connection)
+        load.latencies.append((time.perf_counter() - sent) * 1000)
+        load.statuses[status] += 1
+        if status == 202:
+            load.acknowledged.extend(json.loads(data)["report_ids"])
+        else:
+            load.refused += 1
+
+    tasks = []
+    for n, body in enumerate(bodies):
+        due = started + n / rate
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(send(body, due)))
+    await asyncio.gather(*tasks)
+    while not idle.empty():
+        idle.get_nowait().close()
+    return load
+
+
+# -- rounds --------------------------------------------------------------------------------------------------------
+
+
 def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its reaped children, from /proc."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
-    ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(f) for f in fields[11:15]) / ticks
+    return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its live descendants (server workers, the job worker)."""
-    total, pending = 0.0, [pid]
+def _descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
     while pending:
         current = pending.pop()
-        total += _process_cpu(current)
         try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text()
-            pending.extend(int(c) for c in children.split())
+            children = [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
         except OSError:
-            pass
-    return total
+            children = []
+        found.extend(children)
+        pending.extend(children)
+    return found
 
 
-async def _load(port: int, token: str, seconds: float, concurrency: int) -> tuple[list[float], list[str], int]:
-    latencies: list[float] = []
-    acknowledged: list[str] = []
-    failures = 0
-    deadline = time.monotonic() + seconds
-    counter = iter(range(10**9))
-
-    async def client() -> None:
-        nonlocal failures
-        connection = _Connection("127.0.0.1", port, token)
+def _workers(pid: int) -> list[int]:
+    """The job worker processes among a server's descendants (the others serve the API)."""
+    found = []
+    for child in _descendants(pid):
         try:
-            while time.monotonic() < deadline:
-                body = json.dumps(report(next(counter))).encode()
-                started = time.perf_counter()
-                try:
-                    status, data = await connection.post("/api/v1/reports", body)
-                except (OSError, asyncio.IncompleteReadError):
-                    connection.close()
-                    failures += 1
-                    continue
-                latencies.append((time.perf_counter() - started) * 1000)
-                if status == 202:
-                    acknowledged.extend(json.loads(data)["report_ids"])
-                else:
-                    failures += 1
-        finally:
-            connection.close()
-
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return latencies, acknowledged, failures
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in command:
+            found.append(child)
+    return found
 
 
 @dataclass
 class Round:
-    rate_limits: bool
+    code: str
+    load: str
     wall: float
-    latencies: list[float]
-    acknowledged: list[str]
-    failures: int
+    offered: int
+    result: Load
+    backlog: list[tuple[float, int]]  # (seconds since the load began, reports still received)
+    processed: int  # while the load ran
     lost: int
-    processed: int
-    waiting: int
-    own_cpu: float
-    server_cpu: float
     api_cpu: float
+    worker_cpu: float
+    drained_in: float | None  # seconds after the load until the backlog was empty (None: not within the wait)
 
     @property
-    def rate(self) -> float:
-        return len(self.acknowledged) / self.wall
+    def growth(self) -> float:
+        """Backlog growth over the second half of the load, reports/s (least squares)."""
+        half = [(t, b) for t, b in self.backlog if t >= self.wall / 2] or self.backlog
+        if len(half) < 2:
+            return 0.0
+        mean_t = statistics.mean(t for t, _ in half)
+        mean_b = statistics.mean(b for _, b in half)
+        spread = sum((t - mean_t) ** 2 for t, _ in half)
+        return sum((t - mean_t) * (b - mean_b) for t, b in half) / spread if spread else 0.0
 
 
-def run_round(options: argparse.Namespace, rate_limits: bool) -> Round:
-    """One load on a fresh store and server, with the rate limits on (never reached: every request still
-    passes through them and draws on the shared buckets) or off (the baseline)."""
+@contextmanager
+def code_tree(ref: str | None) -> Iterator[str | None]:
+    """PYTHONPATH for the code under test: None for this checkout, else `ref` exported into a temporary tree."""
+    if ref is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as tree:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "src"], check=True, capture_output=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tree, filter="data")
+        yield str(Path(tree) / "src")
+
+
+def run_round(
+    options: argparse.Namespace,
+    corpus: Corpus,
+    code: str,
+    pythonpath: str | None,
+    load: str,
+    processes: int | None = None,
+) -> Round:
     with tempfile.TemporaryDirectory() as home, fresh_store_url(options.database_url) as database_url:
         env = dict(
             os.environ,
             CLEARINGHOUSE_HOME=home,
-            CLEARINGHOUSE_RATE_LIMITS="on" if rate_limits else "off",
-            # Limits far above the load, so they cost what checking them costs and refuse nothing.
+            # Rate limits far above the load: checked on every request (as deployed), refusing nothing.
             CLEARINGHOUSE_RATE_PER_SECOND="100000",
             CLEARINGHOUSE_RATE_BURST="100000",
             CLEARINGHOUSE_ADDRESS_RATE_PER_SECOND="100000",
             CLEARINGHOUSE_ADDRESS_RATE_BURST="100000",
         )
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
         if database_url:
             env["CLEARINGHOUSE_DATABASE_URL"] = database_url
-        cli(env, "db", "upgrade")
-        cli(env, "admin", "create-org", "Bench Reporter", "--kind", "reporter")
-        token = (
-            cli(env, "admin", "create-token", "--org", "Bench Reporter", "--user", "bench", "--role", "reporter")
-            .strip()
-            .splitlines()[-1]
-        )
+
+        def cli(*args: str) -> str:
+            return subprocess.run(
+                [sys.executable, "-m", "clearinghouse", *args], env=env, check=True, capture_output=True, text=True
+            ).stdout
+
+        cli("db", "upgrade")
+        records = Path(home) / "records.jsonl"
+        records.write_text("".join(json.dumps(d) + "\n" for d in corpus.stored))
+        cli("import", str(records))
+        cli("admin", "create-org", "Bench Reporter", "--kind", "reporter")
+        token = cli("admin", "create-token", "--org", "Bench Reporter", "--user", "bench", "--role", "reporter")
+        token = token.strip().splitlines()[-1]
+        engine = sa.create_engine(database_url or f"sqlite:///{Path(home) / 'clearinghouse.db'}")
         port = free_port()
+        scale = [] if processes is None else ["--processes", str(processes), "--workers", str(processes)]
         server = subprocess.Popen(
-            [sys.executable, "-m", "clearinghouse", "serve", "--port", str(port)],
+            [sys.executable, "-m", "clearinghouse", "serve", "--port", str(port), *scale],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            api_cpu0, server_cpu0, own_cpu0 = _process_cpu(server.pid), _tree_cpu(server.pid), time.process_time()
+            _wait_ready(port, token, engine)
+            bodies = list(flood_reports(corpus, load, int(options.rate * options.seconds)))
+            workers = _workers(server.pid)
+            apis = [server.pid, *(p for p in _descendants(server.pid) if p not in workers)]
+            api0, worker0 = sum(_process_cpu(p) for p in apis), sum(_process_cpu(p) for p in workers)
+            processed0 = _processed(engine)
+            backlog: list[tuple[float, int]] = []
             started = time.monotonic()
-            latencies, acknowledged, failures = asyncio.run(_load(port, token, options.seconds, options.concurrency))
+            result = asyncio.run(_offer_and_sample(port, token, bodies, options, engine, backlog, started))
             wall = time.monotonic() - started
-            server_cpu, own_cpu = _tree_cpu(server.pid) - server_cpu0, time.process_time() - own_cpu0
-            api_cpu = _process_cpu(server.pid) - api_cpu0
+            processed = _processed(engine) - processed0
+            api_cpu = sum(_process_cpu(p) for p in apis) - api0
+            worker_cpu = sum(_process_cpu(p) for p in workers) - worker0
+            drained_in = _wait_drained(engine, options.drain_wait)
         finally:
             server.terminate()
             server.wait(timeout=30)
-        import sqlalchemy as sa
-
-        from clearinghouse.config import Settings
-        from clearinghouse.store.db import create_engine
-        from clearinghouse.store.tables import reports
-
-        engine = create_engine(Settings.from_env(env).database_url)
         with engine.connect() as conn:
-            stored = set(conn.execute(sa.select(reports.c.id)).scalars())
-            waiting = conn.execute(sa.select(sa.func.count()).where(reports.c.state == "received")).scalar_one()
+            stored = set(conn.execute(sa.text("SELECT id FROM reports")).scalars())
         engine.dispose()
-        lost = sum(1 for i in acknowledged if i not in stored)
-    return Round(
-        rate_limits,
-        wall,
-        latencies,
-        acknowledged,
-        failures,
-        lost,
-        len(stored) - waiting,
-        waiting,
-        own_cpu,
-        server_cpu,
-        api_cpu,
+    lost = sum(1 for i in result.acknowledged if i not in stored)
+    return Round(code, load, wall, len(bodies), result, backlog, processed, lost, api_cpu, worker_cpu, drained_in)
+
+
+def _received(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM reports WHERE state = 'received'")).scalar_one())
+
+
+def _processed(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM reports WHERE state <> 'received'")).scalar_one())
+
+
+def _wait_ready(port: int, token: str, engine: sa.Engine) -> None:
+    """Until the server answers and its worker has processed a probe report (its index is built)."""
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    probe = report_from_record(
+        {
+            "summary": "Probe",
+            "details": "A probe report that warms the worker up.",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "bench-probe"}}],
+        },
+        0,
+    )
+    answer = httpx.post(f"{base}/api/v1/reports", json=probe, headers={"Authorization": f"Bearer {token}"})
+    answer.raise_for_status()
+    deadline = time.monotonic() + 300
+    while _received(engine) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+async def _offer_and_sample(
+    port: int,
+    token: str,
+    bodies: list[bytes],
+    options: argparse.Namespace,
+    engine: sa.Engine,
+    backlog: list[tuple[float, int]],
+    started: float,
+) -> Load:
+    sending = asyncio.create_task(offer(port, token, bodies, options.rate, options.connections))
+    while not sending.done():
+        backlog.append((time.monotonic() - started, await asyncio.to_thread(_received, engine)))
+        await asyncio.wait([sending], timeout=1.0)
+    backlog.append((time.monotonic() - started, _received(engine)))
+    return sending.result()
+
+
+def _wait_drained(engine: sa.Engine, seconds: float) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if not _received(engine):
+            return time.monotonic() - started
+        time.sleep(0.25)
+    return None
+
+
+def print_round(r: Round) -> None:
+    q = statistics.quantiles(r.result.latencies, n=100) if len(r.result.latencies) > 1 else [0.0] * 99
+    acked = len(r.result.acknowledged)
+    quarters = [min(r.backlog, key=lambda s: abs(s[0] - r.wall * k / 4))[1] for k in (1, 2, 3, 4)]
+    drained = "not within the wait" if r.drained_in is None else f"{r.drained_in:.1f} s"
+    print(f"-- {r.code}, {r.load} load: {r.offered:,} offered in {r.wall:.1f} s ({r.offered / r.wall:,.0f}/s)")
+    print(
+        f"   acknowledged {acked:,} ({acked / r.wall:,.0f}/s), {r.result.refused} refused "
+        f"({dict(sorted(r.result.statuses.items()))}), {r.result.failures} connection errors, {r.result.late} sends "
+        f"late; lost: {r.lost}"
+    )
+    print(
+        f"   processed while loaded {r.processed:,} ({r.processed / r.wall:,.0f}/s); backlog at each quarter "
+        f"{', '.join(f'{b:,}' for b in quarters)}; growth over the 2nd half {r.growth:+,.0f}/s; "
+        f"drained after the load in {drained}"
+    )
+    print(
+        f"   acceptance latency ms: p50 {q[49]:.1f}, p95 {q[94]:.1f}, p99 {q[98]:.1f}, max "
+        f"{max(r.result.latencies, default=0):.1f}; CPU ms per report: API {r.api_cpu * 1000 / max(1, acked):.2f}, "
+        f"worker {r.worker_cpu * 1000 / max(1, r.processed):.2f}"
     )
 
 
-def print_round(options: argparse.Namespace, result: Round) -> None:
-    wall, rate = result.wall, result.rate
-    quantiles = statistics.quantiles(result.latencies, n=100)
-    limits = "rate limits ON (shared buckets)" if result.rate_limits else "rate limits OFF (baseline)"
-    print(
-        f"-- {limits}; store: {options.database_url or 'SQLite (embedded default)'}; "
-        f"{options.concurrency} clients, {wall:.1f} s"
+def verdict(r: Round, rate: float) -> str:
+    q = statistics.quantiles(r.result.latencies, n=100)[98] if len(r.result.latencies) > 1 else 0.0
+    keeps_pace = r.processed / r.wall >= min(rate, TARGET_RATE) * 0.95 and r.growth < 0.05 * rate
+    return (
+        f"{r.code:>8} {r.load:>14}: processing {r.processed / r.wall:6,.0f}/s "
+        f"{'keeps pace' if keeps_pace else 'FALLS BEHIND'}, p99 {q:5.1f} ms "
+        f"{'MET' if q < TARGET_P99_MS else 'NOT MET'}, lost {r.lost}"
     )
-    print(
-        f"acknowledged {len(result.acknowledged):,} reports ({rate:,.0f}/s), {result.failures} non-202 answers, "
-        f"{result.lost} acknowledged reports missing from the store"
-    )
-    p50, p95, p99 = quantiles[49], quantiles[94], quantiles[98]
-    print(
-        f"processed (checked, de-duplicated, triaged) by the job worker meanwhile: {result.processed:,} "
-        f"({result.processed / wall:,.0f}/s); {result.waiting:,} still queued when the load stopped"
-    )
-    print(f"latency ms: p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f}, max {max(result.latencies):.1f}")
-    print(
-        f"CPU over the run: load generator {result.own_cpu:.1f} s ({result.own_cpu / wall:.0%} of a core), "
-        f"server (all its processes) {result.server_cpu:.1f} s ({result.server_cpu / wall:.0%} of a core), of "
-        f"which the API process {result.api_cpu:.1f} s "
-        f"({result.api_cpu * 1000 / max(1, len(result.acknowledged)):.2f} ms per report); {os.cpu_count()} cores"
-    )
-    print(
-        f"rate target >= {TARGET_RATE:.0f}/s: {'MET' if rate >= TARGET_RATE else 'NOT MET'}; "
-        f"p99 target < {TARGET_P99_MS:.0f} ms: {'MET' if p99 < TARGET_P99_MS else 'NOT MET'}; "
-        f"lost: {'none' if not result.lost else result.lost}"
-    )
+
+
+def scale_table(options: argparse.Namespace, corpus: Corpus, counts: list[int]) -> None:
+    rows = []
+    for n in counts:
+        result = run_round(options, corpus, f"{n}+{n}", None, "realistic", processes=n)
+        print_round(result)
+        rows.append((n, result))
+    print(f"== API processes + workers, realistic load, {options.rate:,.0f}/s offered for {options.seconds:.0f} s:")
+    print("   N | acknowledged/s | processed/s | p99 ms | API CPU ms/report | worker CPU ms/report")
+    for n, r in rows:
+        acked = len(r.result.acknowledged)
+        p99 = statistics.quantiles(r.result.latencies, n=100)[98] if len(r.result.latencies) > 1 else 0.0
+        print(
+            f"  {n:>2} | {acked / r.wall:14,.0f} | {r.processed / r.wall:11,.0f} | {p99:6.1f} | "
+            f"{r.api_cpu * 1000 / max(1, acked):17.2f} | {r.worker_cpu * 1000 / max(1, r.processed):20.2f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=10.0, help="per round")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds per setting, alternating off/on")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("dataset", nargs="?", default=None)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="reports offered per second")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--records", type=int, default=3000, help="dev-set records in each round's store")
+    parser.add_argument("--drain-wait", type=float, default=30.0, help="seconds to wait for the backlog to empty")
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the baseline code; '' for none")
+    parser.add_argument("--loads", default="realistic,flood")
     parser.add_argument("--database-url", default=None)
-    options = parser.parse_args()
-    results = [run_round(options, rate_limits=bool(n % 2)) for n in range(2 * options.rounds)]
-    for result in results:
-        print_round(options, result)
-    on = [r.rate for r in results if r.rate_limits]
-    off = [r.rate for r in results if not r.rate_limits]
-    print(
-        f"== acknowledged/s, same run: rate limits OFF {', '.join(f'{r:,.0f}' for r in off)} "
-        f"(mean {statistics.mean(off):,.0f}) | ON {', '.join(f'{r:,.0f}' for r in on)} "
-        f"(mean {statistics.mean(on):,.0f}): {statistics.mean(on) / statistics.mean(off):.0%} of the baseline"
+    parser.add_argument(
+        "--scale", default="", help="e.g. 1,2,4: this code only, realistic load, N API processes and N workers each"
     )
+    options = parser.parse_args()
+    corpus = build_corpus(dataset(options.dataset), options.records, int(options.rate * options.seconds))
+    print(
+        f"{len(corpus.stored):,} records in each store; {len(corpus.realistic):,} distinct realistic reports; "
+        f"store: {options.database_url or 'SQLite (embedded default)'}; {os.cpu_count()} cores"
+    )
+    if options.scale:
+        scale_table(options, corpus, [int(n) for n in options.scale.split(",")])
+        return
+    rounds: list[Round] = []
+    codes = [("baseline", options.baseline_ref)] if options.baseline_ref else []
+    for code, ref in [*codes, ("current", None)]:
+        with code_tree(ref) as pythonpath:
+            for load in options.loads.split(","):
+                rounds.append(run_round(options, corpus, code, pythonpath, load))
+                print_round(rounds[-1])
+    print(f"== same run, {options.rate:,.0f} reports/s offered for {options.seconds:.0f} s:")
+    for r in rounds:
+        print(verdict(r, options.rate))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from clearinghouse.api.app import create_app
 from clearinghouse.cases.service import CaseService
 from clearinghouse.config import Settings
 from clearinghouse.feeds.csaf_provider import DIRECTORIES as CSAF_DIRECTORIES
@@ -34,6 +33,8 @@ from clearinghouse.records.model import Tlp
 from clearinghouse.sharing.export import ExportFormat, export_records
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
+from clearinghouse.store.web_accounts import WebAccounts
+from clearinghouse.web.app import create_app  # the API with the web pages: both kinds of read path
 
 CVE = "CVE-2026-49999"
 PACKAGE = {"ecosystem": "PyPI", "package": "embargoed-pkg", "version": "1.0"}
@@ -144,6 +145,42 @@ def _taxii(world: Embargoed, who: str) -> bool:
     return False
 
 
+WEB_PASSWORD = "a long enough passphrase"
+
+
+def _page(world: Embargoed, who: str, path: str) -> Any:
+    """A page as `who` sees it in a browser: signed in with a password (anonymous: not signed in)."""
+    with TestClient(world.client.app) as browser:
+        if who != "anonymous":
+            form = browser.get("/sign-in").text
+            token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed = browser.post("/sign-in", data={"csrf_token": token, "login": who, "password": WEB_PASSWORD})
+            assert signed.status_code == 200, signed.text
+        return browser.get(path, follow_redirects=False)  # anonymous: a redirect to sign in, not a page
+
+
+def _web_advisory(world: Embargoed, who: str) -> bool:
+    return bool(_page(world, who, f"/advisories/{world.advisory_id}").status_code == 200)
+
+
+def _web_advisory_by_alias(world: Embargoed, who: str) -> bool:
+    page = _page(world, who, f"/advisories/{CVE}")
+    return page.status_code == 200 and world.advisory_id in page.text
+
+
+def _web_download(world: Embargoed, who: str) -> bool:
+    return bool(_page(world, who, f"/advisories/{world.advisory_id}/osv.json").status_code == 200)
+
+
+def _web_case(world: Embargoed, who: str) -> bool:
+    return bool(_page(world, who, f"/cases/{world.case_id}").status_code == 200)
+
+
+def _web_case_list(world: Embargoed, who: str) -> bool:
+    page = _page(world, who, "/cases")
+    return page.status_code == 200 and world.case_id in page.text
+
+
 @dataclass(frozen=True)
 class ReadPath:
     name: str
@@ -165,6 +202,11 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("GET /v1/vulns/{id}", _osv_vuln, participants_see=False),
     ReadPath("CSAF provider (index.txt, feed.json, documents)", _csaf, participants_see=False),
     ReadPath("TAXII (objects, object by id)", _taxii, participants_see=False),
+    ReadPath("page /advisories/{id}", _web_advisory),
+    ReadPath("page /advisories/{alias}", _web_advisory_by_alias),
+    ReadPath("download /advisories/{id}/osv.json", _web_download, participants_see=False),
+    ReadPath("page /cases/{case_id}", _web_case),
+    ReadPath("page /cases", _web_case_list),
 ]
 NON_PARTICIPANTS = ("anonymous", "outsider")
 PARTICIPANTS = ("vendor", "reporter")
@@ -185,7 +227,8 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         grant = identity.create_token(name, who, role)
         headers[who] = {"Authorization": f"Bearer {grant.plaintext}"}
         actors[who] = identity.authenticate(grant.plaintext)
-    settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False)
+        WebAccounts(engine).create_user(name, who, role, WEB_PASSWORD)
+    settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False, rate_limits=False)
     with TestClient(create_app(settings)) as client:
         response = client.post("/api/v1/reports", json=REPORT, headers=headers["reporter"])
         report_id = response.json()["report_ids"][0]

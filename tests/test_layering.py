@@ -27,8 +27,10 @@ LAYERS: list[set[str]] = [
     {"cases"},
     {"partners", "feeds"},
     {"evals"},
+    {"reproduce"},
     {"workers"},
     {"api"},
+    {"web"},
     {"cli"},
     {"__main__", "__init__"},
 ]

@@ -31,6 +31,9 @@ class Settings:
     smtp_url: str | None = None  # smtp://[user:password@]host[:port][?starttls=1] or smtps://...
     mail_from: str = "clearinghouse@localhost"
     webhook_allow_private: bool = False
+    # Reports waiting to be processed past which new and low-credibility sources get 503 (twice: everyone but
+    # staff); 0 turns back-pressure off (issue 16, `intake.backpressure`).
+    backlog_limit: int = 20_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +59,7 @@ class Settings:
                 smtp_url=env.get("CLEARINGHOUSE_SMTP_URL") or None,
                 mail_from=env.get("CLEARINGHOUSE_MAIL_FROM", cls.mail_from),
                 webhook_allow_private=env.get("CLEARINGHOUSE_WEBHOOK_ALLOW_PRIVATE", "0") in {"1", "true", "yes"},
+                backlog_limit=int(env.get("CLEARINGHOUSE_BACKLOG_LIMIT", cls.backlog_limit)),
             )
         except ValueError as exc:
             raise ConfigurationError(f"bad CLEARINGHOUSE_* setting: {exc}") from None

@@ -386,4 +386,72 @@ class WebhookHostUnresolvable(InvalidSubscription):
     """A webhook URL whose host name does not resolve (now: at delivery this is retried, DNS may come back)."""
 
     code = "webhook-host-unresolvable"
+
+
+# Reproductions (issue 17) ----------------------------------------------------------------------------------------
+
+
+class InvalidReproduction(ClearinghouseError):
+    """A reproduction request (target, proof of concept, oracle) that cannot run as given; names the field."""
+
+    code = "invalid-reproduction"
     status = 422
+
+
+class EnvironmentBuildFailed(ClearinghouseError):
+    """A reproduction environment could not be built: the package or version does not exist or does not install,
+    it is over the size cap, or offline mode found it in neither the cache nor the local index."""
+
+    code = "environment-build-failed"
+    status = 422
+
+
+# Web sign-in -----------------------------------------------------------------------------------------------------
+
+
+class SignInFailed(Unauthenticated):
+    """A wrong user name, password or second-factor code: one message for all three (no account oracle)."""
+
+    code = "sign-in-failed"
+
+
+class AccountLocked(ClearinghouseError):
+    """Too many failed sign-ins in a row: the account refuses every attempt until `retry_after` seconds pass."""
+
+    code = "account-locked"
+    status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(f"too many failed sign-ins; try again in {self.retry_after} s")
+
+
+class WeakPassword(ClearinghouseError):
+    """A password the sign-in rules refuse (too short, too long, or the user name itself)."""
+
+    code = "weak-password"
+    status = 422
+
+
+class CsrfRefused(Forbidden):
+    """A form post without this session's CSRF token, or sent from another site (Origin)."""
+
+    code = "csrf-refused"
+
+
+# Intake back-pressure (issue 16) ---------------------------------------------------------------------------------
+
+
+class IntakeOverloaded(ClearinghouseError):
+    """The processing backlog is past its bound: this source is to send again later (503, `Retry-After`). The report
+    was not accepted, so nothing is lost: the sender still holds it."""
+
+    code = "intake-overloaded"
+    status = 503
+
+    def __init__(self, backlog: int, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"{backlog:,} reports are waiting to be processed; new and low-credibility sources are asked to send "
+            f"again in {retry_after} s (nothing was accepted)"
+        )

@@ -168,6 +168,7 @@ _ALERTS = {"alert-ci": frozenset({"ch-admin", "ci-partner"}), "alert-bank": froz
 TABLE: dict[str, Row] = {
     "GET /healthz": Row(200, EVERYONE),  # resolves no token at all
     "GET /api/v1/audit/checkpoint": Row(200, EVERYONE),  # public, as transparency logs publish theirs; no token
+    "GET /metrics": Row(200, TRIAGERS),  # processing backlog and step timings: staff (issue 16)
     # Records: TLP 2.0 and release state.
     "GET /api/v1/records/{identifier}": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS),
     "GET /api/v1/affected": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS, listing=True),
@@ -178,6 +179,9 @@ TABLE: dict[str, Row] = {
     "GET /api/v1/reports/{report_id}": Row(200, REPORT_READERS, _REPORTS),
     "POST /api/v1/reports/{report_id}/state": Row(200, TRIAGERS, _REPORTS, fresh=True),
     "POST /api/v1/reports/{report_id}/reprocess": Row(202, TRIAGERS, _REPORTS),
+    # Reproductions (issue 17): staff run them; whoever reads the report reads them.
+    "POST /api/v1/reports/{report_id}/reproductions": Row(202, TRIAGERS, _REPORTS),
+    "GET /api/v1/reports/{report_id}/reproductions": Row(200, REPORT_READERS, _REPORTS),
     "GET /api/v1/clusters/{cluster_id}": Row(200, TRIAGERS, {"cluster-rep": STAFF}),
     "POST /api/v1/reports/{report_id}/cluster": Row(200, TRIAGERS, _REPORTS),
     # Frontier-model review: a developer its own models, the government side every model.

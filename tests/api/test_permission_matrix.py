@@ -228,6 +228,10 @@ def _body(operation: str, world: World) -> dict[str, Any] | None:
         "POST /api/v1/alerts/{alert_id}/ack": lambda: {"note": "seen it"},
         "POST /api/v1/reports/{report_id}/state": lambda: {"target": "triaged", "reason": "looked at it"},
         "POST /api/v1/reports/{report_id}/cluster": lambda: {"action": "confirm", "reason": "same bug"},
+        "POST /api/v1/reports/{report_id}/reproductions": lambda: {
+            "poc": {"kind": "script", "source": "import matrix_package"},
+            "oracle": {"kind": "exception", "exception": "ValueError"},
+        },
         "POST /api/v1/frontier/criteria": lambda: {"yaml": CRITERIA},
         "POST /api/v1/frontier/models": lambda: {"name": f"Registered {n}", "version": "1", "modality": "text"},
         "POST /api/v1/frontier/models/{model_id}/self-assessment": lambda: {"criteria_id": CRITERIA_ID},

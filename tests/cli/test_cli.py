@@ -33,6 +33,7 @@ def test_import_show_stats(cli: Cli) -> None:
     stats = orjson.loads(out)
     assert stats["records"] == len(sample_documents())
     assert stats["by_source"]["Go Vulnerability Database"] == sum(d["id"].startswith("GO-") for d in sample_documents())
+    assert stats["processing"] == {"queued_reports": 0, "oldest_queued_seconds": 0.0, "steps": []}
 
 
 def test_reimport_is_idempotent_and_kev_marks_records(cli: Cli) -> None:

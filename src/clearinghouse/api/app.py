@@ -16,7 +16,7 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, partners, records, reports
+from clearinghouse.api.routers import audit, frontier, metrics, partners, records, reports, reproductions
 from clearinghouse.api.routers import cases as case_routes
 from clearinghouse.api.routers import csaf as csaf_routes
 from clearinghouse.api.routers import osv as osv_routes
@@ -27,8 +27,10 @@ from clearinghouse.feeds.csaf_provider import CsafProvider
 from clearinghouse.feeds.osv_api import OsvApi
 from clearinghouse.feeds.signing import Signer
 from clearinghouse.feeds.taxii import TaxiiServer
+from clearinghouse.intake.backpressure import IntakeGate
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
+from clearinghouse.reproduce.jobs import reproduction_service
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import IdentityStore
@@ -72,12 +74,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.records = record_store
     app.state.reports = report_store
     app.state.acceptance = acceptance
+    app.state.intake_gate = IntakeGate(settings.backlog_limit, report_store.backlog, report_store.credibility_record)
     app.state.audit = AuditLog(engine)
     # Verified tokens are remembered for 2 s: revocation here is immediate, from another process within 2 s.
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
     app.state.cases = CaseService(engine)
+    app.state.reproductions = reproduction_service(engine, settings)
     app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limits:
@@ -96,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(taxii_routes.router)
     app.include_router(case_routes.router)
     app.include_router(partners.router)
+    app.include_router(reproductions.router)
+    app.include_router(metrics.router)
     _offline_docs(app)
 
     @app.get("/healthz", tags=["service"], description="Liveness. **Access:** anyone.")

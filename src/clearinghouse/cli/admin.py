@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -12,9 +13,12 @@ from rich.table import Table
 
 from clearinghouse.cli import render
 from clearinghouse.config import Settings
+from clearinghouse.errors import IdentityError
+from clearinghouse.identity import passwords
 from clearinghouse.identity.model import OrgKind, Role, Scope
 from clearinghouse.store.db import open_engine
 from clearinghouse.store.identity import OPERATOR, IdentityStore
+from clearinghouse.store.web_accounts import WebAccounts
 
 admin_app = typer.Typer(help="Organisations, users and API tokens.", no_args_is_help=True)
 console = render.console()
@@ -107,3 +111,44 @@ def list_tokens(
             f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
         )
     console.print(table)
+
+
+def _accounts() -> WebAccounts:
+    return WebAccounts(open_engine(Settings.from_env()))
+
+
+def _new_password(prompt: str) -> str:
+    """A password from standard input when it is not a terminal (scripts), else asked twice without echo."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("again: ") != first:
+        raise IdentityError("the two passwords differ")
+    return first
+
+
+@admin_app.command("create-user")
+def create_user(
+    org: Annotated[str, typer.Option(help="Organisation name")],
+    login: Annotated[str, typer.Option(help="The user name to sign in with (unique)")],
+    role: Annotated[Role, typer.Option(help="The user's role")],
+) -> None:
+    """A person who signs in to the web interface; the password is read from the terminal (or standard input)."""
+    _accounts().create_user(org, login, role, _new_password(f"password for {login}: "), actor=_operator())
+    console.print(f"created user {login!r} ({role.value} of {org!r}); sign in at /sign-in", highlight=False)
+
+
+@admin_app.command("set-password")
+def set_password(login: Annotated[str, typer.Option(help="The user's login")]) -> None:
+    """A new password (also lifts a lock-out and ends the user's sessions)."""
+    _accounts().set_password(login, _new_password(f"new password for {login}: "), actor=_operator())
+    console.print(f"password of {login!r} changed; their sessions are ended", highlight=False)
+
+
+@admin_app.command("enable-totp")
+def enable_totp(login: Annotated[str, typer.Option(help="The user's login")]) -> None:
+    """Require an authenticator code at sign-in; prints the secret and otpauth URI once (for the user's app)."""
+    secret = _accounts().enable_totp(login, actor=_operator())
+    console.print("give these to the user's authenticator app; they are not shown again:", style="bold")
+    print(secret)
+    print(passwords.totp_uri(secret, login))

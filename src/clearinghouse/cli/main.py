@@ -33,6 +33,7 @@ from clearinghouse.cli.feeds import feeds_app
 from clearinghouse.cli.frontier import frontier_app
 from clearinghouse.cli.partners import alert_app, asset_app
 from clearinghouse.cli.reports import report_app
+from clearinghouse.cli.reproduce import reproduce_app
 from clearinghouse.config import Settings, tune_garbage_collector
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location, NotFound, PortInUse
@@ -65,6 +66,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(vendor_app, name="vendor")
 app.add_typer(asset_app, name="asset")
 app.add_typer(alert_app, name="alert")
+app.add_typer(reproduce_app, name="reproduce")
 
 console = render.console()
 errors = render.console(stderr=True)
@@ -241,12 +243,18 @@ def affected(
 
 @app.command()
 def stats(json_: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
-    """Counts of records by source and ecosystem."""
-    figures = _store(create=False).stats()
+    """Counts of records by source and ecosystem; the processing backlog and the intake steps' timings."""
+    from clearinghouse.intake.service import ReportService
+
+    store = _store(create=False)
+    figures = store.stats()
+    processing = ReportService(store.engine).processing_stats()
     if json_:
-        sys.stdout.write(orjson.dumps(figures.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        document = figures.as_dict() | {"processing": processing.as_dict()}
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     render.print_stats(console, figures)
+    render.print_processing(console, processing)
 
 
 @app.command()
@@ -294,33 +302,59 @@ def export(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="API processes sharing the port")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=64, help="Job worker processes [default: 1, or 0 with CLEARINGHOUSE_EMBEDDED_WORKER=0]"
+        ),
+    ] = None,
 ) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs, both offline).
+    """Run the web interface (sign in at /) and the HTTP API (OpenAPI at /openapi.json, docs at /docs, offline).
 
-    Queued report processing (unless CLEARINGHOUSE_EMBEDDED_WORKER=0, which leaves it to `clearinghouse worker`
-    processes) runs in a second process: the API process is bound to about one core by the GIL, so the worker
-    uses another instead of competing with intake for it.
+    Queued report processing runs in job worker processes of its own (`--workers`; one by default, none with
+    CLEARINGHOUSE_EMBEDDED_WORKER=0, which leaves it to `clearinghouse worker` processes elsewhere): the API process
+    is bound to about one core by the GIL, so a worker uses another instead of competing with intake for it.
+    `--processes N` runs N API processes on one port (on PostgreSQL: run this on several machines behind a load
+    balancer, all with the same CLEARINGHOUSE_DATABASE_URL).
     """
     import subprocess
 
     import uvicorn  # the server is only needed here; keep the other commands' start-up lean
 
-    from clearinghouse.api.app import create_app
+    from clearinghouse.web.app import create_app
 
     settings = Settings.from_env()
-    check_port_free(host, port)  # before the worker starts and anything is printed
-    open_engine(settings).dispose()  # migrate once, before the worker starts
-    job_worker = None
-    if settings.embedded_worker:
-        # At lower priority (nice 10) it starved under a flood: 1 report processed in 20 s against 58/s at the
-        # same priority, while intake stayed above 600/s either way (bench/intake.py).
-        job_worker = subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"], preexec_fn=die_with_parent)
-    console.print(f"Clearinghouse API on http://{host}:{port}/docs", highlight=False)
+    check_port_free(host, port)  # before the workers start and anything is printed
+    open_engine(settings).dispose()  # migrate once, before the workers start
+    count = workers if workers is not None else int(settings.embedded_worker)
+    # At lower priority (nice 10) a worker starved under a flood: 1 report processed in 20 s against 58/s at the
+    # same priority, while intake stayed above 600/s either way (bench/intake.py).
+    job_workers = [
+        subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"], preexec_fn=die_with_parent)
+        for _ in range(count)
+    ]
+    console.print(
+        f"Clearinghouse on http://{host}:{port}/ (sign in there), API docs on http://{host}:{port}/docs "
+        f"({_plural(processes, 'API process')}, {_plural(count, 'job worker')})",
+        highlight=False,
+    )
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        if processes == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        else:  # uvicorn's supervisor: each process builds the app from the same environment
+            uvicorn.run(
+                "clearinghouse.web.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=processes,
+                log_level="info",
+            )
     finally:
-        if job_worker is not None:
-            job_worker.send_signal(signal.SIGINT)  # finishes its job, then stops
+        for job_worker in job_workers:
+            job_worker.send_signal(signal.SIGINT)  # finishes its batch, then stops
+        for job_worker in job_workers:
             try:
                 job_worker.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -465,7 +499,8 @@ def demo(
     kev_catalog: Annotated[Path | None, typer.Option("--kev", help="KEV catalog (default: bundled sample)")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the example exports")] = Path("export"),
     serve_after: Annotated[
-        bool, typer.Option("--serve", help="Then issue a demo analyst token and run the API (--host, --port)")
+        bool,
+        typer.Option("--serve", help="Then issue a demo sign-in and analyst token and run the web interface and API"),
     ] = False,
     host: Annotated[str, typer.Option(help="Address the API listens on with --serve")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API with --serve")] = 8000,
@@ -511,8 +546,9 @@ def demo(
             target = out / export_format.value
             ctx.invoke(export, export_format=export_format, out=target, ids=chosen, max_tlp=Tlp.CLEAR)
     if serve_after:
-        console.rule("6. The API, with a demo analyst token")
+        console.rule("6. The web interface and the API, with a demo user and a demo analyst token")
         _demo_token(host, port)
+        _demo_user(host, port)
         ctx.invoke(serve, host=host, port=port)
 
 
@@ -541,6 +577,28 @@ def _demo_token(host: str, port: int) -> None:
 
 
 DEMO_ORGANISATION = "Demo Clearinghouse"
+DEMO_USER = "demo"
+
+
+def _demo_user(host: str, port: int) -> None:
+    """A staff administrator who signs in to the web interface, with a new random password each demo."""
+    import secrets
+
+    from clearinghouse.identity.model import Role
+    from clearinghouse.store.web_accounts import WebAccounts
+
+    accounts = WebAccounts(open_engine(Settings.from_env()))
+    password = secrets.token_urlsafe(12)
+    if any(account.login == DEMO_USER for account in accounts.accounts()):
+        accounts.set_password(DEMO_USER, password)
+    else:
+        accounts.create_user(DEMO_ORGANISATION, DEMO_USER, Role.ADMIN, password)
+    console.print(
+        f"sign in on http://{host}:{port}/sign-in as user [bold]{DEMO_USER}[/bold], password "
+        f"[bold]{password}[/bold] (role admin of {DEMO_ORGANISATION!r}; a new password each demo)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 _PR_SET_PDEATHSIG = 1

@@ -7,6 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from clearinghouse.intake.metrics import ProcessingStats
 from clearinghouse.records.model import VulnerabilityRecord
 from clearinghouse.store.records import Stats
 
@@ -86,6 +87,25 @@ def records_table(found: list[VulnerabilityRecord], title: str) -> Table:
             (record.osv.summary or record.osv.details or "")[:80],
         )
     return table
+
+
+def print_processing(console: Console, stats: ProcessingStats) -> None:
+    """The intake pipeline's backlog and per-step timings (issue 16; the same figures as `/metrics`)."""
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column(justify="right")
+    summary.add_row("Reports waiting to be processed", f"{stats.queued:,}")
+    summary.add_row("Oldest waiting for", f"{stats.oldest_age_seconds:,.1f} s")
+    console.print(summary)
+    if not stats.steps:
+        return
+    table = Table(title="Intake pipeline steps", header_style="bold")
+    for heading in ("Step", "Reports", "Failed", "Mean ms", "Total s"):
+        table.add_column(heading, justify="left" if heading == "Step" else "right")
+    for step in stats.steps:
+        mean = "-" if step.mean_ms is None else f"{step.mean_ms:.2f}"
+        table.add_row(step.step, f"{step.runs:,}", f"{step.failures:,}", mean, f"{step.seconds:,.1f}")
+    console.print(table)
 
 
 def print_stats(console: Console, stats: Stats) -> None:

@@ -13,6 +13,8 @@ from clearinghouse.frontier.criteria import CriteriaStatus
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.window import SubmissionState
 from clearinghouse.identity.model import OrgKind
+from clearinghouse.policy.filters import org_filter
+from clearinghouse.policy.rules import OrgScope
 from clearinghouse.store.tables import (
     evaluation_runs,
     frontier_classified_reviews,
@@ -106,6 +108,18 @@ class FrontierRepository:
             .join(organisations, organisations.c.id == frontier_models.c.developer_org_id)
             .where(frontier_models.c.id == model_id)
         ).first()
+
+    @staticmethod
+    def models_visible(conn: sa.Connection, scope: OrgScope) -> list[Any]:
+        """Models of the organisations the policy's `scope` admits, with their developer's name, by name."""
+        return list(
+            conn.execute(
+                sa.select(frontier_models, organisations.c.name.label("developer"))
+                .join(organisations, organisations.c.id == frontier_models.c.developer_org_id)
+                .where(org_filter(scope, frontier_models.c.developer_org_id))
+                .order_by(frontier_models.c.name, frontier_models.c.version)
+            )
+        )
 
     @staticmethod
     def set_planned_partner_release(conn: sa.Connection, model_id: str, release_on: date) -> None:
@@ -222,6 +236,19 @@ class FrontierRepository:
             .join(frontier_models, frontier_models.c.id == frontier_grants.c.model_id)
             .where(frontier_grants.c.id == grant_id)
         ).first()
+
+    @staticmethod
+    def grants_of(conn: sa.Connection, model_id: str) -> list[Any]:
+        """A model's grants (columns as `grant_row`), oldest first."""
+        return list(
+            conn.execute(
+                sa.select(frontier_grants, organisations.c.name.label("partner"), frontier_models.c.developer_org_id)
+                .join(organisations, organisations.c.id == frontier_grants.c.partner_org_id)
+                .join(frontier_models, frontier_models.c.id == frontier_grants.c.model_id)
+                .where(frontier_grants.c.model_id == model_id)
+                .order_by(frontier_grants.c.created_at, frontier_grants.c.id)
+            )
+        )
 
     @staticmethod
     def set_grant_state(conn: sa.Connection, grant_id: str, state: GrantState, now: datetime) -> None:

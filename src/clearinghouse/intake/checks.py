@@ -7,7 +7,9 @@ The checks are pure: the pipeline gathers the facts they need from the store (`K
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from clearinghouse.errors import InvalidVersion, UnknownEcosystem
 from clearinghouse.intake.findings import Finding
@@ -25,6 +27,7 @@ class KnownFacts:
     packages_known: dict[str, bool] = field(default_factory=dict)  # "ecosystem/name" -> in known data
     ai_generated: bool = False
     human_verified: bool = False
+    reproduction: Mapping[str, Any] | None = None  # the latest reproduction's verdict and reason (issue 17)
 
 
 def run_checks(finding: Finding, facts: KnownFacts) -> list[Signal]:
@@ -36,6 +39,7 @@ def run_checks(finding: Finding, facts: KnownFacts) -> list[Signal]:
         _proof_present(finding),
         _locations_plausible(finding),
         _human_verified(facts),
+        _reproduced(facts),
     ]
 
 
@@ -105,3 +109,16 @@ def _human_verified(facts: KnownFacts) -> Signal:
     if facts.human_verified:
         return Signal("human-verified", True, 1.5, "AI-generated, verified by a person")
     return Signal("human-verified", False, 1.5, "AI-generated and not verified by a person")
+
+
+def _reproduced(facts: KnownFacts) -> Signal:
+    """The harness ran the proof of concept in the sandbox: the strongest signal there is, either way."""
+    verdict = (facts.reproduction or {}).get("verdict")
+    reason = (facts.reproduction or {}).get("reason", "")
+    if verdict in {"reproduced", "reproduced_not_fixed"}:
+        return Signal("reproduced", True, 4.0, f"reproduced in the sandbox ({verdict}): {reason}")
+    if verdict == "not_reproduced":
+        return Signal("reproduced", False, 4.0, f"the proof of concept did not reproduce in the sandbox: {reason}")
+    if verdict == "error":
+        return Signal("reproduced", None, 4.0, f"the reproduction could not run: {reason}")
+    return Signal("reproduced", None, 4.0, "not reproduced yet")

@@ -19,6 +19,7 @@ from clearinghouse.store.records import RecordStore
 
 NEAR_DUPLICATE_THRESHOLD = 0.6
 MAX_CANDIDATES = 10
+_KEPT_FINGERPRINTS = 1024  # more than a batch holds
 
 
 def finding_fingerprint(finding: Finding) -> dedup.Fingerprint:
@@ -34,7 +35,8 @@ def finding_fingerprint(finding: Finding) -> dedup.Fingerprint:
 
 
 class DuplicateFinder:
-    """Keeps an in-memory index of published records and earlier reports, built on first use."""
+    """Keeps an in-memory index of published records and earlier reports, built on first use, and kept up to date
+    with the reports other workers triage (`sync`, which each batch calls first)."""
 
     def __init__(self, records: RecordStore, reports: ReportService) -> None:
         self.records = records
@@ -43,9 +45,37 @@ class DuplicateFinder:
         self._index: dedup.DedupIndex | None = None
         self._by_hash: dict[str, str] = {}
         self._by_identifier: dict[str, set[str]] = {}
+        self._position = 0  # the audit entry up to which other processes' triaged reports are indexed
+        # The pipeline asks about each finding of a batch twice (find, then text_similarity): fingerprinted once,
+        # kept until the next batch (by object identity, the finding held so its id is not reused meanwhile).
+        self._fingerprints: dict[int, tuple[Finding, dedup.Fingerprint]] = {}
+
+    def _fingerprint(self, finding: Finding) -> dedup.Fingerprint:
+        kept = self._fingerprints.get(id(finding))
+        if kept is None or kept[0] is not finding:
+            if len(self._fingerprints) >= _KEPT_FINGERPRINTS:
+                self._fingerprints.clear()
+            kept = self._fingerprints[id(finding)] = (finding, finding_fingerprint(finding))
+        return kept[1]
+
+    def sync(self) -> int:
+        """Index the reports other workers triaged since the last sync (read from the audit log, whose entries are
+        numbered in commit order); how many were new here. Cost follows what changed, not the store's size."""
+        with self._lock:
+            if self._index is None:
+                self._ensure_index()
+                return 0
+            self._fingerprints.clear()
+            found, self._position = self.reports.triaged_since(self._position)
+            new = [(report_id, finding) for report_id, finding in found if f"report:{report_id}" not in self._index]
+            for report_id, finding in new:
+                self._remember(report_id, finding)
+            return len(new)
 
     def _ensure_index(self) -> dedup.DedupIndex:
         if self._index is None:
+            # Read before the reports: anything triaged while they are read is found again by `sync`.
+            self._position = self.reports.audit_position()
             index = dedup.DedupIndex()
             for record in self.records.iter_records():
                 index.add(f"record:{record.id}", dedup.fingerprint_osv(record.osv))
@@ -59,12 +89,12 @@ class DuplicateFinder:
         with self._lock:
             self._ensure_index()
 
-    def _remember(self, report_id: str, finding: Finding) -> None:
+    def _remember(self, report_id: str, finding: Finding, fingerprint: dedup.Fingerprint | None = None) -> None:
         if self._index is None:
             raise RuntimeError("the duplicate index is built before reports are remembered")
         # A reprocessed (or re-run after a crash) report is already indexed; its submission never changes.
         if f"report:{report_id}" not in self._index:
-            self._index.add(f"report:{report_id}", finding_fingerprint(finding))
+            self._index.add(f"report:{report_id}", fingerprint or finding_fingerprint(finding))
         self._by_hash.setdefault(finding.content_hash, report_id)
         for identifier in finding.identifiers:
             self._by_identifier.setdefault(identifier, set()).add(report_id)
@@ -75,7 +105,7 @@ class DuplicateFinder:
         found: dict[str, float] = {}
         with self._lock:
             index = self._ensure_index()
-            query = finding_fingerprint(finding)
+            query = self._fingerprint(finding)
             for record_id in record_ids:
                 key = f"record:{record_id}"
                 if key in index:
@@ -83,7 +113,8 @@ class DuplicateFinder:
                     found[record_id] = 0.0 if evidence["conflict"] else float(evidence["text_similarity"] or 0.0)
         return found
 
-    def find(self, report_id: str, finding: Finding) -> dict[str, Any]:
+    def find(self, report_id: str, finding: Finding, named: Sequence[str] | None = None) -> dict[str, Any]:
+        """Candidates and cluster for a report; `named`: the records its identifiers name, if already read."""
         with self._lock:
             index = self._ensure_index()
             candidates: dict[str, dict[str, Any]] = {}
@@ -96,9 +127,12 @@ class DuplicateFinder:
                         candidates.setdefault(
                             f"report:{other}", {"score": 0.95, "evidence": {"identifier": identifier}}
                         )
-            for record_id in self.records.records_naming(list(finding.identifiers)):
+            if named is None:
+                named = self.records.records_naming(list(finding.identifiers))
+            for record_id in named:
                 candidates.setdefault(f"record:{record_id}", {"score": 0.95, "evidence": {"identifier": record_id}})
-            for candidate in index.candidates(finding_fingerprint(finding), MAX_CANDIDATES):
+            fingerprint = self._fingerprint(finding)
+            for candidate in index.candidates(fingerprint, MAX_CANDIDATES):
                 if candidate.other_id != f"report:{report_id}" and candidate.score >= NEAR_DUPLICATE_THRESHOLD:
                     candidates.setdefault(
                         candidate.other_id, {"score": candidate.score, "evidence": candidate.evidence}
@@ -107,7 +141,7 @@ class DuplicateFinder:
             best_report = next((key.removeprefix("report:") for key, _ in ranked if key.startswith("report:")), None)
             # Analysts split and merge clusters in the store: ask it, not a copy that may be stale.
             cluster_id = (self.reports.cluster_of(best_report) or best_report) if best_report else report_id
-            self._remember(report_id, finding)
+            self._remember(report_id, finding, fingerprint)
         return {
             "candidates": [{"id": key, **value} for key, value in ranked],
             "cluster_id": cluster_id,

@@ -211,11 +211,15 @@ class KnownRecordMatcher:
         for package in finding.packages:
             if not package.ecosystem:
                 continue
-            for version in package.versions[:MAX_VERSIONS]:
-                try:
-                    covering = self.records.affected(package.ecosystem, package.name, version)
-                except (InvalidVersion, UnknownEcosystem):
-                    continue  # a version the ecosystem cannot order matches no range; the report still goes on
+            try:
+                by_version = self.records.affected_versions(
+                    package.ecosystem, package.name, list(dict.fromkeys(package.versions[:MAX_VERSIONS]))
+                )
+            except UnknownEcosystem:
+                continue  # an ecosystem without version rules matches no range; the report still goes on
+            for version, covering in by_version.items():
+                if isinstance(covering, InvalidVersion):
+                    continue  # a version the ecosystem cannot order matches no range
                 for record in covering:
                     if _shareable(record):
                         found.setdefault(record.osv.id, _known(record))

@@ -7,13 +7,46 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from clearinghouse.errors import NotFound
 from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.views import QueueFilter
 from clearinghouse.policy.filters import org_filter, record_filter
 from clearinghouse.policy.principals import ANONYMOUS
 from clearinghouse.policy.rules import OrgScope, record_visibility
-from clearinghouse.store.tables import idempotency_keys, records, report_attachments, reports
+from clearinghouse.store.tables import (
+    audit_log,
+    idempotency_keys,
+    pipeline_step_totals,
+    records,
+    report_attachments,
+    reports,
+)
+
+
+def _like_escaped(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _narrowing(narrowing: QueueFilter) -> list[sa.ColumnElement[bool]]:
+    """SQL for the queue's filters: every search word in the title or the finding as submitted (any case)."""
+    found: list[sa.ColumnElement[bool]] = []
+    submitted = sa.cast(reports.c.submission, sa.Text)
+    for word in narrowing.words():
+        pattern = _like_escaped(word)
+        found.append(
+            sa.or_(
+                reports.c.title.ilike(pattern, escape="\\"),
+                submitted.ilike(pattern, escape="\\"),
+                reports.c.id == word,
+            )
+        )
+    if narrowing.ssvc is not None:
+        found.append(reports.c.ssvc == narrowing.ssvc)
+    if narrowing.origin is not None:
+        found.append(reports.c.provenance["origin"].as_string() == narrowing.origin)
+    return found
 
 
 class ReportRepository:
@@ -49,6 +82,49 @@ class ReportRepository:
     @staticmethod
     def update(conn: sa.Connection, report_id: str, values: dict[str, Any]) -> None:
         conn.execute(sa.update(reports).where(reports.c.id == report_id).values(**values))
+
+    @staticmethod
+    def update_many(conn: sa.Connection, updates: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Set each report's own values: one executemany per set of columns (failed runs set fewer)."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for report_id, values in updates:
+            by_columns.setdefault(tuple(sorted(values)), []).append(
+                {"report": report_id, **{f"new_{name}": value for name, value in values.items()}}
+            )
+        for columns, rows in by_columns.items():
+            statement = (
+                sa.update(reports)
+                .where(reports.c.id == sa.bindparam("report"))
+                .values({name: sa.bindparam(f"new_{name}") for name in columns})
+            )
+            conn.execute(statement, rows)
+
+    @staticmethod
+    def add_step_totals(conn: sa.Connection, totals: dict[str, tuple[int, int, float]]) -> None:
+        """Add (runs, failures, seconds) to each step's counters."""
+        if not totals:
+            return
+        rows = [{"step": s, "runs": r, "failures": f, "seconds": t} for s, (r, f, t) in sorted(totals.items())]
+        table = pipeline_step_totals
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[table.c.step],
+                set_={
+                    "runs": table.c.runs + insert.excluded.runs,
+                    "failures": table.c.failures + insert.excluded.failures,
+                    "seconds": table.c.seconds + insert.excluded.seconds,
+                },
+            ),
+            rows,
+        )
+
+    @staticmethod
+    def states(conn: sa.Connection, report_ids: Sequence[str]) -> dict[str, ReportState]:
+        if not report_ids:
+            return {}
+        rows = conn.execute(sa.select(reports.c.id, reports.c.state).where(reports.c.id.in_(list(report_ids))))
+        return {row.id: ReportState(row.state) for row in rows}
 
     @staticmethod
     def state(conn: sa.Connection, report_id: str) -> ReportState:
@@ -110,12 +186,15 @@ class ReportRepository:
         state: ReportState | None,
         limit: int,
         after: tuple[float | None, datetime, str] | None,
+        narrowing: QueueFilter | None = None,
     ) -> tuple[list[Any], int]:
         """Up to `limit` reports of the organisations the policy's `scope` admits, in queue order (priority, then
         age, then id) after the sort key `after`; and how many match in all."""
         filters: list[sa.ColumnElement[bool]] = [org_filter(scope, reports.c.organisation_id)]
         if state is not None:
             filters.append(reports.c.state == state.value)
+        if narrowing is not None:
+            filters.extend(_narrowing(narrowing))
         query = sa.select(reports).where(*filters)
         if after is not None:
             query = query.where(_after_in_queue(*after))
@@ -125,15 +204,61 @@ class ReportRepository:
             total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(*filters)).scalar_one()
         return rows, total
 
-    def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A report's finding (as submitted) and provenance."""
+    def submission(self, report_id: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """A report's finding (as submitted), provenance and latest reproduction verdict."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(reports.c.submission, reports.c.provenance).where(reports.c.id == report_id)
+                sa.select(reports.c.submission, reports.c.provenance, reports.c.reproduction).where(
+                    reports.c.id == report_id
+                )
             ).first()
         if row is None:
             raise NotFound(f"no report with id {report_id!r}")
-        return row.submission, row.provenance
+        return row.submission, row.provenance, row.reproduction
+
+    def submissions(
+        self, report_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]]:
+        """Each stored report's finding (as submitted), provenance and latest reproduction verdict, by id."""
+        if not report_ids:
+            return {}
+        query = sa.select(reports.c.id, reports.c.submission, reports.c.provenance, reports.c.reproduction).where(
+            reports.c.id.in_(list(report_ids))
+        )
+        with self.engine.connect() as conn:
+            return {row.id: (row.submission, row.provenance, row.reproduction) for row in conn.execute(query)}
+
+    def audit_head(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(audit_log.c.seq), 0))).scalar_one())
+
+    def triaged_after(self, position: int) -> tuple[list[str], int]:
+        """Ids of the reports moved to triaged by audit entries after `position`, in order; the last entry read."""
+        query = (
+            sa.select(audit_log.c.seq, audit_log.c.subject_id, audit_log.c.details)
+            .where(audit_log.c.seq > position, audit_log.c.action == "report.state")
+            .order_by(audit_log.c.seq)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        last = rows[-1].seq if rows else position
+        return [row.subject_id for row in rows if row.details.get("to") == ReportState.TRIAGED.value], last
+
+    def step_totals(self) -> list[tuple[str, int, int, float]]:
+        """(step, runs, failures, seconds) of every pipeline step, as the workers added them up."""
+        table = pipeline_step_totals
+        query = sa.select(table.c.step, table.c.runs, table.c.failures, table.c.seconds).order_by(table.c.step)
+        with self.engine.connect() as conn:
+            return [(row.step, int(row.runs), int(row.failures), float(row.seconds)) for row in conn.execute(query)]
+
+    def credibility_record(self, organisation_id: str) -> tuple[int, float | None]:
+        """How many of an organisation's reports were checked, and their mean credibility."""
+        query = sa.select(sa.func.count(reports.c.credibility), sa.func.avg(reports.c.credibility)).where(
+            reports.c.organisation_id == organisation_id
+        )
+        with self.engine.connect() as conn:
+            checked, mean = conn.execute(query).one()
+        return int(checked), None if mean is None else float(mean)
 
     def deduplicated(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, submission) of every report that went through de-duplication, oldest first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +22,9 @@ from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, Invali
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
+from clearinghouse.intake.metrics import ProcessingStats, StepTotals
 from clearinghouse.intake.repository import ReportRepository
-from clearinghouse.intake.views import ClusterPage, ReportPage, ReportView
+from clearinghouse.intake.views import ClusterPage, QueueFilter, ReportPage, ReportView
 from clearinghouse.policy import Actor, actor_name, rules
 from clearinghouse.safeparse import NUL, refuse_characters
 from clearinghouse.store import jobs as job_queue
@@ -50,6 +51,17 @@ class Submitted:
 class Accepted:
     report_ids: list[str]
     replayed: bool
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One report's pipeline run, to be stored: each step's outcome, the columns they set and, if triage decided,
+    the reason for the move from received to triaged."""
+
+    report_id: str
+    steps: dict[str, dict[str, Any]]
+    columns: dict[str, Any]
+    triaged: str | None
 
 
 def finding_from_json(data: dict[str, Any]) -> Finding:
@@ -112,7 +124,10 @@ class ReportService:
         job_payloads: list[dict[str, Any]] = []
         events: list[AuditEvent] = []
         key_rows: list[dict[str, Any]] = []
-        with self.audit.writing() as conn:
+        # The chain's lock only for the audit append, last: on PostgreSQL API processes insert their batches side
+        # by side. Two processes taking one Idempotency-Key at once: the key's primary key fails one transaction,
+        # and `accept_many` retries its submissions one by one (then the key is found and replayed).
+        with self.audit.writing(late=True) as conn:
             keys_in_batch: dict[tuple[str, str], tuple[str, list[str]]] = {}
             for submission in submissions:
                 if submission.idempotency_key is not None:
@@ -148,9 +163,9 @@ class ReportService:
             if report_rows:
                 self.repository.insert(conn, report_rows, attachment_rows)
                 job_queue.enqueue_many(conn, PROCESS_REPORT, job_payloads)
-                self.audit.append_many(conn, events)
             if key_rows:
                 self.repository.insert_idempotency_keys(conn, key_rows)
+            self.audit.append_many(conn, events)
         return outcomes
 
     def get(self, report_id: str, actor: Actor) -> ReportView:
@@ -167,14 +182,15 @@ class ReportService:
         limit: int = DEFAULT_LIMIT,
         state: ReportState | None = None,
         cursor: str | None = None,
+        narrowing: QueueFilter | None = None,
     ) -> ReportPage:
         """Reports the actor may see (the policy's filter), a page at a time: staff get the priority queue of
-        every organisation."""
+        every organisation; `narrowing` searches and filters it (the web inbox)."""
         after: tuple[float | None, datetime, str] | None = None
         if cursor is not None:
             priority, received_at, report_id = decode_cursor(_QUEUE, cursor, 3)
             after = (_cursor_float(priority), _cursor_time(received_at), _cursor_str(report_id))
-        rows, total = self.repository.page(rules.report_scope(actor), state, min(limit, MAX_LIMIT), after)
+        rows, total = self.repository.page(rules.report_scope(actor), state, min(limit, MAX_LIMIT), after, narrowing)
         views = self._visible(actor, rows)
         last = views[-1] if len(views) == limit else None
         next_cursor = (
@@ -206,15 +222,48 @@ class ReportService:
         public = self.repository.public_records(sorted(records)) if records else set()
         return [ReportView.from_row(row, _duplicates_for_reporter(row, owners, public)) for row in rows]
 
-    def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any]]:
-        """What the pipeline needs of a report, in one query: its finding and provenance."""
-        submission, provenance = self.repository.submission(report_id)
-        return finding_from_json(submission), provenance
+    def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any], dict[str, Any] | None]:
+        """What the pipeline needs of a report, in one query: its finding, provenance and latest reproduction."""
+        submission, provenance, reproduction = self.repository.submission(report_id)
+        return finding_from_json(submission), provenance, reproduction
+
+    def for_processing_many(
+        self, report_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]]:
+        """`for_processing` for a batch, in one query: each stored report's submission, provenance and latest
+        reproduction verdict (a report that does not exist is left out)."""
+        return self.repository.submissions(report_ids)
 
     def processed_findings(self) -> Iterator[tuple[str, Finding]]:
         """Every report that went through de-duplication, oldest first (to rebuild the duplicate index)."""
         for report_id, submission in self.repository.deduplicated():
             yield report_id, finding_from_json(submission)
+
+    def processing_stats(self) -> ProcessingStats:
+        """The backlog and every pipeline step's counters (operators and `/metrics`; no per-report detail)."""
+        queued, oldest = job_queue.JobQueue(self.engine).backlog(PROCESS_REPORT)
+        steps = [StepTotals(*totals) for totals in self.repository.step_totals()]
+        return ProcessingStats(queued, oldest, self.clock(), steps)
+
+    def backlog(self) -> int:
+        """How many reports wait to be processed (back-pressure reads this)."""
+        return job_queue.JobQueue(self.engine).backlog(PROCESS_REPORT)[0]
+
+    def credibility_record(self, organisation_id: str) -> tuple[int, float | None]:
+        """How many of an organisation's reports were checked and their mean credibility (its standing)."""
+        return self.repository.credibility_record(organisation_id)
+
+    def audit_position(self) -> int:
+        """The audit log's last entry number: `triaged_since` it finds the reports triaged after this moment."""
+        return self.repository.audit_head()
+
+    def triaged_since(self, position: int) -> tuple[list[tuple[str, Finding]], int]:
+        """The reports any process moved to triaged after audit entry `position` (commit order, as the chain is
+        extended one transaction at a time), with their findings; and the new position."""
+        report_ids, position = self.repository.triaged_after(position)
+        submissions = self.repository.submissions(report_ids)
+        found = [(i, finding_from_json(submissions[i][0])) for i in report_ids if i in submissions]
+        return found, position
 
     def record_pipeline(
         self,
@@ -226,13 +275,48 @@ class ReportService:
     ) -> None:
         """Store one pipeline run at once: each step's outcome, the columns they set and, if `triaged` gives the
         reason, the move from received to triaged. A run that stops half-way leaves nothing half-written."""
-        with self.audit.writing() as conn:
-            current = self.repository.state(conn, report_id)
+        written = self.record_pipelines([PipelineRun(report_id, steps, columns, triaged)], actor)
+        if not written:
+            raise NotFound(f"no report with id {report_id!r}")
+
+    def record_pipelines(
+        self,
+        runs: Sequence[PipelineRun],
+        actor: str,
+        finish: Callable[[sa.Connection], Collection[str]] | None = None,
+    ) -> list[str]:
+        """Store a batch of pipeline runs in one transaction (one commit, one audit append); the ids written.
+
+        `finish`, called first inside the transaction, says which reports' runs may be written (the worker marks
+        the jobs it still holds done there, so a run is stored exactly when its job completes). A report that no
+        longer exists is skipped.
+        """
+        # The runs' own columns are written before the chain's lock is taken (on PostgreSQL, other workers and the
+        # API write theirs meanwhile); the state moves, their audit entries and the shared step counters after it.
+        # A writer holding the lock from BEGIN that updates one of these reports meanwhile (an analyst's move of a
+        # report still being processed) can deadlock with this; PostgreSQL then aborts one of the two, and a
+        # failed batch is retried.
+        with self.audit.writing(late=True) as conn:
+            allowed = None if finish is None else set(finish(conn))
+            kept = [run for run in runs if allowed is None or run.report_id in allowed]
             now = self.clock()
-            values: dict[str, Any] = {"pipeline": steps, "updated_at": now, **columns}
-            if triaged is not None and current is ReportState.RECEIVED:
-                values |= self._move(conn, report_id, current, ReportState.TRIAGED, actor, triaged, now)
-            self.repository.update(conn, report_id, values)
+            self.repository.update_many(
+                conn, [(run.report_id, {"pipeline": run.steps, "updated_at": now, **run.columns}) for run in kept]
+            )
+            self.audit.lock(conn)
+            states = self.repository.states(conn, [run.report_id for run in kept])
+            events: list[AuditEvent] = []
+            moves: list[tuple[str, dict[str, Any]]] = []
+            for run in kept:
+                current = states.get(run.report_id)
+                if run.triaged is not None and current is ReportState.RECEIVED:
+                    moved, event = _move_event(run.report_id, current, ReportState.TRIAGED, actor, run.triaged, now)
+                    moves.append((run.report_id, moved))
+                    events.append(event)
+            self.audit.append_many(conn, events)
+            self.repository.update_many(conn, moves)
+            self.repository.add_step_totals(conn, _step_totals([run for run in kept if run.report_id in states]))
+        return [run.report_id for run in kept if run.report_id in states]
 
     def change_state(self, actor: Actor, report_id: str, target: ReportState, reason: str) -> ReportState:
         rules.require_triage(actor)
@@ -254,10 +338,9 @@ class ReportService:
         now: datetime,
     ) -> dict[str, Any]:
         """Check a lifecycle move against the transition table and audit it; the column values that make it."""
-        change = transition(current, target, actor, reason, now)
-        details = {"from": change.source.value, "to": change.target.value, "reason": reason}
-        self.audit.append(conn, actor, "report.state", "report", report_id, details)
-        return {"state": target.value, "updated_at": now}
+        values, event = _move_event(report_id, current, target, actor, reason, now)
+        self.audit.append_many(conn, [event])
+        return values
 
     def reprocess(self, actor: Actor, report_id: str) -> None:
         rules.require_triage(actor)
@@ -333,6 +416,25 @@ class ReportService:
                 {"from": source, "to": into_cluster, "reports": moved, "reason": reason},
             )
         return into_cluster
+
+
+def _step_totals(runs: Sequence[PipelineRun]) -> dict[str, tuple[int, int, float]]:
+    """Each step's (runs, failures, seconds) over a batch's runs."""
+    totals: dict[str, tuple[int, int, float]] = {}
+    for run in runs:
+        for step, outcome in run.steps.items():
+            count, failed, seconds = totals.get(step, (0, 0, 0.0))
+            totals[step] = (count + 1, failed + (not outcome.get("ok")), seconds + float(outcome.get("ms", 0)) / 1000)
+    return totals
+
+
+def _move_event(
+    report_id: str, current: ReportState, target: ReportState, actor: str, reason: str, now: datetime
+) -> tuple[dict[str, Any], AuditEvent]:
+    """Check a lifecycle move against the transition table: the column values that make it and its audit event."""
+    change = transition(current, target, actor, reason, now)
+    details = {"from": change.source.value, "to": change.target.value, "reason": reason}
+    return {"state": target.value, "updated_at": now}, AuditEvent(actor, "report.state", "report", report_id, details)
 
 
 def _replay(submission: Submitted, request_hash: str, report_ids: list[str]) -> Accepted | ClearinghouseError:

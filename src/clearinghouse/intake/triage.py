@@ -8,9 +8,10 @@ cvssv4_to_technical_impact mapping. Nothing here closes a report: a low score on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,21 @@ def _technical_impact(vectors: Sequence[str]) -> DecisionPoint:
 
 
 def derive_decision_points(
-    *, kev: bool, poc_present: bool, cvss_vectors: Sequence[str], mission_wellbeing: MissionWellbeing | None
+    *,
+    kev: bool,
+    poc_present: bool,
+    cvss_vectors: Sequence[str],
+    mission_wellbeing: MissionWellbeing | None,
+    reproduction: Mapping[str, Any] | None = None,
 ) -> list[DecisionPoint]:
+    verdict = (reproduction or {}).get("verdict")
     if kev:
         exploitation = DecisionPoint("Exploitation", Exploitation.ACTIVE.value, "listed in CISA KEV")
+    elif verdict in {"reproduced", "reproduced_not_fixed"}:
+        where = (reproduction or {}).get("where") or "the target"
+        exploitation = DecisionPoint(
+            "Exploitation", Exploitation.PUBLIC_POC.value, f"the proof of concept reproduced in the sandbox ({where})"
+        )
     elif poc_present:
         exploitation = DecisionPoint(
             "Exploitation", Exploitation.PUBLIC_POC.value, "the report includes a proof of concept"

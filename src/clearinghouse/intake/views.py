@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -37,6 +38,9 @@ class ReportView(BaseModel):
     priority: float | None
     duplicates: dict[str, Any] | None
     cluster_id: str | None
+    reproduction: dict[str, Any] | None = Field(
+        default=None, description="the latest reproduction's verdict, reason, oracle and where it fired"
+    )
 
     @classmethod
     def from_row(cls, row: Any, redacted: tuple[dict[str, Any] | None, str | None] | None = None) -> ReportView:
@@ -63,7 +67,23 @@ class ReportView(BaseModel):
             priority=row.priority,
             duplicates=duplicates,
             cluster_id=cluster_id,
+            reproduction=getattr(row, "reproduction", None),
         )
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What narrows the analyst queue beyond state: search words (all must appear in the title or the finding),
+    the SSVC decision and the provenance origin ("ai" or "human")."""
+
+    search: str = ""
+    ssvc: str | None = None
+    origin: str | None = None
+
+    MAX_WORDS: ClassVar[int] = 8
+
+    def words(self) -> list[str]:
+        return [w for w in self.search.split() if w][: self.MAX_WORDS]
 
 
 class ReportPage(BaseModel):

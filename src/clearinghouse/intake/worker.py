@@ -1,4 +1,9 @@
-"""Runs queued jobs in `clearinghouse worker` processes (`serve` starts one of its own)."""
+"""Runs queued jobs in `clearinghouse worker` processes (`serve` starts one of its own).
+
+Jobs are claimed in batches. A kind with a batch handler (report processing) gets the batch's jobs of its kind at
+once and marks them done in the transaction that writes their results (`Completion`); any other kind runs job by
+job and is marked done after its handler returns.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import sqlalchemy as sa
 
 from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.pipeline import ReportPipeline
@@ -19,23 +27,43 @@ from clearinghouse.store.records import RecordStore
 log = logging.getLogger("clearinghouse.worker")
 
 Handler = Callable[[dict[str, Any]], object]  # the result is not used: failures are recorded by the handler
+# Inside the transaction that writes a batch's results: mark done those of the jobs this worker still holds.
+Completion = Callable[[sa.Connection, Sequence[Job]], set[int]]
+# Runs a batch; returns the jobs it refused (job id -> why), which fail alone (retried with back-off).
+BatchHandler = Callable[[Sequence[Job], Completion], dict[int, str]]
+BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the lease (or the orphan sweep)
 
 
 class Worker:
-    def __init__(self, queue: JobQueue, handlers: dict[str, Handler], idle_sleep: float = 0.05, batch: int = 8) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: dict[str, Handler],
+        idle_sleep: float = 0.05,
+        batch: int = BATCH,
+        batch_handlers: dict[str, BatchHandler] | None = None,
+    ) -> None:
         self.queue = queue
         self.handlers = handlers
+        self.batch_handlers = batch_handlers or {}
         self.idle_sleep = idle_sleep
-        self.batch = batch  # jobs claimed at once; a crash leaves at most this many to the orphan sweep
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.batch = batch
+        # Unique per worker (several may share a process and a thread): its claims and completions are its own.
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim and run up to `batch` (or `limit`) due jobs; how many ran (0 when none was due)."""
         claimed = self.queue.claim(self.name, min(self.batch, limit or self.batch))
+        batched: dict[str, list[Job]] = {}
+        single: list[Job] = []
+        for job in claimed:
+            (batched.setdefault(job.kind, []) if job.kind in self.batch_handlers else single).append(job)
+        for kind, jobs in batched.items():
+            self._run_batch(kind, jobs)
         renewed = time.monotonic()
-        for index, job in enumerate(claimed):
+        for index, job in enumerate(single):
             if time.monotonic() - renewed > LEASE.total_seconds() / 3:  # keep the rest of the batch ours
-                self.queue.renew(self.name, [later.id for later in claimed[index:]])
+                self.queue.renew(self.name, [later.id for later in single[index:]])
                 renewed = time.monotonic()
             self._run(job)
         return len(claimed)
@@ -62,6 +90,23 @@ class Worker:
             if not worked:
                 stop.wait(self.idle_sleep)
 
+    def _run_batch(self, kind: str, jobs: list[Job]) -> None:
+        started = time.perf_counter()
+        try:
+            refused = self.batch_handlers[kind](jobs, self._complete)
+        except Exception as exc:  # the whole batch is retried with back-off, never lost
+            log.exception("batch of %d %s jobs failed", len(jobs), kind)
+            for job in jobs:
+                self.queue.fail(job, f"{exc.__class__.__name__}: {exc}")
+            return
+        for job in jobs:
+            if job.id in refused:
+                self.queue.fail(job, refused[job.id])
+        log.info("%d %s jobs done in %.1f ms", len(jobs), kind, (time.perf_counter() - started) * 1000)
+
+    def _complete(self, conn: sa.Connection, jobs: Sequence[Job]) -> set[int]:
+        return self.queue.complete_held(conn, self.name, [job.id for job in jobs])
+
     def _run(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
         if handler is None:
@@ -79,6 +124,32 @@ class Worker:
 
 
 def report_processing(records: RecordStore, reports: ReportService) -> tuple[ReportPipeline, dict[str, Handler]]:
-    """The report pipeline and the job handlers running it for queued reports (wired in `clearinghouse.workers`)."""
+    """The report pipeline and the handler running it for one queued report (wired in `clearinghouse.workers`;
+    workers use `report_batches` for the same jobs)."""
     pipeline = ReportPipeline(records, reports, DuplicateFinder(records, reports))
     return pipeline, {PROCESS_REPORT: lambda payload: pipeline.process(payload["report_id"])}
+
+
+def report_batches(pipeline: ReportPipeline) -> dict[str, BatchHandler]:
+    """The batch handler running `pipeline` for the report jobs a worker claimed together."""
+
+    def process_reports(jobs: Sequence[Job], complete: Completion) -> dict[int, str]:
+        by_report: dict[str, list[int]] = {}
+        refused: dict[int, str] = {}
+        for job in jobs:
+            report_id = job.payload.get("report_id")
+            if isinstance(report_id, str):
+                by_report.setdefault(report_id, []).append(job.id)
+            else:  # fails alone, not the batch
+                refused[job.id] = f"a {PROCESS_REPORT} job needs a report_id string, not {report_id!r}"
+        valid = [job for job in jobs if job.id not in refused]
+
+        def finish(conn: sa.Connection) -> set[str]:
+            done = complete(conn, valid)
+            return {report_id for report_id, ids in by_report.items() if done.intersection(ids)}
+
+        if valid:
+            pipeline.process_batch(list(by_report), finish)
+        return refused
+
+    return {PROCESS_REPORT: process_reports}

@@ -35,6 +35,7 @@ from clearinghouse.store.tables import audit_log
 # The API token acting in this request (set where the API authenticates); None for local operator commands.
 ACTING_TOKEN: ContextVar[str | None] = ContextVar("clearinghouse_acting_token", default=None)
 _HEAD_KEY = "clearinghouse_audit_head"  # on the connection's info: the head a transaction appended
+_LOCK_KEY = "clearinghouse_audit_locked"  # on the connection's info: whether this transaction holds the chain lock
 
 _ADVISORY_KEY = 0x636C6561  # "clea": the audit chain's PostgreSQL advisory lock
 # Built once: constructing a statement per append cost more than running it (intake profile). Only the head's
@@ -67,14 +68,35 @@ class AuditLog:
         return self._keys
 
     @contextmanager
-    def writing(self) -> Iterator[sa.Connection]:
-        """A write transaction in which `append` may be called; serialised against other audit writers."""
-        with serialised_writes(self.engine, _ADVISORY_KEY) as conn:
+    def writing(self, late: bool = False) -> Iterator[sa.Connection]:
+        """A write transaction in which `append` may be called; serialised against other audit writers.
+
+        `late` (for high-volume writers whose other writes need no serialisation: accepting and processing
+        reports): on PostgreSQL the chain's lock is taken by the first `append` (or `lock`), not at BEGIN, so the
+        transaction's other statements run beside other writers and only extending the chain and committing wait
+        their turn. A writer that reads before it writes and needs the lock for that must call `lock` first.
+        """
+        if late and self.engine.dialect.name == "postgresql":
+            transaction = self.engine.begin()
+        else:
+            transaction = serialised_writes(self.engine, _ADVISORY_KEY)
+        with transaction as conn:
             conn.info.pop(_HEAD_KEY, None)
-            yield conn
+            conn.info[_LOCK_KEY] = not (late and self.engine.dialect.name == "postgresql")
+            try:
+                yield conn
+            finally:
+                conn.info.pop(_LOCK_KEY, None)
             head: AuditEntry | None = conn.info.pop(_HEAD_KEY, None)
         if head is not None:  # committed: publish the new head as the latest signed checkpoint
             self.keys.advance(sign_checkpoint(self.keys.signing_key, head.seq, head.hash, head.at))
+
+    @staticmethod
+    def lock(conn: sa.Connection) -> None:
+        """In a `writing(late=True)` transaction: take the chain's lock now (held until commit)."""
+        if not conn.info.get(_LOCK_KEY, True):
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_KEY)))
+            conn.info[_LOCK_KEY] = True
 
     def append(
         self,
@@ -90,6 +112,9 @@ class AuditLog:
 
     def append_many(self, conn: sa.Connection, events: Sequence[AuditEvent]) -> list[AuditEntry]:
         """`append` for several events, chained in order, in one statement (the head is read once)."""
+        if not events:
+            return []
+        self.lock(conn)
         head = conn.execute(_HEAD).first()
         # `next_entry` reads only the previous entry's seq and hash.
         previous = AuditEntry(head.seq, _EPOCH, "", "", "", "", {}, "", head.hash) if head else None
@@ -125,6 +150,12 @@ class AuditLog:
             query = query.where(audit_log.c.subject_type == subject_type)
         if subject_id is not None:
             query = query.where(audit_log.c.subject_id == subject_id)
+        with self.engine.connect() as conn:
+            return [_entry(row) for row in conn.execute(query)]
+
+    def latest(self, limit: int) -> list[AuditEntry]:
+        """The newest `limit` entries, newest first (the administration page)."""
+        query = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [_entry(row) for row in conn.execute(query)]
 

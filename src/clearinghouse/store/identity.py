@@ -117,6 +117,12 @@ class IdentityStore:
             raise NotFound(f"no organisation named {name!r}")
         return _organisation(row)
 
+    def organisations(self) -> list[Organisation]:
+        """Every organisation, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*_ORGANISATION).order_by(organisations.c.name)).all()
+        return [_organisation(row) for row in rows]
+
     def create_token(
         self,
         organisation_name: str,
@@ -300,6 +306,11 @@ _TOKEN_LOOKUP = (
     .join(organisations, organisations.c.id == users.c.organisation_id)
     .where(api_tokens.c.id == sa.bindparam("token_id"))
 )
+
+
+def organisation_of_row(row: Any) -> Organisation:
+    """An `Organisation` from a row carrying the org_* columns (`_ORGANISATION`)."""
+    return _organisation(row)
 
 
 def _organisation(row: Any) -> Organisation:

@@ -10,6 +10,7 @@ A job whose worker dies `MAX_ATTEMPTS` times is marked failed instead of taking 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,6 +123,25 @@ class JobQueue:
                 sa.update(jobs).where(jobs.c.id == job.id).values(status="done", last_error=None, lease_until=None)
             )
 
+    @staticmethod
+    def complete_held(conn: sa.Connection, worker: str, job_ids: Sequence[int]) -> set[int]:
+        """Mark done, inside the caller's transaction, the jobs this worker still holds; their ids.
+
+        Called in the transaction that writes the jobs' results, so a result is written exactly when its job is
+        done: a job whose lease ran out and that another worker claimed meanwhile is not this worker's any more,
+        and this worker's results for it are not written (the other worker's are).
+        """
+        if not job_ids:
+            return set()
+        # One statement, so the check and the change cannot be told apart by a worker claiming meanwhile.
+        done = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id.in_(list(job_ids)), jobs.c.status == "running", jobs.c.locked_by == worker)
+            .values(status="done", last_error=None, lease_until=None)
+            .returning(jobs.c.id)
+        )
+        return set(done.scalars())
+
     def fail(self, job: Job, error: str) -> None:
         """Retry later with exponential back-off, or give up (status `failed`) after MAX_ATTEMPTS."""
         status = "failed" if job.attempts >= MAX_ATTEMPTS else "queued"
@@ -163,6 +183,16 @@ class JobQueue:
                     .values(status="queued", locked_by=None, lease_until=None)
                 )
         return len(orphans)
+
+    def backlog(self, kind: str) -> tuple[int, datetime | None]:
+        """How many jobs of `kind` wait or run, and when the oldest of them was queued."""
+        waiting = sa.and_(jobs.c.kind == kind, jobs.c.status.in_(("queued", "running")))
+        query = sa.select(sa.func.count(), sa.func.min(jobs.c.created_at)).where(waiting)
+        with self.engine.connect() as conn:
+            depth, oldest = conn.execute(query).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite gives naive UTC back
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(depth), oldest
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 import sqlalchemy as sa
 
-from clearinghouse.errors import InvalidVersion, NotFound
+from clearinghouse.errors import InvalidVersion, NotFound, UnknownEcosystem
 from clearinghouse.formats import kev as kev_format
 from clearinghouse.records.grouping import Grouping, group_records
 from clearinghouse.records.model import (
@@ -344,6 +344,27 @@ class RecordStore:
             rows = _record_rows(conn, matched)
         return [_from_row(rows[i]) for i in matched if i in rows]
 
+    def affected_versions(
+        self, ecosystem: str, name: str, versions: Sequence[str]
+    ) -> dict[str, list[VulnerabilityRecord] | InvalidVersion]:
+        """`affected` for several versions of one package: the package's entries and the records matched are read
+        once (a report names several versions); a version the ecosystem refuses gets its `InvalidVersion`."""
+        matched: dict[str, list[str] | InvalidVersion] = {}
+        with self._snapshot() as conn:
+            candidates, matchers = self._entries(conn, ecosystem, name)
+            for version in versions:
+                try:
+                    matched[version] = sorted(_matching_records(candidates, matchers, version))
+                except InvalidVersion as refused:
+                    matched[version] = refused
+            wanted = sorted({i for ids in matched.values() if not isinstance(ids, InvalidVersion) for i in ids})
+            rows = _record_rows(conn, wanted)
+        parsed = {i: _from_row(rows[i]) for i in wanted if i in rows}
+        return {
+            version: ids if isinstance(ids, InvalidVersion) else [parsed[i] for i in ids if i in parsed]
+            for version, ids in matched.items()
+        }
+
     def affected_ids(self, queries: Sequence[tuple[str, str, str]]) -> list[list[str] | InvalidVersion]:
         """`affected` for many (ecosystem, name, version) queries in one read of the store, answering ids only
         (sorted), or the `InvalidVersion` that query raised: a batch of queries (the OSV API's) reads no
@@ -445,6 +466,53 @@ class RecordStore:
         with self.engine.connect() as conn:
             return conn.execute(query).first() is not None
 
+    def packages_known(self, packages: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+        """`package_known` for many (ecosystem, name) pairs, in one query; a pair whose ecosystem is unknown is
+        left out (`package_known` says why)."""
+        wanted: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for ecosystem, name in packages:
+            try:
+                key = (ecosystem.split(":", 1)[0], normalize_name(ecosystem, name))
+            except UnknownEcosystem:
+                continue
+            wanted.setdefault(key, set()).add((ecosystem, name))
+        if not wanted:
+            return {}
+        query = (
+            sa.select(affected_packages.c.ecosystem_base, affected_packages.c.name_key)
+            .where(affected_packages.c.name_key.in_(sorted({key for _, key in wanted})))
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            found = {(row.ecosystem_base, row.name_key) for row in conn.execute(query)}
+        return {pair: key in found for key, pairs in wanted.items() for pair in pairs}
+
+    def identifiers_of(self, record_ids: Sequence[str]) -> list[str]:
+        """The ids and aliases of these records (what `OsvRecord.identifiers` gives, without reading documents)."""
+        if not record_ids:
+            return []
+        query = (
+            sa.select(record_identifiers.c.identifier)
+            .where(record_identifiers.c.record_id.in_(list(record_ids)), record_identifiers.c.kind.in_(("id", "alias")))
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def records_naming_each(self, identifiers: Iterable[str]) -> dict[str, list[str]]:
+        """`records_naming` for many identifiers in one query: identifier -> ids of the records it names."""
+        wanted = sorted(set(identifiers))
+        if not wanted:
+            return {}
+        query = sa.select(record_identifiers.c.identifier, record_identifiers.c.record_id).where(
+            record_identifiers.c.identifier.in_(wanted), record_identifiers.c.kind.in_(("id", "alias"))
+        )
+        found: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for identifier, record_id in conn.execute(query):
+                found.setdefault(identifier, set()).add(record_id)
+        return {identifier: sorted(ids) for identifier, ids in found.items()}
+
     def records_naming(self, identifiers: Sequence[str]) -> list[str]:
         """Ids of records whose id or aliases are among `identifiers`."""
         if not identifiers:
@@ -459,6 +527,11 @@ class RecordStore:
         )
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
+
+    def kev_ids(self) -> frozenset[str]:
+        """Every CVE id CISA KEV lists (about 1,400: one read serves a batch of reports)."""
+        with self.engine.connect() as conn:
+            return frozenset(conn.execute(sa.select(kev_entries.c.cve_id)).scalars())
 
     def kev_listed(self, identifiers: Sequence[str]) -> list[str]:
         """The CVE ids among `identifiers` that CISA KEV lists."""

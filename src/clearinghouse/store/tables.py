@@ -183,6 +183,7 @@ reports = sa.Table(
     sa.Column("priority", sa.Float),
     sa.Column("duplicates", Json),
     sa.Column("cluster_id", sa.String(36)),
+    sa.Column("reproduction", Json),  # the latest reproduction's verdict, reason and oracle (issue 17)
     sa.Index(None, "content_hash"),
     sa.Index(None, "state", "priority"),
     sa.Index(None, "cluster_id"),
@@ -583,4 +584,65 @@ alerts = sa.Table(
     sa.Column("acknowledged_by", sa.String(200)),
     sa.UniqueConstraint("asset_id", "record_id"),
     sa.Index(None, "organisation_id", "state"),
+)
+
+# Reproductions (issue 17): each run of a report's proof of concept against the vulnerable and the fixed version
+# (or, for fix verification, a case's fixed version), with its verdict, evidence and the environments' hashes.
+reproductions = sa.Table(
+    "reproductions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("report_id", sa.String(36), sa.ForeignKey("reports.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("case_id", sa.String(40)),  # set for a fix verification
+    sa.Column("purpose", sa.String(20), nullable=False),  # report / fix_verification
+    sa.Column("request", Json, nullable=False),  # target, proof of concept, oracle
+    sa.Column("state", sa.String(16), nullable=False),  # queued / running / done
+    sa.Column("verdict", sa.String(24)),
+    sa.Column("reason", sa.Text),
+    sa.Column("step", sa.String(16)),  # where an `error` verdict failed
+    sa.Column("observations", Json),  # per version: fired, where, detail, output, seconds
+    sa.Column("packages", Json),  # per version: installed artifacts and their hashes
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("requested_at", Timestamp, nullable=False),
+    sa.Column("started_at", Timestamp),
+    sa.Column("finished_at", Timestamp),
+    sa.Index(None, "report_id"),
+    sa.Index(None, "case_id"),
+    sa.Index(None, "state"),
+)
+
+# Web sign-in (migration 0013): passwords for users who use the browser, and their sessions.
+user_credentials = sa.Table(
+    "user_credentials",
+    metadata,
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("login", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),  # Argon2id, PHC string
+    sa.Column("totp_secret", sa.String(64)),  # base32; null: no second factor
+    sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", Timestamp),
+    sa.Column("password_set_at", Timestamp, nullable=False),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's secret
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("last_seen_at", Timestamp, nullable=False),
+    sa.Column("ended_at", Timestamp),
+    sa.Index(None, "user_id"),
+)
+
+# Issue 16: per-step counters of the intake pipeline, added to by every worker in each batch's transaction.
+pipeline_step_totals = sa.Table(
+    "pipeline_step_totals",
+    metadata,
+    sa.Column("step", sa.String(32), primary_key=True),
+    sa.Column("runs", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
 )

@@ -13,6 +13,7 @@ from clearinghouse.api.auth import access_note, authorised
 from clearinghouse.api.paging import DEFAULT_LIMIT, Cursor, Limit
 from clearinghouse.errors import Location, MissingMergeTarget, UnsupportedMediaType
 from clearinghouse.identity.model import Principal
+from clearinghouse.intake.backpressure import IntakeGate
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.lifecycle import ReportState
@@ -63,7 +64,8 @@ _TRIAGE = access_note("clearinghouse staff (an organisation of kind clearinghous
     status_code=202,
     description="Submit a structured report, an OSV record or a SARIF 2.1 log (one report per result), with "
     "provenance. Answers 202 with the report ids and where to follow them. Send `Idempotency-Key` to make "
-    "retries safe. " + _SUBMIT,
+    "retries safe. While the processing backlog is past its bound, new and low-credibility sources get 503 with "
+    "`Retry-After` (nothing accepted; send again then). " + _SUBMIT,
     response_model=SubmissionAccepted,
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _submission.json_schema()}}}
@@ -78,6 +80,8 @@ async def submit(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType(f"send application/json, not {content_type or 'no content type'}")
+    gate: IntakeGate = request.app.state.intake_gate
+    gate.check(principal)  # past the backlog bound: 503 + Retry-After before anything is read or accepted
     body = await request.body()
     document = json_loads(body, Location(field="$"))
     submission = validate_submission(document)

@@ -31,6 +31,7 @@ control group (or bwrap, the pid namespace's init) and removes the host director
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -262,6 +263,9 @@ class _Placement:
     shared_path: str | None = None
     # a flag holder's sandbox: every Python process in it marks itself not dumpable as it starts
     service: bool = False
+    # (host path, sandbox path) pairs bound read-only: prepared trees a sample uses but must not change. Under
+    # root they are first bind-mounted into the sample's own directory, so they may sit in an owner-only home.
+    read_only: tuple[tuple[Path, str], ...] = ()
 
 
 def _bwrap_command(
@@ -330,6 +334,8 @@ def _bwrap_command(
     if placement.shared_dir is not None and placement.shared_path is not None:
         cmd += ["--bind", str(placement.shared_dir), placement.shared_path]
     cmd += ["--ro-bind", str(root / "agent.py"), SANDBOX_AGENT]
+    for host_path, sandbox_path in placement.read_only:
+        cmd += ["--ro-bind", str(host_path), sandbox_path]
     env = _base_env(cfg)
     if placement.service:
         cmd += ["--ro-bind", str(root / "service-python"), _SERVICE_PYTHON_DIR]
@@ -545,6 +551,22 @@ def _unmount(mount_point: Path) -> None:
     mount_point.rmdir()
 
 
+def _mount_read_only(root: Path, placement: _Placement, bound: list[Path]) -> _Placement:
+    """Under root (bwrap then runs as an unprivileged host uid that may not traverse the harness's home), each
+    read-only tree is bind-mounted read-only into the sample's directory first; `bound` collects the mount
+    points for `stop` to unmount."""
+    if os.geteuid() != 0 or not placement.read_only:
+        return placement
+    entries: list[tuple[Path, str]] = []
+    for number, (host_path, sandbox_path) in enumerate(placement.read_only):
+        mount_point = root / f"read-only-{number}"
+        mount_point.mkdir(mode=0o755)
+        subprocess.run(["/usr/bin/mount", "--bind", "-o", "ro", str(host_path), str(mount_point)], check=True)
+        bound.append(mount_point)
+        entries.append((mount_point, sandbox_path))
+    return dataclasses.replace(placement, read_only=tuple(entries))
+
+
 def _read_child_pid(info_fd: int) -> int:
     """bwrap's `--info-fd` report: the host pid of the sandbox's pid 1, written before the payload starts."""
     info = json.loads(os.read(info_fd, 4096))
@@ -594,6 +616,7 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         # flag holders started for this sample in sandboxes of their own, stopped with this one
         self.services: list[BwrapSandboxEnvironment] = []
         self.shared_mount: Path | None = None
+        self.read_only_mounts: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -683,11 +706,16 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
 
     @classmethod
     async def start(
-        cls, cfg: BwrapConfig | None = None, *, placement: _Placement | None = None
+        cls,
+        cfg: BwrapConfig | None = None,
+        *,
+        placement: _Placement | None = None,
+        read_only: tuple[tuple[Path, str], ...] = (),
     ) -> BwrapSandboxEnvironment:
-        """Start one sandbox outside Inspect's lifecycle (tests, tools); stop it with `stop()`."""
+        """Start one sandbox outside Inspect's lifecycle (tests, tools); stop it with `stop()`. `read_only` binds
+        host trees (host path, sandbox path) read-only inside, e.g. a reproduction's prepared environment."""
         cfg = cfg or BwrapConfig()
-        placement = placement or _Placement()
+        placement = placement or _Placement(read_only=read_only)
         bwrap = require_bwrap()
         if not Path(SANDBOX_PYTHON).exists():
             raise SandboxUnavailable(f"the bwrap sandbox runs its command server with {SANDBOX_PYTHON}, not found")
@@ -695,6 +723,7 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
         root = _prepare_root(cfg)
         cgroup: cgroups.SampleCgroup | None = None
         opened: list[int] = []
+        bound: list[Path] = []
         info_read = -1
         try:
             cgroup = cgroups.SampleCgroup(layout, _limits(cfg)) if layout is not None else None
@@ -703,6 +732,7 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
             opened.append(seccomp.filter_fd())
             info_read, info_write = os.pipe()
             opened.append(info_write)
+            placement = _mount_read_only(root, placement, bound)
             join = cgroup.procs_files() if cgroup is not None else []
             control_fd, seccomp_fd, info_fd = opened[:3]
             argv = _bwrap_command(bwrap, root, cfg, control_fd, seccomp_fd, info_fd, placement)
@@ -712,6 +742,8 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
                 os.close(info_read)
             if cgroup is not None:
                 cgroup.destroy()
+            for mount_point in bound:
+                _unmount(mount_point)
             remove_tree(root)
             raise
         finally:
@@ -719,6 +751,7 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
             for fd in opened:
                 os.close(fd)
         env = cls(cfg, root, process, cgroup)
+        env.read_only_mounts = bound
         cls._live[id(env)] = env
         try:
             await env._wait_ready()
@@ -764,6 +797,8 @@ class BwrapSandboxEnvironment(SandboxEnvironment):
             self.cgroup.destroy()
         if self.shared_mount is not None:
             _unmount(self.shared_mount)
+        for mount_point in self.read_only_mounts:  # before the tree goes: never delete through a mount
+            _unmount(mount_point)
         remove_tree(self.root)
 
     @override

@@ -79,6 +79,13 @@ class GrantService(FrontierBase):
             row = self._grant_row(conn, principal, grant_id)
         return views.grant_json(row)
 
+    def grants(self, principal: Actor, model_id: str) -> list[GrantView]:
+        """A model's early-access grants (whoever sees the model sees them), oldest first."""
+        rules.require_frontier_reader(principal)
+        with self.engine.connect() as conn:
+            self._model_row(conn, principal, model_id)
+            return [views.grant_json(row) for row in self.repository.grants_of(conn, model_id)]
+
     def _grant_row(self, conn: sa.Connection, actor: Actor, grant_id: str) -> Any:
         """The grant's row if the actor may see it (its partner, or whoever sees its model); `NotFound` otherwise."""
         row = self.repository.grant_row(conn, grant_id)

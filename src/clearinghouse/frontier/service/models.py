@@ -54,3 +54,9 @@ class ModelService(FrontierBase):
     def model(self, principal: Actor, model_id: str) -> ModelView:
         with self.engine.connect() as conn:
             return views.model_json(self._model_row(conn, principal, model_id))
+
+    def models(self, actor: Actor) -> list[ModelView]:
+        """Every model the actor may see (government evaluators and staff all, a developer its own), by name."""
+        rules.require_frontier_reader(actor)
+        with self.engine.connect() as conn:
+            return [views.model_json(row) for row in self.repository.models_visible(conn, rules.model_scope(actor))]

@@ -1,0 +1,1 @@
+"""Reproductions of reported vulnerabilities in the sandbox (issue 17)."""
