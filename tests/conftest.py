@@ -9,6 +9,8 @@ missing server is a failure rather than a silent skip.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +145,17 @@ def tamper_with_audit_log(engine: sa.Engine, statement: sa.Executable) -> None:
         conn.execute(statement)
         for _, sql in triggers:
             conn.execute(sa.text(sql))
+
+
+@pytest.fixture(autouse=True)
+def stop_gpg_agents(request: pytest.FixtureRequest) -> Iterator[None]:
+    """GnuPG starts an agent per home it uses (the CSAF provider's key, made by any request to the provider, and
+    the feed tests' keyrings): stop them with the test rather than leave a daemon per test behind."""
+    yield
+    tmp_path = request.node.funcargs.get("tmp_path")  # only tests that have a temporary directory made one
+    gpgconf = shutil.which("gpgconf")
+    if tmp_path is None or gpgconf is None:
+        return
+    for home in (tmp_path, tmp_path / "keyring", tmp_path / "csaf-openpgp", tmp_path / "home" / "csaf-openpgp"):
+        if (home / "pubring.kbx").exists():
+            subprocess.run([gpgconf, "--homedir", str(home), "--kill", "all"], check=False, timeout=30)

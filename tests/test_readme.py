@@ -37,6 +37,7 @@ _NOT_RUN = {
     "eval record": "needs a frontier model registered by an earlier example",
     "ASSET_ID": "a placeholder for an asset id",
     "ALERT_ID": "a placeholder for an alert id",
+    "REPORT_ID": "a placeholder for a report id",
 }
 
 

@@ -1,4 +1,4 @@
-"""Every kind of queued job and its handler, wired in one place for the API app and `clearinghouse worker`.
+"""Every kind of queued job and the function that runs it: the one place where domains' job handlers are wired.
 
 A domain exposes its handlers (`{job kind: handler}`) and adds them here; lower layers enqueue jobs by kind name
 inside their own transactions, so they never import the layer that runs them. Report processing also has a batch
@@ -21,7 +21,7 @@ from clearinghouse.store.records import RecordStore
 
 
 def build_worker(engine: sa.Engine, settings: Settings | None = None) -> tuple[ReportPipeline, Worker]:
-    """The report pipeline (its duplicate index is warmed by `worker`) and a worker running every job kind."""
+    """The report pipeline and a worker that runs every job kind."""
     settings = settings or Settings.from_env()
     pipeline, report_handlers = report_processing(RecordStore(engine), ReportService(engine))
     handlers: dict[str, Handler] = {**report_handlers}

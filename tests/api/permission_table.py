@@ -146,6 +146,7 @@ _TAXII_COLLECTIONS = {
     "taxii-amber": STAFF,
     "taxii-amber+strict": STAFF,
     "taxii-red": STAFF,
+    "taxii-partner-ci": STAFF | {"ci-partner", "ci-reporter"},  # Mercy Hospital's early-warning collection
 }
 _REPORTS = {"report-rep": STAFF | {"rep-reporter"}, "report-ai": STAFF | {"ai-vendor", "ai-reporter"}}
 _MODELS = {"model-ai": SEES_NORTHWIND_MODEL, "model-ai2": SEES_SOUTHWIND_MODEL}
@@ -159,6 +160,14 @@ _NOMINATE_ON = {
 _GRANT_DECIDERS = {"grant-ai": frozenset({"ai-vendor"}), "grant-ai2": frozenset({"ai2-vendor"})}
 _GRANT_REVOKERS = {"grant-ai": GOVERNMENT_SIDE | {"ai-vendor"}, "grant-ai2": GOVERNMENT_SIDE | {"ai2-vendor"}}
 
+# Notifications: an organisation manages its own subscriptions and reads its own deliveries; an admin any.
+NOTIFY_MANAGERS = frozenset({"ch-admin", "rep-reporter", "ven-vendor", "ven-reporter", "ci-partner", "ci-reporter"}) | {
+    "ai-vendor",
+    "ai-reporter",
+    "ai2-vendor",
+}
+_ACME_NOTIFICATIONS = frozenset({"ch-admin", "ven-vendor", "ven-reporter"})
+_SUBSCRIPTIONS = {"subscription-ven": _ACME_NOTIFICATIONS}
 # Partners' assets (issue 14): a critical-infrastructure organisation's own, and staff holding assets:read.
 ASSET_READERS = frozenset({"ch-admin", "ci-partner"})
 ASSET_OWNERS = PARTNERS
@@ -216,6 +225,14 @@ TABLE: dict[str, Row] = {
     "GET /api/v1/frontier/models/{model_id}/evaluations": Row(200, FRONTIER_READERS, _MODELS),
     "POST /api/v1/frontier/models/{model_id}/findings": Row(201, EVALUATORS, _MODELS),
     "GET /api/v1/frontier/models/{model_id}/report": Row(200, FRONTIER_READERS, _MODELS),
+    # Notifications: another organisation's subscription is one that does not exist.
+    "POST /api/v1/notifications/subscriptions": Row(201, NOTIFY_MANAGERS),
+    "GET /api/v1/notifications/subscriptions": Row(200, NOTIFY_MANAGERS, _SUBSCRIPTIONS, listing=True),
+    "PATCH /api/v1/notifications/subscriptions/{subscription_id}": Row(200, NOTIFY_MANAGERS, _SUBSCRIPTIONS),
+    "POST /api/v1/notifications/subscriptions/{subscription_id}/test": Row(202, NOTIFY_MANAGERS, _SUBSCRIPTIONS),
+    "GET /api/v1/notifications/deliveries": Row(
+        200, NOTIFY_MANAGERS, {"delivery-ven": _ACME_NOTIFICATIONS}, listing=True
+    ),
     # Feeds: the records again, for OSV, CSAF and TAXII clients; the same TLP and release rules.
     "POST /v1/query": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS, listing=True),
     "POST /v1/querybatch": Row(200, PUBLIC - NO_RECORDS_READ, _TLP_SEERS, listing=True),

@@ -45,6 +45,8 @@ LISTS = {
     "/api/v1/frontier/models/{model_id}/determinations",
     "/api/v1/frontier/models/{model_id}/evaluations",
     "/api/v1/frontier/reminders",
+    "/api/v1/notifications/subscriptions",
+    "/api/v1/notifications/deliveries",
     "/api/v1/assets",
     "/api/v1/assets/{asset_id}/matches",
     "/api/v1/alerts",

@@ -24,16 +24,19 @@ from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus
 from clearinghouse.cases.service import CaseService, NewAttachment
 from clearinghouse.config import Settings
 from clearinghouse.feeds.stix import vulnerability_id
-from clearinghouse.feeds.taxii import COLLECTIONS
+from clearinghouse.feeds.taxii import COLLECTIONS, partner_collection
 from clearinghouse.frontier.grants import GrantState
 from clearinghouse.frontier.service import AccessOffer, FrontierService, ModelRegistration
 from clearinghouse.identity.model import Principal
 from clearinghouse.ingest.pipeline import ImportPipeline
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.service import ReportService
+from clearinghouse.notify.service import NotificationService
+from clearinghouse.notify.views import SubscriptionRequest
 from clearinghouse.partners.service import AssetService
 from clearinghouse.policy import Operator
 from clearinghouse.policy.cases import CaseRole
+from clearinghouse.records.model import Tlp
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import records, reports
@@ -137,8 +140,14 @@ class World:
         p = self.principals
         if name in RECORD_STATES:
             return self.record_ids[name]
+        if name in ("subscription-ven", "delivery-ven"):
+            return self._notification(name)
+        if name == "taxii-partner-ci":
+            hospital = self.principals["ci-partner"].organisation
+            return partner_collection(hospital.id, hospital.name).id
         if name.startswith("taxii-"):
-            return next(c.id for c in COLLECTIONS.values() if c.label.value.lower() == name.removeprefix("taxii-"))
+            wanted = {name.removeprefix("taxii-")}
+            return next(c.id for c in COLLECTIONS.values() if {t.value.lower() for t in c.labels} == wanted)
         if name.startswith("csaf-"):
             if name == "csaf-key":
                 return f"{self.client.app.state.csaf_provider.signer.fingerprint}.asc"  # type: ignore[attr-defined]
@@ -179,6 +188,15 @@ class World:
         if name.endswith("-approved"):
             self.service.decide_grant(developer, grant["id"], GrantState.APPROVED, "approved")
         return str(grant["id"])
+
+    def _notification(self, name: str) -> str:
+        """Acme Software's e-mail subscription, or a test delivery queued to one."""
+        service = NotificationService(self.engine)
+        request = SubscriptionRequest(channel="email", addresses=["psirt@acme.example"], organisation="Acme Software")
+        subscription = service.subscribe(Operator("matrix"), request)
+        if name == "subscription-ven":
+            return subscription.id
+        return service.send_test(Operator("matrix"), subscription.id).id
 
     def validated_report(self) -> str:
         report_id = self.make("report-rep")
@@ -263,6 +281,8 @@ def _body(operation: str, world: World) -> dict[str, Any] | None:
             "run_id": f"run-{n}",
             "metrics": {"ctf_solve_rate": {"value": 0.4}},
         },
+        "POST /api/v1/notifications/subscriptions": lambda: {"channel": "email", "addresses": [f"n{n}@example.org"]},
+        "PATCH /api/v1/notifications/subscriptions/{subscription_id}": lambda: {"enabled": n % 2 == 0},
         "POST /v1/query": lambda: OSV_QUERY,
         "POST /v1/querybatch": lambda: {"queries": [OSV_QUERY]},
         "POST /api/v1/cases": lambda: {"report_ids": [world.validated_report()]},
@@ -302,7 +322,7 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
         path = f"/.well-known/csaf/{CSAF_DIRECTORY[object_id]}/2026/{object_id.lower()}.json"
     elif "{object_id}" in path:  # TAXII: the record's vulnerability object, in its label's collection
         assert object_id is not None
-        collection = next(c.id for c in COLLECTIONS.values() if c.label.value == RECORD_TLP[object_id])
+        collection = next(c.id for c in COLLECTIONS.values() if c.labels == {Tlp(RECORD_TLP[object_id])})
         path = path.replace("{collection_id}", collection).replace("{object_id}", vulnerability_id(object_id))
     elif object_id is not None and "{" in path:
         path = path.split("{")[0] + object_id + path.split("}", 1)[1]
@@ -319,6 +339,9 @@ def _call(world: World, operation: str, principal: str, object_id: str | None) -
 def _listed(operation: str, body: Any, object_id: str) -> bool:
     if operation == "GET /api/v1/affected":
         return object_id in {r["osv"]["id"] for r in body["records"]}
+    if operation.startswith("GET /api/v1/notifications/"):
+        items = body["subscriptions"] if "subscriptions" in body else body["deliveries"]
+        return object_id in {item["id"] for item in items}
     if operation == "GET /taxii2/api/collections/":
         return object_id in {c["id"] for c in body["collections"]}
     if operation == "POST /v1/query":

@@ -13,17 +13,24 @@ import stix2validator
 from fastapi.testclient import TestClient
 from taxii2client.v21 import Server, as_pages
 
+from clearinghouse.cases.rules import VendorStatement, VendorStatus, VexJustification
+from clearinghouse.cases.service import CaseService
 from clearinghouse.feeds import taxii
-from clearinghouse.feeds.taxii import COLLECTIONS
+from clearinghouse.feeds.taxii import COLLECTIONS, partner_collection
 from clearinghouse.identity.model import OrgKind, Role
+from clearinghouse.intake.lifecycle import ReportState
+from clearinghouse.intake.service import ReportService
+from clearinghouse.policy import Operator
+from clearinghouse.policy.cases import CaseRole
 from clearinghouse.records.model import Tlp
+from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
 from tests.feeds.conftest import LiveServer, bearer, label
 
 TAXII = "application/taxii+json;version=2.1"
 ROOT = "/taxii2/api"
 CLEAR, GREEN, AMBER = (
-    next(c.id for c in COLLECTIONS.values() if c.label is t) for t in (Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER)
+    next(c.id for c in COLLECTIONS.values() if c.labels == {t}) for t in (Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER)
 )
 
 
@@ -58,7 +65,9 @@ def test_taxii2_client_reads_what_it_may_and_is_refused_the_rest(
     label(engine, "PYSEC-2016-40", "GREEN", "embargoed")
     partner = bearer(engine, "Mercy Hospital", OrgKind.CRITICAL_INFRASTRUCTURE, Role.PARTNER, "energy")
     staff = bearer(engine, "Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST)
-    readable = {None: {CLEAR}, partner: {CLEAR, GREEN}, staff: set(COLLECTIONS)}
+    hospital = IdentityStore(engine).authenticate(partner).organisation
+    early_warning = partner_collection(hospital.id, hospital.name).id
+    readable = {None: {CLEAR}, partner: {CLEAR, GREEN, early_warning}, staff: {*COLLECTIONS, early_warning}}
     for token, may_read in readable.items():
         server = Server(f"{live.url}/taxii2/", auth=BearerAuth(token) if token else None)
         (api_root,) = server.api_roots
@@ -70,7 +79,7 @@ def test_taxii2_client_reads_what_it_may_and_is_refused_the_rest(
         assert ("PYSEC-2016-38" in names) == (token == staff)
         assert ("PYSEC-2016-39" in names) == (token in (partner, staff))
         assert ("PYSEC-2016-40" in names) == (token == staff)  # embargoed: staff only, whatever its label
-        for refused in set(COLLECTIONS) - may_read:
+        for refused in {*COLLECTIONS, early_warning} - may_read:
             collection_url = f"{live.url}{ROOT}/collections/{refused}/"
             direct = requests.get(
                 collection_url + "objects/",
@@ -204,17 +213,10 @@ def test_response_shapes_match_medallion(client: TestClient, sample_store: Recor
     assert zero.status_code == 400 == client.get(f"{ROOT}/collections/{CLEAR}/objects/?limit=0").status_code
 
 
-def test_vendor_statements_are_notes_about_the_advisory(client: TestClient, engine: sa.Engine) -> None:
-    from clearinghouse.cases.rules import VendorStatement, VendorStatus, VexJustification
-    from clearinghouse.cases.service import CaseService
-    from clearinghouse.intake.lifecycle import ReportState
-    from clearinghouse.intake.service import ReportService
-    from clearinghouse.policy import Operator
-    from clearinghouse.policy.cases import CaseRole
-
+def _case_with_a_statement(client: TestClient, engine: sa.Engine) -> tuple[Any, Any]:
+    """An open case on a reported package, its vendor saying it is not affected."""
     reporter = bearer(engine, "Reporter Org", OrgKind.REPORTER, Role.REPORTER)
     bearer(engine, "Acme Software", OrgKind.VENDOR, Role.VENDOR)
-    staff = {"Authorization": f"Bearer {bearer(engine, 'Clearinghouse', OrgKind.CLEARINGHOUSE, Role.ANALYST)}"}
     report = {
         "kind": "structured",
         "provenance": {"origin": "human"},
@@ -235,7 +237,12 @@ def test_vendor_statements_are_notes_about_the_advisory(client: TestClient, engi
     justification = next(iter(VexJustification))
     statement = VendorStatement(VendorStatus.NOT_AFFECTED, justification, note="Our build never ships the extractor.")
     cases.state_status(operator, case.id, statement, vendor="Acme Software")
+    return case, justification
 
+
+def test_vendor_statements_are_notes_about_the_advisory(client: TestClient, engine: sa.Engine) -> None:
+    case, justification = _case_with_a_statement(client, engine)
+    staff = {"Authorization": f"Bearer {bearer(engine, 'Clearinghouse', OrgKind.CLEARINGHOUSE, Role.ANALYST)}"}
     found: list[dict[str, Any]] = []
     for collection in client.get(f"{ROOT}/collections/", headers=staff).json()["collections"]:
         found += _all_objects(client, collection["id"], staff)
@@ -245,3 +252,30 @@ def test_vendor_statements_are_notes_about_the_advisory(client: TestClient, engi
     assert justification.value in note["content"] and "never ships the extractor" in note["content"]
     # Embargoed: nobody but staff reads the advisory, or the statement about it, through TAXII.
     assert case.advisory_id not in str(_all_objects(client, CLEAR))
+
+
+def test_a_partner_named_for_early_warning_reads_the_embargoed_advisory_in_its_own_collection(
+    client: TestClient, engine: sa.Engine
+) -> None:
+    case, _justification = _case_with_a_statement(client, engine)
+    hospital_token = bearer(engine, "Mercy Hospital", OrgKind.CRITICAL_INFRASTRUCTURE, Role.PARTNER, "energy")
+    bank_token = bearer(engine, "First Bank", OrgKind.CRITICAL_INFRASTRUCTURE, Role.PARTNER, "financial-services")
+    hospital = IdentityStore(engine).authenticate(hospital_token).organisation
+    bank = IdentityStore(engine).authenticate(bank_token).organisation
+    CaseService(engine).add_participant(
+        Operator("test"), case.id, "Mercy Hospital", CaseRole.EARLY_WARNING, "runs the product"
+    )
+    as_hospital = {"Authorization": f"Bearer {hospital_token}"}
+    as_bank = {"Authorization": f"Bearer {bank_token}"}
+    own = partner_collection(hospital.id, hospital.name).id
+    objects = _all_objects(client, own, as_hospital)
+    names = [o["name"] for o in objects if o["type"] == "vulnerability"]
+    assert names == [case.advisory_id]  # embargoed, and only its own cases' advisories
+    assert not [o for o in objects if o["type"] == "note"]  # early warning: not the vendors' statements
+    assert client.get(f"{ROOT}/collections/{own}/objects/", headers=as_bank).status_code == 404
+    assert client.get(f"{ROOT}/collections/{own}/", headers=as_bank).status_code == 404
+    assert client.get(f"{ROOT}/collections/{own}/").status_code == 404
+    bank_own = partner_collection(bank.id, bank.name).id
+    assert [o for o in _all_objects(client, bank_own, as_bank) if o["type"] == "vulnerability"] == []
+    listed = {c["id"] for c in client.get(f"{ROOT}/collections/", headers=as_bank).json()["collections"]}
+    assert own not in listed and bank_own in listed

@@ -4,14 +4,19 @@ retry for a refusal, no redirect followed) and e-mail over SMTP (no header injec
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from clearinghouse.identity.model import OrgKind
 from clearinghouse.intake.worker import Worker
@@ -22,8 +27,8 @@ from clearinghouse.notify.views import SubscriptionRequest
 from clearinghouse.policy import Operator
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.jobs import JobQueue
-from clearinghouse.store.tables import jobs, notification_deliveries
-from tests.notify.conftest import Clock, Mailbox, Receiver
+from clearinghouse.store.tables import jobs, notification_deliveries, notification_subscriptions
+from tests.notify.conftest import Clock, Mailbox, Receiver, certificate
 
 OPERATOR = Operator("test")
 
@@ -107,6 +112,9 @@ def test_a_receiver_that_fails_is_retried_with_doubling_waits_until_it_answers(
         assert row.attempts == attempt
         assert row.next_attempt_at.replace(tzinfo=clock().tzinfo) == clock() + wait
         assert row.last_error.startswith("HTTP ")
+        sent = len(receiver.received)
+        assert service.deliver(delivery_id) is DeliveryStatus.RETRYING  # a job run before the retry is due
+        assert len(receiver.received) == sent and delivery(service, delivery_id).attempts == attempt
         retries = queued_jobs(service)[1:]  # the first is publish's (run here by hand)
         assert [(job.kind, job.payload) for job in retries] == [
             ("notify.webhook", {"delivery_id": delivery_id})
@@ -130,7 +138,10 @@ def test_a_receiver_that_never_recovers_fails_after_the_last_attempt(
     [delivery_id] = announce(service, clock)
     receiver.statuses = [502] * MAX_ATTEMPTS
 
-    outcomes = [service.deliver(delivery_id) for _ in range(MAX_ATTEMPTS)]
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS):
+        outcomes.append(service.deliver(delivery_id))
+        clock.advance(timedelta(hours=1))  # the longest wait between attempts
 
     assert outcomes == [DeliveryStatus.RETRYING] * (MAX_ATTEMPTS - 1) + [DeliveryStatus.FAILED]
     row = delivery(service, delivery_id)
@@ -181,7 +192,7 @@ def test_a_disabled_subscription_fails_its_queued_deliveries(
 ) -> None:
     webhook(service, receiver, acme)
     [delivery_id] = announce(service, clock)
-    [subscription] = service.subscriptions(OPERATOR)
+    [subscription] = service.subscriptions(OPERATOR).subscriptions
     service.set_enabled(OPERATOR, subscription.id, enabled=False)
 
     assert service.deliver(delivery_id) is DeliveryStatus.FAILED
@@ -249,6 +260,10 @@ def test_a_refused_address_fails_and_a_missing_smtp_server_is_retried(
     [waiting] = announce(service, clock)
     assert unconfigured.deliver(waiting) is DeliveryStatus.RETRYING
     assert delivery(service, waiting).last_error == "no SMTP server configured (CLEARINGHOUSE_SMTP_URL)"
+    misconfigured = NotificationService(engine, replace(service.settings, smtp_url="http://mail:25"), clock=clock)
+    clock.advance(timedelta(hours=1))
+    assert misconfigured.deliver(waiting) is DeliveryStatus.RETRYING
+    assert "CLEARINGHOUSE_SMTP_URL must look like smtp://host:port" in delivery(service, waiting).last_error
 
 
 def test_a_test_delivery_reaches_a_subscription_whatever_its_filter(
@@ -264,3 +279,112 @@ def test_a_test_delivery_reaches_a_subscription_whatever_its_filter(
     assert service.deliver(queued.id) is DeliveryStatus.DELIVERED
     [request] = receiver.received
     assert request.signature_ok and request.headers["X-Clearinghouse-Event"] == "notification.test"
+
+
+@pytest.mark.parametrize(
+    ("password", "outcome"), [("s3cret", DeliveryStatus.DELIVERED), ("wrong", DeliveryStatus.FAILED)]
+)
+def test_smtp_login_from_the_url(
+    service: NotificationService, clock: Clock, acme: str, password: str, outcome: DeliveryStatus
+) -> None:
+    received: list[Envelope] = []
+
+    class Handler:
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        return AuthResult(success=(data.login, data.password) == (b"notify", b"s3cret"), handled=False)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(
+        Handler(), hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        smtp_url = f"smtp://notify:{password}@127.0.0.1:{port}"
+        mailer = NotificationService(service.engine, replace(service.settings, smtp_url=smtp_url), clock=clock)
+        mailer.subscribe(
+            OPERATOR, SubscriptionRequest(channel="email", addresses=["a@acme.example"], organisation=acme)
+        )
+        [delivery_id] = announce(mailer, clock)
+        assert mailer.deliver(delivery_id) is outcome, delivery(mailer, delivery_id).last_error
+    finally:
+        controller.stop()
+    assert len(received) == (1 if outcome is DeliveryStatus.DELIVERED else 0)
+    if outcome is DeliveryStatus.FAILED:
+        assert delivery(mailer, delivery_id).last_error.startswith("SMTP 535")
+
+
+def test_the_signing_secret_is_kept_sealed_and_a_moved_one_does_not_open(
+    service: NotificationService, receiver: Receiver, clock: Clock, acme: str
+) -> None:
+    first = service.subscribe(OPERATOR, SubscriptionRequest(channel="webhook", url=receiver.url, organisation=acme))
+    second = service.subscribe(OPERATOR, SubscriptionRequest(channel="webhook", url=receiver.url, organisation=acme))
+    table = notification_subscriptions
+    with service.engine.begin() as conn:
+        stored = {row.id: row.secret for row in conn.execute(sa.select(table.c.id, table.c.secret))}
+        assert first.secret not in stored[first.id] and second.secret not in stored[second.id]
+        # Someone with write access to the database copies the first subscription's sealed secret to the second.
+        conn.execute(sa.update(table).where(table.c.id == second.id).values(secret=stored[first.id]))
+    receiver.secret = first.secret or ""
+    deliveries = announce(service, clock)
+
+    outcomes = sorted(str(service.deliver(delivery_id)) for delivery_id in deliveries)
+
+    assert outcomes == ["delivered", "failed"]
+    assert len(receiver.received) == 1 and receiver.received[0].signature_ok
+
+
+def test_starttls_verifies_the_server_and_sends_encrypted(
+    service: NotificationService, clock: Clock, acme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, cert, key = certificate(tmp_path, "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the default context trusts the test's authority
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    received: list[bool] = []
+
+    class Handler:
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            received.append(session.ssl is not None)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True)
+    controller.start()
+    try:
+        settings = replace(service.settings, smtp_url=f"smtp://localhost:{port}?starttls=1")
+        mailer = NotificationService(service.engine, settings, clock=clock)
+        request = SubscriptionRequest(channel="email", addresses=["a@acme.example"], organisation=acme)
+        mailer.subscribe(OPERATOR, request)
+        [delivery_id] = announce(mailer, clock)
+        assert mailer.deliver(delivery_id) is DeliveryStatus.DELIVERED, delivery(mailer, delivery_id).last_error
+    finally:
+        controller.stop()
+    assert received == [True]
+
+
+def test_every_attempt_is_in_the_audit_log(
+    service: NotificationService, receiver: Receiver, clock: Clock, acme: str
+) -> None:
+    webhook(service, receiver, acme)
+    [delivery_id] = announce(service, clock)
+    receiver.statuses = [503, 200]
+    service.deliver(delivery_id)
+    clock.advance(timedelta(seconds=30))
+    receiver.now = clock().timestamp()
+    service.deliver(delivery_id)
+
+    entries = service.audit.entries("delivery", delivery_id)
+
+    assert [(e.action, e.details["attempts"], e.details["reason"]) for e in entries] == [
+        ("notification.retrying", 1, "HTTP 503"),
+        ("notification.delivered", 2, "sent"),
+    ]
+    assert {e.actor for e in entries} == {"notify-worker"}

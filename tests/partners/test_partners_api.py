@@ -100,8 +100,11 @@ def test_a_new_record_raises_an_alert_delivered_by_webhook(
     assert {a["record_id"] for a in alerts} == expected and expected
     hooks = [orjson.loads(hit.body) for hit in receiver.received]
     assert all(hit.signature_ok for hit in receiver.received)
-    assert {hook["subject"] for hook in hooks} == {a["id"] for a in alerts}
-    assert {hook["kind"] for hook in hooks} == {"alert.raised"}
+    # One signed webhook for the asset's new alerts, naming each (record, TLP, components).
+    assert [hook["kind"] for hook in hooks] == ["alert.raised"]
+    named = {(a["alert_id"], a["record_id"]) for a in hooks[0]["body"]["alerts"]}
+    assert named == {(a["id"], a["record_id"]) for a in alerts} and hooks[0]["body"]["count"] == len(alerts)
+    assert hooks[0]["body"]["asset_name"] == "patient-portal"
 
     matches = client.get(f"/api/v1/assets/{asset_id}/matches", headers=hospital).json()
     assert {m["record_id"] for m in matches["matches"]} == expected and matches["total"] == len(expected)

@@ -16,7 +16,7 @@ from typing_extensions import TypedDict  # pydantic needs this one below Python 
 from clearinghouse import __version__
 from clearinghouse.api import problems
 from clearinghouse.api.limits import BodySizeLimit, JsonBodyGuard, RateLimit, RateLimits, SharedRateLimiter
-from clearinghouse.api.routers import audit, frontier, metrics, partners, records, reports, reproductions
+from clearinghouse.api.routers import audit, frontier, metrics, notifications, partners, records, reports, reproductions
 from clearinghouse.api.routers import cases as case_routes
 from clearinghouse.api.routers import csaf as csaf_routes
 from clearinghouse.api.routers import osv as osv_routes
@@ -30,6 +30,7 @@ from clearinghouse.feeds.taxii import TaxiiServer
 from clearinghouse.intake.backpressure import IntakeGate
 from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
+from clearinghouse.notify.service import NotificationService
 from clearinghouse.reproduce.jobs import reproduction_service
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.db import open_engine
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.identity = IdentityStore(engine, cache_seconds=TOKEN_CACHE_SECONDS)
     app.state.pipeline = pipeline
     app.state.worker = worker
+    app.state.notifications = NotificationService(engine, settings)
     app.state.cases = CaseService(engine)
     app.state.reproductions = reproduction_service(engine, settings)
     app.add_middleware(JsonBodyGuard)  # added first, so it runs inside the size limit
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(frontier.router)
     app.include_router(audit.router)
+    app.include_router(notifications.router)
     # Feeds (OSV API, CSAF 2.0 provider, TAXII 2.1): the records again, for clients that read those protocols.
     app.state.osv_api = OsvApi(record_store)
     app.state.csaf_provider = CsafProvider(record_store, Signer(settings.home))

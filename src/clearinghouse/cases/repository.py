@@ -293,3 +293,18 @@ def declarations(conn: sa.Connection, organisation_id: str | None = None) -> lis
     if organisation_id is not None:
         query = query.where(vendor_declarations.c.organisation_id == organisation_id)
     return list(conn.execute(query))
+
+
+def flag_unfixed(conn: sa.Connection, case_id: str, organisation_id: str, version: str, reason: str) -> bool:
+    """Flag the vendor's latest status that names `version` as fixed: a reproduction still triggers on it."""
+    row = conn.execute(
+        sa.select(case_vendor_status.c.id, case_vendor_status.c.flags, case_vendor_status.c.fixed_versions)
+        .where(case_vendor_status.c.case_id == case_id, case_vendor_status.c.organisation_id == organisation_id)
+        .order_by(case_vendor_status.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or version not in (row.fixed_versions or []):
+        return False
+    flags = [*(row.flags or []), {"package": "", "version": version, "reason": reason}]
+    conn.execute(sa.update(case_vendor_status).where(case_vendor_status.c.id == row.id).values(flags=flags))
+    return True

@@ -82,6 +82,7 @@ from clearinghouse.records.model import Affected, Provenance, RecordStatus, Tlp,
 from clearinghouse.sharing.export import ExportFormat, dump_record
 from clearinghouse.store import jobs as job_queue
 from clearinghouse.store.audit import AuditLog
+from clearinghouse.store.jobs import enqueue
 from clearinghouse.store.records import RecordStore
 
 SUBJECT = "case"
@@ -95,6 +96,9 @@ OPENABLE_REPORT_STATES = frozenset({"validated", "coordinating"})
 
 # Any participation: the repository has matched the organisation to the record's case.
 _IN_ITS_CASE = Participation(frozenset({CaseRole.REPORTER}))
+
+# The reproduction layer verifies a vendor's fix (issue 17); enqueued by kind, it is never imported here.
+VERIFY_FIX_JOB = "reproduce.verify_fix"
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,8 @@ class CaseService:
         plans.records.execute(conn, [prepared.record])
         plans.identifiers.execute(conn, prepared.identifiers)
         plans.affected.execute(conn, prepared.affected)
+        # Partners' assets are matched against the advisory as it is now (embargoed: early-warning partners only).
+        enqueue(conn, MATCH_RECORDS, {"record_ids": [osv.id]})
 
     # Routing ---------------------------------------------------------------------------------------------------
 
@@ -370,6 +376,8 @@ class CaseService:
             if role.value in repo.roles_of(conn, case_id, org.id):
                 raise CaseConflict(f"{org.name} is already a {role.value} on {case_id}")
             repo.add_participant(conn, _participant(case_id, org.id, role, reason.strip(), actor_name(actor), now))
+            if role is CaseRole.EARLY_WARNING:  # the partner's assets may now be told of the embargoed advisory
+                enqueue(conn, MATCH_RECORDS, {"record_ids": [case.row.advisory_id]})
             kind = "case.vendor_added" if role is CaseRole.VENDOR else "case.participant_added"
             details = {"organisation": org.name, "role": role.value, "rule": reason.strip()}
             self._record(conn, actor, case_id, kind, org.id, details, now, title=f"{org.name} added to {case_id}")
@@ -495,6 +503,11 @@ class CaseService:
                 "at": now,
             }
             repo.add_status(conn, row)
+            if statement.status is VendorStatus.FIXED and statement.fixed_versions:
+                # Issue 17: the case's reproduced proofs of concept run against the version said to be fixed; a
+                # fix that still triggers is flagged on this status (the job's kind is wired in `workers.py`).
+                fix = {"case_id": case_id, "vendor_id": vendor_id, "version": statement.fixed_versions[0]}
+                job_queue.enqueue(conn, VERIFY_FIX_JOB, fix | {"report_ids": repo.linked_reports(conn, case_id)})
             if statement.status is VendorStatus.FIXED and case.row.state == CaseState.VENDORS_NOTIFIED.value:
                 repo.update_case(conn, case_id, state=CaseState.FIX_IN_PROGRESS.value, updated_at=now)
             details = {"status": statement.status.value, "flags": row["flags"]}
@@ -672,9 +685,7 @@ class CaseService:
             decision = self._gate_for(conn, row).require_open(now, override_reason, admin)
             stored = repo.record_document(conn, row.advisory_id)
             document = advisory.published(stored.doc, _publication_facts(conn, row), now, cve_id)
-            self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)
-            # Partners' SBOMs are matched against the advisory now that it is public (never while embargoed).
-            job_queue.enqueue(conn, MATCH_RECORDS, {"record_ids": [row.advisory_id]})
+            self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)  # queues partners' matching
             linked = repo.report_rows(conn, repo.linked_reports(conn, case_id))
             moves = (ReportState.FIXED, ReportState.PUBLISHED)
             self._move_reports(conn, actor, linked, moves, f"{case_id} published as {row.advisory_id}", now)

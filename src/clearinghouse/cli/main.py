@@ -31,6 +31,7 @@ from clearinghouse.cli.cases import case_app, vendor_app
 from clearinghouse.cli.evals import eval_app
 from clearinghouse.cli.feeds import feeds_app
 from clearinghouse.cli.frontier import frontier_app
+from clearinghouse.cli.notify import notify_app
 from clearinghouse.cli.partners import alert_app, asset_app
 from clearinghouse.cli.reports import report_app
 from clearinghouse.cli.reproduce import reproduce_app
@@ -61,6 +62,7 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(audit_app, name="audit")
 app.add_typer(frontier_app, name="frontier")
 app.add_typer(eval_app, name="eval")
+app.add_typer(notify_app, name="notify")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(case_app, name="case")
 app.add_typer(vendor_app, name="vendor")

@@ -9,11 +9,19 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from clearinghouse.cases import repository as cases_repository
+from clearinghouse.identity.model import OrgKind
+from clearinghouse.policy.cases import CaseRole
 from clearinghouse.policy.filters import record_filter
 from clearinghouse.policy.rules import RecordVisibility
 from clearinghouse.records.model import RecordStatus, Tlp
 from clearinghouse.records.versions import normalize_name
-from clearinghouse.store.tables import affected_packages, case_records, records
+from clearinghouse.store.tables import (
+    affected_packages,
+    case_participants,
+    case_records,
+    organisations,
+    records,
+)
 
 
 @dataclass(frozen=True)
@@ -82,11 +90,12 @@ def feed_entries(
     limit: int | None = None,
     id_like: str | None = None,
     include_key: bool = False,
+    early_warning_for: str | None = None,
 ) -> list[FeedEntry]:
     """Records the visibility admits whose label is among `labels`, oldest addition first (by `imported_at`,
     then id), after `added_after` and after the page key `after_key` when given (from it on with `include_key`:
     a page that ended inside that record's objects); `id_like`: only ids whose lower-case form matches that SQL
-    LIKE pattern."""
+    LIKE pattern; `early_warning_for`: only advisories of cases naming that organisation for early warning."""
     wanted = sorted(label.value for label in labels & visibility.labels)
     query = (
         sa.select(
@@ -114,6 +123,16 @@ def feed_entries(
                 ),
             )
         )
+    if early_warning_for is not None:
+        warned = (
+            sa.select(case_records.c.record_id)
+            .join(case_participants, case_participants.c.case_id == case_records.c.case_id)
+            .where(
+                case_participants.c.organisation_id == early_warning_for,
+                case_participants.c.role == CaseRole.EARLY_WARNING.value,
+            )
+        )
+        query = query.where(records.c.id.in_(warned))
     if id_like is not None:
         query = query.where(sa.func.lower(records.c.id).like(id_like))
     if limit is not None:
@@ -202,3 +221,13 @@ def vendor_statements(conn: sa.Connection, record_ids: Collection[str]) -> dict[
                 for organisation_id, row in sorted(statuses.items())
             )
     return found
+
+
+def partner_organisations(conn: sa.Connection) -> list[tuple[str, str]]:
+    """(id, name) of every critical-infrastructure organisation, by name."""
+    query = (
+        sa.select(organisations.c.id, organisations.c.name)
+        .where(organisations.c.kind == OrgKind.CRITICAL_INFRASTRUCTURE.value)
+        .order_by(organisations.c.name)
+    )
+    return [(row.id, row.name) for row in conn.execute(query)]

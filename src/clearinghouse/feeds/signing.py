@@ -7,6 +7,7 @@ directory as you keep the audit keys: whoever holds it can sign advisories in th
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import threading
 from pathlib import Path
@@ -38,23 +39,32 @@ class Signer:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.directory.chmod(0o700)  # gpg warns about (and some versions refuse) a readable home
             gpg = gnupg.GPG(gnupghome=str(self.directory))
-            keys = gpg.list_keys(secret=True)
-            if not keys:
-                request = gpg.gen_key_input(
-                    key_type="EDDSA",
-                    key_curve="ed25519",
-                    key_usage="sign",
-                    name_real=KEY_NAME,
-                    name_email=KEY_EMAIL,
-                    expire_date=0,
-                    no_protection=True,
-                )
-                made = gpg.gen_key(request)
-                if not made.fingerprint:
-                    raise SigningUnavailable(f"GnuPG could not make the CSAF key: {made.stderr.strip()[-300:]}")
-                keys = gpg.list_keys(secret=True)
+            # Every API process signs with the one key: the first to get here makes it, the others wait and read it.
+            with (self.directory / "keygen.lock").open("a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                keys = self._key(gpg)
             self._gpg, self._fingerprint = gpg, str(keys[0]["fingerprint"])
             return gpg, self._fingerprint
+
+    @staticmethod
+    def _key(gpg: gnupg.GPG) -> list[dict[str, str]]:
+        """The secret key, made if there is none yet (the caller holds the directory's lock)."""
+        keys: list[dict[str, str]] = gpg.list_keys(secret=True)
+        if not keys:
+            request = gpg.gen_key_input(
+                key_type="EDDSA",
+                key_curve="ed25519",
+                key_usage="sign",
+                name_real=KEY_NAME,
+                name_email=KEY_EMAIL,
+                expire_date=0,
+                no_protection=True,
+            )
+            made = gpg.gen_key(request)
+            if not made.fingerprint:
+                raise SigningUnavailable(f"GnuPG could not make the CSAF key: {made.stderr.strip()[-300:]}")
+            keys = gpg.list_keys(secret=True)
+        return keys
 
     @property
     def fingerprint(self) -> str:

@@ -1,9 +1,11 @@
 """A read-only TAXII 2.1 server: discovery, one API root, a collection per TLP 2.0 label, objects as STIX 2.1.
 
-- Collections: `tlp-clear`, `tlp-green`, `tlp-amber`, `tlp-amber-strict`, `tlp-red` (fixed UUIDs). A collection
-  exists for a caller that may read its label (`policy.feeds`); any other is 404, and lists leave it out. Within a
-  collection, records are filtered by the caller's record visibility (embargoed records: staff only).
-- Objects: the collection's TLP 2.0 marking definition (date added: when OASIS published it), then each record's
+- Collections: one per TLP 2.0 label (fixed UUIDs), and one per critical-infrastructure partner: its early
+  warning, the advisories of the coordination cases naming it for early warning, embargoed ones included. A
+  collection exists for a caller that may read it (`policy.feeds`: the label; the partner's own tokens and staff);
+  any other is 404, and lists leave it out. Within a TLP collection, records are filtered by the caller's record
+  visibility (embargoed records: staff only).
+- Objects: the collection's TLP 2.0 marking definitions (date added: when OASIS published them), then each record's
   objects (`feeds.stix`) with the record's import time as date added, oldest first.
 - Paging (TAXII 2.1 section 3.4): `limit` (1 to `MAX_LIMIT`; larger asks are served `MAX_LIMIT`, which the spec
   allows), an opaque `next`, `added_after`; `X-TAXII-Date-Added-First`/`-Last` name the page's range.
@@ -25,7 +27,12 @@ import orjson
 from clearinghouse.errors import InvalidFeedQuery, NotFound
 from clearinghouse.feeds import repository, stix
 from clearinghouse.feeds.repository import FeedEntry, VendorStatement
-from clearinghouse.policy.feeds import feed_visibility, label_readable
+from clearinghouse.policy.feeds import (
+    feed_visibility,
+    label_readable,
+    partner_collection_readable,
+    partner_visibility,
+)
 from clearinghouse.policy.principals import Actor
 from clearinghouse.records.model import Tlp
 from clearinghouse.store.records import RecordStore
@@ -42,22 +49,42 @@ _CACHED_RECORDS = 8192
 @dataclass(frozen=True)
 class Collection:
     id: str
-    label: Tlp
+    labels: frozenset[Tlp]
+    title: str
+    description: str
+    partner: str | None = None  # the organisation whose early-warning collection this is
 
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "title": f"TLP:{self.label.value} vulnerability records",
-            "description": f"Every record labelled TLP:{self.label.value} that the caller may read, as STIX 2.1.",
+            "title": self.title,
+            "description": self.description,
             "can_read": True,
             "can_write": False,
             "media_types": [stix.MEDIA_TYPE],
         }
 
 
-COLLECTIONS = {
-    c.id: c for c in (Collection(str(uuid.uuid5(_COLLECTION_NAMESPACE, f"tlp-{t.value.lower()}")), t) for t in Tlp)
-}
+def _tlp_collection(label: Tlp) -> Collection:
+    return Collection(
+        str(uuid.uuid5(_COLLECTION_NAMESPACE, f"tlp-{label.value.lower()}")),
+        frozenset({label}),
+        f"TLP:{label.value} vulnerability records",
+        f"Every record labelled TLP:{label.value} that the caller may read, as STIX 2.1.",
+    )
+
+
+def partner_collection(organisation_id: str, name: str) -> Collection:
+    return Collection(
+        str(uuid.uuid5(_COLLECTION_NAMESPACE, f"partner-{organisation_id}")),
+        frozenset(Tlp),
+        f"Early warning for {name}",
+        f"The advisories of the coordination cases naming {name} for early warning, embargoed ones included.",
+        partner=organisation_id,
+    )
+
+
+COLLECTIONS = {c.id: c for c in (_tlp_collection(label) for label in Tlp)}
 
 
 @dataclass(frozen=True)
@@ -130,17 +157,27 @@ class TaxiiServer:
             "max_content_length": 0,  # read-only: no object is accepted
         }
 
-    @staticmethod
-    def collections(actor: Actor) -> list[dict[str, Any]]:
+    def collections(self, actor: Actor) -> list[dict[str, Any]]:
         readable = feed_visibility(actor).labels
-        return [c.describe() for c in COLLECTIONS.values() if c.label in readable]
+        tlp = [c.describe() for c in COLLECTIONS.values() if c.labels & readable]
+        return tlp + [
+            c.describe() for c in self._partner_collections() if partner_collection_readable(actor, c.partner or "")
+        ]
 
-    @staticmethod
-    def collection(actor: Actor, collection_id: str) -> Collection:
+    def collection(self, actor: Actor, collection_id: str) -> Collection:
         found = COLLECTIONS.get(collection_id)
-        if found is None or not label_readable(actor, frozenset({found.label})):
-            raise NotFound(f"no collection {collection_id!r}")
-        return found
+        if found is not None and label_readable(actor, found.labels):
+            return found
+        if found is None:
+            partner = next((c for c in self._partner_collections() if c.id == collection_id), None)
+            if partner is not None and partner_collection_readable(actor, partner.partner or ""):
+                return partner
+        feed_visibility(actor)  # a token without records:read: 403 here too, whatever the id
+        raise NotFound(f"no collection {collection_id!r}")
+
+    def _partner_collections(self) -> list[Collection]:
+        with self.store.engine.connect() as conn:
+            return [partner_collection(i, name) for i, name in repository.partner_organisations(conn)]
 
     # --- objects -------------------------------------------------------------------------------------
 
@@ -190,10 +227,12 @@ class TaxiiServer:
         start: tuple[datetime, str, int] | None,
     ) -> Iterator[tuple[datetime, str, int, dict[str, Any]]]:
         """(date added, record id, position, object) of the collection in TAXII order, from `start` on."""
-        marking_key = (stix.TLP_MARKINGS_CREATED, "", 0)
-        if (added_after is None or added_after < stix.TLP_MARKINGS_CREATED) and (start is None or start <= marking_key):
-            yield (*marking_key, stix.tlp_marking(collection.label))
-        visibility = feed_visibility(actor)
+        if added_after is None or added_after < stix.TLP_MARKINGS_CREATED:
+            for index, label in enumerate(sorted(collection.labels, key=list(Tlp).index)):
+                marking_key = (stix.TLP_MARKINGS_CREATED, "", index)
+                if start is None or start <= marking_key:
+                    yield (*marking_key, stix.tlp_marking(label))
+        visibility = feed_visibility(actor) if collection.partner is None else partner_visibility()
         after_key = (start[0], start[1]) if start else None
         skip_in_first = start[2] if start else 0
         while True:
@@ -201,16 +240,19 @@ class TaxiiServer:
                 entries = repository.feed_entries(
                     conn,
                     visibility,
-                    frozenset({collection.label}),
+                    collection.labels,
                     added_after=added_after,
                     after_key=after_key,
                     limit=_RECORD_CHUNK,
                     include_key=skip_in_first > 0,
+                    early_warning_for=collection.partner,
                 )
             if not entries:
                 return
-            with self.store.engine.connect() as conn:
-                statements = repository.vendor_statements(conn, [e.id for e in entries])
+            statements: dict[str, list[VendorStatement]] = {}
+            if collection.partner is None:  # early-warning partners do not read vendors' statements
+                with self.store.engine.connect() as conn:
+                    statements = repository.vendor_statements(conn, [e.id for e in entries])
             for entry in entries:
                 objects = self._record_objects(entry, statements.get(entry.id, []))
                 first = skip_in_first if start and (entry.imported_at, entry.id) == (start[0], start[1]) else 0

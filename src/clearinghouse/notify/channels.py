@@ -6,6 +6,7 @@ outcome and schedules the retry.
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from clearinghouse.notify.rules import retryable_status
 from clearinghouse.notify.targets import Target
 
 WEBHOOK_TIMEOUT = httpx.Timeout(10.0, connect=3.0)  # a receiver acknowledges and works later
+WEBHOOK_DEADLINE = 15.0  # seconds for the whole request, well inside a job's 30-second lease
 SMTP_TIMEOUT = 10.0
 
 
@@ -32,26 +34,41 @@ class DeliveryFailed(Exception):
         self.retryable = retryable
 
 
-def post_webhook(target: Target, headers: dict[str, str], body: bytes, transport: httpx.BaseTransport | None) -> int:
-    """POST `body` to the checked address of `target` (Host header and TLS name from its URL); the status."""
-    host = f"[{target.address}]" if ":" in target.address else target.address
-    default_port = 443 if target.scheme == "https" else 80
-    netloc = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    pinned = httpx.URL(target.url).copy_with(host=host.strip("[]"), port=target.port)
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+def post_webhook(
+    target: Target,
+    headers: dict[str, str],
+    body: bytes,
+    verify: ssl.SSLContext | bool = True,
+    deadline: float = WEBHOOK_DEADLINE,
+) -> int:
+    """POST `body` to the checked address of `target` (Host header and TLS name from its URL); the status.
+
+    The whole exchange has a deadline (`WEBHOOK_DEADLINE`), not only each read: a receiver trickling bytes cannot
+    hold a worker. The response body is never read.
+    """
     try:
-        with httpx.Client(
-            timeout=WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False, transport=transport
-        ) as client:
-            response = client.post(pinned, content=body, headers={**headers, "Host": netloc}, extensions=extensions)
+        status, location = asyncio.run(asyncio.wait_for(_post(target, headers, body, verify), deadline))
+    except TimeoutError:
+        raise DeliveryFailed(f"no answer within {deadline:g} s", retryable=True) from None
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{exc.__class__.__name__}: {exc}"[:500], retryable=True) from None
-    if 200 <= response.status_code < 300:
-        return response.status_code
-    if 300 <= response.status_code < 400:  # a redirect is not followed: it could point anywhere
-        location = response.headers.get("location", "")[:200]
-        raise DeliveryFailed(f"HTTP {response.status_code} redirect to {location!r} not followed", retryable=False)
-    raise DeliveryFailed(f"HTTP {response.status_code}", retryable=retryable_status(response.status_code))
+    if 200 <= status < 300:
+        return status
+    if 300 <= status < 400:  # a redirect is not followed: it could point anywhere
+        raise DeliveryFailed(f"HTTP {status} redirect to {location[:200]!r} not followed", retryable=False)
+    raise DeliveryFailed(f"HTTP {status}", retryable=retryable_status(status))
+
+
+async def _post(target: Target, headers: dict[str, str], body: bytes, verify: ssl.SSLContext | bool) -> tuple[int, str]:
+    default_port = 443 if target.scheme == "https" else 80
+    netloc = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    pinned = httpx.URL(target.url).copy_with(host=target.address, port=target.port)
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    async with (
+        httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False, verify=verify) as client,
+        client.stream("POST", pinned, content=body, headers={**headers, "Host": netloc}, extensions=extensions) as r,
+    ):
+        return r.status_code, r.headers.get("location", "")
 
 
 @dataclass(frozen=True)

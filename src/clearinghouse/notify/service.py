@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -19,28 +20,35 @@ import sqlalchemy as sa
 
 from clearinghouse.config import Settings
 from clearinghouse.errors import (
+    ConfigurationError,
+    InvalidCursor,
     InvalidSubscription,
     NotFound,
     WebhookHostUnresolvable,
-    WebhookTargetRefused,
 )
+from clearinghouse.identity.model import Principal
 from clearinghouse.notify import repository
 from clearinghouse.notify.channels import DeliveryFailed, SmtpServer, email_message, post_webhook
 from clearinghouse.notify.events import EVENT_KINDS, Event, checked_body, one_line
 from clearinghouse.notify.rules import DELIVERY_LIFECYCLE, DeliveryStatus, next_status, retry_delay
+from clearinghouse.notify.sealing import SealBroken, seal, sealing_key, unseal
 from clearinghouse.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, new_secret, signature
 from clearinghouse.notify.targets import Resolver, check_url, system_resolver
 from clearinghouse.notify.views import (
+    DeliveryPage,
     DeliveryView,
     SubscriptionCreated,
+    SubscriptionPage,
     SubscriptionRequest,
     SubscriptionView,
 )
 from clearinghouse.policy import Actor, actor_name
-from clearinghouse.policy.notifications import notification_scope, require_subscriber
+from clearinghouse.policy.notifications import notification_scope
 from clearinghouse.policy.principals import Operator
+from clearinghouse.policy.rules import OrgScope
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.jobs import enqueue, enqueue_many
+from clearinghouse.store.pages import DEFAULT_LIMIT, decode_cursor, encode_cursor, slice_page
 
 WEBHOOK_JOB = "notify.webhook"
 EMAIL_JOB = "notify.email"
@@ -108,11 +116,15 @@ class NotificationService:
         self.resolver = resolver
         self.audit = AuditLog(engine)
 
+    @cached_property
+    def _sealing_key(self) -> bytes:
+        return sealing_key(self.audit.keys.hmac_key)
+
     # Subscriptions ---------------------------------------------------------------------------------------------
 
     def subscribe(self, actor: Actor, request: SubscriptionRequest) -> SubscriptionCreated:
         """A new, enabled subscription; its webhook secret is in the answer and never shown again."""
-        notification_scope(actor)
+        scope = notification_scope(actor)
         unknown = sorted(set(request.event_kinds) - EVENT_KINDS)
         if unknown:
             raise InvalidSubscription(
@@ -121,9 +133,9 @@ class NotificationService:
         url, secret, addresses = self._channel_fields(request)
         now = self.clock()
         with self.audit.writing() as conn:
-            organisation_id = self._organisation_of(conn, actor, request.organisation)
-            require_subscriber(actor, organisation_id)
+            organisation_id = _subscriber(conn, actor, scope, request.organisation)
             subscription_id = str(uuid.uuid4())
+            sealed = seal(self._sealing_key, secret, subscription_id) if secret else None
             kinds = sorted(set(request.event_kinds))
             repository.insert_subscription(
                 conn,
@@ -132,7 +144,7 @@ class NotificationService:
                     organisation_id=organisation_id,
                     channel=request.channel,
                     url=url,
-                    secret=secret,
+                    secret=sealed,
                     addresses=addresses,
                     event_kinds=kinds,
                     enabled=True,
@@ -153,10 +165,7 @@ class NotificationService:
         if request.channel == "webhook":
             if request.url is None or request.addresses is not None:
                 raise InvalidSubscription("a webhook subscription needs `url` and no `addresses`")
-            try:
-                check_url(request.url, allow_private=self.settings.webhook_allow_private, resolve=self.resolver)
-            except WebhookHostUnresolvable as exc:  # refused now: a subscription is checked when it is made
-                raise WebhookTargetRefused(exc.message) from None
+            check_url(request.url, allow_private=self.settings.webhook_allow_private, resolve=self.resolver)
             return request.url, new_secret(), None
         if not request.addresses or request.url is not None:
             raise InvalidSubscription("an e-mail subscription needs `addresses` and no `url`")
@@ -165,22 +174,17 @@ class NotificationService:
                 raise InvalidSubscription(f"not a plain e-mail address (local@domain): {address[:80]!r}")
         return None, None, sorted(set(request.addresses))
 
-    def _organisation_of(self, conn: sa.Connection, actor: Actor, name: str | None) -> str:
-        if name is not None:
-            organisation_id = repository.organisation_id(conn, name)
-            if organisation_id is None:
-                raise NotFound(f"no organisation named {name!r}")
-            return organisation_id
-        own = getattr(actor, "organisation", None)
-        if own is None:
-            raise InvalidSubscription("name the organisation to subscribe (the operator has none of its own)")
-        return str(own.id)
-
-    def subscriptions(self, actor: Actor) -> list[SubscriptionView]:
+    def subscriptions(
+        self, actor: Actor, limit: int = DEFAULT_LIMIT, cursor: str | None = None, organisation: str | None = None
+    ) -> SubscriptionPage:
+        """The subscriptions the actor manages (its organisation's; staff: every one, or the named one's), oldest
+        first."""
         scope = notification_scope(actor)
         with self.engine.connect() as conn:
-            rows = repository.list_subscriptions(conn, None if scope.every_organisation else scope.organisation_id)
-        return [SubscriptionView.from_row(row) for row in rows]
+            rows = repository.list_subscriptions(conn, _organisation_filter(conn, scope, organisation))
+        page, total, next_cursor = slice_page("subscriptions", rows, limit, cursor)
+        views = [SubscriptionView.from_row(row) for row in page]
+        return SubscriptionPage(subscriptions=views, total=total, next_cursor=next_cursor)
 
     def set_enabled(self, actor: Actor, subscription_id: str, enabled: bool) -> SubscriptionView:
         """Turn a subscription off (queued deliveries then fail, saying so) or on again."""
@@ -217,16 +221,40 @@ class NotificationService:
     # Deliveries ------------------------------------------------------------------------------------------------
 
     def deliveries(
-        self, actor: Actor, *, status: DeliveryStatus | None = None, before: datetime | None = None, limit: int = 50
-    ) -> list[DeliveryView]:
-        """Newest first: the actor's organisation's deliveries (staff: every organisation's)."""
+        self,
+        actor: Actor,
+        *,
+        status: DeliveryStatus | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        organisation: str | None = None,
+    ) -> DeliveryPage:
+        """Newest first: the actor's organisation's deliveries (staff: every organisation's, or the named one's)."""
         scope = notification_scope(actor)
-        organisation_id = None if scope.every_organisation else scope.organisation_id
+        after = None
+        if cursor is not None:
+            created_at, delivery_id = decode_cursor("deliveries", cursor, 2)
+            try:
+                after = (datetime.fromisoformat(str(created_at)), str(delivery_id))
+            except ValueError:
+                raise InvalidCursor("the cursor is not one this server handed out") from None
         with self.engine.connect() as conn:
-            rows = repository.list_deliveries(
-                conn, organisation_id, status=status.value if status else None, before=before, limit=limit
+            organisation_id = _organisation_filter(conn, scope, organisation)
+            rows, total = repository.list_deliveries(
+                conn, organisation_id, status=status.value if status else None, after=after, limit=limit
             )
-        return [DeliveryView.from_row(row) for row in rows]
+        views = [DeliveryView.from_row(row) for row in rows]
+        last = rows[-1] if len(rows) == limit else None
+        next_cursor = encode_cursor("deliveries", [_utc(last.created_at).isoformat(), last.id]) if last else None
+        return DeliveryPage(deliveries=views, total=total, next_cursor=next_cursor)
+
+    def delivery(self, actor: Actor, delivery_id: str) -> DeliveryView:
+        scope = notification_scope(actor)
+        with self.engine.connect() as conn:
+            row = repository.delivery(conn, delivery_id)
+        if row is None or not scope.admits(row.organisation_id):
+            raise NotFound(f"no delivery {delivery_id!r}")
+        return DeliveryView.from_row(row)
 
     def job_handlers(self) -> dict[str, Callable[[dict[str, Any]], object]]:
         return {kind: self._handle for kind in JOB_KINDS.values()}
@@ -248,6 +276,8 @@ class NotificationService:
         status = DeliveryStatus(delivery.status)
         if DELIVERY_LIFECYCLE.is_terminal(status):
             return status
+        if status is DeliveryStatus.RETRYING and _utc(delivery.next_attempt_at) > self.clock():
+            return status  # an earlier job for it (e.g. `notify test` sent it at once); its retry job is queued
         try:
             if not subscription.enabled:
                 raise DeliveryFailed("the subscription is disabled", retryable=False)
@@ -268,6 +298,10 @@ class NotificationService:
             raise DeliveryFailed(exc.message, retryable=True) from None
         except InvalidSubscription as exc:  # the name now resolves to an internal address: never sent there
             raise DeliveryFailed(exc.message, retryable=False) from None
+        try:
+            secret = unseal(self._sealing_key, subscription.secret, subscription.id)
+        except SealBroken as exc:  # retrying cannot help: the subscriber needs a new subscription (and secret)
+            raise DeliveryFailed(f"{exc}; subscribe again for a new secret", retryable=False) from None
         body = orjson.dumps(
             {
                 "id": delivery.id,
@@ -283,14 +317,17 @@ class NotificationService:
             "User-Agent": "Clearinghouse-Webhook/1",
             EVENT_HEADER: delivery.event_kind,
             DELIVERY_HEADER: delivery.id,
-            SIGNATURE_HEADER: signature(subscription.secret, int(self.clock().timestamp()), body),
+            SIGNATURE_HEADER: signature(secret, int(self.clock().timestamp()), body),
         }
-        post_webhook(target, headers, body, transport=None)
+        post_webhook(target, headers, body)
 
     def _mail(self, delivery: Any, subscription: Any) -> None:
         if not self.settings.smtp_url:
             raise DeliveryFailed("no SMTP server configured (CLEARINGHOUSE_SMTP_URL)", retryable=True)
-        server = SmtpServer.from_url(self.settings.smtp_url)
+        try:
+            server = SmtpServer.from_url(self.settings.smtp_url)
+        except ConfigurationError as exc:  # the operator can fix it before the retries run out
+            raise DeliveryFailed(exc.message, retryable=True) from None
         title = one_line(delivery.title)
         occurred = _utc(delivery.occurred_at)
         details = orjson.dumps(delivery.body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
@@ -314,7 +351,7 @@ class NotificationService:
 
     def _record(self, delivery_id: str, failure: DeliveryFailed | None) -> DeliveryStatus:
         now = self.clock()
-        with self.engine.begin() as conn:
+        with self.audit.writing() as conn:
             delivery = repository.delivery(conn, delivery_id, for_update=True)
             if delivery is None:
                 raise NotFound(f"no delivery {delivery_id!r}")
@@ -331,11 +368,41 @@ class NotificationService:
                 retrying = target is DeliveryStatus.RETRYING
                 wait = retry_delay(attempts) if retrying else wait
                 values = {"last_error": failure.reason, "next_attempt_at": now + wait if retrying else None}
-            DELIVERY_LIFECYCLE.transition(current, target, WORKER.purpose, failure.reason if failure else "sent", now)
+            move = DELIVERY_LIFECYCLE.transition(
+                current, target, WORKER.purpose, failure.reason if failure else "sent", now
+            )
             repository.update_delivery(conn, delivery_id, status=target.value, attempts=attempts, **values)
+            details = {"from": current.value, "attempts": attempts, "reason": move.reason, "event": delivery.event_kind}
+            self.audit.append(conn, move.actor, f"notification.{target.value}", "delivery", delivery_id, details)
             if target is DeliveryStatus.RETRYING:
                 enqueue(conn, JOB_KINDS[delivery.channel], {"delivery_id": delivery_id}, delay=wait)
         return target
+
+
+def _subscriber(conn: sa.Connection, actor: Actor, scope: OrgScope, name: str | None) -> str:
+    """The organisation a new subscription is for: the named one (staff: any; others: their own, and any other
+    is reported missing, so names are no existence oracle) or the actor's own."""
+    if name is not None:
+        return _named_organisation(conn, scope, name)
+    if not isinstance(actor, Principal):
+        raise InvalidSubscription("name the organisation to subscribe (the operator has none of its own)")
+    return actor.organisation.id
+
+
+def _organisation_filter(conn: sa.Connection, scope: OrgScope, name: str | None) -> str | None:
+    """The organisation a listing is limited to (None: every one)."""
+    if name is not None:
+        return _named_organisation(conn, scope, name)
+    return None if scope.every_organisation else scope.organisation_id
+
+
+def _named_organisation(conn: sa.Connection, scope: OrgScope, name: str) -> str:
+    """The id of an organisation the actor may act for; one outside its scope is reported missing, like one that
+    does not exist."""
+    named = repository.organisation_id(conn, name)
+    if named is None or not scope.admits(named):
+        raise NotFound(f"no organisation named {name!r}")
+    return named
 
 
 def _utc(value: datetime) -> datetime:

@@ -33,6 +33,7 @@ class SubscriptionRequest(BaseModel):
 class SubscriptionView(BaseModel):
     id: str
     organisation_id: str
+    organisation: str = Field(description="the organisation's name")
     channel: str
     url: str | None
     addresses: list[str] | None
@@ -47,6 +48,7 @@ class SubscriptionView(BaseModel):
         return cls(
             id=row.id,
             organisation_id=row.organisation_id,
+            organisation=row.organisation,
             channel=row.channel,
             url=row.url,
             addresses=row.addresses,
@@ -64,14 +66,17 @@ class SubscriptionCreated(SubscriptionView):
     )
 
 
-class SubscriptionList(BaseModel):
+class SubscriptionPage(BaseModel):
     subscriptions: list[SubscriptionView]
+    total: int = Field(description="how many subscriptions the caller manages, over all pages")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
 class DeliveryView(BaseModel):
     id: str = Field(description="also sent as X-Clearinghouse-Delivery: a receiver's idempotency key")
     subscription_id: str
     organisation_id: str
+    organisation: str = Field(description="the organisation's name")
     channel: str
     event_kind: str
     subject: str
@@ -91,6 +96,7 @@ class DeliveryView(BaseModel):
             id=row.id,
             subscription_id=row.subscription_id,
             organisation_id=row.organisation_id,
+            organisation=row.organisation,
             channel=row.channel,
             event_kind=row.event_kind,
             subject=row.subject,
@@ -106,8 +112,10 @@ class DeliveryView(BaseModel):
         )
 
 
-class DeliveryList(BaseModel):
+class DeliveryPage(BaseModel):
     deliveries: list[DeliveryView]
+    total: int = Field(description="how many deliveries the filters match, over all pages")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
 def utc(value: datetime) -> datetime:

@@ -8,7 +8,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearinghouse.store.tables import affected_packages, alerts, asset_components, asset_matches, assets, records
+from clearinghouse.store.tables import (
+    affected_packages,
+    alerts,
+    asset_components,
+    asset_matches,
+    assets,
+    case_participants,
+    case_records,
+    case_vendor_status,
+    cases,
+    records,
+)
 
 _CHUNK = 500  # values per IN (...): well under SQLite's and PostgreSQL's parameter limits
 _INSERT_BATCH = 5000  # rows per executemany
@@ -55,12 +66,11 @@ def packages_of_records(conn: sa.Connection, record_ids: Sequence[str]) -> set[t
     return found
 
 
-def components_of_packages(conn: sa.Connection, packages: Collection[tuple[str, str]]) -> list[sa.Row[Any]]:
+def components_of_packages(conn: sa.Connection, packages: Collection[tuple[str, str]]) -> list[Any]:
     """Every stored component naming one of `packages`, found through the (ecosystem, name_key) index."""
-    by_name: dict[str, set[str]] = {}
+    by_ecosystem: dict[str, set[str]] = {}
     for ecosystem, name_key in packages:
-        by_name.setdefault(name_key, set()).add(ecosystem)
-    rows: list[Any] = []
+        by_ecosystem.setdefault(ecosystem, set()).add(name_key)
     columns = (
         asset_components.c.asset_id,
         asset_components.c.position,
@@ -71,9 +81,13 @@ def components_of_packages(conn: sa.Connection, packages: Collection[tuple[str, 
         asset_components.c.version,
         asset_components.c.name_key,
     )
-    for chunk in _chunks(sorted(by_name)):
-        query = sa.select(*columns).where(asset_components.c.name_key.in_(chunk))
-        rows.extend(row for row in conn.execute(query).all() if row.ecosystem in by_name[row.name_key])
+    rows: list[Any] = []
+    for ecosystem, names in sorted(by_ecosystem.items()):
+        for chunk in _chunks(sorted(names)):
+            query = sa.select(*columns).where(
+                asset_components.c.ecosystem == ecosystem, asset_components.c.name_key.in_(chunk)
+            )
+            rows.extend(conn.execute(query).all())
     return rows
 
 
@@ -156,6 +170,58 @@ def acknowledge(conn: sa.Connection, alert_id: str, state: str, at: datetime, by
 def early_warning(
     conn: sa.Connection, labels: dict[str, tuple[str, str, str | None]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """For embargoed records among `labels`, the organisations an open case names for early warning, with the
-    case's embargo terms: {(record id, organisation id): terms}. Cases are not in this store yet: none."""
-    return {}
+    """For the embargoed records among `labels`, each organisation a case names for early warning, with the case's
+    embargo terms: {(record id, organisation id): terms}. A record is a case's when it is its advisory or among
+    the records the advisory covers (`case_records`)."""
+    embargoed = sorted(record_id for record_id, (_, status, _) in labels.items() if status == "embargoed")
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    columns = (
+        case_participants.c.organisation_id,
+        cases.c.id,
+        cases.c.public_at,
+        cases.c.public_tz,
+        cases.c.tlp,
+    )
+    early = case_participants.c.role == "early_warning"
+    for chunk in _chunks(embargoed):
+        as_advisory = (
+            sa.select(cases.c.advisory_id.label("record_id"), *columns)
+            .join(case_participants, case_participants.c.case_id == cases.c.id)
+            .where(early, cases.c.advisory_id.in_(chunk))
+        )
+        covered = (
+            sa.select(case_records.c.record_id, *columns)
+            .select_from(case_records.join(cases, cases.c.id == case_records.c.case_id))
+            .join(case_participants, case_participants.c.case_id == cases.c.id)
+            .where(early, case_records.c.record_id.in_(chunk))
+        )
+        for row in conn.execute(sa.union(as_advisory, covered)):
+            public_at = row.public_at.isoformat() if row.public_at is not None else None
+            terms = {"case_id": row.id, "public_at": public_at, "public_tz": row.public_tz, "tlp": row.tlp}
+            found[row.record_id, row.organisation_id] = terms
+    return found
+
+
+def vendor_statements(conn: sa.Connection, record_ids: Collection[str]) -> dict[str, list[Any]]:
+    """Each vendor's latest status on the cases whose advisory is one of `record_ids`, by record id."""
+    latest = (
+        sa.select(sa.func.max(case_vendor_status.c.id))
+        .group_by(case_vendor_status.c.case_id, case_vendor_status.c.organisation_id)
+        .scalar_subquery()
+    )
+    found: dict[str, list[Any]] = {}
+    for chunk in _chunks(sorted(record_ids)):
+        query = (
+            sa.select(
+                cases.c.advisory_id,
+                case_vendor_status.c.status,
+                case_vendor_status.c.justification,
+                case_vendor_status.c.note,
+                case_vendor_status.c.packages,
+            )
+            .join(cases, cases.c.id == case_vendor_status.c.case_id)
+            .where(cases.c.advisory_id.in_(chunk), case_vendor_status.c.id.in_(latest))
+        )
+        for row in conn.execute(query):
+            found.setdefault(row.advisory_id, []).append(row)
+    return found

@@ -133,3 +133,34 @@ def match_reasons(affected: Affected, position: int, version: str) -> list[str]:
         if inside:
             reasons.append(f"{where}: {_range_text(rng)} includes {version}")
     return reasons or [f"{where} includes {version}"]
+
+
+# Vendors state "not affected" with a CSAF flag label or a CycloneDX justification (cases keep either); VEX
+# statements here use CycloneDX's names (`formats.csaf_vex` maps them back to flags).
+_CYCLONEDX_OF_CSAF = {
+    "component_not_present": "requires_dependency",
+    "vulnerable_code_not_present": "code_not_present",
+    "vulnerable_code_cannot_be_controlled_by_adversary": "requires_environment",
+    "vulnerable_code_not_in_execute_path": "code_not_reachable",
+    "inline_mitigations_already_exist": "protected_by_mitigating_control",
+}
+_CYCLONEDX_JUSTIFICATIONS = frozenset(
+    {
+        "code_not_present",
+        "code_not_reachable",
+        "requires_configuration",
+        "requires_dependency",
+        "requires_environment",
+        "protected_by_compiler",
+        "protected_at_runtime",
+        "protected_at_perimeter",
+        "protected_by_mitigating_control",
+    }
+)
+
+
+def vex_justification(stated: str | None) -> str | None:
+    """A vendor's justification as CycloneDX names it (None when it gave none this can name)."""
+    if stated in _CYCLONEDX_JUSTIFICATIONS:
+        return stated
+    return _CYCLONEDX_OF_CSAF.get(stated or "")

@@ -24,8 +24,16 @@ from clearinghouse.formats.sbom import Component, ComponentProblem, Sbom, VexSta
 from clearinghouse.identity.model import Organisation, OrgKind, Principal
 from clearinghouse.ingest.pipeline import MATCH_RECORDS
 from clearinghouse.notify import Event, publish
+from clearinghouse.notify.repository import subscriptions_for
 from clearinghouse.partners import repository
-from clearinghouse.partners.rules import ALERT_LIFECYCLE, AlertState, alert_title, match_reasons, package_of
+from clearinghouse.partners.rules import (
+    ALERT_LIFECYCLE,
+    AlertState,
+    alert_title,
+    match_reasons,
+    package_of,
+    vex_justification,
+)
 from clearinghouse.partners.views import (
     AlertView,
     AssetView,
@@ -188,7 +196,7 @@ class AssetService:
 
     def _evaluate(self, candidates: Sequence[_Candidate], only: set[str] | None, now: datetime) -> _Evaluated:
         """Match each candidate (only against records in `only` when given)."""
-        answers = self.records.match_packages({c.package for c in candidates})
+        answers = self.records.match_packages({c.package for c in candidates}, only)
         evaluated = _Evaluated([], [], {})
         for candidate in candidates:
             answer = answers[candidate.package]
@@ -230,7 +238,9 @@ class AssetService:
     # --- alerts ----------------------------------------------------------------------------------------------
 
     def _raise_alerts(self, conn: sa.Connection, pairs: dict[tuple[str, str], list[str]], now: datetime) -> int:
-        """An alert, and its notification, for each (asset, record) pair the partner may see and was not told of."""
+        """An alert for each (asset, record) pair the partner may see and was not told of; per asset, one audit
+        entry and one `alert.raised` notification naming its new alerts (a thousand new records must not send a
+        partner a thousand messages)."""
         if not pairs:
             return 0
         record_ids = {record for _, record in pairs}
@@ -238,51 +248,46 @@ class AssetService:
         early = repository.early_warning(conn, labels)
         owners = repository.asset_owners(conn, {asset for asset, _ in pairs})
         done = repository.alerted_pairs(conn, record_ids)
-        rows: list[dict[str, Any]] = []
-        audit: list[AuditEvent] = []
+        by_asset: dict[str, list[dict[str, Any]]] = {}
         for (asset_id, record_id), refs in sorted(pairs.items()):
-            organisation_id, asset_name = owners[asset_id]
+            organisation_id, _ = owners[asset_id]
             embargo = early.get((record_id, organisation_id))
             if (asset_id, record_id) in done or not _partner_sees(labels[record_id], embargo is not None):
                 continue
-            tlp, _, summary = labels[record_id]
-            alert_id = str(uuid.uuid4())
-            components = sorted(set(refs))
-            rows.append(
+            by_asset.setdefault(asset_id, []).append(
                 {
-                    "id": alert_id,
+                    "id": str(uuid.uuid4()),
                     "organisation_id": organisation_id,
                     "asset_id": asset_id,
                     "record_id": record_id,
                     "state": AlertState.OPEN.value,
-                    "tlp": tlp,
-                    "components": components,
+                    "tlp": labels[record_id][0],
+                    "components": sorted(set(refs)),
                     "embargo": embargo,
                     "raised_at": now,
                 }
             )
-            audit.append(
-                AuditEvent("matching", "alert.raised", "alert", alert_id, {"asset": asset_id, "record": record_id})
-            )
-            event = Event(
-                kind="alert.raised",
-                subject=alert_id,
-                audience=frozenset({organisation_id}),
-                title=alert_title(record_id, summary, asset_name, len(components)),
-                body={
-                    "alert_id": alert_id,
-                    "asset_id": asset_id,
-                    "asset_name": asset_name,
-                    "record_id": record_id,
-                    "tlp": tlp,
-                    "components": components[:100],
-                    "embargo": embargo,
-                },
-                occurred_at=now,
-            )
-            publish(conn, event)
+        rows = [row for raised in by_asset.values() for row in raised]
         repository.insert_alerts(conn, rows)
-        self.audit.append_many(conn, audit)
+        self.audit.append_many(
+            conn,
+            [
+                AuditEvent(
+                    "matching",
+                    "alerts.raised",
+                    SUBJECT,
+                    asset_id,
+                    {"alerts": [{"id": r["id"], "record": r["record_id"]} for r in raised]},
+                )
+                for asset_id, raised in by_asset.items()
+            ],
+        )
+        # `publish` looks an event's audience's subscriptions up each time: only organisations with some get events.
+        subscribed = {row.organisation_id for row in subscriptions_for(conn, {org for org, _ in owners.values()})}
+        for asset_id, raised in by_asset.items():
+            organisation_id, asset_name = owners[asset_id]
+            if organisation_id in subscribed:
+                publish(conn, _alert_event(asset_id, asset_name, raised, labels, now))
         return len(rows)
 
     def alerts(self, actor: Actor, state: AlertState | None = None) -> list[AlertView]:
@@ -370,7 +375,9 @@ class AssetService:
         """The asset's VEX: CycloneDX 1.6 (``cyclonedx``) or CSAF 2.0 with the VEX profile (``csaf``)."""
         asset = self._readable(actor, asset_id)
         matches = self.matches(actor, asset_id)
-        statements = [_statement(match) for match in matches]
+        with self.engine.connect() as conn:
+            vendors = repository.vendor_statements(conn, {match["record_id"] for match in matches})
+        statements = [_statement(match, vendors.get(match["record_id"], [])) for match in matches]
         if format_ == "csaf":
             labels = [Tlp(match["tlp"]) for match in matches]
             highest = max(labels, key=list(Tlp).index, default=Tlp.CLEAR)
@@ -378,13 +385,58 @@ class AssetService:
         return VexDocument.model_validate(cyclonedx.dump_vex(asset.name, asset.id, statements))
 
 
+_EVENT_ALERTS = 100  # alerts an event names one by one (the rest are counted; the API lists them all)
+
+
+def _alert_event(
+    asset_id: str,
+    asset_name: str,
+    raised: list[dict[str, Any]],
+    labels: dict[str, tuple[str, str, str | None]],
+    now: datetime,
+) -> Event:
+    """The notification of an asset's new alerts: the subject is the first alert's id, the body names each alert
+    (record, TLP, the components affected, embargo terms for early warning)."""
+    first = raised[0]
+    summary = labels[first["record_id"]][2]
+    title = alert_title(first["record_id"], summary, asset_name, len(first["components"]))
+    if len(raised) > 1:
+        title = f"{len(raised)} new alerts on {asset_name}, among them {title}"[:500]
+    alerts = [
+        {
+            "alert_id": row["id"],
+            "record_id": row["record_id"],
+            "tlp": row["tlp"],
+            "components": row["components"][:20],
+            "embargo": row["embargo"],
+        }
+        for row in raised[:_EVENT_ALERTS]
+    ]
+    return Event(
+        kind="alert.raised",
+        subject=first["id"],
+        audience=frozenset({first["organisation_id"]}),
+        title=title,
+        body={"asset_id": asset_id, "asset_name": asset_name, "alerts": alerts, "count": len(raised)},
+        occurred_at=now,
+    )
+
+
 def _partner_sees(label: tuple[str, str, str | None], early_warning: bool) -> bool:
     tlp, status, _ = label
     return partner_sees_record(Tlp(tlp), RecordStatus(status), early_warning)
 
 
-def _statement(match: MatchView) -> VexStatement:
+def _statement(match: MatchView, vendor_rows: Sequence[Any]) -> VexStatement:
+    """The component is affected by the record, unless a vendor on the record's case stated "not affected" for its
+    package (then that statement, with its justification, is what the VEX says)."""
     component = match["component"]
+    status, justification, detail = "affected", None, "; ".join(match["reasons"])
+    for row in vendor_rows:
+        if row.status == "not_affected" and _covers(row.packages, component["purl"]):
+            status, justification = "not_affected", vex_justification(row.justification)
+            detail = f"vendor statement: {row.note}" if row.note else "the vendor states it is not affected"
+            break
     return VexStatement(
         vulnerability=match["record_id"],
         aliases=tuple(match["aliases"]),
@@ -392,10 +444,24 @@ def _statement(match: MatchView) -> VexStatement:
         component=Component(
             component["ref"], component["name"], component["version"], component["purl"], None, None, ()
         ),
-        status="affected",
-        justification=None,
-        detail="; ".join(match["reasons"]),
+        status=status,
+        justification=justification,
+        detail=detail,
     )
+
+
+def _covers(packages: Sequence[str], purl: str | None) -> bool:
+    """Whether a vendor statement about `packages` (purls; none: the whole case) speaks for this component."""
+    if not packages:
+        return True
+    component = package_of(purl, None)
+    if component is None:
+        return False
+    for stated in packages:
+        package = package_of(stated, None)
+        if package is not None and (package.ecosystem, package.name_key) == (component.ecosystem, component.name_key):
+            return True
+    return False
 
 
 def _component_rows(asset_id: str, components: Sequence[Component]) -> tuple[list[dict[str, Any]], list[_Candidate]]:

@@ -1,9 +1,9 @@
 """Who manages notification subscriptions and reads deliveries: an organisation its own (with
-`notifications:manage`), clearinghouse staff holding that scope (an admin) every organisation's."""
+`notifications:manage`), clearinghouse staff holding that scope (an admin) every organisation's. Another
+organisation's subscriptions, deliveries and name are, to everyone else, missing (404)."""
 
 from __future__ import annotations
 
-from clearinghouse.errors import Forbidden
 from clearinghouse.identity.model import Principal, Scope
 from clearinghouse.policy.principals import Actor
 from clearinghouse.policy.rules import EVERYONE, OrgScope, is_staff, require_scope
@@ -15,10 +15,3 @@ def notification_scope(actor: Actor) -> OrgScope:
     if isinstance(manager, Principal) and not is_staff(manager):
         return OrgScope(organisation_id=manager.organisation.id)
     return EVERYONE  # staff: an admin's token, or the operator
-
-
-def require_subscriber(actor: Actor, organisation_id: str) -> None:
-    """A subscription is made for the actor's own organisation, or by staff for any (403 otherwise: the caller
-    names the organisation, so refusing reveals nothing it did not say)."""
-    if not notification_scope(actor).admits(organisation_id):
-        raise Forbidden("an organisation manages its own notification subscriptions; staff manage any")

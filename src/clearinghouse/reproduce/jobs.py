@@ -30,13 +30,14 @@ def reproduction_service(engine: sa.Engine, settings: Settings | None = None) ->
 
 def job_handlers(engine: sa.Engine, settings: Settings | None = None) -> dict[str, Handler]:
     """`reproduce.report` hands a queued reproduction to the pool; `reproduce.verify_fix` (queued by a case whose
-    vendor marks it fixed: case_id, version, report_ids) queues the case's reports' PoCs against that version."""
+    vendor marks it fixed: case_id, vendor_id, version, report_ids) queues the reports' PoCs against that version."""
     service = reproduction_service(engine, settings)
     pool = ReproductionPool(service)
 
     def verify_fix(payload: dict[str, Any]) -> object:
+        reports = [str(r) for r in payload["report_ids"]]
         return service.verify_fix(
-            str(payload["case_id"]), [str(r) for r in payload["report_ids"]], str(payload["version"]), FIX_ACTOR
+            str(payload["case_id"]), str(payload["vendor_id"]), reports, str(payload["version"]), FIX_ACTOR
         )
 
     return {REPRODUCE_REPORT: lambda payload: pool.submit(str(payload["reproduction_id"])), VERIFY_FIX: verify_fix}

@@ -49,6 +49,8 @@ class RunnerLimits:
     memory_mb: int = 1024
     processes: int = 64
     cpus: float = 0.5
+    # a tenth of the default CFS weight: intake's processes get the CPU first (bench/reproduce.py measures it)
+    cpu_weight: int = 10
     disk_mb: int = 128  # the work directory's tmpfs (the PoC, its files, the secret)
     tmp_mb: int = 64
     cpu_seconds: int = 120
@@ -58,6 +60,7 @@ class RunnerLimits:
             memory_mb=self.memory_mb,
             max_processes=self.processes,
             cpus=self.cpus,
+            cpu_weight=self.cpu_weight,
             work_size_mb=self.disk_mb,
             tmp_size_mb=self.tmp_mb,
             shm_size_mb=16,

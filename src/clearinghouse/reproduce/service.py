@@ -11,16 +11,20 @@ verdict into a credibility check and SSVC's Exploitation point. Nothing is ever 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import sqlalchemy as sa
 
+from clearinghouse.cases import repository as case_repository
 from clearinghouse.errors import ClearinghouseError, EnvironmentBuildFailed, InvalidReproduction, NotFound
 from clearinghouse.intake.service import PROCESS_REPORT
 from clearinghouse.policy import Actor, actor_name
@@ -35,6 +39,7 @@ from clearinghouse.reproduce.rules import (
     RunState,
     Step,
     Target,
+    Verdict,
     failure,
     judge,
     parse_request,
@@ -51,6 +56,14 @@ VERIFY_FIX = "reproduce.verify_fix"
 PIPELINE_ACTOR = "clearinghouse-reproduction"
 # a running reproduction older than this has lost its worker (the longest run is two 60 s budgets plus builds)
 STALE_AFTER = timedelta(minutes=30)
+# Reproduction threads, and the builds and sandboxes they start, yield the CPU to intake (bench/reproduce.py)
+REPRODUCTION_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Lower this thread's CPU priority (Linux keeps niceness per thread; its children inherit it)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REPRODUCTION_NICENESS)
 
 
 class ReproductionService:
@@ -110,6 +123,7 @@ class ReproductionService:
         purpose: str,
         request: Request,
         actor: str,
+        vendor_id: str | None = None,
     ) -> None:
         self.repository.insert(
             conn,
@@ -118,16 +132,19 @@ class ReproductionService:
                 report_id=report_id,
                 case_id=case_id,
                 purpose=purpose,
-                request=request.to_json(),
+                # a fix verification remembers whose fixed version it checks, to flag that vendor's status
+                request=request.to_json() | ({"vendor_id": vendor_id} if vendor_id else {}),
                 state=RunState.QUEUED.value,
                 requested_by=actor,
                 requested_at=self.clock(),
             ),
         )
 
-    def verify_fix(self, case_id: str, report_ids: list[str], fixed_version: str, actor: str) -> list[str]:
-        """Queue a fix verification for each report that reproduced: its PoC against the version the vendor
-        says is fixed. Returns the reproduction ids queued."""
+    def verify_fix(
+        self, case_id: str, vendor_id: str, report_ids: list[str], fixed_version: str, actor: str
+    ) -> list[str]:
+        """Queue a fix verification for each report of the case that reproduced: its PoC against the version the
+        vendor says is fixed (a verification that still fires flags the vendor's status). Returns the ids queued."""
         queued: list[str] = []
         with self.audit.writing() as conn:
             for earlier in self.repository.latest_reproduced(report_ids):
@@ -142,7 +159,9 @@ class ReproductionService:
                 )
                 request = Request(target, base.poc, base.oracle)
                 reproduction_id = str(uuid.uuid4())
-                self._queue(conn, reproduction_id, earlier.report_id, case_id, "fix_verification", request, actor)
+                self._queue(
+                    conn, reproduction_id, earlier.report_id, case_id, "fix_verification", request, actor, vendor_id
+                )
                 job_queue.enqueue(conn, REPRODUCE_REPORT, {"reproduction_id": reproduction_id})
                 queued.append(reproduction_id)
             if queued:
@@ -180,6 +199,12 @@ class ReproductionService:
             )
             details = {"verdict": outcome.verdict.value, "purpose": row.purpose, "case": row.case_id}
             self.audit.append(conn, PIPELINE_ACTOR, "reproduction.finished", "report", row.report_id, details)
+            if row.purpose == "fix_verification" and outcome.verdict is Verdict.REPRODUCED_NOT_FIXED:
+                version = row.request["target"]["vulnerable"]
+                reason = (
+                    f"the proof of concept of report {row.report_id} still triggers on {version} ({reproduction_id})"
+                )
+                case_repository.flag_unfixed(conn, row.case_id, row.request.get("vendor_id", ""), version, reason)
             if row.purpose == "report":
                 summary = summarise(reproduction_id, row.request, outcome, finished)
                 self.repository.set_report_summary(conn, row.report_id, summary)
@@ -191,13 +216,21 @@ class ReproductionService:
     def execute(self, request: Request, fix_only: bool = False) -> Outcome:
         """Build the environments and run the PoC against each: vulnerable and fixed (the newest version when no
         fix is known), or, for a fix verification, only the version said to be fixed."""
+        return asyncio.run(self.execute_async(request, fix_only))
+
+    async def execute_async(self, request: Request, fix_only: bool = False) -> Outcome:
+        """`execute` for callers already in an event loop (the evaluation scorer); builds run in a thread."""
         builder = self.builders.get(request.target.ecosystem)
         if builder is None:
             return failure(Step.ENVIRONMENT, f"no environment builder for {request.target.ecosystem.value}")
         target = request.target
         try:
-            vulnerable = builder.build(target.package, target.vulnerable, target.extras)
-            fixed = None if fix_only else builder.build(target.package, target.fixed or "", target.extras)
+            vulnerable = await anyio.to_thread.run_sync(builder.build, target.package, target.vulnerable, target.extras)
+            fixed = (
+                None
+                if fix_only
+                else await anyio.to_thread.run_sync(builder.build, target.package, target.fixed or "", target.extras)
+            )
         except EnvironmentBuildFailed as exc:
             return failure(Step.ENVIRONMENT, exc.message)
         versions = [(vulnerable, target.vulnerable)]
@@ -205,7 +238,7 @@ class ReproductionService:
             versions.append((fixed, target.fixed or installed_version(fixed, target.package)))
         packages = {version: [a.to_json() for a in env.artifacts] for env, version in versions}
         try:
-            observations = asyncio.run(self._runs(request, versions))
+            observations = await self._runs(request, versions)
         except ClearinghouseError as exc:
             return failure(Step.SANDBOX, exc.message)
         outcome = judge(observations[0], observations[1] if len(observations) > 1 else None)
@@ -271,7 +304,7 @@ class ReproductionPool:
     def __init__(self, service: ReproductionService, concurrency: int | None = None) -> None:
         self.service = service
         limit = concurrency or int(os.environ.get("CLEARINGHOUSE_REPRODUCE_CONCURRENCY", "1"))
-        self.executor = ThreadPoolExecutor(max(1, limit), thread_name_prefix="reproduce")
+        self.executor = ThreadPoolExecutor(max(1, limit), thread_name_prefix="reproduce", initializer=lower_priority)
         self._recovered = False
 
     def submit(self, reproduction_id: str) -> None:

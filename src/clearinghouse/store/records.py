@@ -366,20 +366,27 @@ class RecordStore:
         }
 
     def affected_ids(self, queries: Sequence[tuple[str, str, str]]) -> list[list[str] | InvalidVersion]:
-        """`affected` for many (ecosystem, name, version) queries in one read of the store, answering ids only
-        (sorted), or the `InvalidVersion` that query raised: a batch of queries (the OSV API's) reads no
-        documents and opens one snapshot, not one per query."""
+        """`affected` for many (ecosystem, name, version) queries at once, answering ids only (sorted), or the
+        `InvalidVersion` that query raised: a batch (the OSV API's) reads no documents. Queries of a base ecosystem
+        go through `match_packages` (every name's candidates in a few queries); those naming a release
+        (`Debian:11`) are answered as `affected` answers them, each release's package read once."""
+        matched = self.match_packages({PackageVersion(*query) for query in queries if ":" not in query[0]})
         answers: list[list[str] | InvalidVersion] = []
-        # A batch often asks about one package at several versions: its entries are looked up once.
-        packages: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
+        releases: dict[tuple[str, str], tuple[list[_EntryKey], dict[_EntryKey, AffectedMatcher]]] = {}
         with self._snapshot() as conn:
             for ecosystem, name, version in queries:
-                package = (ecosystem, normalize_name(ecosystem, name))
-                if package not in packages:
-                    packages[package] = self._entries(conn, ecosystem, name)
-                candidates, matchers = packages[package]
+                if ":" not in ecosystem:
+                    found = matched[PackageVersion(ecosystem, name, version)]
+                    if found.refusal is not None and not found.entries:
+                        answers.append(found.refusal)
+                    else:
+                        answers.append(sorted({record_id for record_id, _position in found.entries}))
+                    continue
+                release = (ecosystem, normalize_name(ecosystem, name))
+                if release not in releases:
+                    releases[release] = self._entries(conn, ecosystem, name)
                 try:
-                    answers.append(sorted(_matching_records(candidates, matchers, version)))
+                    answers.append(sorted(_matching_records(*releases[release], version)))
                 except InvalidVersion as refusal:
                     answers.append(refusal)
         return answers
@@ -402,15 +409,20 @@ class RecordStore:
         candidates = [_EntryKey(*row) for row in conn.execute(statement, params)]
         return candidates, self._matchers.get(candidates, lambda missing: _load_matchers(conn, missing))
 
-    def match_packages(self, packages: Collection[PackageVersion]) -> dict[PackageVersion, PackageMatch]:
+    def match_packages(
+        self, packages: Collection[PackageVersion], only_records: Collection[str] | None = None
+    ) -> dict[PackageVersion, PackageMatch]:
         """`affected` for many packages at once (a partner's SBOM, the components a new record can affect).
 
         The candidate entries of every (ecosystem, name) are read in a few queries rather than one per package, and
         each version is judged by the same prepared matchers and the same rule as `affected` (`_matching_entries`):
         a package whose version no entry lists and some range could not judge is refused (`PackageMatch.refusal`),
         as `affected` raises. Ecosystems are OSV base ecosystems (every release matches, as `affected` does without
-        a release suffix); names are normalised here.
+        a release suffix); names are normalised here. `only_records`: judge only these records' entries (each entry
+        is judged on its own, so their answers are the same; records just written are matched without preparing
+        every other entry of their packages).
         """
+        keep = None if only_records is None else set(only_records)
         wanted: dict[tuple[str, str], list[PackageVersion]] = {}
         for package in packages:
             key = (package.ecosystem, normalize_name(package.ecosystem, package.name))
@@ -418,13 +430,23 @@ class RecordStore:
         answers: dict[PackageVersion, PackageMatch] = {}
         with self._snapshot() as conn:
             candidates: dict[tuple[str, str], list[_EntryKey]] = {}
-            names = sorted({name_key for _, name_key in wanted})
-            for chunk in _chunks(names):
-                for record_id, position, modified, base, name_key in conn.execute(
-                    _CANDIDATES_OF_NAMES, {"names": list(chunk)}
-                ):
-                    if (base, name_key) in wanted:
-                        candidates.setdefault((base, name_key), []).append(_EntryKey(record_id, position, modified))
+            # Few records just written: their entries; otherwise every entry of the packages, per ecosystem (so the
+            # (ecosystem_base, name_key) index is used).
+            queries: list[tuple[Any, dict[str, Any], list[str]]] = []
+            if keep is not None:
+                queries.append((_CANDIDATES_OF_RECORDS, {}, sorted(keep)))
+            else:
+                names: dict[str, set[str]] = {}
+                for base, name_key in wanted:
+                    names.setdefault(base, set()).add(name_key)
+                queries.extend((_CANDIDATES_OF_NAMES, {"base": base}, sorted(keys)) for base, keys in names.items())
+            for statement, fixed, values in queries:
+                for chunk in _chunks(values):
+                    params = {**fixed, "values": list(chunk)}
+                    for record_id, position, modified, base, name_key in conn.execute(statement, params):
+                        if (base, name_key) in wanted:
+                            entry = _EntryKey(record_id, position, modified)
+                            candidates.setdefault((base, name_key), []).append(entry)
             every = [key for keys in candidates.values() for key in keys]
             matchers = self._matchers.get(every, lambda missing: _load_matchers(conn, missing))
         for key, asked in wanted.items():
@@ -665,17 +687,20 @@ _CANDIDATES = (
         affected_packages.c.name_key == sa.bindparam("name_key"),
     )
 )
-# `match_packages`: the candidates of many names at once (the ecosystem is checked in Python).
-_CANDIDATES_OF_NAMES = (
-    sa.select(
-        affected_packages.c.record_id,
-        affected_packages.c.position,
-        sa.cast(records.c.modified, sa.Text),
-        affected_packages.c.ecosystem_base,
-        affected_packages.c.name_key,
-    )
-    .join(records, records.c.id == affected_packages.c.record_id)
-    .where(affected_packages.c.name_key.in_(sa.bindparam("names", expanding=True)))
+# `match_packages`: the candidates of many names, or of some records, at once (the ecosystem is checked in Python).
+_CANDIDATE_ROWS = sa.select(
+    affected_packages.c.record_id,
+    affected_packages.c.position,
+    sa.cast(records.c.modified, sa.Text),
+    affected_packages.c.ecosystem_base,
+    affected_packages.c.name_key,
+).join(records, records.c.id == affected_packages.c.record_id)
+_CANDIDATES_OF_NAMES = _CANDIDATE_ROWS.where(
+    affected_packages.c.ecosystem_base == sa.bindparam("base"),
+    affected_packages.c.name_key.in_(sa.bindparam("values", expanding=True)),
+)
+_CANDIDATES_OF_RECORDS = _CANDIDATE_ROWS.where(
+    affected_packages.c.record_id.in_(sa.bindparam("values", expanding=True))
 )
 _CANDIDATES_OF_RELEASE = _CANDIDATES.where(affected_packages.c.ecosystem == sa.bindparam("ecosystem"))
 

@@ -89,7 +89,15 @@ def feed(request: Request, directory: Directory, csaf: Provider, actor: Caller) 
 
 @router.get(
     "/{directory}/{year}/{filename}",
-    response_class=Response,
+    response_model=JsonDocument,
+    responses={
+        200: {
+            "content": {
+                "text/plain": {"schema": {"type": "string", "description": "`<sha512 hex>  <file name>`"}},
+                "application/pgp-signature": {"schema": {"type": "string", "description": "ASCII-armoured"}},
+            }
+        }
+    },
     description="A CSAF document (`.json`), its SHA-512 hash (`.json.sha512`) or its detached OpenPGP signature "
     "(`.json.asc`). " + _ACCESS,
 )

@@ -160,6 +160,9 @@ class BwrapConfig(BaseModel):
         default=2048, description="Memory of the whole sample, tmpfs included (cgroup); also RLIMIT_AS per process."
     )
     cpus: float = Field(default=1.0, gt=0, description="CPU share of the whole sample (cgroup CPU quota).")
+    cpu_weight: int | None = Field(
+        default=None, ge=1, le=10000, description="CFS weight of the sample's group (v2 scale, default 100)."
+    )
     file_size_mb: int = 256
     open_files: int = 1024
     cpu_seconds: int = Field(default=600, description="CPU time per command (RLIMIT_CPU).")
@@ -214,7 +217,9 @@ def require_limits() -> cgroups.CgroupLayout | None:
 
 
 def _limits(cfg: BwrapConfig) -> cgroups.SampleLimits:
-    return cgroups.SampleLimits(memory_bytes=cfg.memory_mb << 20, max_processes=cfg.max_processes, cpus=cfg.cpus)
+    return cgroups.SampleLimits(
+        memory_bytes=cfg.memory_mb << 20, max_processes=cfg.max_processes, cpus=cfg.cpus, cpu_weight=cfg.cpu_weight
+    )
 
 
 def describe(cfg: BwrapConfig | None = None) -> dict[str, Any]:

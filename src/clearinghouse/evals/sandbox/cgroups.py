@@ -37,6 +37,9 @@ class SampleLimits:
     memory_bytes: int
     max_processes: int
     cpus: float
+    # CFS weight against every other group (cgroup v2 scale, default 100): low for background work such as
+    # reproductions, which then get the CPU only when intake leaves it idle; None keeps the kernel's default
+    cpu_weight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class SampleCgroup:
             self._write("memory.swap.max", "0")
             self._write("pids.max", str(limits.max_processes))
             self._write("cpu.max", f"{quota} {_CPU_PERIOD_US}")
+            if limits.cpu_weight is not None:
+                self._write("cpu.weight", str(limits.cpu_weight))
             return
         self._write("memory.limit_in_bytes", str(limits.memory_bytes))
         with contextlib.suppress(FileNotFoundError, OSError):
@@ -117,6 +122,8 @@ class SampleCgroup:
         self._write("pids.max", str(limits.max_processes))
         self._write("cpu.cfs_period_us", str(_CPU_PERIOD_US))
         self._write("cpu.cfs_quota_us", quota)
+        if limits.cpu_weight is not None:
+            self._write("cpu.shares", str(max(2, limits.cpu_weight * 1024 // 100)))
 
     def procs_files(self) -> list[Path]:
         """The `cgroup.procs` files a process writes `0` to in order to join the group(s)."""

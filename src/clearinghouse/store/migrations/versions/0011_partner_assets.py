@@ -1,7 +1,7 @@
 """partners' assets (SBOM components), their matches against records, and alerts
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0009
 Create Date: 2026-12-06
 
 - assets: an SBOM a critical-infrastructure organisation uploaded, with its per-component problems.

@@ -1,7 +1,7 @@
 """reproductions of reports' proofs of concept, and each report's latest verdict
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06
 
 - reproductions: one row per run (the report's reproduction, or a case's fix verification) with its request,
