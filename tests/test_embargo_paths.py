@@ -63,6 +63,7 @@ class Embargoed:
     advisory_id: str
     headers: dict[str, dict[str, str]]
     actors: dict[str, Actor]
+    later_report: str  # submitted after the case opened, naming its CVE: de-duplication finds the advisory
     assets: dict[str, str] = field(default_factory=dict)  # partners' assets naming embargoed-pkg 1.0
 
 
@@ -95,6 +96,14 @@ def _case(world: Embargoed, who: str) -> bool:
 def _case_list(world: Embargoed, who: str) -> bool:
     response = _status(world, who, "/api/v1/cases")
     return response.status_code == 200 and world.case_id in {c["id"] for c in response.json()["cases"]}
+
+
+def _report_duplicates(world: Embargoed, who: str) -> bool:
+    response = _status(world, who, f"/api/v1/reports/{world.later_report}")
+    if response.status_code != 200:
+        return False
+    candidates = (response.json().get("duplicates") or {}).get("candidates", [])
+    return f"record:{world.advisory_id}" in {c["id"] for c in candidates}
 
 
 def _export(world: Embargoed, who: str) -> bool:
@@ -230,6 +239,7 @@ class ReadPath:
     name: str
     probe: Probe
     participants_see: bool = True
+    staff_see: bool = True  # False for paths that hand out released records only, to anyone (exports, downloads)
     seen_by: frozenset[str] | None = None  # the participants the path serves (None: every participant)
 
 
@@ -239,8 +249,11 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("GET /api/v1/affected", _affected),
     ReadPath("GET /api/v1/cases/{case_id}", _case),
     ReadPath("GET /api/v1/cases", _case_list),
-    ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False),
-    ReadPath("notifications (webhooks, e-mail; GET /api/v1/notifications/deliveries)", _notifications),
+    ReadPath("export (CLI `export`, sharing.export)", _export, participants_see=False, staff_see=False),
+    # A reporter is never told which non-public record its report resembles (staff are: see the test below).
+    ReadPath("GET /api/v1/reports/{id} duplicates", _report_duplicates, participants_see=False),
+    # Deliveries are read by the subscribed organisations (notifications:manage), not by analysts.
+    ReadPath("notifications (webhooks, e-mail; GET /api/v1/notifications/deliveries)", _notifications, staff_see=False),
     ReadPath("POST /v1/query, POST /v1/querybatch", _osv_query),
     ReadPath("GET /v1/vulns/{id}", _osv_vuln),
     # The CSAF and TAXII feeds hand unreleased records to staff (and TAXII to early-warning partners) only.
@@ -249,7 +262,7 @@ READ_PATHS: list[ReadPath] = [
     ReadPath("TAXII (objects, object by id)", _taxii, seen_by=frozenset({"hospital"})),
     ReadPath("page /advisories/{id}", _web_advisory),
     ReadPath("page /advisories/{alias}", _web_advisory_by_alias),
-    ReadPath("download /advisories/{id}/osv.json", _web_download, participants_see=False),
+    ReadPath("download /advisories/{id}/osv.json", _web_download, participants_see=False, staff_see=False),
     ReadPath("page /cases/{case_id}", _web_case),
     ReadPath("page /cases", _web_case_list),
     # Partners' alerts, matches, VEX and alert notifications: only the partner the case names for early warning.
@@ -268,6 +281,7 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     actors: dict[str, Actor] = {"anonymous": ANONYMOUS}
     for who, name, kind, role in (
+        ("analyst", "Clearinghouse", OrgKind.CLEARINGHOUSE, Role.ANALYST),
         ("reporter", "Reporter Org", OrgKind.REPORTER, Role.REPORTER),
         ("vendor", "Acme Software", OrgKind.VENDOR, Role.VENDOR),
         ("outsider", "Gamma Corp", OrgKind.VENDOR, Role.VENDOR),
@@ -280,8 +294,9 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         actors[who] = identity.authenticate(grant.plaintext)
         WebAccounts(engine).create_user(name, who, role, WEB_PASSWORD)
         # Every organisation is subscribed before the case opens, so notifications are probed like any path.
-        request = SubscriptionRequest(channel="email", addresses=[f"{who}@example.org"])
-        NotificationService(engine).subscribe(actors[who], request)
+        if who != "analyst":  # staff hear through the case itself; an analyst's token does not manage them
+            request = SubscriptionRequest(channel="email", addresses=[f"{who}@example.org"])
+            NotificationService(engine).subscribe(actors[who], request)
     settings = Settings(home=tmp_path, database_url=database_url, embedded_worker=False, rate_limits=False)
     with TestClient(create_app(settings)) as client:
         assets = {}
@@ -306,7 +321,20 @@ def embargoed(database_url: str, engine: sa.Engine, tmp_path: Path) -> Iterator[
         cases.add_participant(operator, case.id, "Acme Software", CaseRole.VENDOR, "purl pkg:pypi/embargoed-pkg")
         cases.add_participant(operator, case.id, "Mercy Hospital", CaseRole.EARLY_WARNING, "runs embargoed-pkg")
         AssetService(engine).match_records([case.advisory_id])  # what the queued partners.match_records job does
-        yield Embargoed(client, engine, tmp_path, case.id, case.advisory_id, headers, actors, assets)
+        later = {**REPORT, "report": {**REPORT["report"], "description": f"Same as {CVE}: ../ escapes the target."}}
+        later_id = client.post("/api/v1/reports", json=later, headers=headers["reporter"]).json()["report_ids"][0]
+        client.app.state.worker.run_until_idle()  # type: ignore[attr-defined]
+        yield Embargoed(
+            client, engine, tmp_path, case.id, case.advisory_id, headers, actors, later_report=later_id, assets=assets
+        )
+
+
+def test_staff_see_what_the_probes_look_for(embargoed: Embargoed) -> None:
+    """The probes are not vacuous: each finds the advisory for clearinghouse staff where the path serves staff
+    (paths serving only named partners, `seen_by`, are checked by their partner in the test below)."""
+    for path in READ_PATHS:
+        if path.staff_see and path.seen_by is None:
+            assert path.probe(embargoed, "analyst"), path.name
 
 
 @pytest.mark.parametrize("path", READ_PATHS, ids=[p.name for p in READ_PATHS])

@@ -271,6 +271,10 @@ TABLE: dict[str, Row] = {
         {"case-rep": ON_THE_CASE - {"ci-partner"}},
         forbidden_on={"case-rep": frozenset({"ci-reporter"})},
     ),
+    # Acme's private thread: staff and Acme only.
+    "GET /api/v1/case-messages/{message_id}/attachments": Row(
+        200, CASE_READERS, {"message-acme": STAFF | {"ven-vendor", "ven-reporter"}}
+    ),
     "POST /api/v1/cases/{case_id}/publish": Row(200, COORDINATORS, {"case-ready": STAFF}, fresh=True),
     "POST /api/v1/vendors/declarations": Row(201, DECLARERS),
     "GET /api/v1/vendors/declarations": Row(200, CASE_READERS),

@@ -7,6 +7,7 @@ cells checked is printed (run with `-s`) and kept in `CELLS_CHECKED` for the clo
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from clearinghouse.api.app import create_app
 from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus
-from clearinghouse.cases.service import CaseService
+from clearinghouse.cases.service import CaseService, NewAttachment
 from clearinghouse.config import Settings
 from clearinghouse.feeds.stix import vulnerability_id
 from clearinghouse.feeds.taxii import COLLECTIONS, partner_collection
@@ -153,6 +154,12 @@ class World:
             return name.removeprefix("csaf-")
         if name in ("case-rep", "case-ready"):
             return self._case(ready=name == "case-ready")
+        if name == "message-acme":
+            log = NewAttachment("crash.log", "text/plain", base64.b64encode(b"segfault").decode())
+            posted = CaseService(self.engine).post_message(
+                Operator("matrix"), self._case(ready=False), "for Acme", "Acme Software", [log]
+            )
+            return str(posted.id)
         if name.startswith(("asset-", "alert-")):
             return self._asset_or_alert(name)
         if name in ("report-rep", "report-ai", "cluster-rep"):

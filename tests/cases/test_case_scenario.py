@@ -259,15 +259,30 @@ def test_a_report_goes_from_case_to_publication(
     assert {"AI model: example-model-1", "AI tool: bughunter", "Reporter Org"} <= credits
     assert "Human verification: verified by a person (Reporter Org)" in credits
     assert documents["cve5"]["cveMetadata"]["cveId"] == "CVE-2026-40001"
-    beta_entry = next(a for a in documents["osv"]["affected"] if a["package"]["name"] == "org.beta:beta-core")
-    assert beta_entry["ranges"] == [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.1"}]}]
+    # Beta's fix is a range; Acme's package, shown not affected, leaves the affected list with its justification.
+    affected = {a["package"]["name"]: a for a in documents["osv"]["affected"]}
+    assert sorted(affected) == ["nobody-owns-this", "org.beta:beta-core"]
+    fixed_range = {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.1"}]}
+    assert affected["org.beta:beta-core"]["ranges"] == [fixed_range]
+    assert documents["osv"]["database_specific"]["clearinghouse"]["not_affected"] == [
+        {"package": "PyPI/acme-lib", "vendor": "Acme Software", "justification": "vulnerable_code_not_present"}
+    ]
     _validate_csaf(documents["csaf"], tmp_path)
+
+    # Partners' SBOMs are matched against the published advisory (a job queued with its rows).
+    with engine.connect() as conn:
+        matching = conn.execute(sa.select(jobs.c.payload).where(jobs.c.kind == "partners.match_records")).scalars()
+        assert [advisory_id] in [p["record_ids"] for p in matching]
 
     # Public now: anyone reads it.
     record = _ok(client.get(path))["records"][0]
     assert record["clearinghouse"] == record["clearinghouse"] | {"tlp": "CLEAR", "status": "published"}
     actions = [e.action for e in AuditLog(engine).entries("case", case_id)]
     assert actions[0] == "case.opened" and actions[-1] == "case.published"
+    # The report followed its case: validated -> coordinating -> fixed -> published.
+    assert _ok(client.get(f"/api/v1/reports/{report_id}", headers=p["reporter"].headers))["state"] == "published"
+    moves = [e.details["to"] for e in AuditLog(engine).entries("report", report_id) if e.action == "report.state"]
+    assert moves == ["triaged", "validated", "coordinating", "fixed", "published"]
 
 
 def _validate_csaf(document: dict[str, Any], tmp_path: Path) -> None:

@@ -130,6 +130,9 @@ def test_embargo_refusals_leave_the_date_as_it_was(setting: Setting) -> None:
     extended = s.service.set_embargo(analyst, case_id, datetime(2027, 4, 1, 9, 0), "UTC", "late fix", ["Acme"])
     assert extended.timeline[-1].details["change"] == "extended"
     assert extended.timeline[-1].details["agreed_by"] == ["Acme"]
+    # Vendors read the new date and the reason, not who agreed (that may name another vendor).
+    acme_sees = s.service.view(s.people["acme"], case_id).timeline[-1].details
+    assert acme_sees["reason"] == "late fix" and "agreed_by" not in acme_sees
 
 
 def test_a_vendor_sees_its_own_thread_and_status_never_another_vendors(setting: Setting) -> None:
@@ -201,6 +204,12 @@ def test_attachments_are_capped(setting: Setting) -> None:
     posted = s.service.post_message(s.people["acme"], case_id, "log", attachments=[fine])
     [message] = [m for m in s.service.view(s.people["acme"], case_id).messages if m.id == posted.id]
     assert [(a.name, a.size) for a in message.attachments] == [("crash.txt", 8)]
+    private = s.service.post_message(s.people["analyst"], case_id, "a patch", "Acme Software", [fine])
+    [content] = s.service.attachments(s.people["acme"], private.id).attachments
+    assert base64.b64decode(content.content_base64) == b"segfault"
+    for outsider in ("beta", "hospital"):
+        with pytest.raises(NotFound, match=f"no message with id {private.id}"):
+            s.service.attachments(s.people[outsider], private.id)
 
 
 def test_only_an_admin_overrides_the_gate_and_must_say_why(setting: Setting) -> None:

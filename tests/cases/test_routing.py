@@ -70,3 +70,10 @@ def test_a_namespace_wildcard_does_not_reach_another_namespace() -> None:
     index = VendorIndex([declaration("apache", PURL, "pkg:maven/org.apache.logging.log4j/*")])
     assert index.for_purl("pkg:maven/org.apache.logging/log4j-core") == []
     assert index.for_purl("pkg:maven/org.apache.logging.log4j.extra/x") == []
+
+
+def test_a_purl_that_does_not_parse_has_no_vendor_rather_than_failing_the_proposal() -> None:
+    index = VendorIndex([declaration("pallets", PURL, "pkg:pypi/jinja2")])
+    proposal = index.propose(purls=["pkg:pypi/jinja2", "pkg:pypi/%zz"])
+    assert proposal.vendors() == ["pallets"]
+    assert proposal.no_vendor_on_file == ["pkg:pypi/%zz"]

@@ -47,6 +47,8 @@ def test_a_public_date_is_kept_in_utc_with_its_zone_and_shown_in_any_zone() -> N
         (datetime(2026, 12, 1, 9, 0), "UTC", "not in the future"),
         (datetime(2027, 3, 1, 9, 0), "Mars/Olympus_Mons", "unknown time zone"),
         (datetime(2027, 3, 1, 9, 0), "../../etc/passwd", "unknown time zone"),
+        (datetime(2031, 3, 1, 9, 0), "UTC", "more than 1095 days away"),
+        (datetime(9999, 12, 31, 23, 0), "America/Adak", "out of range"),
     ],
 )
 def test_a_past_date_or_an_unknown_zone_is_refused(local: datetime, zone: str, message: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from clearinghouse.errors import CaseConflict
+from clearinghouse.errors import CaseConflict, InvalidVersion, UnknownEcosystem
 from clearinghouse.formats import osv as osv_format
 from clearinghouse.records.model import OsvRecord, canonical_ecosystem
 from clearinghouse.records.versions import parse_version
@@ -127,11 +127,19 @@ def draft(case_id: str, title: str, reports: Sequence[ReportFacts], at: datetime
     return osv_format.parse(document)
 
 
-def published(
-    document: Mapping[str, Any], fixes: Mapping[str, Sequence[str]], at: datetime, cve_id: str | None
-) -> OsvRecord:
-    """The advisory as published: dated, with the CVE id if one was given, and a fixed range for each affected
-    package a vendor fixed (`fixes`: "ecosystem/name" -> fixed versions)."""
+@dataclass(frozen=True)
+class VendorFacts:
+    """What the vendors said, by package ("ecosystem/name"): fixed versions, and the packages not affected (their
+    vendor and VEX justification)."""
+
+    fixes: Mapping[str, Sequence[str]]
+    not_affected: Mapping[str, Mapping[str, str]]
+
+
+def published(document: Mapping[str, Any], vendors: VendorFacts, at: datetime, cve_id: str | None) -> OsvRecord:
+    """The advisory as published: dated, with the CVE id if one was given, a fixed range for each package a vendor
+    fixed, and without the packages their vendors showed not affected (kept, with the justification, under
+    `database_specific.clearinghouse.not_affected`)."""
     updated = dict(document)
     updated["modified"] = _timestamp(at)
     updated["published"] = _timestamp(at)
@@ -140,13 +148,25 @@ def published(
     affected = []
     for entry in document.get("affected", ()):
         package = entry.get("package") or {}
-        fixed = fixes.get(f"{package.get('ecosystem')}/{package.get('name')}")
+        key = f"{package.get('ecosystem')}/{package.get('name')}"
+        if key in vendors.not_affected:
+            continue
+        fixed = vendors.fixes.get(key)
         if fixed:
             # One range per entry: fixed at the newest fixed version (a backport to an older branch then reads as
             # still affected, which errs on the safe side).
-            newest = max(fixed, key=lambda v: parse_version(str(package["ecosystem"]), v))
-            events = [{"introduced": "0"}, {"fixed": newest}]
-            entry = {**entry, "ranges": [*entry.get("ranges", ()), {"type": "ECOSYSTEM", "events": events}]}
+            try:
+                newest = max(fixed, key=lambda v: parse_version(str(package["ecosystem"]), v))
+            except (InvalidVersion, UnknownEcosystem):
+                newest = None  # versions this ecosystem cannot order make no range; the statement keeps them
+            if newest is not None:
+                events = [{"introduced": "0"}, {"fixed": newest}]
+                entry = {**entry, "ranges": [*entry.get("ranges", ()), {"type": "ECOSYSTEM", "events": events}]}
         affected.append(entry)
     updated["affected"] = affected
+    if vendors.not_affected:
+        specific = dict(updated.get("database_specific") or {})
+        ours = dict(specific.get("clearinghouse") or {})
+        ours["not_affected"] = [{"package": k, **v} for k, v in sorted(vendors.not_affected.items())]
+        updated["database_specific"] = {**specific, "clearinghouse": ours}
     return osv_format.parse(updated)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from clearinghouse.notify import Event, publish
-from clearinghouse.policy.cases import CaseRole
+from clearinghouse.policy.cases import STAFF_ONLY_DETAILS, CaseRole
 from clearinghouse.store.tables import case_participants
 
 # Timeline kinds to the notification kinds subscribers choose from.
@@ -69,5 +69,7 @@ def announce(conn: sa.Connection, announcement: Announcement) -> int:
     audience = audience_of(conn, announcement)
     if kind is None or not audience:
         return 0
-    body = {"case": announcement.case_id, "change": announcement.kind, **announcement.details}
+    # Every organisation of the audience gets the same body: details only staff may read stay out of it.
+    shown = {k: v for k, v in announcement.details.items() if k not in STAFF_ONLY_DETAILS}
+    body = {"case": announcement.case_id, "change": announcement.kind, **shown}
     return publish(conn, Event(kind, announcement.case_id, audience, announcement.title, body, announcement.at))

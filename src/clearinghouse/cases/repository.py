@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,6 +144,10 @@ def report_rows(conn: sa.Connection, report_ids: Sequence[str]) -> list[Any]:
     return [found[i] for i in report_ids if i in found]
 
 
+def set_report_state(conn: sa.Connection, report_id: str, state: str, at: datetime) -> None:
+    conn.execute(sa.update(reports).where(reports.c.id == report_id).values(state=state, updated_at=at))
+
+
 def cluster_report_ids(conn: sa.Connection, cluster_id: str) -> list[str]:
     query = sa.select(reports.c.id).where(reports.c.cluster_id == cluster_id).order_by(reports.c.received_at)
     return list(conn.execute(query).scalars())
@@ -215,6 +220,17 @@ def add_message(conn: sa.Connection, row: dict[str, Any]) -> int:
 def add_attachments(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(case_attachments.insert(), list(rows))
+
+
+def message_row(conn: sa.Connection, message_id: int) -> Any:
+    return conn.execute(sa.select(case_messages).where(case_messages.c.id == message_id)).one_or_none()
+
+
+def attachments_of(conn: sa.Connection, message_id: int) -> list[Any]:
+    query = (
+        sa.select(case_attachments).where(case_attachments.c.message_id == message_id).order_by(case_attachments.c.name)
+    )
+    return list(conn.execute(query))
 
 
 def _thread_filter(threads: Collection[str] | None) -> sa.ColumnElement[bool]:

@@ -148,7 +148,10 @@ def cpe_key(pattern: str) -> tuple[str, str]:
 def repository_key(url: str) -> str:
     """`host/owner/repo`, lower case, without scheme, `.git` or trailing slash; a host alone is refused."""
     text = url.strip()
-    parsed = urlsplit(text if "://" in text else f"https://{text}")
+    try:
+        parsed = urlsplit(text if "://" in text else f"https://{text}")
+    except ValueError as exc:  # e.g. an unbalanced "[" (an IPv6 literal that is not one)
+        raise InvalidVendorDeclaration(f"repository {url!r} is not a repository URL: {exc}") from None
     if parsed.scheme not in ("https", "http", "git", "ssh") or not parsed.hostname:
         raise InvalidVendorDeclaration(f"repository {url!r} is not a repository URL (https://host/owner/repo)")
     path = parsed.path.strip("/").removesuffix(".git").lower()
@@ -194,7 +197,10 @@ def candidate_keys(purls: Iterable[str] = (), cpes: Iterable[str] = (), reposito
     """Every match key a declaration could have to match one of these subjects (for a keyed look-up in the store)."""
     keys: set[str] = set()
     for purl in purls:
-        package = package_key(purl)
+        try:
+            package = package_key(purl)
+        except InvalidVendorDeclaration:
+            continue  # no declaration can match it; `propose` lists it as having no vendor
         keys.add(match_key(DeclarationKind.PURL, (package.type, package.namespace, package.name)))
         if package.namespace:
             keys.add(match_key(DeclarationKind.PURL, (package.type, package.namespace, "*")))
@@ -223,12 +229,19 @@ class VendorIndex:
         whole_namespace = self._found((kind, package.type, package.namespace, "*"), purl) if package.namespace else []
         return exact + whole_namespace
 
+    def matching(self, purl: str) -> list[VendorMatch]:
+        """`for_purl`, with a purl that does not parse matching nothing (a report's text, not a declaration)."""
+        try:
+            return self.for_purl(purl)
+        except InvalidVendorDeclaration:
+            return []
+
     def propose(
         self, purls: Iterable[str] = (), cpes: Iterable[str] = (), repositories: Iterable[str] = ()
     ) -> Proposal:
         """Vendors for each package URL, CPE and repository; those no vendor declared are listed, not dropped."""
         proposal = Proposal()
-        subjects: list[tuple[str, list[VendorMatch]]] = [(purl, self.for_purl(purl)) for purl in dict.fromkeys(purls)]
+        subjects: list[tuple[str, list[VendorMatch]]] = [(purl, self.matching(purl)) for purl in dict.fromkeys(purls)]
         for cpe in dict.fromkeys(cpes):
             subjects.append((cpe, self._found((DeclarationKind.CPE.value, *cpe_key(cpe)), cpe)))
         for repository in dict.fromkeys(repositories):

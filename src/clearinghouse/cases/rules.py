@@ -156,6 +156,10 @@ class PublicDate:
         return self.at.astimezone(zone_named(zone)).isoformat()
 
 
+# No embargo is set this far ahead: a date beyond it is a typo (and years near 9999 overflow).
+MAX_EMBARGO = timedelta(days=3 * 365)
+
+
 def zone_named(zone: str) -> ZoneInfo:
     if not zone or len(zone) > 64 or zone.startswith(("/", ".")) or ".." in zone:
         raise EmbargoRefused(f"unknown time zone {zone!r} (give an IANA name such as Europe/Berlin)")
@@ -170,7 +174,15 @@ def public_date(local: datetime, zone: str, now: datetime) -> PublicDate:
     than `now` or the zone is unknown."""
     tz = zone_named(zone)
     aware = local.replace(tzinfo=tz) if local.tzinfo is None else local
-    at = aware.astimezone(UTC)
+    try:
+        at = aware.astimezone(UTC)
+    except OverflowError:
+        raise EmbargoRefused(f"the public date {local.isoformat()} is out of range") from None
+    if at > now + MAX_EMBARGO:
+        raise EmbargoRefused(
+            f"the public date {at.isoformat()} is more than {MAX_EMBARGO.days} days away; set a nearer one and extend "
+            "it when the vendors need more time"
+        )
     if at <= now:
         raise EmbargoRefused(f"the public date {at.isoformat()} is not in the future (now {now.isoformat()})")
     return PublicDate(at, zone)

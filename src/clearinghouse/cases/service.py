@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from packageurl import PackageURL
 
 from clearinghouse.cases import advisory
 from clearinghouse.cases import repository as repo
@@ -46,6 +47,8 @@ from clearinghouse.cases.rules import (
 )
 from clearinghouse.cases.viewing import build_case_view
 from clearinghouse.cases.views import (
+    AttachmentContent,
+    AttachmentList,
     CaseList,
     CaseSummary,
     CaseView,
@@ -68,6 +71,9 @@ from clearinghouse.errors import (
 )
 from clearinghouse.identity.model import OrgKind, Principal, Role
 from clearinghouse.ingest.pipeline import MATCH_RECORDS
+from clearinghouse.intake.findings import PURL_ECOSYSTEMS
+from clearinghouse.intake.lifecycle import REPORT_TRANSITIONS, ReportState
+from clearinghouse.intake.lifecycle import transition as report_transition
 from clearinghouse.policy import Actor, Operator, actor_name
 from clearinghouse.policy import cases as policy
 from clearinghouse.policy.cases import CaseRole, Participation
@@ -206,6 +212,8 @@ class CaseService:
             if not case_title:
                 raise CaseConflict("a case needs a title")
             record = advisory.draft(case_id, case_title, facts, now, cve_id)
+            if repo.record_document(conn, record.id) is not None:
+                raise CaseConflict(f"a record with id {record.id} is already stored; the case cannot take it")
             self._store_advisory(conn, record, tlp, now)
             repo.insert_case(
                 conn,
@@ -221,6 +229,7 @@ class CaseService:
                 },
             )
             repo.link_reports(conn, case_id, [r.id for r in rows])
+            self._move_reports(conn, actor, rows, (ReportState.COORDINATING,), f"coordinated in {case_id}", now)
             repo.link_record(conn, case_id, record.id)
             who = actor_name(actor)
             for organisation in sorted({r.organisation_id for r in rows}):
@@ -243,6 +252,7 @@ class CaseService:
                 raise CaseConflict(f"{case_id} is {row.state}; no report can join it")
             added = self._openable_reports(conn, list(dict.fromkeys(report_ids)), None)
             repo.link_reports(conn, case_id, [r.id for r in added])
+            self._move_reports(conn, actor, added, (ReportState.COORDINATING,), f"coordinated in {case_id}", now)
             every = repo.report_rows(conn, repo.linked_reports(conn, case_id))
             names = repo.organisation_names(conn, {r.organisation_id for r in every})
             stored = repo.record_document(conn, row.advisory_id)
@@ -267,6 +277,29 @@ class CaseService:
         repo.delete_record(conn, osv.id)
         tlp = tlp or Tlp(stored.tlp)
         self._store_advisory(conn, osv, tlp, self.clock(), status or RecordStatus(stored.status))
+
+    def _move_reports(
+        self,
+        conn: sa.Connection,
+        actor: Actor,
+        rows: Sequence[Any],
+        targets: Sequence[ReportState],
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """The reports follow their case along the report lifecycle (each move its table allows, audited)."""
+        who = actor_name(actor)
+        for row in rows:
+            state = ReportState(row.state)
+            for target in targets:
+                if target not in REPORT_TRANSITIONS[state]:
+                    continue
+                change = report_transition(state, target, who, reason, now)
+                details = {"from": change.source.value, "to": change.target.value, "reason": reason}
+                self.audit.append(conn, who, "report.state", "report", row.id, details)
+                state = target
+            if state.value != row.state:
+                repo.set_report_state(conn, row.id, state.value, now)
 
     def _openable_reports(self, conn: sa.Connection, ids: list[str], cluster_id: str | None) -> list[Any]:
         if not ids:
@@ -452,8 +485,8 @@ class CaseService:
             case = self._case(conn, actor, case_id)
             vendor_id = self._speaking_for(conn, actor, case, vendor)
             self._check_owned(conn, vendor_id, statement.packages)
-            affected = _advisory_entries(conn, case.row.advisory_id)
-            chosen = [e for e in affected if _entry_in(e, statement.packages)] if statement.packages else affected
+            entries = _advisory_entries(conn, case.row.advisory_id)
+            chosen = _owned_entries(conn, vendor_id, statement.packages, entries)
             flags = patch_flags(statement.fixed_versions, chosen) if statement.status is VendorStatus.FIXED else []
             row = {
                 "case_id": case_id,
@@ -577,6 +610,35 @@ class CaseService:
             )
         return MessagePosted(id=message_id, case_id=case_id, to="all" if thread is None else thread)
 
+    def attachments(self, actor: Actor, message_id: int) -> AttachmentList:
+        """A message's attachments, for whoever reads the message (others: 404, as for a missing message)."""
+        policy.require_case_reader(actor)
+        missing = NotFound(f"no message with id {message_id}")
+        with self.engine.connect() as conn:
+            message = repo.message_row(conn, message_id)
+            if message is None:
+                raise missing
+            try:
+                case = self._case(conn, actor, message.case_id)
+            except NotFound:
+                raise missing from None
+            if not policy.sees_thread(actor, case.participation, message.thread):
+                raise missing
+            files = repo.attachments_of(conn, message_id)
+        return AttachmentList(
+            message_id=message_id,
+            case_id=message.case_id,
+            attachments=[
+                AttachmentContent(
+                    name=f.name,
+                    media_type=f.media_type,
+                    sha256=f.sha256,
+                    content_base64=base64.b64encode(f.content).decode(),
+                )
+                for f in files
+            ],
+        )
+
     def _thread(self, conn: sa.Connection, actor: Actor, case: _Case, to_vendor: str | None) -> str | None:
         """Staff and the reporter write to everyone or to one vendor; a vendor to everyone or its own thread."""
         if to_vendor is None:
@@ -622,13 +684,19 @@ class CaseService:
                 raise CaseConflict(f"{case_id} is {row.state}; a case is published once its vendors are notified")
             decision = self._gate_for(conn, row).require_open(now, override_reason, admin)
             stored = repo.record_document(conn, row.advisory_id)
-            document = advisory.published(stored.doc, _fixes(conn, row), now, cve_id)
-            self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)
+            document = advisory.published(stored.doc, _publication_facts(conn, row), now, cve_id)
+            self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)  # queues partners' matching
+            linked = repo.report_rows(conn, repo.linked_reports(conn, case_id))
+            moves = (ReportState.FIXED, ReportState.PUBLISHED)
+            self._move_reports(conn, actor, linked, moves, f"{case_id} published as {row.advisory_id}", now)
             repo.update_case(
                 conn, case_id, state=CaseState.PUBLISHED.value, published_at=now, tlp=Tlp.CLEAR.value, updated_at=now
             )
             details = {"reason": decision.reason, "record": row.advisory_id, "override": override_reason is not None}
             self._record(conn, actor, case_id, "case.published", "all", details, now, title=f"{case_id} published")
+        # Now public, the advisory joins its vulnerability's alias group and takes its KEV mark (their own writes).
+        self.records.regroup({row.advisory_id})
+        self.records.mark_known_exploited({row.advisory_id})
         published = self.records.get(row.advisory_id)
         documents: dict[str, dict[str, Any]] = {}
         not_exported: dict[str, str] = {}
@@ -820,14 +888,15 @@ def _subjects(rows: Sequence[Any]) -> tuple[list[str], list[str], list[str]]:
     return purls, cpes, repositories
 
 
-_PURL_TYPES = {"PyPI": "pypi", "npm": "npm", "Maven": "maven", "Go": "golang", "crates.io": "cargo", "RubyGems": "gem"}
+_PURL_TYPES = {ecosystem: purl_type for purl_type, ecosystem in PURL_ECOSYSTEMS.items()}
 
 
 def _purl_of(ecosystem: Any, name: str) -> str:
+    """A package named without a purl, as one (percent-encoded), for routing."""
     purl_type = _PURL_TYPES.get(str(ecosystem), "generic")
-    if purl_type == "maven" and ":" in name:
-        return f"pkg:maven/{name.replace(':', '/', 1)}"
-    return f"pkg:{purl_type}/{name}"
+    separator = ":" if purl_type == "maven" else "/"
+    namespace, _, last = name.rpartition(separator)
+    return str(PackageURL(purl_type, namespace or None, last).to_string())
 
 
 def _declaration(row: Any) -> Declaration:
@@ -848,17 +917,51 @@ def _entry_in(entry: Affected, purls: Sequence[str]) -> bool:
     return any(same_package(entry, entry.package.ecosystem, p.name) and p.namespace == "" for p in keys)
 
 
-def _fixes(conn: sa.Connection, row: Any) -> Mapping[str, Sequence[str]]:
-    """ecosystem/name -> unflagged fixed versions stated by the case's vendors."""
-    fixes: dict[str, list[str]] = {}
+def _entry_purl(entry: Affected) -> str:
+    assert entry.package is not None  # callers pass entries naming a package
+    return entry.package.purl or _purl_of(entry.package.ecosystem, entry.package.name)
+
+
+def _owned_entries(
+    conn: sa.Connection, vendor_id: str, packages: Sequence[str], entries: Sequence[Affected]
+) -> list[Affected]:
+    """The advisory entries a vendor's statement is about: the packages it names, else those its declarations
+    match; a vendor without declarations (added by hand) speaks for every entry."""
+    named = [e for e in entries if e.package is not None]
+    if packages:
+        return [e for e in named if _entry_in(e, packages)]
+    declared = repo.declarations(conn, vendor_id)
+    if not declared:
+        return named
+    index = VendorIndex(_declaration(row) for row in declared)
+    return [e for e in named if index.matching(_entry_purl(e))]
+
+
+def _package_of(entry: Affected) -> str:
+    assert entry.package is not None
+    return f"{entry.package.ecosystem}/{entry.package.name}"
+
+
+def _publication_facts(conn: sa.Connection, row: Any) -> advisory.VendorFacts:
+    """What the vendors' current statements change in the published advisory: unflagged fixed versions per
+    package, and the packages only not-affected vendors own (with their VEX justification)."""
     entries = _advisory_entries(conn, row.advisory_id)
-    for status in repo.current_statuses(conn, row.id).values():
-        if status.status != VendorStatus.FIXED.value or status.flags or not status.fixed_versions:
-            continue
-        for entry in entries:
-            if entry.package is not None and (not status.packages or _entry_in(entry, status.packages)):
-                fixes.setdefault(f"{entry.package.ecosystem}/{entry.package.name}", []).extend(status.fixed_versions)
-    return fixes
+    names = {p.organisation_id: p.organisation for p in repo.participants(conn, row.id) if p.role == CaseRole.VENDOR}
+    fixes: dict[str, list[str]] = {}
+    not_affected: dict[str, dict[str, str]] = {}
+    still_affected: set[str] = set()
+    for vendor_id, status in repo.current_statuses(conn, row.id).items():
+        if vendor_id not in names:
+            continue  # removed from the case
+        for entry in _owned_entries(conn, vendor_id, status.packages, entries):
+            package = _package_of(entry)
+            if status.status == VendorStatus.NOT_AFFECTED.value:
+                not_affected[package] = {"vendor": names[vendor_id], "justification": str(status.justification)}
+                continue
+            still_affected.add(package)
+            if status.status == VendorStatus.FIXED.value and not status.flags:
+                fixes.setdefault(package, []).extend(status.fixed_versions)
+    return advisory.VendorFacts(fixes, {k: v for k, v in not_affected.items() if k not in still_affected})
 
 
 def _decoded(attachments: Sequence[NewAttachment]) -> list[tuple[str, str, bytes]]:

@@ -114,7 +114,7 @@ def _timeline(conn: sa.Connection, actor: Actor, case_id: str, limit: int) -> li
     own = policy.organisation_of(actor)
     audiences = None if is_staff(actor) else {"all", *((own,) if own else ())}
     return [
-        EventView(at=_utc(e.at) or e.at, actor=e.actor, kind=e.kind, details=e.details)
+        EventView(at=_utc(e.at) or e.at, actor=e.actor, kind=e.kind, details=policy.event_details_for(actor, e.details))
         for e in repo.events(conn, case_id, audiences, limit)
     ]
 

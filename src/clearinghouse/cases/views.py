@@ -151,3 +151,16 @@ class PublicationView(BaseModel):
     tlp: str
     documents: dict[str, dict[str, Any]]  # osv, csaf, cve5 as the exporters write them
     not_exported: dict[str, str]  # format -> why it could not be produced (e.g. CVE 5 without a CVE id)
+
+
+class AttachmentContent(BaseModel):
+    name: str
+    media_type: str
+    sha256: str
+    content_base64: str
+
+
+class AttachmentList(BaseModel):
+    message_id: int
+    case_id: str
+    attachments: list[AttachmentContent]

@@ -240,6 +240,22 @@ def message(
     console.print(f"message {posted.id} posted to {posted.to}", highlight=False)
 
 
+@case_app.command("attachments")
+def attachments(
+    message_id: Annotated[int, typer.Argument(help="The message id")],
+    out: Annotated[Path, typer.Option(help="Directory to save them in")],
+    token: Token = None,
+) -> None:
+    """Save a message's attachments (if you may read the message)."""
+    service, actor = _service(token)
+    found = service.attachments(actor, message_id)
+    out.mkdir(parents=True, exist_ok=True)
+    for item in found.attachments:
+        target = out / Path(item.name).name  # names are plain file names (checked when posted)
+        target.write_bytes(base64.b64decode(item.content_base64))
+        console.print(f"wrote {target} ({item.media_type}, sha256 {item.sha256})", highlight=False)
+
+
 @case_app.command("publish")
 def publish(
     case_id: Annotated[str, typer.Argument(help="The case id")],

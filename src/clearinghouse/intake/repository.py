@@ -12,12 +12,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from clearinghouse.errors import NotFound
 from clearinghouse.intake.lifecycle import ReportState
 from clearinghouse.intake.views import QueueFilter
-from clearinghouse.policy.filters import org_filter
-from clearinghouse.policy.rules import OrgScope
+from clearinghouse.policy.filters import org_filter, record_filter
+from clearinghouse.policy.principals import ANONYMOUS
+from clearinghouse.policy.rules import OrgScope, record_visibility
 from clearinghouse.store.tables import (
     audit_log,
     idempotency_keys,
     pipeline_step_totals,
+    records,
     report_attachments,
     reports,
 )
@@ -271,6 +273,13 @@ class ReportRepository:
         query = sa.select(reports.c.id, reports.c.organisation_id).where(reports.c.id.in_(report_ids))
         with self.engine.connect() as conn:
             return {row.id: row.organisation_id for row in conn.execute(query)}
+
+    def public_records(self, record_ids: Sequence[str]) -> set[str]:
+        """Which of these records anyone may read (TLP:CLEAR and released): the only ones a reporter is shown."""
+        public = record_filter(record_visibility(ANONYMOUS), records.c.tlp, records.c.status)
+        query = sa.select(records.c.id).where(records.c.id.in_(list(record_ids)), public)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def cluster_page(self, cluster_id: str, limit: int, after: tuple[datetime, str] | None) -> tuple[list[Any], int]:
         """Up to `limit` members of a cluster, oldest first, after the sort key `after`; and the cluster's size."""

@@ -212,7 +212,15 @@ class ReportService:
         }
         named |= {row.cluster_id for row in rows if row.cluster_id}
         owners = self.repository.owners(sorted(named)) if named else {}
-        return [ReportView.from_row(row, _duplicates_for_reporter(row, owners)) for row in rows]
+        # Near-duplicate records too: an embargoed advisory (or an AMBER record) is not the reporter's to learn of.
+        records = {
+            str(candidate["id"]).removeprefix("record:")
+            for row in rows
+            for candidate in (row.duplicates or {}).get("candidates", ())
+            if str(candidate.get("id", "")).startswith("record:")
+        }
+        public = self.repository.public_records(sorted(records)) if records else set()
+        return [ReportView.from_row(row, _duplicates_for_reporter(row, owners, public)) for row in rows]
 
     def for_processing(self, report_id: str) -> tuple[Finding, dict[str, Any], dict[str, Any] | None]:
         """What the pipeline needs of a report, in one query: its finding, provenance and latest reproduction."""
@@ -511,8 +519,11 @@ def _actor(principal: Principal) -> str:
     return actor_name(principal)
 
 
-def _duplicates_for_reporter(row: Any, owners: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
-    """A report's duplicates and cluster id with every trace of other organisations' reports taken out."""
+def _duplicates_for_reporter(
+    row: Any, owners: dict[str, str], public_records: set[str]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """A report's duplicates and cluster id with every trace of other organisations' reports, and of records not
+    public, taken out."""
 
     def own(report_id: str | None) -> bool:
         return report_id is not None and owners.get(report_id) == row.organisation_id
@@ -526,6 +537,8 @@ def _duplicates_for_reporter(row: Any, owners: dict[str, str]) -> tuple[dict[str
         identifier = str(candidate.get("id", ""))
         if identifier.startswith("report:") and not own(identifier.removeprefix("report:")):
             others += 1
+        elif identifier.startswith("record:") and identifier.removeprefix("record:") not in public_records:
+            continue  # nothing says it exists
         else:
             kept.append(candidate)
     exact = row.duplicates.get("exact_duplicate_of")

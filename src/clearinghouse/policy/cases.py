@@ -47,6 +47,18 @@ class Participation:
 NOT_PARTICIPATING = Participation()
 
 
+# Timeline details only staff read: who agreed to an embargo extension names organisations, possibly vendors that
+# other vendors must not learn are on the case.
+STAFF_ONLY_DETAILS = frozenset({"agreed_by"})
+
+
+def event_details_for(actor: Actor, details: dict[str, object]) -> dict[str, object]:
+    """A timeline event's details as this actor may read them."""
+    if is_staff(actor):
+        return details
+    return {k: v for k, v in details.items() if k not in STAFF_ONLY_DETAILS}
+
+
 def organisation_of(actor: Actor) -> str | None:
     return actor.organisation.id if isinstance(actor, Principal) else None
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import Field, field_validator
 
 from clearinghouse.api.auth import access_note, authorised
 from clearinghouse.api.routers.frontier import _Body
@@ -16,6 +16,7 @@ from clearinghouse.cases.routing import DeclarationKind
 from clearinghouse.cases.rules import CaseState, VendorStatement, VendorStatus, VexJustification
 from clearinghouse.cases.service import CaseService, NewAttachment
 from clearinghouse.cases.views import (
+    AttachmentList,
     CaseList,
     CaseView,
     DeclarationList,
@@ -37,12 +38,23 @@ from clearinghouse.records.model import Tlp
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
+
+class _CaseBody(_Body):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_in_lists(cls, value: object) -> object:
+        # As `_Body` for strings: PostgreSQL text cannot hold NUL, so a list item with one is a 422, not a 500.
+        if isinstance(value, list) and any(isinstance(item, str) and "\x00" in item for item in value):
+            raise ValueError("NUL characters are not accepted")
+        return value
+
+
 _Text = Annotated[str, Field(min_length=1, max_length=2000)]
 _Short = Annotated[str, Field(min_length=1, max_length=200)]
 _Zone = Annotated[str, Query(min_length=1, max_length=64, examples=["Europe/Berlin"])]
 
 
-class CaseOpen(_Body):
+class CaseOpen(_CaseBody):
     report_ids: Annotated[list[Annotated[str, Field(max_length=36)]], Field(max_length=100)] = []
     cluster_id: Annotated[str, Field(max_length=36)] | None = None
     title: Annotated[str, Field(min_length=5, max_length=300)] | None = None
@@ -50,30 +62,30 @@ class CaseOpen(_Body):
     cve_id: Annotated[str, Field(max_length=32)] | None = None
 
 
-class ReportsIn(_Body):
+class ReportsIn(_CaseBody):
     report_ids: Annotated[list[Annotated[str, Field(max_length=36)]], Field(min_length=1, max_length=100)]
 
 
-class ParticipantChange(_Body):
+class ParticipantChange(_CaseBody):
     organisation: _Short
     role: CaseRole = CaseRole.VENDOR
     action: Literal["add", "remove"] = "add"
     reason: _Text
 
 
-class StateChange(_Body):
+class StateChange(_CaseBody):
     target: CaseState
     reason: _Text
 
 
-class EmbargoChange(_Body):
+class EmbargoChange(_CaseBody):
     public_at: datetime  # a wall-clock time in `zone` (or with an offset)
     zone: Annotated[str, Field(min_length=1, max_length=64)]
     reason: Annotated[str, Field(max_length=2000)] = ""
     agreed_by: Annotated[list[_Short], Field(max_length=50)] = []
 
 
-class StatusIn(_Body):
+class StatusIn(_CaseBody):
     vendor: _Short | None = None  # staff stating it for a vendor
     status: VendorStatus
     justification: VexJustification | None = None
@@ -84,24 +96,24 @@ class StatusIn(_Body):
     packages: Annotated[list[Annotated[str, Field(min_length=5, max_length=500)]], Field(max_length=50)] = []
 
 
-class AttachmentIn(_Body):
+class AttachmentIn(_CaseBody):
     name: _Short
     media_type: Annotated[str, Field(max_length=100)] = "application/octet-stream"
     content_base64: Annotated[str, Field(max_length=1_400_000)]
 
 
-class MessageIn(_Body):
+class MessageIn(_CaseBody):
     body: Annotated[str, Field(min_length=1, max_length=20_000)]
     to_vendor: _Short | None = None
     attachments: Annotated[list[AttachmentIn], Field(max_length=5)] = []
 
 
-class PublishIn(_Body):
+class PublishIn(_CaseBody):
     override_reason: Annotated[str, Field(max_length=2000)] | None = None
     cve_id: Annotated[str, Field(max_length=32)] | None = None
 
 
-class DeclarationIn(_Body):
+class DeclarationIn(_CaseBody):
     kind: DeclarationKind
     pattern: Annotated[str, Field(min_length=1, max_length=500)]
     organisation: _Short | None = None  # staff declaring for a vendor
@@ -183,6 +195,16 @@ def state_status(case_id: str, body: StatusIn, service: Service, principal: Vend
 def post_message(case_id: str, body: MessageIn, service: Service, principal: Writer) -> MessagePosted:
     files = [NewAttachment(a.name, a.media_type, a.content_base64) for a in body.attachments]
     return service.post_message(principal, case_id, body.body, body.to_vendor, files)
+
+
+@router.get(
+    "/case-messages/{message_id}/attachments",
+    description="A message's attachments (base64), for whoever reads the message. " + _READ,
+)
+def attachments(
+    message_id: Annotated[int, Path(ge=1, le=2**31 - 1)], service: Service, principal: Reader
+) -> AttachmentList:
+    return service.attachments(principal, message_id)
 
 
 @router.post("/cases/{case_id}/publish", description="Publish through the publication gate. " + _COORDINATE)
