@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from clearinghouse.store.db import create_engine
-from clearinghouse.store.tables import audit_links, audit_log
+from clearinghouse.store.tables import audit_links
 from tests.cli.test_cli import Cli
 from tests.conftest import tamper_with_audit_log
 

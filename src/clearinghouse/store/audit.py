@@ -56,7 +56,7 @@ _LEAVES_KEY = "clearinghouse_audit_leaves"  # on the connection's info: the leav
 _LOCK_KEY = "clearinghouse_audit_locked"  # on the connection's info: whether this transaction holds the writers' lock
 
 _ADVISORY_KEY = 0x636C6561  # "clea": PostgreSQL advisory lock of writers that read before they write
-_SEAL_KEY = 0x7365616C  # "seal": only ever tried (never waited for) by a sealer
+SEAL_KEY = 0x7365616C  # "seal": only ever tried (never waited for) by a sealer
 SEAL_LIMIT = 10_000  # leaves per link at most (a backlog becomes several links), bounding one statement's size
 # Built once: constructing a statement per append cost more than running it (intake profile).
 _LAST_SEQ = sa.select(audit_log.c.seq).order_by(audit_log.c.seq.desc()).limit(1)
@@ -190,7 +190,7 @@ class AuditLog:
         sealed = 0
         while True:
             with self.engine.begin() as conn:
-                if not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(_SEAL_KEY))).scalar():
+                if not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(SEAL_KEY))).scalar():
                     return sealed
                 leaves = [_entry(row) for row in conn.execute(_PENDING)]
                 if not leaves:
