@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.service import ReportService
-from clearinghouse.store.audit import SEAL_KEY, AuditLog, sealed_after
+from clearinghouse.store.audit import SEAL_LOCK, AuditLog, sealed_after
 from clearinghouse.store.audit_chain import seqs_of
 from clearinghouse.store.tables import audit_pending
 from tests.store.test_reports import reporter, submitted
@@ -96,14 +96,14 @@ def test_postgresql_writers_commit_without_waiting_for_each_other(postgres_audit
 def test_a_writer_never_waits_for_a_seal_in_progress(postgres_audit: AuditLog) -> None:
     audit = postgres_audit
     with audit.engine.connect() as sealer:  # another process sealing, for as long as this test likes
-        assert sealer.execute(sa.select(sa.func.pg_try_advisory_lock(SEAL_KEY))).scalar()
+        assert sealer.execute(sa.select(sa.func.pg_try_advisory_lock(*SEAL_LOCK))).scalar()
         try:
             audit.record("operator", "org.created", "organisation", "O-1", {})  # returns at once, leaf pending
             pending = audit.verify()
             assert (pending.ok, pending.pending, pending.links) == (True, 1, 0)
             assert audit.seal() == 0
         finally:
-            sealer.execute(sa.select(sa.func.pg_advisory_unlock(SEAL_KEY)))
+            sealer.execute(sa.select(sa.func.pg_advisory_unlock(*SEAL_LOCK)))
             sealer.commit()
     assert audit.seal() == 1  # the worker's periodic seal, or the next writer's, takes it
     report = audit.verify()

@@ -66,7 +66,7 @@ def sealed(
     for batch in batches:
         previous = links[-1] if links else None
         head = legacy[-1].hash if legacy else "0" * 64
-        links.append(next_link(previous, head, [by_seq[seq] for seq in sorted(batch)], T0, KEY))
+        links.append(next_link(previous, head, [(seq, by_seq[seq].hash) for seq in sorted(batch)], T0, KEY))
     return legacy + sorted(leaves, key=lambda entry: entry.seq), links
 
 
@@ -140,7 +140,7 @@ def test_a_sealed_leaf_deleted_or_replaced_by_another_valid_leaf_is_found() -> N
 
 def test_a_leaf_sealed_twice_is_found() -> None:
     entries, links = sealed([[1, 2, 3], [4, 5]])
-    twice = next_link(links[-1], "", [entries[2]], T0, KEY)  # a faulty (or replayed) seal of leaf 3 again
+    twice = next_link(links[-1], "", [(3, entries[2].hash)], T0, KEY)  # a faulty (or replayed) seal of leaf 3 again
     report = verify_log(entries, [*links, twice], KEY)
     assert (report.ok, report.first_bad_seq, report.first_bad_link) == (False, 3, 3)
     assert "sealed twice" in (report.reason or "")

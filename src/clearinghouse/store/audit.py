@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from clearinghouse.store.audit_chain import (
     GENESIS,
@@ -56,7 +57,10 @@ _LEAVES_KEY = "clearinghouse_audit_leaves"  # on the connection's info: the leav
 _LOCK_KEY = "clearinghouse_audit_locked"  # on the connection's info: whether this transaction holds the writers' lock
 
 _ADVISORY_KEY = 0x636C6561  # "clea": PostgreSQL advisory lock of writers that read before they write
-SEAL_KEY = 0x7365616C  # "seal": only ever tried (never waited for) by a sealer
+# "seal", with the schema's hash as the second key: only ever tried (never waited for) by a sealer. Advisory locks
+# are per database; several stores (schemas) in one database seal independently.
+SEAL_KEY = 0x7365616C
+SEAL_LOCK = (SEAL_KEY, sa.func.hashtext(sa.func.current_schema()))
 SEAL_LIMIT = 10_000  # leaves per link at most (a backlog becomes several links), bounding one statement's size
 # Built once: constructing a statement per append cost more than running it (intake profile).
 _LAST_SEQ = sa.select(audit_log.c.seq).order_by(audit_log.c.seq.desc()).limit(1)
@@ -65,10 +69,17 @@ _LEGACY_HEAD = (
     sa.select(audit_log.c.hash).where(audit_log.c.prev_hash != LEAF).order_by(audit_log.c.seq.desc()).limit(1)
 )
 _PENDING = (
-    sa.select(audit_log)
+    sa.select(audit_log.c.seq, audit_log.c.hash)
     .join(audit_pending, audit_pending.c.seq == audit_log.c.seq)
     .order_by(audit_log.c.seq)
     .limit(SEAL_LIMIT)
+)
+_TRY_SEAL = sa.select(sa.func.pg_try_advisory_xact_lock(*SEAL_LOCK))
+_UNPEND = sa.delete(audit_pending).where(
+    audit_pending.c.seq == sa.any_(sa.bindparam("numbers", type_=postgresql.ARRAY(sa.Integer)))
+)
+_NUMBERS = sa.select(sa.func.nextval("audit_leaf_ids")).select_from(
+    sa.func.generate_series(1, sa.bindparam("count", type_=sa.Integer))
 )
 
 
@@ -102,6 +113,8 @@ class AuditLog:
         `late` (for high-volume writers whose other writes need no serialisation: accepting and processing
         reports): on PostgreSQL no lock is taken at all (call `lock` to serialise against writers that read before
         they write). Without it, and always on SQLite, the transaction is serialised against other writers.
+        The leaves appended are sealed before commit, in the same transaction: on SQLite always, on PostgreSQL when
+        no other process is sealing (`pg_try_advisory_xact_lock`; else that seal, the next or a worker's takes them).
         """
         postgres = self.engine.dialect.name == "postgresql"
         transaction = self.engine.begin() if late and postgres else serialised_writes(self.engine, _ADVISORY_KEY)
@@ -112,15 +125,15 @@ class AuditLog:
             try:
                 yield conn
                 leaves: list[AuditEntry] = conn.info[_LEAVES_KEY]
-                if leaves and not postgres:  # the only writer now: seal this transaction's leaves with it
-                    sealed = self._seal_in(conn, leaves)
+                if leaves and postgres:
+                    sealed = self._try_seal(conn)
+                elif leaves:  # the only writer now: seal this transaction's leaves with it
+                    sealed = self._seal_in(conn, [(leaf.seq, leaf.hash) for leaf in leaves])
             finally:
                 conn.info.pop(_LOCK_KEY, None)
-                appended = bool(conn.info.pop(_LEAVES_KEY, None))
+                conn.info.pop(_LEAVES_KEY, None)
         if sealed is not None:  # committed: publish the new head link as the latest signed checkpoint
             self._publish(sealed)
-        elif appended and postgres:
-            self.seal()
 
     @staticmethod
     def lock(conn: sa.Connection) -> None:
@@ -148,11 +161,7 @@ class AuditLog:
         if not events:
             return []
         if self.engine.dialect.name == "postgresql":
-            numbers = list(
-                conn.execute(
-                    sa.select(sa.func.nextval("audit_leaf_ids")).select_from(sa.func.generate_series(1, len(events)))
-                ).scalars()
-            )
+            numbers = list(conn.execute(_NUMBERS, {"count": len(events)}).scalars())
         else:  # serialised: the next numbers after the last entry
             last = conn.execute(_LAST_SEQ).scalar() or 0
             numbers = list(range(last + 1, last + 1 + len(events)))
@@ -182,7 +191,7 @@ class AuditLog:
     def seal(self) -> int:
         """Seal the leaves committed and not sealed yet (PostgreSQL), one link per `SEAL_LIMIT`; how many leaves.
 
-        Never waits: if another process is sealing, this returns 0 at once (its seal, or the next, takes them).
+        Never waits: if another process is sealing, this returns at once (its seal, or the next, takes them).
         On SQLite every writer seals its own leaves, so there is nothing to do.
         """
         if self.engine.dialect.name != "postgresql":
@@ -190,27 +199,33 @@ class AuditLog:
         sealed = 0
         while True:
             with self.engine.begin() as conn:
-                if not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(SEAL_KEY))).scalar():
-                    return sealed
-                leaves = [_entry(row) for row in conn.execute(_PENDING)]
-                if not leaves:
-                    return sealed
-                link = self._seal_in(conn, leaves)
-                conn.execute(sa.delete(audit_pending).where(audit_pending.c.seq.in_([leaf.seq for leaf in leaves])))
+                link = self._try_seal(conn)
+            if link is None:
+                return sealed
             self._publish(link)
-            sealed += len(leaves)
-            if len(leaves) < SEAL_LIMIT:
+            sealed += link.count
+            if link.count < SEAL_LIMIT:
                 return sealed
 
-    def _seal_in(self, conn: sa.Connection, leaves: Sequence[AuditEntry]) -> AuditLink:
+    def _try_seal(self, conn: sa.Connection) -> AuditLink | None:
+        """PostgreSQL, in `conn`'s transaction: seal the pending leaves it sees (committed ones, and its own) unless
+        another transaction is sealing; the link, committed with the transaction."""
+        if not conn.execute(_TRY_SEAL).scalar():
+            return None
+        leaves = [(row.seq, row.hash) for row in conn.execute(_PENDING)]
+        if not leaves:
+            return None
+        link = self._seal_in(conn, leaves)
+        conn.execute(_UNPEND, {"numbers": [number for number, _ in leaves]})
+        return link
+
+    def _seal_in(self, conn: sa.Connection, leaves: Sequence[tuple[int, str]]) -> AuditLink:
         row = conn.execute(_LAST_LINK).first()
         previous = _link(row) if row is not None else None
         legacy_head = GENESIS
         if previous is None:
             legacy_head = conn.execute(_LEGACY_HEAD).scalar() or GENESIS
-        link = next_link(
-            previous, legacy_head, sorted(leaves, key=lambda leaf: leaf.seq), datetime.now(UTC), self.keys.hmac_key
-        )
+        link = next_link(previous, legacy_head, sorted(leaves), datetime.now(UTC), self.keys.hmac_key)
         conn.execute(audit_links.insert(), [asdict(link)])
         return link
 

@@ -328,14 +328,15 @@ def link_hash(
 
 
 def next_link(
-    previous: AuditLink | None, legacy_head: str, leaves: Sequence[AuditEntry], at: datetime, key: bytes
+    previous: AuditLink | None, legacy_head: str, leaves: Sequence[tuple[int, str]], at: datetime, key: bytes
 ) -> AuditLink:
-    """The link sealing `leaves` (in ascending leaf order) after `previous` (None: after the legacy chain)."""
+    """The link sealing `leaves` ((number, hash) in ascending number order) after `previous` (None: the first,
+    continuing the legacy chain whose head is `legacy_head`)."""
     seq = previous.seq + 1 if previous else 1
     prev_hash = previous.hash if previous else legacy_head
     total = (previous.total if previous else 0) + len(leaves)
-    leaf_ranges = ranges_of([leaf.seq for leaf in leaves])
-    root = merkle_root([leaf.hash for leaf in leaves])
+    leaf_ranges = ranges_of([number for number, _ in leaves])
+    root = merkle_root([digest for _, digest in leaves])
     at = at.astimezone(UTC)
     digest = link_hash(seq, at, prev_hash, root, leaf_ranges, len(leaves), total, key)
     return AuditLink(seq, at, prev_hash, root, leaf_ranges, len(leaves), total, digest)
