@@ -78,6 +78,9 @@ _TRY_SEAL = sa.select(sa.func.pg_try_advisory_xact_lock(*SEAL_LOCK))
 _UNPEND = sa.delete(audit_pending).where(
     audit_pending.c.seq == sa.any_(sa.bindparam("numbers", type_=postgresql.ARRAY(sa.Integer)))
 )
+_PEND = sa.insert(audit_pending).from_select(
+    ["seq"], sa.select(sa.func.unnest(sa.bindparam("numbers", type_=postgresql.ARRAY(sa.Integer))))
+)
 _NUMBERS = sa.select(sa.func.nextval("audit_leaf_ids")).select_from(
     sa.func.generate_series(1, sa.bindparam("count", type_=sa.Integer))
 )
@@ -182,9 +185,10 @@ class AuditLog:
             )
             for seq, event in zip(numbers, events, strict=True)
         ]
-        conn.execute(audit_log.insert(), [asdict(entry) for entry in entries])  # fields named as the columns
+        # Fields named as the columns; `vars`, not `asdict`, whose deep copies were a quarter of an append's CPU.
+        conn.execute(audit_log.insert(), [vars(entry).copy() for entry in entries])
         if self.engine.dialect.name == "postgresql":
-            conn.execute(audit_pending.insert(), [{"seq": entry.seq} for entry in entries])
+            conn.execute(_PEND, {"numbers": numbers})
         conn.info.setdefault(_LEAVES_KEY, []).extend(entries)
         return entries
 
