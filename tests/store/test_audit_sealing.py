@@ -3,8 +3,11 @@ wait for each other, whose entries are each sealed exactly once, whatever order 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,8 +15,11 @@ import sqlalchemy as sa
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.service import ReportService
 from clearinghouse.store.audit import SEAL_LOCK, AuditLog, sealed_after
-from clearinghouse.store.audit_chain import seqs_of
-from clearinghouse.store.tables import audit_pending
+from clearinghouse.store.audit_chain import next_entry, seqs_of, sign_checkpoint
+from clearinghouse.store.audit_keys import use_home
+from clearinghouse.store.db import create_engine, migrate
+from clearinghouse.store.tables import audit_log, audit_pending
+from tests.conftest import tamper_with_audit_log
 from tests.store.test_reports import reporter, submitted
 
 __all__ = ["reporter"]  # a fixture, used by name
@@ -135,3 +141,39 @@ def test_many_concurrent_writers_seal_every_entry_exactly_once(postgres_audit: A
     assert sealed_counts(audit) == Counter(e.seq for e in audit.entries())
     report = audit.verify()
     assert (report.ok, report.leaves, report.pending) == (True, 120, 0)
+
+
+def test_a_log_written_before_links_verifies_and_the_first_link_continues_it(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    use_home(engine, tmp_path)
+    migrate(engine, "0014")  # before links: entries chained under a lock, the head signed
+    audit = AuditLog(engine)
+    previous = None
+    chained = []
+    for i in range(3):
+        previous = next_entry(
+            previous,
+            at=datetime.now(UTC),
+            actor="ana",
+            action="report.state",
+            subject_type="report",
+            subject_id=f"R-{i}",
+            details={},
+            key=audit.keys.hmac_key,
+        )
+        chained.append(previous)
+    with engine.begin() as conn:
+        conn.execute(audit_log.insert(), [dataclasses.asdict(entry) for entry in chained])
+    audit.keys.advance(sign_checkpoint(audit.keys.signing_key, 3, chained[-1].hash, datetime.now(UTC)))
+    migrate(engine)
+    assert audit.verify().ok
+    audit.record("bo", "report.state", "report", "R-9", {})
+    links = audit.links()
+    assert [seqs_of(link.leaf_ranges) for link in links] == [[4]] and links[0].prev_hash == chained[-1].hash
+    report = audit.verify()
+    assert (report.ok, report.checked, report.links, report.leaves) == (True, 4, 1, 1)
+    assert audit.checkpoint().leaves == 1  # the link checkpoint replaced the legacy one
+    tamper_with_audit_log(engine, sa.delete(audit_log).where(audit_log.c.seq == 3))
+    cut = audit.verify()
+    assert (cut.ok, cut.first_bad_link) == (False, 1)  # the legacy chain's cut tail no longer reaches link 1
+    engine.dispose()

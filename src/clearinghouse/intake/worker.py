@@ -77,6 +77,7 @@ class Worker:
         done = 0
         while done < limit and (ran := self.run_once(limit - done)):
             done += ran
+        self.audit.seal()  # leaves whose writers found another process sealing
         return done
 
     def run_forever(self, stop: threading.Event) -> None:
