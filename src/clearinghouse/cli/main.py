@@ -438,8 +438,12 @@ def audit_verify(
             highlight=False,
         )
     if not report.ok:
-        where = f"entry {report.first_bad_seq}" if report.first_bad_seq is not None else f"link {report.first_bad_link}"
-        errors.print(f"[red]audit log BROKEN[/red] at {where}: {report.reason}", highlight=False)
+        where = ""
+        if report.first_bad_seq is not None:
+            where = f" at entry {report.first_bad_seq}"
+        elif report.first_bad_link is not None:
+            where = f" at link {report.first_bad_link}"
+        errors.print(f"[red]audit log BROKEN[/red]{where}: {report.reason}", highlight=False)
     if missing or not report.ok:
         raise typer.Exit(EXIT_INPUT_ERRORS)
     console.print(
