@@ -10,6 +10,10 @@ batches per second, and CPU milliseconds per batch (the writers' own CPU: the ma
 figures are noisy). Each round runs twice: on this code (leaves sealed per batch; on PostgreSQL no lock) and on
 `--baseline-ref` (one HMAC chain under a global lock), exported with `git archive` under /tmp/audit/.
 
+`--hold-ms 5` adds rounds where each transaction stays open 5 ms after its append, as with a database across a
+network: the old scheme holds its lock through them (batches/s at most 1000/5 in all, whatever the writers), the new
+one holds none.
+
 Then `verify` of a log of `--verify-leaves` entries written in 64-entry batches, timed (CPU and wall) on both codes.
 Targets: no cross-process lock on the accept path, so on PostgreSQL appends/s grow with writers where the old
 scheme's stay flat; verify of 100k leaves within a few seconds.
@@ -42,7 +46,7 @@ WRITER = """
 import sys, time
 from clearinghouse.store.audit import AuditEvent, AuditLog
 from clearinghouse.store.db import create_engine
-url, start, end, name = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+url, start, end, name, hold = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 engine = create_engine(url)
 audit = AuditLog(engine)
 audit.keys  # load the keys before the clock starts
@@ -54,6 +58,8 @@ cpu, batches = time.process_time(), 0
 while time.time() < end:
     with audit.writing(late=True) as conn:
         audit.append_many(conn, events)
+        if hold:
+            time.sleep(hold)  # the rest of a transaction after its append (a remote database's round trips)
     batches += 1
 print(batches, time.process_time() - cpu)
 """
@@ -119,7 +125,9 @@ def store(database_url: str | None) -> Iterator[str]:
         yield str(url)
 
 
-def appends(pythonpath: str, database_url: str | None, writers: int, seconds: float) -> tuple[float, float, float]:
+def appends(
+    pythonpath: str, database_url: str | None, writers: int, seconds: float, hold: float
+) -> tuple[float, float, float]:
     """(entries/s, batches/s, CPU ms per batch) of `writers` processes appending for `seconds`."""
     with store(database_url) as url, tempfile.TemporaryDirectory(dir=SCRATCH) as home:
         env = environment(pythonpath, home)
@@ -127,7 +135,7 @@ def appends(pythonpath: str, database_url: str | None, writers: int, seconds: fl
         start = time.time() + 3.0  # time for every process to start and connect
         processes = [
             subprocess.Popen(
-                [sys.executable, "-c", WRITER, url, str(start), str(start + seconds), f"w{i}"],
+                [sys.executable, "-c", WRITER, url, str(start), str(start + seconds), f"w{i}", str(hold)],
                 env=env,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -159,6 +167,11 @@ def main() -> None:
     parser.add_argument("--database-url", help="also run on this PostgreSQL server (a fresh schema per round)")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--writers", default="1,2,4")
+    parser.add_argument(
+        "--hold-ms",
+        default="0,5",
+        help="rounds where each transaction lasts this much longer after its append (latency to a remote database)",
+    )
     parser.add_argument("--verify-leaves", type=int, default=100_000)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
     options = parser.parse_args()
@@ -169,12 +182,19 @@ def main() -> None:
     with code_tree(None) as new, code_tree(options.baseline_ref) as old:
         codes = [("new (leaves + links)", new), (f"old ({options.baseline_ref}: chain + lock)", old)]
         print(f"== appends of {BATCH}-entry batches, {options.seconds:.0f} s per round, same run")
-        print(f"{'database':<11} {'code':<30} {'writers':>7} {'entries/s':>10} {'batches/s':>10} {'CPU ms/batch':>13}")
-        for database, url in databases:
-            for writers in counts:
-                for code, path in codes:
-                    per_second, batches, cpu = appends(path, url, writers, options.seconds)
-                    print(f"{database:<11} {code:<30} {writers:>7} {per_second:>10,.0f} {batches:>10,.1f} {cpu:>13.2f}")
+        print(
+            f"{'database':<11} {'code':<30} {'hold ms':>7} {'writers':>7} {'entries/s':>10} {'batches/s':>10} "
+            f"{'CPU ms/batch':>13}"
+        )
+        for hold in [float(ms) for ms in options.hold_ms.split(",")]:
+            for database, url in databases:
+                for writers in counts:
+                    for code, path in codes:
+                        per_second, batches, cpu = appends(path, url, writers, options.seconds, hold / 1000)
+                        print(
+                            f"{database:<11} {code:<30} {hold:>7.0f} {writers:>7} {per_second:>10,.0f} "
+                            f"{batches:>10,.1f} {cpu:>13.2f}"
+                        )
         print(f"== verify of {options.verify_leaves:,} entries written in {BATCH}-entry batches, same run")
         print(f"{'database':<11} {'code':<30} {'CPU s':>8} {'wall s':>8} {'ok':>4} {'checked':>9}")
         for database, url in databases:
