@@ -241,6 +241,8 @@ class AuditLog:
             self.append(conn, actor, action, subject_type, subject_id, details)
 
     def entries(self, subject_type: str | None = None, subject_id: str | None = None) -> list[AuditEntry]:
+        """Entries in number order: commit order on SQLite; on PostgreSQL numbers are taken before commit, so the
+        entries of two transactions committed side by side may interleave (`sealed_after` follows commit order)."""
         query = sa.select(audit_log).order_by(audit_log.c.seq)
         if subject_type is not None:
             query = query.where(audit_log.c.subject_type == subject_type)
