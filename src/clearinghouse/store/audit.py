@@ -266,9 +266,12 @@ class AuditLog:
         an outsider `kept`."""
         if kept is not None and not checkpoint_is_signed(kept, self.keys.public_key):
             return ChainReport(False, 0, None, "the checkpoint given is not signed by this clearinghouse's key")
-        links = self.links()  # first: a leaf sealed after this read is only pending, never "missing"
+        # Read in publication order, so that a seal committed meanwhile cannot pass for a fault: the checkpoint
+        # (signed after its link committed), then the links, then the entries (committed before their link).
+        latest = self.keys.latest_checkpoint()
+        links = self.links()
         entries = self.entries()
-        report = verify_log(entries, links, self.keys.hmac_key, anchor, self.keys.latest_checkpoint())
+        report = verify_log(entries, links, self.keys.hmac_key, anchor, latest)
         if report.ok and kept is not None:
             report = verify_log(entries, links, self.keys.hmac_key, anchor, kept)
         return report
