@@ -174,11 +174,15 @@ class RecordStore:
         """Insert new records and replace stored ones that have an older `modified`, in one transaction."""
         return self.write([self.row_plans.prepare(record) for record in batch])
 
-    def write(self, batch: Iterable[PreparedRecord]) -> UpsertOutcome:
+    def write(
+        self, batch: Iterable[PreparedRecord], then: Callable[[sa.Connection, list[str]], None] | None = None
+    ) -> UpsertOutcome:
         """`upsert` for records already prepared with this store's `row_plans`.
 
         Writers are serialised (import worker processes write side by side): each one reads what is stored and
         writes in one transaction that no other writer overlaps, so the newer record wins whatever the order.
+        `then` is called in that transaction with the ids written (sorted), when there are any: what must follow
+        from the write (queued work) commits with it or not at all.
         """
         newest: dict[str, PreparedRecord] = {}
         for record in batch:
@@ -210,6 +214,8 @@ class RecordStore:
             plans.records.execute(conn, [r.record for r in write])
             plans.identifiers.execute(conn, [row for r in write for row in r.identifiers])
             plans.affected.execute(conn, [row for r in write for row in r.affected])
+            if then is not None and write:
+                then(conn, sorted(r.id for r in write))
         outcome.updated = len(replace)
         outcome.inserted = len(write) - len(replace)
         outcome.unchanged = len(newest) - len(write)
@@ -364,13 +370,27 @@ class RecordStore:
         """`affected_versions` for several packages (the report worker's batch), in one snapshot, every matched
         record read once; a package of an ecosystem without version rules gets its `UnknownEcosystem`."""
         matched: dict[tuple[str, str], dict[str, list[str] | InvalidVersion] | UnknownEcosystem] = {}
+        name_keys: dict[tuple[str, str], tuple[str, str]] = {}  # of base ecosystems' packages: read together
+        for ecosystem, name in packages:
+            try:
+                name_key = normalize_name(ecosystem, name)
+            except UnknownEcosystem as unknown:
+                matched[ecosystem, name] = unknown
+                continue
+            if ":" not in ecosystem:
+                name_keys[ecosystem, name] = (ecosystem, name_key)
         with self._snapshot() as conn:
+            of_names = _candidates_of_names(conn, set(name_keys.values()))
+            matchers = self._matchers.get(
+                [key for keys in of_names.values() for key in keys], lambda missing: _load_matchers(conn, missing)
+            )
             for (ecosystem, name), versions in packages.items():
-                try:
-                    candidates, matchers = self._entries(conn, ecosystem, name)
-                except UnknownEcosystem as unknown:
-                    matched[ecosystem, name] = unknown
+                if (ecosystem, name) in matched:
                     continue
+                if (ecosystem, name) in name_keys:
+                    candidates = of_names.get(name_keys[ecosystem, name], [])
+                else:  # a release (`Debian:11`): its own query
+                    candidates, matchers = self._entries(conn, ecosystem, name)
                 by_version: dict[str, list[str] | InvalidVersion] = {}
                 for version in versions:
                     try:
@@ -480,21 +500,16 @@ class RecordStore:
             candidates: dict[tuple[str, str], list[_EntryKey]] = {}
             # Few records just written: their entries; otherwise every entry of the packages, per ecosystem (so the
             # (ecosystem_base, name_key) index is used).
-            queries: list[tuple[Any, dict[str, Any], list[str]]] = []
             if keep is not None:
-                queries.append((_CANDIDATES_OF_RECORDS, {}, sorted(keep)))
-            else:
-                names: dict[str, set[str]] = {}
-                for base, name_key in wanted:
-                    names.setdefault(base, set()).add(name_key)
-                queries.extend((_CANDIDATES_OF_NAMES, {"base": base}, sorted(keys)) for base, keys in names.items())
-            for statement, fixed, values in queries:
-                for chunk in _chunks(values):
-                    params = {**fixed, "values": list(chunk)}
-                    for record_id, position, modified, base, name_key in conn.execute(statement, params):
+                for chunk in _chunks(sorted(keep)):
+                    for record_id, position, modified, base, name_key in conn.execute(
+                        _CANDIDATES_OF_RECORDS, {"values": list(chunk)}
+                    ):
                         if (base, name_key) in wanted:
                             entry = _EntryKey(record_id, position, modified)
                             candidates.setdefault((base, name_key), []).append(entry)
+            else:
+                candidates = _candidates_of_names(conn, wanted)
             every = [key for keys in candidates.values() for key in keys]
             matchers = self._matchers.get(every, lambda missing: _load_matchers(conn, missing))
         for key, asked in wanted.items():
@@ -859,6 +874,25 @@ def _linked(
         seen |= identifiers
         pending = reached - visited
     return current, aliases
+
+
+def _candidates_of_names(
+    conn: sa.Connection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], list[_EntryKey]]:
+    """The stored affected entries of these (base ecosystem, normalised name) packages, in a query per ecosystem (so
+    the (ecosystem_base, name_key) index is used) and chunk of names."""
+    names: dict[str, set[str]] = {}
+    for base, name_key in keys:
+        names.setdefault(base, set()).add(name_key)
+    found: dict[tuple[str, str], list[_EntryKey]] = {}
+    for base, of_base in names.items():
+        for chunk in _chunks(sorted(of_base)):
+            for record_id, position, modified, _, name_key in conn.execute(
+                _CANDIDATES_OF_NAMES, {"base": base, "values": list(chunk)}
+            ):
+                if name_key in of_base:
+                    found.setdefault((base, name_key), []).append(_EntryKey(record_id, position, modified))
+    return found
 
 
 def _load_records(conn: sa.Connection, states: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], VulnerabilityRecord]:
