@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +15,12 @@ import sqlalchemy as sa
 
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.service import ReportService
+from clearinghouse.intake.worker import Worker
 from clearinghouse.store.audit import SEAL_LOCK, AuditLog, sealed_after
 from clearinghouse.store.audit_chain import next_entry, seqs_of, sign_checkpoint
 from clearinghouse.store.audit_keys import use_home
 from clearinghouse.store.db import create_engine, migrate
+from clearinghouse.store.jobs import JobQueue
 from clearinghouse.store.tables import audit_log, audit_pending
 from tests.conftest import tamper_with_audit_log
 from tests.store.test_reports import reporter, submitted
@@ -177,3 +180,25 @@ def test_a_log_written_before_links_verifies_and_the_first_link_continues_it(tmp
     cut = audit.verify()
     assert (cut.ok, cut.first_bad_link) == (False, 1)  # the legacy chain's cut tail no longer reaches link 1
     engine.dispose()
+
+
+def test_a_running_worker_seals_what_writers_left_pending(postgres_audit: AuditLog) -> None:
+    audit = postgres_audit
+    with audit.engine.connect() as sealer:
+        sealer.execute(sa.select(sa.func.pg_advisory_lock(*SEAL_LOCK)))
+        audit.record("operator", "org.created", "organisation", "O-1", {})
+        sealer.execute(sa.select(sa.func.pg_advisory_unlock(*SEAL_LOCK)))
+        sealer.commit()
+    assert audit.verify().pending == 1
+    stop = threading.Event()
+    worker = threading.Thread(target=Worker(JobQueue(audit.engine), {}).run_forever, args=(stop,))
+    worker.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while audit.verify().pending and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(WAIT)
+    report = audit.verify()
+    assert (report.ok, report.pending, report.leaves) == (True, 0, 1)
