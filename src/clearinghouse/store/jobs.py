@@ -110,7 +110,7 @@ class JobQueue:
 
         The two kinds of due job are picked apart, each by an ordered scan of the (status, run_after) index that
         stops after `limit` rows. Picked together (`queued ... OR running ...`) PostgreSQL has to read and sort
-        every due job to find the oldest: measured (bench/queue.py and an EXPLAIN on a 20,000-job backlog)
+        every due job to find the oldest: measured (bench/job_queue.py and an EXPLAIN on a 20,000-job backlog)
         10 ms a claim against 0.15 ms, so a growing backlog made every claim slower and the backlog grew faster.
         """
         now = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """The job queue under the flood benchmark's load, on PostgreSQL: our table queue against pgqueuer (issue 16).
 
-Usage: python bench/queue.py [--database-url URL] [--seconds 10] [--rate 800] [--scale 1x1,2x2,4x4]
+Usage: python bench/job_queue.py [--database-url URL] [--seconds 10] [--rate 800] [--scale 1x1,2x2,4x4]
     [--work-ms 0.5] [--queues ours,pgqueuer] [--baseline-ref REF]
 
 For each (P producers, C consumers) and each queue, alternating, on a fresh schema (`_common.fresh_store_url`):
@@ -72,7 +72,7 @@ class Round:
     consumer_cpu: float = 0.0
     producer_cpu: float = 0.0
     db_cpu: float = 0.0
-    elapsed: float = 0.0
+    start: float = 0.0
     rollback_left_job: bool = False
 
 
@@ -180,6 +180,8 @@ def produce(queue: str, url: str, index: int, rate: float, seconds: float, start
                 (job_id,) = queries.enqueue(KIND, str(key).encode())
             return int(job_id)
 
+    while not start.value:  # the parent sets the start once every process is connected
+        time.sleep(0.001)
     t0 = start.value
     while time.time() < t0:
         time.sleep(0.001)
@@ -238,12 +240,13 @@ def consume_pgqueuer(url: str, work: float, ready: Any, stop: Any, results: Any)
     from pgqueuer.db import PsycopgDriver
     from pgqueuer.models import Job
     from pgqueuer.qm import QueueManager
+    from pgqueuer.queries import Queries
 
     executions: list[int] = []
 
     async def main() -> float:
         connection = await psycopg.AsyncConnection.connect(libpq(url), autocommit=True, application_name=APPLICATION)
-        manager = QueueManager(PsycopgDriver(connection))
+        manager = QueueManager(Queries(PsycopgDriver(connection)))
 
         @manager.entrypoint(KIND)
         async def run(job: Job) -> None:
@@ -345,7 +348,7 @@ def run_round(args: argparse.Namespace, queue: str, producers: int, consumers: i
             time.sleep(0.3)  # pgqueuer's buffered completions reach the table
         after = backend_cpu(admin)
         result.db_cpu = sum(spent - before.get(pid, 0.0) for pid, spent in after.items())
-        result.elapsed = time.time() - t0
+        result.start = t0
         stop.set()
         for _ in range(consumers):
             reports.append(results.get())
@@ -411,11 +414,13 @@ def row(result: Round, seconds: float) -> str:
     half = [d for t, d in result.depth if t >= seconds / 2]
     growth = (half[-1] - half[0]) / max(1.0, result.depth[-1][0] - seconds / 2) if len(half) > 1 else 0.0
     completed = len(result.done)
+    # over the load and as much of the drain as it took: up to the last completion
+    span = max([when for when in result.done.values()], default=0.0) - result.start
     per_job = 1e6 / max(1, completed)
     return (
         f"{result.producers}x{result.consumers} {result.queue:<14} {result.offered / seconds:7.0f}"
         f" {acked / seconds:7.0f}"
-        f" {completed / result.elapsed:7.0f} {percentile(enqueue_ms, 0.5):7.1f} {percentile(enqueue_ms, 0.99):7.1f}"
+        f" {completed / max(span, seconds):7.0f} {percentile(enqueue_ms, 0.5):7.1f} {percentile(enqueue_ms, 0.99):7.1f}"
         f" {percentile(done_ms, 0.5):8.1f} {percentile(done_ms, 0.99):8.1f} {end_of_load:6d} {growth:7.1f}"
         f" {lost:5d} {twice:5d} {result.consumer_cpu * per_job:7.0f} {result.producer_cpu * per_job:7.0f}"
         f" {result.db_cpu * per_job:7.0f}{'  ROLLED-BACK JOB LEFT' if result.rollback_left_job else ''}"
@@ -441,7 +446,7 @@ def main() -> None:
     parser.add_argument("--baseline-ref", help="also run store/jobs.py as it was at this commit (ours@REF)")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
-        sys.exit("bench/queue.py compares queues on PostgreSQL: give --database-url postgresql+psycopg://...")
+        sys.exit("bench/job_queue.py compares queues on PostgreSQL: give --database-url postgresql+psycopg://...")
     queues = args.queues.split(",")
     if args.baseline_ref:
         queues.insert(1, f"ours@{args.baseline_ref}")
