@@ -42,6 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,6 +57,8 @@ KIND = "bench.work"
 BATCH = 64
 IDLE_SLEEP = 0.05  # intake/worker.py's Worker.idle_sleep
 REPO = Path(__file__).resolve().parents[1]
+KEYS_PER_PRODUCER = 10**8  # producer n enqueues keys n * 10**8, ...; the backlog's keys come after the last producer
+BACKLOG_KEYS = 10**9
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Round:
     producer_cpu: float = 0.0
     db_cpu: float = 0.0
     start: float = 0.0
+    backlog: set[int] = field(default_factory=set)  # keys waiting before the clock started
     rollback_left_job: bool = False
 
 
@@ -103,6 +107,7 @@ def load_queue_module(ref: str | None) -> types.ModuleType:
     spec = importlib.util.spec_from_loader(f"baseline_jobs_{ref}", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     exec(compile(source, f"{ref}:store/jobs.py", "exec"), module.__dict__)
     return module
 
@@ -110,8 +115,11 @@ def load_queue_module(ref: str | None) -> types.ModuleType:
 # -- set-up ----------------------------------------------------------------------------------------------------------
 
 
-def prepare(queue: str, url: str) -> bool:
-    """The schema for `queue`; whether a rolled-back enqueue left a job behind (it must not)."""
+def prepare(queue: str, url: str, backlog: int) -> tuple[bool, list[tuple[int, int | None]]]:
+    """The schema for `queue`, then `backlog` jobs already waiting (a burst that came before the flood); whether a
+    rolled-back enqueue left a job behind (it must not) and the backlog's (key, pgqueuer job id)."""
+    keys = list(range(BACKLOG_KEYS, BACKLOG_KEYS + backlog))
+    waiting: list[tuple[int, int | None]] = []
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE bench_reports (key bigint PRIMARY KEY, body text NOT NULL)"))
@@ -126,6 +134,10 @@ def prepare(queue: str, url: str) -> bool:
             pass
         with engine.connect() as conn:
             left = conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar_one()
+        for chunk in range(0, backlog, 1000):
+            with engine.begin() as conn:
+                job_store.enqueue_many(conn, KIND, [{"key": key} for key in keys[chunk : chunk + 1000]])
+        waiting = [(key, None) for key in keys]
     else:
         import psycopg
         from pgqueuer.db import PsycopgDriver, SyncPsycopgDriver
@@ -148,8 +160,14 @@ def prepare(queue: str, url: str) -> bool:
                 pass
             row = connection.execute("SELECT count(*) FROM pgqueuer").fetchone()
             left = row[0] if row else 0
+            for chunk in range(0, backlog, 1000):
+                part = keys[chunk : chunk + 1000]
+                ids = queries.enqueue([KIND] * len(part), [str(key).encode() for key in part], [0] * len(part))
+                waiting.extend((key, int(job_id)) for key, job_id in zip(part, ids, strict=True))
+        with engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
     engine.dispose()
-    return bool(left)
+    return bool(left), waiting
 
 
 # -- producers -------------------------------------------------------------------------------------------------------
@@ -157,7 +175,7 @@ def prepare(queue: str, url: str) -> bool:
 
 def produce(queue: str, url: str, index: int, rate: float, seconds: float, start: Any, results: Any) -> None:
     """Offer `rate` jobs/s from `start` for `seconds`; send (key, scheduled, committed) tuples back."""
-    keys = range(index, 10**9, 1_000_000)  # disjoint per producer
+    keys = range(index * KEYS_PER_PRODUCER, (index + 1) * KEYS_PER_PRODUCER)
     engine = create_engine(with_application(url))
     acked: list[tuple[int, float, float, int | None]] = []
     report = sa.text("INSERT INTO bench_reports (key, body) VALUES (:key, 'a report')")
@@ -290,6 +308,23 @@ def backend_cpu(admin: sa.Engine) -> dict[int, float]:
     return spent
 
 
+def collect(results: Any, children: list[Any]) -> Any:
+    """The next child's report; stops the bench, rather than waiting for ever, if a child died without one."""
+    while True:
+        try:
+            return results.get(timeout=1.0)
+        except Empty:
+            collect_failure(children)
+
+
+def collect_failure(children: list[Any]) -> None:
+    failed = [child for child in children if child.exitcode not in (None, 0)]
+    if failed:
+        for child in children:
+            child.kill()
+        sys.exit(f"bench child {failed[0].pid} died with exit code {failed[0].exitcode}")
+
+
 def depth(conn: sa.Connection, queue: str) -> int:
     if queue.startswith("ours"):
         query = "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
@@ -304,7 +339,8 @@ def run_round(args: argparse.Namespace, queue: str, producers: int, consumers: i
     context = multiprocessing.get_context("spawn")
     with fresh_store_url(args.database_url) as url:
         assert url is not None
-        result.rollback_left_job = prepare(queue, url)
+        result.rollback_left_job, waiting = prepare(queue, url, args.backlog)
+        prefilled = time.time()
         results = context.Queue()
         ready = context.Semaphore(0)
         stop = context.Event()
@@ -327,7 +363,8 @@ def run_round(args: argparse.Namespace, queue: str, producers: int, consumers: i
         for child in children:
             child.start()
         for _ in range(consumers):
-            ready.acquire()
+            while not ready.acquire(timeout=1.0):
+                collect_failure(children)
         admin = create_engine(url)
         time.sleep(1.0)  # producers connect
         before = backend_cpu(admin)
@@ -338,9 +375,7 @@ def run_round(args: argparse.Namespace, queue: str, producers: int, consumers: i
                 time.sleep(max(0.0, t0 + len(result.depth) + 1 - time.time()))
                 result.depth.append((time.time() - t0, depth(conn, queue)))
                 conn.commit()
-            reports = []
-            while len(reports) < producers:  # producers are done once they send their tuples
-                reports.append(results.get())
+            reports = [collect(results, children) for _ in range(producers)]  # the producers are done
             drain_until = time.time() + args.drain
             while time.time() < drain_until and depth(conn, queue) > 0:
                 conn.commit()
@@ -350,11 +385,12 @@ def run_round(args: argparse.Namespace, queue: str, producers: int, consumers: i
         result.db_cpu = sum(spent - before.get(pid, 0.0) for pid, spent in after.items())
         result.start = t0
         stop.set()
-        for _ in range(consumers):
-            reports.append(results.get())
+        reports.extend(collect(results, children) for _ in range(consumers))
         for child in children:
             child.join(60)
-        job_keys: dict[int, int] = {}
+        job_keys = {job_id: key for key, job_id in waiting if job_id is not None}
+        result.backlog = {key for key, _ in waiting}
+        result.acked.update({key: (prefilled, prefilled) for key, _ in waiting})
         for report in reports:
             if report[0] == "producer":
                 _, acked, cpu = report
@@ -401,11 +437,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def row(result: Round, seconds: float) -> str:
-    acked = len(result.acked)
-    enqueue_ms = [(committed - scheduled) * 1000 for scheduled, committed in result.acked.values()]
-    done_ms = [
-        (result.done[key] - committed) * 1000 for key, (_, committed) in result.acked.items() if key in result.done
-    ]
+    flood = {key: times for key, times in result.acked.items() if key not in result.backlog}
+    acked = len(flood)
+    enqueue_ms = [(committed - scheduled) * 1000 for scheduled, committed in flood.values()]
+    done_ms = [(result.done[key] - committed) * 1000 for key, (_, committed) in flood.items() if key in result.done]
     lost = sum(1 for key in result.acked if key not in result.done)
     twice = sum(1 for count in result.executions.values() if count > 1) + sum(
         1 for count in result.completions.values() if count > 1
@@ -441,6 +476,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=800.0, help="jobs offered per second, all producers together")
     parser.add_argument("--drain", type=float, default=15.0)
     parser.add_argument("--work-ms", type=float, default=0.5)
+    parser.add_argument("--backlog", type=int, default=20000, help="jobs already waiting when the flood starts")
     parser.add_argument("--scale", default="1x1,2x2,4x4")
     parser.add_argument("--queues", default="ours,pgqueuer")
     parser.add_argument("--baseline-ref", help="also run store/jobs.py as it was at this commit (ours@REF)")
@@ -451,7 +487,8 @@ def main() -> None:
     if args.baseline_ref:
         queues.insert(1, f"ours@{args.baseline_ref}")
     print(
-        f"{args.rate:.0f} jobs/s offered for {args.seconds:.0f} s, {args.work_ms} ms CPU per job, batches of {BATCH};"
+        f"{args.rate:.0f} jobs/s offered for {args.seconds:.0f} s over a backlog of {args.backlog},"
+        f" {args.work_ms} ms CPU per job, batches of {BATCH};"
         f" CPU columns are microseconds per completed job ({os.cpu_count()} cores, shared)"
     )
     print(HEADER, end="")
