@@ -26,6 +26,10 @@ from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import metadata
 
+# The CLI's Rich consoles are made when their modules are imported, and a console made while COLUMNS is set keeps
+# that width (pytest-xdist's workers run with COLUMNS=80): the CLI tests' tables must not depend on who ran them.
+os.environ["COLUMNS"] = "200"
+
 POSTGRES_URL = os.environ.get("CLEARINGHOUSE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "advisories-dev.jsonl.gz"
 SAMPLE = sample_path("osv-sample.jsonl")
