@@ -1,9 +1,11 @@
 """The job queue under the flood benchmark's load, on PostgreSQL: our table queue against pgqueuer (issue 16).
 
-Usage: python bench/job_queue.py [--database-url URL] [--seconds 10] [--rate 800] [--scale 1x1,2x2,4x4]
-    [--work-ms 0.5] [--queues ours,pgqueuer] [--baseline-ref REF]
+Usage: python bench/job_queue.py [--database-url URL] [--seconds 10] [--rate 800] [--backlog 20000]
+    [--scale 1x1,2x2,4x4] [--work-ms 0.5] [--drain 15] [--queues ours,pgqueuer] [--baseline-ref REF]
+(the file is not `queue.py`: run from `bench/`, that name would shadow the standard library's `queue`)
 
-For each (P producers, C consumers) and each queue, alternating, on a fresh schema (`_common.fresh_store_url`):
+For each (P producers, C consumers) and each queue, alternating, on a fresh schema (`_common.fresh_store_url`)
+where `--backlog` jobs already wait (a burst before the flood: claiming from a deep queue is what a flood tests):
 
 * P producer processes offer `--rate` jobs a second between them for `--seconds` (open loop: each send is scheduled
   in time, whatever the answers; a producer that falls behind sends at once, and its latency counts from the
@@ -18,9 +20,10 @@ For each (P producers, C consumers) and each queue, alternating, on a fresh sche
     `connection.transaction()` block holding the report insert too (pgqueuer insists on an autocommit connection;
     psycopg's transaction block is what makes the pair atomic). A rolled-back enqueue is checked to leave no job.
 
-Printed per round: offered and acknowledged enqueues/s, completed/s over the whole round (load + drain), p50/p99
-enqueue latency (scheduled -> committed) and enqueue->done latency (committed -> its completion committed; for
-pgqueuer, the log row its completion wrote), the queue depth at the end of the load and its growth per second over
+Printed per round: offered and acknowledged enqueues/s, completed/s (backlog included, from the start to the last
+completion), p50/p99 enqueue latency (scheduled -> committed) and enqueue->done latency (committed -> its
+completion committed; for pgqueuer, the log row its completion wrote) of the jobs enqueued during the load,
+the queue depth at the end of the load and its growth per second over
 the load's second half, jobs lost (acknowledged, never completed after a `--drain` second drain) and run twice,
 and CPU per job: the consumers' own CPU and the PostgreSQL backends serving this round's connections (from
 `/proc/<pid>/stat`, found by `application_name`; background writers and other sessions' backends not counted).
