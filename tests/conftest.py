@@ -133,16 +133,18 @@ def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return tmp_path / "home"
 
 
-def tamper_with_audit_log(engine: sa.Engine, statement: sa.Executable) -> None:
-    """Run `statement` against audit_log as a database owner would: past the append-only triggers."""
+def tamper_with_audit_log(engine: sa.Engine, statement: sa.Executable, table: str = "audit_log") -> None:
+    """Run `statement` against `table` (audit_log or audit_links) as a database owner would: past the append-only
+    triggers."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+            conn.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
             conn.execute(statement)
-            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+            conn.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"))
             return
         triggers = conn.execute(
-            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table"),
+            {"table": table},
         ).all()
         for name, _ in triggers:
             conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
