@@ -7,17 +7,19 @@ sweep or liveness check is needed for that: `requeue_orphans` only saves waiting
 A job whose worker dies `MAX_ATTEMPTS` times is marked failed instead of taking down worker after worker.
 
 Why a table of our own and not a PostgreSQL queue library (issue 16, measured with `bench/job_queue.py` against
-pgqueuer 1.6, chosen over procrastinate 3.10 because it can enqueue on the caller's psycopg connection and
-dequeues in batches; procrastinate defers through its own connection pool, one job a fetch): under the flood
-(400 jobs/s offered for 10 s over a 20,000-job backlog, 0.5 ms of CPU a job, 1, 2 and 4 producers and consumers,
-alternating in one run, two runs on a loaded 2-core machine) both completed 600-1,000 jobs/s, neither ahead at
-every scale, none lost or run twice; PostgreSQL spent 31-43 us a job on ours and 55-119 us on pgqueuer's (its
-enqueue also writes a log row and fires a NOTIFY, its completion deletes and logs). What decided it is what a
-switch would cost: pgqueuer is PostgreSQL-only (the embedded SQLite store would keep this queue beside it), needs
-its own schema installed and upgraded with its releases, runs its consumers on asyncio, wants an autocommit
-connection (enqueueing in our transaction means a psycopg transaction block under SQLAlchemy's back) and marks a
-job done from its own connection after the handler returns, in buffered batches, where `complete_held` marks it
-done in the transaction that writes its results: with pgqueuer a crash between the two runs a job again, and the
+pgqueuer 1.6, chosen over procrastinate 3.10 because it can enqueue on the caller's psycopg connection and dequeues
+in batches; procrastinate defers through its own connection pool, one job a fetch): under the flood (400 jobs/s
+offered for 10 s over a 20,000-job backlog, 0.5 ms of CPU a job, 1, 2 and 4 producers and consumers, alternating in
+each run, three runs on a loaded 2-core machine) both completed 600-1,800 jobs/s, ours ahead in four of the nine
+pairs and pgqueuer in five (one by 1 %; the consumers' CPU bounds that figure, 545-657 us a job on both, 500 of them
+the work), none lost or run twice; PostgreSQL spent 27-43 us a job on ours and 55-119 us on pgqueuer's (its enqueue
+also writes a log row and fires a NOTIFY, its completion deletes and logs). At 100 jobs/s and no backlog ours
+finished a job 22-31 ms (p50) after its enqueue committed, pgqueuer 69-80 ms (it buffers completions). What decided
+it is what a switch would cost: pgqueuer is PostgreSQL-only (the embedded SQLite store would keep this queue beside
+it), needs its own schema installed and upgraded with its releases, runs its consumers on asyncio, wants an
+autocommit connection (enqueueing in our transaction means a psycopg transaction block under SQLAlchemy's back) and
+marks a job done from its own connection after the handler returns, in buffered batches, where `complete_held` marks
+it done in the transaction that writes its results: with pgqueuer a crash between the two runs a job again, and the
 results of a job taken over after a lost heartbeat can be written twice.
 
 On PostgreSQL `claim` is one statement; see `_claim_postgresql` for why queued and expired jobs are picked apart.
@@ -128,7 +130,7 @@ class JobQueue:
         stops after `limit` rows. Picked together (`queued ... OR running ...`, as SQLite still does) PostgreSQL
         read and sorted every due job to find the oldest: 9.9 ms a claim of 64 on a 20,000-job backlog against
         0.15 ms for the two scans (EXPLAIN ANALYZE), so the deeper the backlog the slower every claim. Under
-        `bench/job_queue.py`'s flood PostgreSQL now spends 31-43 us a job claimed and completed, against 184-322 us
+        `bench/job_queue.py`'s flood PostgreSQL now spends 27-43 us a job claimed and completed, against 184-322 us
         for the select-update-select claim this replaced, in the same runs.
         """
         now = datetime.now(UTC)
