@@ -458,9 +458,7 @@ def test_what_follows_a_write_commits_with_it_or_not_at_all(store: RecordStore) 
     plans = store.row_plans
     told: list[list[str]] = []
     store.write([plans.prepare(make_record(minimal("PYSEC-2099-1", "2024-01-01T00:00:00Z")))])
-    batch = [
-        plans.prepare(make_record(minimal(i, "2024-01-01T00:00:00Z"))) for i in ("PYSEC-2099-1", "PYSEC-2099-2")
-    ]
+    batch = [plans.prepare(make_record(minimal(i, "2024-01-01T00:00:00Z"))) for i in ("PYSEC-2099-1", "PYSEC-2099-2")]
     store.write(batch, lambda conn, written: told.append(written))
     assert told == [["PYSEC-2099-2"]]  # the stored one was unchanged
 

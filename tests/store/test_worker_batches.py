@@ -161,3 +161,23 @@ def test_a_malformed_job_fails_alone_and_its_batch_goes_on(engine: sa.Engine, re
         triaged = conn.execute(sa.select(reports.c.state).where(reports.c.id == ids[0])).scalar_one()
     assert triaged == "triaged" and states[ids[0]] == "done"
     assert errors == ["a process-report job needs a report_id string, not None"]  # retried later, then failed
+
+
+def test_a_copy_in_the_same_batch_joins_its_originals_cluster(engine: sa.Engine, reporter: Principal) -> None:
+    """The original's cluster, not the original: within one batch nothing is in the store yet, and asking the store
+    split a flood of copies into a cluster per batch."""
+    _, worker = build_worker(engine)
+    [earliest] = accept(engine, reporter, ["Integer overflow in the PNG image decoder when reading chunk sizes"])
+    assert worker.run_until_idle() == 1
+    near, copy = accept(
+        engine,
+        reporter,
+        ["Integer overflow in the PNG image decoder when reading chunk lengths"] * 2,
+    )
+    assert worker.run_until_idle() == 2  # one batch
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(reports.c.id, reports.c.duplicates).where(reports.c.id.in_([near, copy])))
+        found = {row.id: row.duplicates for row in rows}
+    assert found[near]["cluster_id"] == earliest  # a near duplicate of the earliest report
+    assert found[copy]["exact_duplicate_of"] == near
+    assert found[copy]["cluster_id"] == earliest

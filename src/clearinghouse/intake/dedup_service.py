@@ -49,6 +49,9 @@ class DuplicateFinder:
         # The pipeline asks about each finding of a batch twice (find, then text_similarity): fingerprinted once,
         # kept until the next batch (by object identity, the finding held so its id is not reused meanwhile).
         self._fingerprints: dict[int, tuple[Finding, dedup.Fingerprint]] = {}
+        # The clusters this finder gave the reports of the batch in hand (not committed yet, so not in the store):
+        # a later copy in the same batch joins its original's cluster, not the original itself.
+        self._assigned: dict[str, str] = {}
 
     def _fingerprint(self, finding: Finding) -> dedup.Fingerprint:
         kept = self._fingerprints.get(id(finding))
@@ -66,6 +69,7 @@ class DuplicateFinder:
                 self._ensure_index()
                 return 0
             self._fingerprints.clear()
+            self._assigned.clear()
             found, self._position = self.reports.triaged_since(self._position)
             new = [(report_id, finding) for report_id, finding in found if f"report:{report_id}" not in self._index]
             for report_id, finding in new:
@@ -138,8 +142,12 @@ class DuplicateFinder:
                     )
             ranked = sorted(candidates.items(), key=lambda item: -float(item[1]["score"]))[:MAX_CANDIDATES]
             best_report = next((key.removeprefix("report:") for key, _ in ranked if key.startswith("report:")), None)
-            # Analysts split and merge clusters in the store: ask it, not a copy that may be stale.
-            cluster_id = (self.reports.cluster_of(best_report) or best_report) if best_report else report_id
+            # Analysts split and merge clusters in the store: ask it, not a copy that may be stale (but a report of
+            # this batch is not there yet).
+            cluster_id = report_id
+            if best_report is not None:
+                cluster_id = self._assigned.get(best_report) or self.reports.cluster_of(best_report) or best_report
+            self._assigned[report_id] = cluster_id
             self._remember(report_id, finding, fingerprint)
         return {
             "candidates": [{"id": key, **value} for key, value in ranked],
