@@ -102,6 +102,9 @@ _IDENTIFIER_PART = re.compile(r"[a-z_][a-z0-9_]{2,}")
 _SOURCE_FILE = re.compile(
     r"\b([A-Za-z0-9_-]+\.(?:c|cc|cpp|cxx|h|hpp|py|go|rs|js|ts|java|php|rb|pl|cs|swift|kt|scala|m))\b"
 )
+# A fuzzer's crash report gives the crash state, the top frames of the crashing stack, one a line after "Crash
+# state:" (ClusterFuzz's template): the fuzzer itself files one report per state, so two states are two crashes.
+_CRASH_STATE = re.compile(r"Crash state:[ \t]*\r?\n((?:[ \t]*[^\s`][^\n]*(?:\n|$))+)")
 _CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$", re.IGNORECASE)
 _STOPWORDS = frozenset(
     [
@@ -325,6 +328,8 @@ class Fingerprint:
     # Derived from the above once, not at every comparison (the identity rules run on every candidate pair).
     ecosystems: frozenset[str] = frozenset()  # the lowercased ecosystems of `ecosystem_packages`
     releases: frozenset[str] = frozenset()  # the versions of `fixes`, whatever the package
+    crash_state: str = ""  # a fuzzer report's crash state (its top stack frames, one a line), if the text gives one
+    introductions: frozenset[str] = frozenset()  # "ecosystem/name@commit" of each commit a GIT range says introduced it
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +468,7 @@ def _build(
     locations: Iterable[str],
     fixes: Iterable[tuple[tuple[str, str], Iterable[str]]] = (),
     vulnerabilities: Iterable[str] = (),
+    introductions: Iterable[tuple[tuple[str, str], Iterable[str]]] = (),
 ) -> Fingerprint:
     clean_title = _without_module_paths(strip_identifiers(title)) if title else ""
     clean_description = _without_module_paths(strip_identifiers(description)) if description else ""
@@ -477,6 +483,11 @@ def _build(
         if name.strip():
             shown = _names(ecosystem, name)[0].lower()
             fixed.update(f"{shown}@{version}" for version in _versions(versions))
+    introduced: set[str] = set()
+    for (ecosystem, name), commits in introductions:
+        if name.strip():
+            shown = _names(ecosystem, name)[0].lower()
+            introduced.update(f"{shown}@{commit.lower()}" for commit in commits if commit.strip("0"))
     keys_shown: set[str] = set()
     all_names: set[str] = set()
     all_parts: set[str] = set()
@@ -514,7 +525,14 @@ def _build(
         files=frozenset(files),
         ecosystems=frozenset(e for e, _ in owned),
         releases=frozenset(f.rpartition("@")[2] for f in fixed),
+        crash_state=_crash_state(description) if description and "Crash state:" in description else "",
+        introductions=frozenset(introduced),
     )
+
+
+def _crash_state(text: str) -> str:
+    found = _CRASH_STATE.search(text)
+    return "\n".join(line.strip() for line in found.group(1).splitlines() if line.strip()) if found else ""
 
 
 def fingerprint(
@@ -580,6 +598,12 @@ def _fixed_versions(affected: Affected) -> list[str]:
     return [e.fixed for r in affected.ranges or () for e in r.events if e.fixed is not None]
 
 
+def _introducing_commits(affected: Affected) -> list[str]:
+    return [
+        e.introduced for r in affected.ranges or () if r.type == "GIT" for e in r.events if e.introduced is not None
+    ]
+
+
 def fingerprint_osv(osv: OsvRecord) -> Fingerprint:
     """Features of an OSV record: summary, details, affected packages with their versions and fixing releases,
     CWEs, locations, and the CVE ids it declares (id, aliases, upstream)."""
@@ -592,6 +616,7 @@ def fingerprint_osv(osv: OsvRecord) -> Fingerprint:
         [loc for a in affected for loc in _osv_locations(a)],
         fixes=[((a.package.ecosystem, a.package.name), _fixed_versions(a)) for a in affected if a.package],
         vulnerabilities=[*osv.identifiers(), *(osv.upstream or ())],
+        introductions=[((a.package.ecosystem, a.package.name), _introducing_commits(a)) for a in affected if a.package],
     )
 
 
@@ -700,6 +725,8 @@ def _identity_conflict(a: Fingerprint, b: Fingerprint) -> str | None:
     that fixed a package they share, and none is common."""
     if a.vulnerabilities and b.vulnerabilities and a.vulnerabilities.isdisjoint(b.vulnerabilities):
         return "different CVE ids"
+    if a.crash_state and b.crash_state and a.crash_state != b.crash_state:
+        return "different crash states"
     if not a.ecosystem_packages or not b.ecosystem_packages or a.ecosystems.isdisjoint(b.ecosystems):
         return None
     shared = a.ecosystem_packages & b.ecosystem_packages
@@ -719,6 +746,14 @@ def _identity_conflict(a: Fingerprint, b: Fingerprint) -> str | None:
             fixed_b = {f for f in b.fixes if f.startswith(prefix)}
             if fixed_a and fixed_b and fixed_a.isdisjoint(fixed_b):
                 return "fixed in different releases"
+    if a.introductions and b.introductions:
+        # Commits name code changes exactly: a crash that came back with a later commit is filed again.
+        for ecosystem, name in shared:
+            prefix = f"{ecosystem}/{name}@"
+            introduced_a = {c for c in a.introductions if c.startswith(prefix)}
+            introduced_b = {c for c in b.introductions if c.startswith(prefix)}
+            if introduced_a and introduced_b and introduced_a.isdisjoint(introduced_b):
+                return "introduced by different commits"
     return None
 
 
