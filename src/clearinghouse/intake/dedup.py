@@ -875,7 +875,12 @@ class DedupIndex:
             self._query_text = (fp, text)
         return text
 
-    def _text_similarity(self, a: Fingerprint, a_id: str | None, b: Fingerprint, b_id: str | None) -> float:
+    def _text_similarity(
+        self, a: Fingerprint, a_id: str | None, b: Fingerprint, b_id: str | None, few_words_contained: bool = True
+    ) -> float:
+        """`few_words_contained`: whether a shorter text of fewer than _SUBSTANTIAL_TEXT own words wholly contained
+        in the longer one counts as containment (only where the packages agree: "SQL injection" or "Arbitrary code
+        execution" is contained in many a report on another package)."""
         if not a.tokens or not b.tokens:
             return 0.0
         ta, tb = self._text(a_id, a), self._text(b_id, b)
@@ -889,7 +894,9 @@ class DedupIndex:
         if not shared:
             return 0.0
         dot = self._dot(shared)
-        similarity = max(dot / (ta.norm * tb.norm), _CONTAINMENT_FACTOR * dot / min(ta.norm, tb.norm) ** 2)
+        similarity = dot / (ta.norm * tb.norm)
+        if few_words_contained or min(len(ta.tokens), len(tb.tokens)) >= _SUBSTANTIAL_TEXT:
+            similarity = max(similarity, _CONTAINMENT_FACTOR * dot / min(ta.norm, tb.norm) ** 2)
         # Two titles alike (Bitnami's and Go's copies of one GitHub summary) even when the rest differs: an NVD
         # description against a title alone, or followed by a database's standard note.
         if ta.title and tb.title and (common := (ta.title & tb.title) - names):
@@ -930,17 +937,17 @@ class DedupIndex:
     def _measure(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _Measures:
         if conflict := _identity_conflict(a, b):
             return _Measures(0.0, None, None, 0.0, None, None, [], conflict)
-        text = self._text_similarity(a, a_id, b, b_id) if a.tokens and b.tokens else None
-        if (text is None or text < _SAME_STORY) and _other_packages(a, b):
-            return _Measures(0.0, text, None, 0.0, None, None, [], f"{_OTHER_PACKAGE}, different text")
-        if (text is None or text < _SAME_STORY) and _two_advisories(a, b):
-            return _Measures(0.0, text, None, 0.0, None, None, [], "two advisories of one package, different text")
-        versions = _overlap(a.versions, b.versions)
         agreement = _package_agreement(a, b)
         if agreement == "shared name part" and all(
             len(self._part_spread.get(p, ())) > _PART_SPREAD for p in a.name_parts & b.name_parts
         ):
             agreement = "none"
+        text = self._text_similarity(a, a_id, b, b_id, agreement != "none") if a.tokens and b.tokens else None
+        if (text is None or text < _SAME_STORY) and _other_packages(a, b):
+            return _Measures(0.0, text, None, 0.0, None, None, [], f"{_OTHER_PACKAGE}, different text")
+        if (text is None or text < _SAME_STORY) and _two_advisories(a, b):
+            return _Measures(0.0, text, None, 0.0, None, None, [], "two advisories of one package, different text")
+        versions = _overlap(a.versions, b.versions)
         if agreement == "none":
             versions = None  # versions of unrelated packages are not comparable: neither evidence nor conflict
         specificity = self._specificity(a, b) if versions is not None else 0.0
