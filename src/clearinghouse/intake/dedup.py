@@ -894,13 +894,22 @@ class DedupIndex:
         if not shared:
             return 0.0
         dot = self._dot(shared)
-        similarity = dot / (ta.norm * tb.norm)
+        norm_a, norm_b, title_norm_a, title_norm_b = ta.norm, tb.norm, ta.title_norm, tb.title_norm
+        if ta.templated and tb.templated and not a.ecosystems.isdisjoint(b.ecosystems):
+            # Two records of one ecosystem both written from templates: template words one has and the other lacks
+            # altogether still tell them apart (".NET Core Remote Code Execution Vulnerability" against ".NET Core
+            # and Visual Studio Denial of Service Vulnerability", each all boilerplate of its kind).
+            norm_a = math.sqrt(norm_a**2 + self._dot((a.tokens - ta.tokens) - b.tokens - names))
+            norm_b = math.sqrt(norm_b**2 + self._dot((b.tokens - tb.tokens) - a.tokens - names))
+            title_norm_a = math.sqrt(title_norm_a**2 + self._dot((a.title - ta.title) - b.title - names))
+            title_norm_b = math.sqrt(title_norm_b**2 + self._dot((b.title - tb.title) - a.title - names))
+        similarity = dot / (norm_a * norm_b)
         if few_words_contained or min(len(ta.tokens), len(tb.tokens)) >= _SUBSTANTIAL_TEXT:
-            similarity = max(similarity, _CONTAINMENT_FACTOR * dot / min(ta.norm, tb.norm) ** 2)
+            similarity = max(similarity, _CONTAINMENT_FACTOR * dot / min(norm_a, norm_b) ** 2)
         # Two titles alike (Bitnami's and Go's copies of one GitHub summary) even when the rest differs: an NVD
         # description against a title alone, or followed by a database's standard note.
         if ta.title and tb.title and (common := (ta.title & tb.title) - names):
-            similarity = max(similarity, _TITLE_FACTOR * self._dot(common) / (ta.title_norm * tb.title_norm))
+            similarity = max(similarity, _TITLE_FACTOR * self._dot(common) / (title_norm_a * title_norm_b))
         return min(1.0, similarity)
 
     def _rare_identifiers(self, item_id: str | None, fp: Fingerprint) -> frozenset[str]:
