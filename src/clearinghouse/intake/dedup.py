@@ -56,6 +56,7 @@ import itertools
 import math
 import re
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -330,6 +331,11 @@ class Fingerprint:
     releases: frozenset[str] = frozenset()  # the versions of `fixes`, whatever the package
     crash_state: str = ""  # a fuzzer report's crash state (its top stack frames, one a line), if the text gives one
     introductions: frozenset[str] = frozenset()  # "ecosystem/name@commit" of each commit a GIT range says introduced it
+    # Worked out with the rest when the item is fingerprinted (in `dedup`'s worker processes), not when it is indexed
+    # or searched: the MinHash LSH bands of `tokens`, and a stable hash of each run of _SHINGLE words of `words`
+    # (position i: the run starting at word i; 0 for a run crossing from the title into the details).
+    bands: tuple[bytes, ...] = ()
+    shingles: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,8 +511,9 @@ def _build(
         own = _versions(versions)
         all_versions |= own
         keys.update(f"{part}@{version}" for part in parts for version in own)
+    tokens = frozenset(words)
     return Fingerprint(
-        tokens=frozenset(words),
+        tokens=tokens,
         text_digest=digest,
         packages=frozenset(keys_shown),
         names=frozenset(all_names),
@@ -527,6 +534,8 @@ def _build(
         releases=frozenset(f.rpartition("@")[2] for f in fixed),
         crash_state=_crash_state(description) if description and "Crash state:" in description else "",
         introductions=frozenset(introduced),
+        bands=tuple(_bands(tokens)),
+        shingles=_shingle_hashes(words, len(title_tokens_list)),
     )
 
 
@@ -689,13 +698,17 @@ def _squared_idf(df: int, total: int) -> float:
     return (math.log(total / (df + 1)) + _IDF_FLOOR) ** 2
 
 
-def _shingles(fp: Fingerprint) -> Iterator[tuple[int, int]]:
-    """(start, hash) of every run of _SHINGLE words within the title or within the details (a hash is stable within
-    a process, which is where an index lives)."""
-    words, split = fp.words, fp.title_length
-    for low, high in ((0, split), (split, len(words))):
-        for start in range(low, high - _SHINGLE + 1):
-            yield start, hash(words[start : start + _SHINGLE])
+def _shingle_hashes(words: list[str], split: int) -> tuple[int, ...]:
+    """A hash of every run of _SHINGLE words starting at each word (0 where the run would cross from the title, the
+    first `split` words, into the details, or run past the end). CRC-32 and Adler-32 together make 64 bits, the same
+    in every process (worker processes fingerprint; Python's `hash` of a string differs between processes)."""
+    if len(words) < _SHINGLE:
+        return ()
+    joined = [(" ".join(words[start : start + _SHINGLE])).encode() for start in range(len(words) - _SHINGLE + 1)]
+    hashes = [(zlib.crc32(run) << 32) | zlib.adler32(run) for run in joined]
+    for start in range(max(0, split - _SHINGLE + 1), min(split, len(hashes))):
+        hashes[start] = 0  # crosses from the title into the details
+    return tuple(hashes)
 
 
 _OTHER_PACKAGE = "different packages of one ecosystem"
@@ -765,7 +778,6 @@ class DedupIndex:
         self._df: dict[str, int] = {}
         self._identifier_df: dict[str, int] = {}
         self._bands: dict[bytes, list[str]] = {}
-        self._item_bands: dict[str, list[bytes]] = {}  # each indexed item's own LSH bands
         self._by_key: dict[str, list[str]] = {}
         self._by_part: dict[str, list[str]] = {}  # every record naming a package part (reports without versions)
         self._unversioned: dict[str, list[str]] = {}  # records naming a package but no version, by name part
@@ -776,7 +788,7 @@ class DedupIndex:
         self._rare: dict[str, frozenset[str]] = {}  # rare identifiers by id, for the current collection
         self._texts: dict[str, _Text] = {}  # weighted text views by id, for the current collection
         self._query_text: tuple[Fingerprint, _Text] | None = None  # the last query's, for the current collection
-        self._shingle_spread: dict[int, int] = {}  # hash of a run of words -> indexed items that contain it
+        self._shingle_spread: Counter[int] = Counter()  # hash of a run of words -> indexed items that contain it
 
     def __len__(self) -> int:
         return len(self._fingerprints)
@@ -793,12 +805,8 @@ class DedupIndex:
             self._df[token] = self._df.get(token, 0) + 1
         for identifier in fp.identifiers:
             self._identifier_df[identifier] = self._identifier_df.get(identifier, 0) + 1
-        spread = self._shingle_spread
-        for shingle in {shingle for _, shingle in _shingles(fp)}:
-            spread[shingle] = spread.get(shingle, 0) + 1
-        bands = _bands(fp.tokens)
-        self._item_bands[item_id] = bands
-        for band in bands:
+        self._shingle_spread.update(set(fp.shingles))  # a Counter: counted in C; 0 (no run) is never looked up
+        for band in fp.bands:
             self._bands.setdefault(band, []).append(item_id)
         for key in fp.keys:
             self._by_key.setdefault(key, []).append(item_id)
@@ -850,14 +858,12 @@ class DedupIndex:
         if len(words) < _SHINGLE:
             return fp.tokens, False
         spread = self._shingle_spread
-        templated = [False] * len(words)
-        found = False
-        for start, shingle in _shingles(fp):
-            if spread.get(shingle, 0) > _TEMPLATE_SPREAD:
-                templated[start : start + _SHINGLE] = [True] * _SHINGLE
-                found = True
-        if not found:
+        starts = [start for start, shingle in enumerate(fp.shingles) if shingle and spread[shingle] > _TEMPLATE_SPREAD]
+        if not starts:
             return fp.tokens, False
+        templated = [False] * len(words)
+        for start in starts:
+            templated[start : start + _SHINGLE] = [True] * _SHINGLE
         return frozenset(w for w, flag in zip(words, templated, strict=True) if not flag), True
 
     def _text(self, item_id: str | None, fp: Fingerprint) -> _Text:
@@ -1017,10 +1023,10 @@ class DedupIndex:
     def _useful_version(self, version: str) -> bool:
         return len(self._version_spread.get(version, ())) <= _MAX_BLOCK
 
-    def _blocked(self, fp: Fingerprint, bands: list[bytes] | None = None) -> set[str]:
+    def _blocked(self, fp: Fingerprint) -> set[str]:
         """Ids that share an LSH band, a (package, version) key, or (without versions) a package with `fp`."""
         found: set[str] = set()
-        for band in _bands(fp.tokens) if bands is None else bands:
+        for band in fp.bands:
             # A crowded bucket is boilerplate shared by a whole database (errata, fuzzer reports), not a match.
             if len(bucket := self._bands.get(band, ())) <= _MAX_BUCKET:
                 found.update(bucket)
@@ -1054,7 +1060,7 @@ class DedupIndex:
         seen: set[tuple[str, str]] = set()
         for item_id, fp in self._fingerprints.items():
             # Blocking is not symmetric (one text names the other's package), so either side may find a pair.
-            for other in self._blocked(fp, self._item_bands[item_id]):
+            for other in self._blocked(fp):
                 pair = (item_id, other) if item_id < other else (other, item_id)
                 if other == item_id or pair in seen:
                     continue
