@@ -32,7 +32,7 @@ from clearinghouse.ingest.pipeline import default_workers
 from clearinghouse.ingest.readers import Item, read_path
 from clearinghouse.intake.dedup import DedupIndex, Fingerprint, fingerprint_osv
 
-DEFAULT_THRESHOLD = 0.35
+DEFAULT_THRESHOLD = 0.25
 MAX_CLUSTER_SIZE = 64
 MIN_LINKAGE = 0.8  # share of cross pairs that must match for two clusters to merge
 # Two groups that each hold together (Django's two fixes of one release, each as a PyPI and a Bitnami record) merge
