@@ -197,9 +197,7 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_engine(
-    documents: list[dict[str, Any]], threshold: float | None
-) -> tuple[list[list[int]], float, str, float]:
+def run_engine(documents: list[dict[str, Any]], threshold: float | None) -> tuple[list[list[int]], float, str, float]:
     with tempfile.TemporaryDirectory() as home:
         source, out = Path(home) / "in.jsonl.gz", Path(home) / "clusters.jsonl"
         with gzip.open(source, "wb", compresslevel=1) as stream:

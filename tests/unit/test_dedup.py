@@ -288,7 +288,9 @@ def fuzz_record(issue: int, state: str, introduced: str) -> OsvRecord:
                 "affected": [
                     {
                         "package": {"ecosystem": "OSS-Fuzz", "name": "libredwg"},
-                        "ranges": [{"type": "GIT", "repo": "https://x.org/r.git", "events": [{"introduced": introduced}]}],
+                        "ranges": [
+                            {"type": "GIT", "repo": "https://x.org/r.git", "events": [{"introduced": introduced}]}
+                        ],
                     }
                 ],
             }
