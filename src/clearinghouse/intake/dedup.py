@@ -336,9 +336,10 @@ class Fingerprint:
     introductions: frozenset[str] = frozenset()  # "ecosystem/name@commit" of each commit a GIT range says introduced it
     # Worked out with the rest when the item is fingerprinted (in `dedup`'s worker processes), not when it is indexed
     # or searched: the MinHash LSH bands of `tokens`, and a stable hash of each run of _SHINGLE words of `words`
-    # (position i: the run starting at word i; 0 for a run crossing from the title into the details).
+    # (position i: the run starting at word i; 0 for a run crossing from the title into the details), as the bytes of
+    # 64-bit integers (a tuple of ints took longer to pickle from a worker process than to compute).
     bands: tuple[bytes, ...] = ()
-    shingles: tuple[int, ...] = ()
+    shingles: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -716,18 +717,24 @@ def _squared_idf(df: int, total: int) -> float:
     return (math.log(total / (df + 1)) + _IDF_FLOOR) ** 2
 
 
-def _shingle_hashes(word_hashes: npt.NDArray[np.uint64], split: int) -> tuple[int, ...]:
+def _runs(fp: Fingerprint) -> list[int]:
+    """The hashes of `fp`'s runs of words, by where each starts."""
+    return np.frombuffer(fp.shingles, dtype=np.uint64).tolist() if fp.shingles else []
+
+
+def _shingle_hashes(word_hashes: npt.NDArray[np.uint64], split: int) -> bytes:
     """A 64-bit hash of every run of _SHINGLE words, by where it starts (0 for a run crossing from the title, the first
     `split` words, into the details): the words' CRC-32s, each times its own odd constant, summed modulo 2**64. The
     same in every process (worker processes fingerprint; Python's `hash` of a string differs between processes)."""
     runs = len(word_hashes) - _SHINGLE + 1
     if runs <= 0:
-        return ()
+        return b""
     mixed = word_hashes[:runs] * _SHINGLE_MIX[0]
     for offset in range(1, _SHINGLE):
         mixed += word_hashes[offset : offset + runs] * _SHINGLE_MIX[offset]  # uint64: wraps, as intended
     mixed[max(0, split - _SHINGLE + 1) : min(split, runs)] = 0
-    return tuple(mixed.tolist())
+    packed: bytes = mixed.tobytes()
+    return packed
 
 
 _OTHER_PACKAGE = "different packages of one ecosystem"
@@ -825,7 +832,7 @@ class DedupIndex:
         # Counters count in C: adding the development set's 16,430 records spent half its time counting in Python.
         self._df.update(fp.tokens)
         self._identifier_df.update(fp.identifiers)
-        self._shingle_spread.update(set(fp.shingles))  # 0 (no run) is never looked up
+        self._shingle_spread.update(set(_runs(fp)))  # 0 (no run) is never looked up
         bands = self._bands
         for band in fp.bands:
             bands[band].append(item_id)
@@ -879,7 +886,7 @@ class DedupIndex:
         if len(words) < _SHINGLE:
             return fp.tokens, False
         spread = self._shingle_spread
-        starts = [start for start, shingle in enumerate(fp.shingles) if shingle and spread[shingle] > _TEMPLATE_SPREAD]
+        starts = [start for start, shingle in enumerate(_runs(fp)) if shingle and spread[shingle] > _TEMPLATE_SPREAD]
         if not starts:
             return fp.tokens, False
         templated = [False] * len(words)
