@@ -30,7 +30,8 @@ from clearinghouse.files import new_public_file
 from clearinghouse.formats import osv
 from clearinghouse.ingest.pipeline import default_workers
 from clearinghouse.ingest.readers import Item, read_path
-from clearinghouse.intake.dedup import DedupIndex, Fingerprint, fingerprint_osv
+from clearinghouse.intake.dedup import DedupIndex, Fingerprint, fingerprint_osv_many
+from clearinghouse.records.model import OsvRecord
 
 DEFAULT_THRESHOLD = 0.25
 MAX_CLUSTER_SIZE = 64
@@ -125,18 +126,21 @@ class _Clusters:
 _Fingerprinted = tuple[str, Fingerprint, Location] | InvalidRecord
 
 
-def _fingerprint(item: Item) -> _Fingerprinted:
-    if isinstance(item, InvalidRecord):
-        return item
-    try:
-        record = osv.parse(item.data, item.location)
-    except InvalidRecord as error:
-        return error
-    return record.id, fingerprint_osv(record), item.location
-
-
 def _fingerprint_chunk(items: list[Item]) -> list[_Fingerprinted]:
-    return [_fingerprint(item) for item in items]
+    """Parse and fingerprint a chunk of records (their words hashed together), in input order."""
+    parsed: list[tuple[OsvRecord, Location] | InvalidRecord] = []
+    for item in items:
+        if isinstance(item, InvalidRecord):
+            parsed.append(item)
+            continue
+        try:
+            parsed.append((osv.parse(item.data, item.location), item.location))
+        except InvalidRecord as error:
+            parsed.append(error)
+    fingerprints = iter(fingerprint_osv_many([entry[0] for entry in parsed if not isinstance(entry, InvalidRecord)]))
+    return [
+        entry if isinstance(entry, InvalidRecord) else (entry[0].id, next(fingerprints), entry[1]) for entry in parsed
+    ]
 
 
 def _fingerprinted(items: Iterator[Item]) -> Iterator[_Fingerprinted]:

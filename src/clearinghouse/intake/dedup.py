@@ -58,7 +58,7 @@ import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -521,7 +521,6 @@ def _build(
         all_versions |= own
         keys.update(f"{part}@{version}" for part in parts for version in own)
     tokens = frozenset(words)
-    word_hashes = _word_hashes(words)
     return Fingerprint(
         tokens=tokens,
         text_digest=digest,
@@ -544,8 +543,6 @@ def _build(
         releases=frozenset(f.rpartition("@")[2] for f in fixed),
         crash_state=_crash_state(description) if description and "Crash state:" in description else "",
         introductions=frozenset(introduced),
-        bands=tuple(_bands(word_hashes)),
-        shingles=_shingle_hashes(word_hashes, len(title_tokens_list)),
     )
 
 
@@ -565,7 +562,7 @@ def fingerprint(
 ) -> Fingerprint:
     """Features of a report: (ecosystem, name) packages, the versions it names, CWEs, code locations and the
     vulnerability ids it declares (never compared as evidence of a match; distinct CVE ids keep items apart)."""
-    return _build(
+    built = _build(
         title,
         description,
         [(package, versions) for package in packages],
@@ -573,6 +570,7 @@ def fingerprint(
         locations,
         vulnerabilities=identifiers,
     )
+    return _hashed([built])[0]
 
 
 def _affected_versions(affected: Affected) -> list[str]:
@@ -626,6 +624,16 @@ def _introducing_commits(affected: Affected) -> list[str]:
 def fingerprint_osv(osv: OsvRecord) -> Fingerprint:
     """Features of an OSV record: summary, details, affected packages with their versions and fixing releases,
     CWEs, locations, and the CVE ids it declares (id, aliases, upstream)."""
+    return _hashed([_osv_features(osv)])[0]
+
+
+def fingerprint_osv_many(records: list[OsvRecord]) -> list[Fingerprint]:
+    """`fingerprint_osv` of each record, their words hashed together (numpy's cost per call outweighed its work on
+    one record's few dozen words)."""
+    return _hashed([_osv_features(osv) for osv in records])
+
+
+def _osv_features(osv: OsvRecord) -> Fingerprint:
     affected = [a for a in osv.affected or () if a.package is not None]
     return _build(
         osv.summary,
@@ -653,14 +661,46 @@ def _word_hashes(words: list[str]) -> npt.NDArray[np.uint64]:
     return np.array(found, dtype=np.uint64)
 
 
-def _bands(word_hashes: npt.NDArray[np.uint64]) -> list[bytes]:
-    """MinHash LSH bands of the set of words whose hashes are given (repeats change nothing)."""
-    if not len(word_hashes):
-        return []
-    # Both factors are below 2**32, so the product and sum stay inside uint64 before the modulus.
-    mixed = (np.outer(np.unique(word_hashes), _PERM_A) + _PERM_B) % _MERSENNE
-    signature = mixed.min(axis=0)
-    return [bytes([band]) + signature[band * _ROWS : (band + 1) * _ROWS].tobytes() for band in range(_BANDS)]
+def _hashed(built: list[Fingerprint]) -> list[Fingerprint]:
+    """The fingerprints with their MinHash bands and their runs' hashes, worked out for all of them at once."""
+    words = [word for fp in built for word in fp.words]
+    word_hashes = _word_hashes(words)
+    known = _WORD_HASHES
+    tokens = [token for fp in built for token in fp.tokens]
+    token_hashes = np.fromiter(map(known.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+    # MinHash of each word set: both factors are below 2**32, so the product and sum stay inside uint64 before the
+    # modulus; the minimum of each item's rows (`reduceat` over where each non-empty set starts).
+    starts = np.cumsum([0] + [len(fp.tokens) for fp in built[:-1]])
+    filled = [n for n, fp in enumerate(built) if fp.tokens]
+    signatures = (
+        np.minimum.reduceat((np.outer(token_hashes, _PERM_A) + _PERM_B) % _MERSENNE, starts[filled], axis=0)
+        if filled
+        else np.zeros((0, _BANDS * _ROWS), dtype=np.uint64)
+    )
+    signature_of = dict(zip(filled, signatures, strict=True))
+    # Each run of _SHINGLE words: the words' CRC-32s, each times its own odd constant, summed modulo 2**64 (uint64
+    # wraps); runs crossing from one item into the next are cut off below, those crossing a title are zeroed.
+    runs = max(0, len(words) - _SHINGLE + 1)
+    mixed = word_hashes[:runs] * _SHINGLE_MIX[0]
+    for offset in range(1, _SHINGLE):
+        mixed += word_hashes[offset : offset + runs] * _SHINGLE_MIX[offset]
+    hashed: list[Fingerprint] = []
+    start = 0
+    for n, fp in enumerate(built):
+        signature = signature_of.get(n)
+        bands = (
+            ()
+            if signature is None
+            else tuple(bytes([b]) + signature[b * _ROWS : (b + 1) * _ROWS].tobytes() for b in range(_BANDS))
+        )
+        own = mixed[start : start + len(fp.words) - _SHINGLE + 1].copy() if len(fp.words) >= _SHINGLE else None
+        if own is not None:
+            split = fp.title_length
+            own[max(0, split - _SHINGLE + 1) : min(split, len(own))] = 0  # crosses from the title into the details
+        shingles: bytes = b"" if own is None else own.tobytes()
+        hashed.append(replace(fp, bands=bands, shingles=shingles))
+        start += len(fp.words)
+    return hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -720,21 +760,6 @@ def _squared_idf(df: int, total: int) -> float:
 def _runs(fp: Fingerprint) -> list[int]:
     """The hashes of `fp`'s runs of words, by where each starts."""
     return np.frombuffer(fp.shingles, dtype=np.uint64).tolist() if fp.shingles else []
-
-
-def _shingle_hashes(word_hashes: npt.NDArray[np.uint64], split: int) -> bytes:
-    """A 64-bit hash of every run of _SHINGLE words, by where it starts (0 for a run crossing from the title, the first
-    `split` words, into the details): the words' CRC-32s, each times its own odd constant, summed modulo 2**64. The
-    same in every process (worker processes fingerprint; Python's `hash` of a string differs between processes)."""
-    runs = len(word_hashes) - _SHINGLE + 1
-    if runs <= 0:
-        return b""
-    mixed = word_hashes[:runs] * _SHINGLE_MIX[0]
-    for offset in range(1, _SHINGLE):
-        mixed += word_hashes[offset : offset + runs] * _SHINGLE_MIX[offset]  # uint64: wraps, as intended
-    mixed[max(0, split - _SHINGLE + 1) : min(split, runs)] = 0
-    packed: bytes = mixed.tobytes()
-    return packed
 
 
 _OTHER_PACKAGE = "different packages of one ecosystem"
@@ -1086,7 +1111,11 @@ class DedupIndex:
     def pairs(self, min_score: float) -> Iterator[tuple[str, str, Candidate]]:
         """Every indexed pair scoring at least `min_score`, each once."""
         for item_id, other, measures in self.scored(self.blocked_pairs(), min_score):
-            yield item_id, other, self._candidate(self._fingerprints[item_id], self._fingerprints[other], other, measures)
+            yield (
+                item_id,
+                other,
+                self._candidate(self._fingerprints[item_id], self._fingerprints[other], other, measures),
+            )
 
     def blocked_pairs(self) -> list[tuple[str, str]]:
         """Every pair of indexed items that blocking puts together, each once, in the order found."""
