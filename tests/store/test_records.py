@@ -26,7 +26,7 @@ from clearinghouse.records.severity import compute_scores
 from clearinghouse.records.versions import AffectedMatcher, affects, matcher, normalize_name
 from clearinghouse.store import records as records_module
 from clearinghouse.store.db import HEAD_REVISION, alembic_config, create_engine, migrate, stored_revision
-from clearinghouse.store.records import RecordStore, UpsertOutcome, _EntryKey, _MatcherCache
+from clearinghouse.store.records import RecordStore, UpsertOutcome, _EntryKey, _Kept
 from clearinghouse.store.tables import affected_packages, metadata, record_identifiers, records
 from tests.conftest import KEV_SAMPLE, SAMPLE, sample_documents
 
@@ -312,6 +312,19 @@ def test_kev_marks_are_cleared_when_the_catalog_drops_a_cve(store: RecordStore) 
     assert not any(r.known_exploited for r in store.iter_records())
 
 
+def test_records_read_again_show_their_kev_mark_as_it_is_now(store: RecordStore) -> None:
+    """Records read once are kept by their state: a KEV mark made or cleared since is what the next read shows."""
+    ImportPipeline(store).run([SAMPLE])
+    catalog = kev.parse(KEV_SAMPLE.read_bytes(), str(KEV_SAMPLE))
+    ids = [r.id for r in store.iter_records()]
+    assert not any(r.known_exploited for r in store.many(ids))
+    store.replace_kev(catalog)
+    marked = {r.id for r in store.iter_records() if r.known_exploited}
+    assert marked and {r.id for r in store.many(ids) if r.known_exploited} == marked
+    store.replace_kev(dataclasses.replace(catalog, entries=[]))
+    assert not any(r.known_exploited for r in store.many(ids))
+
+
 def test_replacing_a_record_replaces_its_identifiers_and_packages(store: RecordStore) -> None:
     document = copy.deepcopy(next(d for d in sample_documents() if d["id"].startswith("PYSEC")))
     store.upsert([make_record(document)])
@@ -410,7 +423,7 @@ def test_the_matcher_cache_is_bounded_and_loads_what_it_misses_in_one_call() -> 
     def keys(*ids: str) -> list[_EntryKey]:
         return [_EntryKey(i, 0, "2024-01-01 00:00:00.000000") for i in ids]
 
-    cache = _MatcherCache(size=3)
+    cache: _Kept[_EntryKey, AffectedMatcher] = _Kept(size=3)
     assert set(cache.get(keys("a", "b", "c"), load)) == set(keys("a", "b", "c"))
     cache.get(keys("a"), load)  # "a" is now the most recently used
     cache.get(keys("d"), load)  # over the bound: "b", the least recently used, goes
@@ -431,6 +444,9 @@ def test_affected_follows_replaced_records_and_rejects_unparseable_versions(stor
     store.upsert([record_fixed_in("1.3", "2024-02-01T00:00:00Z")])
     assert store.affected("PyPI", "demo-pkg", "1.4") == []
     assert [r.id for r in store.affected("PyPI", "demo-pkg", "1.2")] == ["PYSEC-2099-7"]
+    # Parsed documents are kept per (id, modified) too: the replacing record's document is the one answered.
+    (replaced,) = store.many(["PYSEC-2099-7"])
+    assert [e.fixed for a in replaced.osv.affected or () for r in a.ranges or () for e in r.events] == [None, "1.3"]
     with pytest.raises(InvalidVersion, match="not a version"):
         store.affected("PyPI", "demo-pkg", "not a version")
     assert store.affected("PyPI", "other-pkg", "not a version") == []  # no entry to judge it by

@@ -36,6 +36,7 @@ from clearinghouse.policy.feeds import feed_record_visible, feed_visibility
 from clearinghouse.policy.principals import Actor
 from clearinghouse.policy.rules import RecordVisibility
 from clearinghouse.records.model import RangeType, RecordStatus, Tlp, VulnerabilityRecord
+from clearinghouse.records.purls import ecosystem_of_purl
 from clearinghouse.schemas import osv_ecosystems
 from clearinghouse.store.records import RecordStore
 
@@ -46,37 +47,6 @@ PAGE_SIZE_PAST_THRESHOLD = 5  # ... this many (OSV.dev: _MAX_VULN_LISTED_POST_EX
 MAX_ID_LENGTH = 100  # OSV.dev refuses longer ids ("ID too long")
 
 # purl type -> OSV ecosystem, where the type alone says it; deb/apk/rpm need the namespace (the distribution).
-_ECOSYSTEM_OF_TYPE = {
-    "pypi": "PyPI",
-    "npm": "npm",
-    "maven": "Maven",
-    "golang": "Go",
-    "cargo": "crates.io",
-    "gem": "RubyGems",
-    "nuget": "NuGet",
-    "composer": "Packagist",
-    "hex": "Hex",
-    "pub": "Pub",
-    "hackage": "Hackage",
-    "cran": "CRAN",
-    "swift": "SwiftURL",
-    "bitnami": "Bitnami",
-    "conan": "ConanCenter",
-    "github": "GitHub Actions",
-}
-_ECOSYSTEM_OF_DISTRIBUTION = {
-    ("deb", "debian"): "Debian",
-    ("deb", "ubuntu"): "Ubuntu",
-    ("apk", "alpine"): "Alpine",
-    ("apk", "wolfi"): "Wolfi",
-    ("apk", "chainguard"): "Chainguard",
-    ("rpm", "almalinux"): "AlmaLinux",
-    ("rpm", "rocky-linux"): "Rocky Linux",
-    ("rpm", "redhat"): "Red Hat",
-    ("rpm", "opensuse"): "openSUSE",
-    ("rpm", "suse"): "SUSE",
-    ("rpm", "mageia"): "Mageia",
-}
 _AFFECTED_COMMIT_EVENTS = ("introduced", "last_affected")
 
 
@@ -162,16 +132,14 @@ def resolve(query: OsvQuery) -> _PackageQuery | _CommitQuery | None:
             raise _refuse("name specified in a PURL query")
         if ecosystem:
             raise _refuse("ecosystem specified in a PURL query")
-        purl_ecosystem = _ECOSYSTEM_OF_TYPE.get(purl.type) or _ECOSYSTEM_OF_DISTRIBUTION.get(
-            (purl.type, (purl.namespace or "").lower())
-        )
+        purl_ecosystem = ecosystem_of_purl(purl.type, purl.namespace)
         if purl_ecosystem is None:
             return None
         if purl.version and version:
             raise _refuse("version specified in params and PURL query")
         ecosystem = purl_ecosystem
         name = f"{purl.namespace}:{purl.name}" if purl.type == "maven" and purl.namespace else purl.name
-        if purl.type in ("golang", "npm", "composer", "swift", "github") and purl.namespace:
+        if purl.type in ("golang", "npm", "composer", "swift", "github", "githubactions") and purl.namespace:
             name = f"{purl.namespace}/{purl.name}"
         version = purl.version or version
     if ecosystem and ecosystem.split(":", 1)[0] not in osv_ecosystems():

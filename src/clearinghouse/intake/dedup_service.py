@@ -109,8 +109,7 @@ class DuplicateFinder:
             for record_id in record_ids:
                 key = f"record:{record_id}"
                 if key in index:
-                    evidence = index.score(query, index.get(key), None, key).evidence
-                    found[record_id] = 0.0 if evidence["conflict"] else float(evidence["text_similarity"] or 0.0)
+                    found[record_id] = index.text_agreement(query, key)
         return found
 
     def find(self, report_id: str, finding: Finding, named: Sequence[str] | None = None) -> dict[str, Any]:

@@ -9,7 +9,8 @@ pure; `KnownRecordMatcher` asks the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ MAX_VERSIONS = 10  # versions of one package a report may name that are looked u
 # published as their source record went 0.933 -> 0.920 -> 0.913.
 SAME_VULNERABILITY = 0.6
 _COPIES = 0.05
+_EXPLAINED_KEPT = 16384
 
 
 @dataclass(frozen=True)
@@ -189,11 +191,50 @@ def similar_records(duplicates: dict[str, Any]) -> dict[str, float]:
 _SAME_PACKAGE = ("same name", "shared name part")
 
 
+@dataclass
+class StoredFacts:
+    """What `KnownRecordMatcher.match` needs from the store, read once for a batch of findings."""
+
+    covering: dict[tuple[str, str], dict[str, list[VulnerabilityRecord] | InvalidVersion] | UnknownEcosystem]
+    records: dict[str, VulnerabilityRecord]  # by id: the records findings name or are alike to
+
+
+def _looked_up(finding: Finding) -> Iterator[tuple[tuple[str, str], list[str]]]:
+    """The (ecosystem, name) packages of a finding whose versions are looked up, with those versions."""
+    for package in finding.packages:
+        if package.ecosystem:
+            yield (package.ecosystem, package.name), list(dict.fromkeys(package.versions[:MAX_VERSIONS]))
+
+
 class KnownRecordMatcher:
     """Links a report to the published records that already cover it."""
 
     def __init__(self, records: RecordStore) -> None:
         self.records = records
+        # Why a record covers a version (each range's evaluator built anew) by (record id, modified, ecosystem,
+        # name, version): reports about one much-advised package ask the same again and again.
+        self._explained: OrderedDict[tuple[str, str, str, str, str], tuple[RangeMatch, ...]] = OrderedDict()
+
+    def _explain(self, record: OsvRecord, ecosystem: str, name: str, version: str) -> tuple[RangeMatch, ...]:
+        key = (record.id, str(record.modified), ecosystem, name, version)
+        kept = self._explained.get(key)
+        if kept is None:
+            kept = self._explained[key] = tuple(explain(record, ecosystem, name, version))
+            if len(self._explained) > _EXPLAINED_KEPT:
+                self._explained.popitem(last=False)
+        return kept
+
+    def read(self, wanted: Iterable[tuple[Finding, Iterable[str]]]) -> StoredFacts:
+        """Read, at once, what matching each finding needs: the records covering the versions it names, and the
+        records of the given ids (those it names and those de-duplication found alike)."""
+        packages: dict[tuple[str, str], dict[str, None]] = {}
+        ids: dict[str, None] = {}
+        for finding, record_ids in wanted:
+            for package, versions in _looked_up(finding):
+                packages.setdefault(package, {}).update(dict.fromkeys(versions))
+            ids.update(dict.fromkeys(record_ids))
+        covering = self.records.affected_versions_many({package: list(v) for package, v in packages.items()})
+        return StoredFacts(covering, {record.osv.id: record for record in self.records.many(list(ids))})
 
     def match(
         self,
@@ -201,34 +242,35 @@ class KnownRecordMatcher:
         similar: dict[str, float],
         named: Sequence[str],
         text_scores: Callable[[Sequence[str]], dict[str, float]],
+        facts: StoredFacts | None = None,
     ) -> list[KnownRecord]:
         """Records whose ranges contain a (package, version) the finding names; the records in `similar` (record
         id -> de-duplication score: near duplicates on the same package) and `named` (the finding names their id
-        or an alias). `text_scores` gives the finding's text similarity to given records."""
+        or an alias). `text_scores` gives the finding's text similarity to given records. `facts`: what `read`
+        read for this finding (and others); read here when not given."""
+        if facts is None:
+            facts = self.read([(finding, [*similar, *named])])
         found: dict[str, KnownRecord] = {}
         osv: dict[str, OsvRecord] = {}
         covered: dict[str, list[tuple[str, str, str]]] = {}  # record id -> (ecosystem, name, version) it covers
-        for package in finding.packages:
-            if not package.ecosystem:
-                continue
-            try:
-                by_version = self.records.affected_versions(
-                    package.ecosystem, package.name, list(dict.fromkeys(package.versions[:MAX_VERSIONS]))
-                )
-            except UnknownEcosystem:
+        for (ecosystem, name), versions in _looked_up(finding):
+            by_version = facts.covering.get((ecosystem, name))
+            if by_version is None or isinstance(by_version, UnknownEcosystem):
                 continue  # an ecosystem without version rules matches no range; the report still goes on
-            for version, covering in by_version.items():
+            for version in versions:
+                covering = by_version.get(version, [])
                 if isinstance(covering, InvalidVersion):
                     continue  # a version the ecosystem cannot order matches no range
                 for record in covering:
                     if _shareable(record):
-                        found.setdefault(record.osv.id, _known(record))
+                        if record.osv.id not in found:
+                            found[record.osv.id] = _known(record)
                         osv[record.osv.id] = record.osv
-                        covered.setdefault(record.osv.id, []).append((package.ecosystem, package.name, version))
-        extra = [i for i in dict.fromkeys([*similar, *named]) if i not in found]
-        for record in self.records.many(extra):
-            if _shareable(record):
-                found[record.osv.id] = _known(record)
+                        covered.setdefault(record.osv.id, []).append((ecosystem, name, version))
+        for record_id in dict.fromkeys([*similar, *named]):
+            other = facts.records.get(record_id)
+            if record_id not in found and other is not None and _shareable(other):
+                found[record_id] = _known(other)
         scores = text_scores(list(found))
         for record_id, known in found.items():
             known.text_similarity = round(scores.get(record_id, 0.0), 3)
@@ -238,7 +280,7 @@ class KnownRecordMatcher:
         kept = merge(list(found.values()))
         for known in kept:  # explained only for those kept: a much-advised package has hundreds of records
             for ecosystem, name, version in covered.get(known.record_id, ()):
-                known.matches.extend(explain(osv[known.record_id], ecosystem, name, version))
+                known.matches.extend(self._explain(osv[known.record_id], ecosystem, name, version))
         return kept
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from clearinghouse.errors import NotFound
 from clearinghouse.intake.checks import KnownFacts, run_checks
 from clearinghouse.intake.findings import Finding
-from clearinghouse.intake.known_records import KnownRecordMatcher, published_as, similar_records
+from clearinghouse.intake.known_records import KnownRecordMatcher, StoredFacts, published_as, similar_records
 from clearinghouse.intake.service import PipelineRun, ReportService, finding_from_json
 from clearinghouse.intake.triage import credibility, decide, derive_decision_points, priority_key
 from clearinghouse.records.severity import base_score
@@ -45,6 +45,7 @@ class _Context:
     credibility: float = 0.0
     triaged: str | None = None  # the reason for the move to triaged, once triage has decided
     similar_records: dict[str, float] = field(default_factory=dict)  # record id -> score, text alike, same package
+    facts: StoredFacts | None = None  # the stored records triage matches the report to, read for the batch
 
 
 class ReportPipeline:
@@ -91,8 +92,9 @@ class ReportPipeline:
                 self._read_named_records(running)
             elif step == "triage" and running:
                 kev = self.records.kev_ids()
+                facts = self.known.read((_required(c), [*c.similar_records, *c.named]) for c in running)
                 for context in running:
-                    context.kev = kev
+                    context.kev, context.facts = kev, facts
             running = [context for context in running if self._step(step, runners[step], context, read_ms)]
         runs = [PipelineRun(c.report_id, c.outcomes, c.columns, c.triaged) for c in contexts]
         written = self.reports.record_pipelines(runs, PIPELINE_ACTOR, finish)
@@ -170,7 +172,7 @@ class ReportPipeline:
     def _triage(self, context: _Context) -> dict[str, Any]:
         finding = _required(context)
         named = context.named
-        known = self.known.match(finding, context.similar_records, named, self._text_scores(finding))
+        known = self.known.match(finding, context.similar_records, named, self._text_scores(finding), context.facts)
         related = list(dict.fromkeys([*named, *(k.record_id for k in known)]))
         # A matched record's id and aliases are at hand; only named records not linked (not public) are looked up.
         identifiers = set(finding.identifiers).union(*({k.record_id, *k.aliases} for k in known))

@@ -18,45 +18,9 @@ from packageurl import PackageURL
 
 from clearinghouse.errors import InvalidVersion, UnknownEcosystem
 from clearinghouse.records.model import Affected, Range, RangeType
+from clearinghouse.records.purls import DISTRIBUTION_TYPES, ecosystem_of_purl
 from clearinghouse.records.versions import affects, normalize_name
 from clearinghouse.statemachine import StateMachine
-
-# purl type -> OSV ecosystem, for types naming one ecosystem.
-_ECOSYSTEM_OF_TYPE = {
-    "pypi": "PyPI",
-    "npm": "npm",
-    "maven": "Maven",
-    "golang": "Go",
-    "cargo": "crates.io",
-    "gem": "RubyGems",
-    "nuget": "NuGet",
-    "composer": "Packagist",
-    "hex": "Hex",
-    "pub": "Pub",
-    "hackage": "Hackage",
-    "cran": "CRAN",
-    "swift": "SwiftURL",
-    "githubactions": "GitHub Actions",
-    "bitnami": "Bitnami",
-    "conan": "ConanCenter",
-}
-# Distribution package types: the namespace names the distribution.
-_ECOSYSTEM_OF_DISTRIBUTION = {
-    "deb": {"debian": "Debian", "ubuntu": "Ubuntu"},
-    "apk": {"alpine": "Alpine", "wolfi": "Wolfi", "chainguard": "Chainguard"},
-    "rpm": {
-        "almalinux": "AlmaLinux",
-        "rocky-linux": "Rocky Linux",
-        "rocky": "Rocky Linux",
-        "redhat": "Red Hat",
-        "opensuse": "openSUSE",
-        "suse": "SUSE",
-        "mageia": "Mageia",
-        "azurelinux": "Azure Linux",
-        "photon": "Photon OS",
-        "openeuler": "openEuler",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -74,13 +38,11 @@ def package_of(purl: str | None, component_version: str | None) -> PackageIdenti
     if purl is None:
         return None
     parsed = PackageURL.from_string(purl)
-    ecosystem = _ECOSYSTEM_OF_TYPE.get(parsed.type)
+    ecosystem = ecosystem_of_purl(parsed.type, parsed.namespace)
     name = str(parsed.name)
     if ecosystem is None:
-        ecosystem = _ECOSYSTEM_OF_DISTRIBUTION.get(parsed.type, {}).get((parsed.namespace or "").lower())
-        if ecosystem is None:
-            return None
-    elif parsed.namespace:
+        return None
+    if parsed.type not in DISTRIBUTION_TYPES and parsed.namespace:
         name = f"{parsed.namespace}{':' if parsed.type == 'maven' else '/'}{name}"
     try:
         name_key = normalize_name(ecosystem, name)

@@ -50,6 +50,43 @@ PURL_TYPES: dict[str, frozenset[str]] = {
     "OSS-Fuzz": frozenset({"generic"}),
 }
 
+# Distribution package types: the purl's namespace names the distribution (and so the OSV ecosystem).
+_DISTRIBUTIONS: dict[str, dict[str, str]] = {
+    "deb": {"debian": "Debian", "ubuntu": "Ubuntu"},
+    "apk": {"alpine": "Alpine", "wolfi": "Wolfi", "chainguard": "Chainguard"},
+    "rpm": {
+        "almalinux": "AlmaLinux",
+        "rocky-linux": "Rocky Linux",
+        "rocky": "Rocky Linux",
+        "redhat": "Red Hat",
+        "opensuse": "openSUSE",
+        "suse": "SUSE",
+        "mageia": "Mageia",
+        "azurelinux": "Azure Linux",
+        "photon": "Photon OS",
+        "openeuler": "openEuler",
+    },
+}
+# purl type -> the one OSV ecosystem it names, read off `PURL_TYPES` (a type shared by several ecosystems names
+# none on its own; `generic` names nothing).
+_ECOSYSTEM_OF_TYPE: dict[str, str] = {
+    purl_type: ecosystem
+    for ecosystem, types in PURL_TYPES.items()
+    for purl_type in types
+    if purl_type != "generic" and sum(purl_type in other for other in PURL_TYPES.values()) == 1
+}
+
+
+DISTRIBUTION_TYPES = frozenset(_DISTRIBUTIONS)
+
+
+def ecosystem_of_purl(purl_type: str, namespace: str | None) -> str | None:
+    """The OSV ecosystem a purl of this type (and, for distribution types, namespace) names; None for none."""
+    if (ecosystem := _ECOSYSTEM_OF_TYPE.get(purl_type)) is not None:
+        return ecosystem
+    return _DISTRIBUTIONS.get(purl_type, {}).get((namespace or "").lower())
+
+
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _PEP_508_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)

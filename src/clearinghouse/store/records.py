@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -158,7 +158,11 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
 class RecordStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._matchers = _MatcherCache()
+        self._matchers: _Kept[_EntryKey, AffectedMatcher] = _Kept(32768)
+        # Records as read, by what can change in a stored record (see `_RECORD_STATE_BY_ID`): the report worker reads
+        # the same much-advised packages' records for report after report, and validating a document into its
+        # model cost more than the rest of triage.
+        self._records_kept: _Kept[tuple[Any, ...], VulnerabilityRecord] = _Kept(4096)
 
     # --- writing -------------------------------------------------------------------------------------
 
@@ -316,9 +320,9 @@ class RecordStore:
         return [_from_row(row) for row in rows]
 
     def many(self, record_ids: Sequence[str]) -> list[VulnerabilityRecord]:
-        with self.engine.connect() as conn:
-            rows = _record_rows(conn, record_ids)
-        return [_from_row(rows[i]) for i in record_ids if i in rows]
+        with self._snapshot() as conn:
+            found = self._records(conn, record_ids)
+        return [found[i] for i in record_ids if i in found]
 
     def iter_records(self, batch_size: int = 500) -> Iterator[VulnerabilityRecord]:
         """Every record, in id order, read in pages so memory stays flat on large stores."""
@@ -341,28 +345,74 @@ class RecordStore:
         """
         with self._snapshot() as conn:
             matched = self._matched(conn, ecosystem, name, version)
-            rows = _record_rows(conn, matched)
-        return [_from_row(rows[i]) for i in matched if i in rows]
+            found = self._records(conn, matched)
+        return [found[i] for i in matched if i in found]
 
     def affected_versions(
         self, ecosystem: str, name: str, versions: Sequence[str]
     ) -> dict[str, list[VulnerabilityRecord] | InvalidVersion]:
         """`affected` for several versions of one package: the package's entries and the records matched are read
         once (a report names several versions); a version the ecosystem refuses gets its `InvalidVersion`."""
-        matched: dict[str, list[str] | InvalidVersion] = {}
+        answer = self.affected_versions_many({(ecosystem, name): versions})[ecosystem, name]
+        if isinstance(answer, UnknownEcosystem):
+            raise answer
+        return answer
+
+    def affected_versions_many(
+        self, packages: dict[tuple[str, str], Sequence[str]]
+    ) -> dict[tuple[str, str], dict[str, list[VulnerabilityRecord] | InvalidVersion] | UnknownEcosystem]:
+        """`affected_versions` for several packages (the report worker's batch), in one snapshot, every matched
+        record read once; a package of an ecosystem without version rules gets its `UnknownEcosystem`."""
+        matched: dict[tuple[str, str], dict[str, list[str] | InvalidVersion] | UnknownEcosystem] = {}
+        name_keys: dict[tuple[str, str], tuple[str, str]] = {}  # of base ecosystems' packages: read together
+        for ecosystem, name in packages:
+            try:
+                name_key = normalize_name(ecosystem, name)
+            except UnknownEcosystem as unknown:
+                matched[ecosystem, name] = unknown
+                continue
+            if ":" not in ecosystem:
+                name_keys[ecosystem, name] = (ecosystem, name_key)
         with self._snapshot() as conn:
-            candidates, matchers = self._entries(conn, ecosystem, name)
-            for version in versions:
-                try:
-                    matched[version] = sorted(_matching_records(candidates, matchers, version))
-                except InvalidVersion as refused:
-                    matched[version] = refused
-            wanted = sorted({i for ids in matched.values() if not isinstance(ids, InvalidVersion) for i in ids})
-            rows = _record_rows(conn, wanted)
-        parsed = {i: _from_row(rows[i]) for i in wanted if i in rows}
+            of_names = _candidates_of_names(conn, set(name_keys.values()))
+            matchers = self._matchers.get(
+                [key for keys in of_names.values() for key in keys], lambda missing: _load_matchers(conn, missing)
+            )
+            for (ecosystem, name), versions in packages.items():
+                if (ecosystem, name) in matched:
+                    continue
+                if (ecosystem, name) in name_keys:
+                    candidates = of_names.get(name_keys[ecosystem, name], [])
+                else:  # a release (`Debian:11`): its own query
+                    candidates, matchers = self._entries(conn, ecosystem, name)
+                by_version: dict[str, list[str] | InvalidVersion] = {}
+                for version in versions:
+                    try:
+                        by_version[version] = sorted(_matching_records(candidates, matchers, version))
+                    except InvalidVersion as refused:
+                        by_version[version] = refused
+                matched[ecosystem, name] = by_version
+            parsed = self._records(
+                conn,
+                sorted(
+                    {
+                        i
+                        for answer in matched.values()
+                        if not isinstance(answer, UnknownEcosystem)
+                        for ids in answer.values()
+                        if not isinstance(ids, InvalidVersion)
+                        for i in ids
+                    }
+                ),
+            )
         return {
-            version: ids if isinstance(ids, InvalidVersion) else [parsed[i] for i in ids if i in parsed]
-            for version, ids in matched.items()
+            package: answer
+            if isinstance(answer, UnknownEcosystem)
+            else {
+                version: ids if isinstance(ids, InvalidVersion) else [parsed[i] for i in ids if i in parsed]
+                for version, ids in answer.items()
+            }
+            for package, answer in matched.items()
         }
 
     def affected_ids(self, queries: Sequence[tuple[str, str, str]]) -> list[list[str] | InvalidVersion]:
@@ -444,21 +494,16 @@ class RecordStore:
             candidates: dict[tuple[str, str], list[_EntryKey]] = {}
             # Few records just written: their entries; otherwise every entry of the packages, per ecosystem (so the
             # (ecosystem_base, name_key) index is used).
-            queries: list[tuple[Any, dict[str, Any], list[str]]] = []
             if keep is not None:
-                queries.append((_CANDIDATES_OF_RECORDS, {}, sorted(keep)))
-            else:
-                names: dict[str, set[str]] = {}
-                for base, name_key in wanted:
-                    names.setdefault(base, set()).add(name_key)
-                queries.extend((_CANDIDATES_OF_NAMES, {"base": base}, sorted(keys)) for base, keys in names.items())
-            for statement, fixed, values in queries:
-                for chunk in _chunks(values):
-                    params = {**fixed, "values": list(chunk)}
-                    for record_id, position, modified, base, name_key in conn.execute(statement, params):
+                for chunk in _chunks(sorted(keep)):
+                    for record_id, position, modified, base, name_key in conn.execute(
+                        _CANDIDATES_OF_RECORDS, {"values": list(chunk)}
+                    ):
                         if (base, name_key) in wanted:
                             entry = _EntryKey(record_id, position, modified)
                             candidates.setdefault((base, name_key), []).append(entry)
+            else:
+                candidates = _candidates_of_names(conn, wanted)
             every = [key for keys in candidates.values() for key in keys]
             matchers = self._matchers.get(every, lambda missing: _load_matchers(conn, missing))
         for key, asked in wanted.items():
@@ -472,6 +517,15 @@ class RecordStore:
                     tuple((entry.record_id, entry.position) for entry in entries), None if entries else refusal
                 )
         return answers
+
+    def _records(self, conn: sa.Connection, record_ids: Sequence[str]) -> dict[str, VulnerabilityRecord]:
+        """The stored records of these ids (those that exist), each read in full once per state it is in."""
+        states: dict[str, tuple[Any, ...]] = {}
+        for ids in _chunks(list(dict.fromkeys(record_ids))):
+            for row in conn.execute(_RECORD_STATE_BY_ID, {"ids": ids}):
+                states[row[0]] = tuple(row)
+        kept = self._records_kept.get(list(states.values()), lambda missing: _load_records(conn, missing))
+        return {record_id: kept[state] for record_id, state in states.items() if state in kept}
 
     @contextmanager
     def _snapshot(self) -> Iterator[sa.Connection]:
@@ -689,8 +743,21 @@ _RECORD_COLUMNS = tuple(
 
 
 # The read queries, built once: building a statement and its cache key cost more than running it on SQLite.
-_RECORDS_BY_ID = sa.select(*_RECORD_COLUMNS).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
-# Candidate entries, each as the key of its prepared matcher (see `_MatcherCache`).
+_RECORDS_BY_ID: sa.Select[Any] = sa.select(
+    *_RECORD_COLUMNS, sa.cast(records.c.modified, sa.Text).label("modified_key")
+).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
+# What can change in a stored record: a new `modified` for everything its document says and the import that wrote it
+# (an upsert replaces only an older `modified`); the rest is set on its own (KEV marking, grouping, publication).
+_STATE = ("id", "modified_key", "tlp", "status", "known_exploited", "group_id")
+_RECORD_STATE_BY_ID = sa.select(
+    records.c.id,
+    sa.cast(records.c.modified, sa.Text).label("modified_key"),
+    records.c.tlp,
+    records.c.status,
+    records.c.known_exploited,
+    records.c.group_id,
+).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
+# Candidate entries, each as the key of its prepared matcher (see `_Kept`).
 _CANDIDATES = (
     sa.select(affected_packages.c.record_id, affected_packages.c.position, sa.cast(records.c.modified, sa.Text))
     .join(records, records.c.id == affected_packages.c.record_id)
@@ -803,11 +870,32 @@ def _linked(
     return current, aliases
 
 
-def _record_rows(conn: sa.Connection, record_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
-    found: dict[str, sa.Row[Any]] = {}
-    for ids in _chunks(list(record_ids)):
+def _candidates_of_names(
+    conn: sa.Connection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], list[_EntryKey]]:
+    """The stored affected entries of these (base ecosystem, normalised name) packages, in a query per ecosystem (so
+    the (ecosystem_base, name_key) index is used) and chunk of names."""
+    names: dict[str, set[str]] = {}
+    for base, name_key in keys:
+        names.setdefault(base, set()).add(name_key)
+    found: dict[tuple[str, str], list[_EntryKey]] = {}
+    for base, of_base in names.items():
+        for chunk in _chunks(sorted(of_base)):
+            for record_id, position, modified, _, name_key in conn.execute(
+                _CANDIDATES_OF_NAMES, {"base": base, "values": list(chunk)}
+            ):
+                if name_key in of_base:
+                    found.setdefault((base, name_key), []).append(_EntryKey(record_id, position, modified))
+    return found
+
+
+def _load_records(conn: sa.Connection, states: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], VulnerabilityRecord]:
+    """The records in these states (see `_STATE`), keyed by their state as read now (one changed meanwhile is left
+    out for its old state)."""
+    found: dict[tuple[Any, ...], VulnerabilityRecord] = {}
+    for ids in _chunks(sorted({state[0] for state in states})):
         for row in conn.execute(_RECORDS_BY_ID, {"ids": ids}):
-            found[row.id] = row
+            found[tuple(getattr(row, name) for name in _STATE)] = _from_row(row)
     return found
 
 
@@ -819,38 +907,42 @@ class _EntryKey(NamedTuple):
     modified: str
 
 
-class _MatcherCache:
-    """Prepared matchers of stored affected entries, the least recently used dropped past `size`.
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
 
-    Reading an entry into pydantic models and preparing its ranges costs far more than evaluating them, and the
-    same entries come back in every query about their package (770 for Bitnami gitlab). Keyed by `_EntryKey`, so
-    a replaced record's entries simply miss. Safe to share between threads; one per `RecordStore`.
+
+class _Kept(Generic[_Key, _Value]):
+    """What was built from stored rows, by a key naming one version of them, the least recently used dropped past
+    `size`. Safe to share between threads; each `RecordStore` has its own.
+
+    Used for prepared matchers of affected entries (keyed by `_EntryKey`: reading an entry into pydantic models and
+    preparing its ranges costs far more than evaluating them, and the same entries come back in every query about
+    their package, 770 for Bitnami gitlab) and parsed documents (keyed by id and `modified`). A replaced record has
+    a newer `modified`, so what was kept of it simply misses.
     """
 
-    def __init__(self, size: int = 32768) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
-        self._matchers: OrderedDict[_EntryKey, AffectedMatcher] = OrderedDict()
+        self._kept: OrderedDict[_Key, _Value] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(
-        self, keys: Sequence[_EntryKey], load: Callable[[list[_EntryKey]], dict[_EntryKey, AffectedMatcher]]
-    ) -> dict[_EntryKey, AffectedMatcher]:
-        """The matcher of each of `keys`; those not kept come from `load` (one call for all of them)."""
-        found: dict[_EntryKey, AffectedMatcher] = {}
+    def get(self, keys: Sequence[_Key], load: Callable[[list[_Key]], dict[_Key, _Value]]) -> dict[_Key, _Value]:
+        """The value of each of `keys`; those not kept come from `load` (one call for all of them)."""
+        found: dict[_Key, _Value] = {}
         with self._lock:
             for key in keys:
-                kept = self._matchers.get(key)
+                kept = self._kept.get(key)
                 if kept is not None:
-                    self._matchers.move_to_end(key)
+                    self._kept.move_to_end(key)
                     found[key] = kept
         missing = [key for key in keys if key not in found]
         if missing:
             loaded = load(missing)
             found.update(loaded)
             with self._lock:
-                self._matchers.update(loaded)
-                while len(self._matchers) > self.size:
-                    self._matchers.popitem(last=False)
+                self._kept.update(loaded)
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
         return found
 
 

@@ -106,22 +106,29 @@ def collection(collection_id: CollectionId, taxii: Server, actor: Caller) -> JSO
     return _taxii(taxii.collection(actor, collection_id).describe())
 
 
-@router.get(
-    "/api/collections/{collection_id}/objects/",
-    response_model=TaxiiResource,
-    description="The collection's STIX 2.1 objects, a page at a time (5.4). " + _ACCESS,
-)
-async def objects(
+async def _objects_page(
     collection_id: CollectionId,
     taxii: Server,
     actor: Caller,
     limit: Limit = DEFAULT_LIMIT,
     added_after: AddedAfter = None,
     next: Next = None,
-) -> JSONResponse:
-    page = await run_in_threadpool(
+) -> Page:
+    """The page of a collection's objects that the objects and manifest endpoints both answer (TAXII 5.3, 5.4)."""
+    return await run_in_threadpool(
         taxii.objects, actor, collection_id, limit=limit, added_after=added_after, next_token=next
     )
+
+
+ObjectsPage = Annotated[Page, Depends(_objects_page)]
+
+
+@router.get(
+    "/api/collections/{collection_id}/objects/",
+    response_model=TaxiiResource,
+    description="The collection's STIX 2.1 objects, a page at a time (5.4). " + _ACCESS,
+)
+async def objects(page: ObjectsPage) -> JSONResponse:
     return _taxii(envelope(page), page)
 
 
@@ -130,17 +137,7 @@ async def objects(
     response_model=TaxiiResource,
     description="Id, date added and version of the collection's objects (5.3). " + _ACCESS,
 )
-async def manifest_of(
-    collection_id: CollectionId,
-    taxii: Server,
-    actor: Caller,
-    limit: Limit = DEFAULT_LIMIT,
-    added_after: AddedAfter = None,
-    next: Next = None,
-) -> JSONResponse:
-    page = await run_in_threadpool(
-        taxii.objects, actor, collection_id, limit=limit, added_after=added_after, next_token=next
-    )
+async def manifest_of(page: ObjectsPage) -> JSONResponse:
     return _taxii(manifest(page), page)
 
 
