@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearinghouse.formats import osv
+from clearinghouse.intake import dedup
 from clearinghouse.intake.batch_dedup import DEFAULT_THRESHOLD
 from clearinghouse.intake.dedup import DedupIndex, fingerprint, fingerprint_osv, normalize_version, strip_identifiers
 from clearinghouse.records.model import OsvRecord
@@ -361,3 +363,12 @@ def test_template_words_only_one_record_of_an_ecosystem_has_tell_the_records_apa
     # Only ".NET Core" is each title's own; "Remote Code Execution" against "Denial of Service" still differ.
     assert index.score(other_kind, index.get("dos"), None, "dos").evidence["text_similarity"] < 0.8  # 1.0 on ".net"
     assert index.score(same_kind, index.get("dos"), None, "dos").evidence["text_similarity"] >= 0.9
+
+
+def test_fingerprints_do_not_depend_on_the_word_hash_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = fingerprint("TIFF overflow", TEXT, [("PyPI", "imagelib")], ["2.1.0"], [], [])
+    monkeypatch.setattr(dedup, "_MAX_WORD_HASHES", 2)  # cleared on nearly every call
+    dedup._WORD_HASHES.clear()
+    again = fingerprint("TIFF overflow", TEXT, [("PyPI", "imagelib")], ["2.1.0"], [], [])
+    assert again.bands == first.bands and len(first.bands) == 12
+    assert again.shingles == first.shingles and first.shingles

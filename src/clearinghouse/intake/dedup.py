@@ -686,9 +686,10 @@ def _hashed(built: list[Fingerprint]) -> list[Fingerprint]:
     """The fingerprints with their MinHash bands and their runs' hashes, worked out for all of them at once."""
     words = [word for fp in built for word in fp.words]
     word_hashes = _word_hashes(words)
-    known = _WORD_HASHES
+    # The tokens are the words: their hashes are read off this call's (the shared cache may be cleared meanwhile).
+    hash_of = dict(zip(words, word_hashes.tolist(), strict=True))
     tokens = [token for fp in built for token in fp.tokens]
-    token_hashes = np.fromiter(map(known.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+    token_hashes = np.fromiter(map(hash_of.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
     # MinHash of each word set: both factors are below 2**32, so the product and sum stay inside uint64 before the
     # modulus; the minimum of each item's rows (`reduceat` over where each non-empty set starts).
     starts = np.cumsum([0] + [len(fp.tokens) for fp in built[:-1]])
