@@ -177,12 +177,15 @@ def _score_share(share: int, shares: int) -> list[tuple[str, str, float]]:
     if _SCORING is None:
         raise RuntimeError("scoring workers start from a prepared index")
     index, pairs, threshold = _SCORING
-    return [(a, b, measures.score) for a, b, measures in index.scored(pairs[share::shares], threshold)]
+    # A run of pairs, not every n-th: pairs come grouped by the item that found them, whose weighed text each worker
+    # then works out once rather than every worker again.
+    mine = pairs[share * len(pairs) // shares : (share + 1) * len(pairs) // shares]
+    return [(a, b, measures.score) for a, b, measures in index.scored(mine, threshold)]
 
 
 def _edges(index: DedupIndex, threshold: float) -> dict[tuple[str, str], float]:
     """Every pair scoring at least `threshold`. Scoring the pairs blocking finds is most of clustering's time and
-    needs nothing but the index: on Linux, forked worker processes (one per core) each score every n-th pair."""
+    needs nothing but the index: on Linux, forked worker processes (one per core) each score a share of them."""
     global _SCORING
     pairs = index.blocked_pairs()
     workers = default_workers()
