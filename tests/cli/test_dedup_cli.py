@@ -120,7 +120,6 @@ def test_worker_processes_change_nothing_but_speed(tmp_path: Path, monkeypatch: 
     feed.write_bytes(b"\n".join([*lines[:7], b"{not json", *lines[7:], lines[3]]) + b"\n")
     monkeypatch.setattr(batch_dedup, "FINGERPRINT_CHUNK", 4)  # several chunks, so the workers get work
     monkeypatch.setattr(batch_dedup, "default_workers", lambda: 2)
-    monkeypatch.setattr(batch_dedup, "MIN_PARALLEL_PAIRS", 0)  # the pairs blocking finds scored in workers too
     parallel = dedup_file(feed, tmp_path / "parallel.jsonl", None)
     monkeypatch.setattr(batch_dedup, "default_workers", lambda: 0)
     alone = dedup_file(feed, tmp_path / "alone.jsonl", None)

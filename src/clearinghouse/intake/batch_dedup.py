@@ -167,43 +167,9 @@ def _chunked(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-# What a forked scoring worker inherits: the index, the pairs blocking found and the threshold (set just before the
-# pool starts, cleared after; fork shares them copy-on-write instead of pickling a whole index to each worker).
-_SCORING: tuple[DedupIndex, list[tuple[str, str]], float] | None = None
-MIN_PARALLEL_PAIRS = 20_000  # fewer pairs score in less time than starting worker processes takes
-
-
-def _score_share(share: int, shares: int) -> list[tuple[str, str, float]]:
-    if _SCORING is None:
-        raise RuntimeError("scoring workers start from a prepared index")
-    index, pairs, threshold = _SCORING
-    # A run of pairs, not every n-th: pairs come grouped by the item that found them, whose weighed text each worker
-    # then works out once rather than every worker again.
-    mine = pairs[share * len(pairs) // shares : (share + 1) * len(pairs) // shares]
-    return [(a, b, measures.score) for a, b, measures in index.scored(mine, threshold)]
-
-
-def _edges(index: DedupIndex, threshold: float) -> dict[tuple[str, str], float]:
-    """Every pair scoring at least `threshold`. Scoring the pairs blocking finds is most of clustering's time and
-    needs nothing but the index: on Linux, forked worker processes (one per core) each score a share of them."""
-    global _SCORING
-    pairs = index.blocked_pairs()
-    workers = default_workers()
-    if workers == 0 or len(pairs) < MIN_PARALLEL_PAIRS or sys.platform != "linux":
-        return {(a, b): measures.score for a, b, measures in index.scored(pairs, threshold)}
-    index.prepare()
-    _SCORING = (index, pairs, threshold)
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            shares = list(pool.map(_score_share, range(workers), itertools.repeat(workers)))
-    finally:
-        _SCORING = None
-    return {(a, b): score for share in shares for a, b, score in share}
-
-
 def cluster(ids: list[str], index: DedupIndex, threshold: float) -> tuple[dict[str, str], int]:
     """Cluster id (its first member in input order) for every id, and how many pairs matched."""
-    edges = _edges(index, threshold)
+    edges = {(a, b): measures.score for a, b, measures in index.scored(index.blocked_pairs(), threshold)}
     clusters = _Clusters(ids, edges)
     for a, b in sorted(edges, key=lambda pair: (-edges[pair], pair)):
         clusters.try_merge(a, b)

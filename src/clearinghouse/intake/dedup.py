@@ -57,8 +57,7 @@ traded all-pairs precision 0.926 -> 0.911 for cross-database F1 0.947 -> 0.958 (
 same precision). Before all the identity rules, held-out all-pairs precision was 0.33. Speed (whole set, best of
 3, on 2 cores shared with other work, load average 6-9): 12.47 s, 1,317 records/s, 10.15 CPU s in all processes
 (main: 14.33 s, 1,146 records/s, 10.03 CPU s), short of the 5,000 records/s issue 16 asks: the rules' cost is paid
-by hashing each word once, MinHashing a chunk of records in one numpy pass in the fingerprinting workers, and
-scoring the candidate pairs in worker processes (`batch_dedup`).
+by hashing each word once and MinHashing a chunk of records in one numpy pass in the fingerprinting workers.
 
 Measured before the identity rules (whole set; cross-database precision / recall / F1 at the batch threshold 0.35,
 with `batch_dedup`'s clustering): content-only cosine with package factor 0.927 / 0.838 / 0.880; with everything
@@ -1161,14 +1160,11 @@ class DedupIndex:
         return found
 
     def scored(self, pairs: Iterable[tuple[str, str]], min_score: float) -> Iterator[tuple[str, str, _Measures]]:
-        """The given pairs of indexed ids that score at least `min_score`, with their measures (`blocked_pairs` in
-        shares: `clearinghouse dedup` scores them in worker processes)."""
+        """The given pairs of indexed ids (`blocked_pairs`) that score at least `min_score`, with their measures.
+        (Scoring them in forked worker processes, a share each, cost 0.9-1.7 CPU seconds more on the development set
+        than it saved: the workers' touching the index copied it page by page.)"""
         fingerprints = self._fingerprints
         for item_id, other in pairs:
             measures = self._measure(fingerprints[item_id], fingerprints[other], item_id, other)
             if measures.score >= min_score:
                 yield item_id, other, measures
-
-    def prepare(self) -> None:
-        """Weigh the words now (before worker processes are forked to share the index), not in each of them."""
-        self._squared_weights()
