@@ -55,9 +55,10 @@ tune split: crash states and introducing commits took all-pairs precision 0.863 
 0.915 -> 0.926, and the containment rule cross-database precision 0.989 -> 0.997; the threshold 0.35 -> 0.25 then
 traded all-pairs precision 0.926 -> 0.911 for cross-database F1 0.947 -> 0.958 (0.30: 0.950; 0.22: 0.961 at the
 same precision). Before all the identity rules, held-out all-pairs precision was 0.33. Speed (whole set, best of
-3, on 2 cores shared with other work, load average 6-9): 12.47 s, 1,317 records/s, 10.15 CPU s in all processes
-(main: 14.33 s, 1,146 records/s, 10.03 CPU s), short of the 5,000 records/s issue 16 asks: the rules' cost is paid
-by hashing each word once and MinHashing a chunk of records in one numpy pass in the fingerprinting workers.
+3, 2 cores shared with other sessions at load average 5-9, so wall times vary by half): 9.64 s, 1,703 records/s,
+9.45 CPU s in all processes (main in the same session: 14.02 s, 1,172 records/s, 10.03 CPU s; three runs alternating
+the two: 8.07-8.26 CPU s against 7.76-7.89), short of the 5,000 records/s of issue 16. The new rules' cost is paid
+back by hashing each word once and MinHashing a chunk of records in one numpy pass in the fingerprinting workers.
 
 Measured before the identity rules (whole set; cross-database precision / recall / F1 at the batch threshold 0.35,
 with `batch_dedup`'s clustering): content-only cosine with package factor 0.927 / 0.838 / 0.880; with everything
