@@ -26,6 +26,10 @@ from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
 from clearinghouse.store.tables import metadata
 
+# The CLI's Rich consoles are made when their modules are imported, and a console made while COLUMNS is set keeps
+# that width (pytest-xdist's workers run with COLUMNS=80): the CLI tests' tables must not depend on who ran them.
+os.environ["COLUMNS"] = "200"
+
 POSTGRES_URL = os.environ.get("CLEARINGHOUSE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "advisories-dev.jsonl.gz"
 SAMPLE = sample_path("osv-sample.jsonl")
@@ -129,16 +133,18 @@ def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return tmp_path / "home"
 
 
-def tamper_with_audit_log(engine: sa.Engine, statement: sa.Executable) -> None:
-    """Run `statement` against audit_log as a database owner would: past the append-only triggers."""
+def tamper_with_audit_log(engine: sa.Engine, statement: sa.Executable, table: str = "audit_log") -> None:
+    """Run `statement` against `table` (audit_log or audit_links) as a database owner would: past the append-only
+    triggers."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+            conn.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
             conn.execute(statement)
-            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+            conn.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"))
             return
         triggers = conn.execute(
-            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table"),
+            {"table": table},
         ).all()
         for name, _ in triggers:
             conn.execute(sa.text(f'DROP TRIGGER "{name}"'))

@@ -21,10 +21,10 @@ from clearinghouse.api.app import create_app
 from clearinghouse.config import Settings
 from clearinghouse.identity.model import OrgKind, Role
 from clearinghouse.store.audit import AuditLog
-from clearinghouse.store.audit_chain import AuditEntry, checkpoint_is_signed, entry_hash, next_entry
+from clearinghouse.store.audit_chain import AuditEntry, checkpoint_is_signed, entry_hash, new_leaf, next_entry
 from clearinghouse.store.audit_keys import HMAC_KEY_FILE, SIGNING_KEY_FILE, AuditKeys
 from clearinghouse.store.identity import IdentityStore
-from clearinghouse.store.tables import api_tokens, audit_log
+from clearinghouse.store.tables import api_tokens, audit_links, audit_log
 from tests.api.test_reports_api import structured
 from tests.conftest import tamper_with_audit_log
 
@@ -75,28 +75,45 @@ def test_an_edit_with_every_hash_recomputed_is_found_without_head(audit: AuditLo
 def test_an_appended_forged_entry_is_found(audit: AuditLog) -> None:
     last = rows(audit)[-1]
     at = datetime.now(UTC)
-    digest = entry_hash(last.seq + 1, at, "mallory", "token.issued", "token", "t", {}, last.hash, b"guess" * 7)
-    forged = AuditEntry(last.seq + 1, at, "mallory", "token.issued", "token", "t", {}, last.hash, digest, None, True)
+    forged_leaf = new_leaf(
+        7,
+        at=at,
+        actor="mallory",
+        action="token.issued",
+        subject_type="token",
+        subject_id="t",
+        details={},
+        key=b"guess" * 7,
+    )
     with audit.engine.begin() as conn:
-        conn.execute(audit_log.insert(), [dataclasses.asdict(forged)])
+        conn.execute(audit_log.insert(), [dataclasses.asdict(forged_leaf)])
     report = audit.verify()
-    assert (report.ok, report.first_bad_seq) == (False, 7)
-    # Posing as a legacy (unkeyed, plain SHA-256) entry does not help either.
+    assert (report.ok, report.first_bad_seq) == (False, 7) and "forged without the key" in (report.reason or "")
+    # Posing as an entry of the legacy chain (keyed, or unkeyed plain SHA-256) does not help either.
     tamper_with_audit_log(audit.engine, sa.delete(audit_log).where(audit_log.c.seq == 7))
+    digest = entry_hash(last.seq + 1, at, "mallory", "token.issued", "token", "t", {}, last.hash, b"guess" * 7)
+    chained = AuditEntry(last.seq + 1, at, "mallory", "token.issued", "token", "t", {}, last.hash, digest, None, True)
     plain = entry_hash(7, at, "mallory", "token.issued", "token", "t", {}, last.hash)
-    legacy = dataclasses.replace(forged, hash=plain, keyed=False)
-    with audit.engine.begin() as conn:
-        conn.execute(audit_log.insert(), [dataclasses.asdict(legacy)])
-    assert "unkeyed entry after keyed ones" in (audit.verify().reason or "")
+    for forged in (chained, dataclasses.replace(chained, hash=plain, keyed=False)):
+        with audit.engine.begin() as conn:
+            conn.execute(audit_log.insert(), [dataclasses.asdict(forged)])
+        report = audit.verify()
+        assert (report.ok, report.first_bad_seq) == (False, 7) and "chained entry after leaves" in (report.reason or "")
+        tamper_with_audit_log(audit.engine, sa.delete(audit_log).where(audit_log.c.seq == 7))
 
 
 def test_a_truncated_tail_is_found_without_head(audit: AuditLog) -> None:
     assert audit.verify().ok
+    tamper_with_audit_log(audit.engine, sa.delete(audit_links).where(audit_links.c.seq >= 5), "audit_links")
     tamper_with_audit_log(audit.engine, sa.delete(audit_log).where(audit_log.c.seq >= 5))
     report = audit.verify()
     assert not report.ok and "truncated" in (report.reason or "")
-    assert "ends at entry 4" in (report.reason or "") and "shows 6" in (report.reason or "")
+    assert "ends at link 4" in (report.reason or "") and "shows 6" in (report.reason or "")
+    # Cutting only the links leaves their entries pending: still a truncation.
+    tamper_with_audit_log(audit.engine, sa.delete(audit_links).where(audit_links.c.seq >= 3), "audit_links")
+    assert "ends at link 2" in (audit.verify().reason or "")
     # Emptying the whole log is a truncation too.
+    tamper_with_audit_log(audit.engine, sa.delete(audit_links), "audit_links")
     tamper_with_audit_log(audit.engine, sa.delete(audit_log))
     assert not audit.verify().ok
 
@@ -123,6 +140,7 @@ def test_an_outsider_keeps_a_signed_checkpoint_that_survives_the_home_being_roll
     assert kept.seq == 6 and checkpoint_is_signed(kept, public)
     assert not checkpoint_is_signed(dataclasses.replace(kept, seq=5), public)
     # An attacker who can also roll back the home's checkpoint file: the outsider's copy still shows the cut.
+    tamper_with_audit_log(audit.engine, sa.delete(audit_links).where(audit_links.c.seq == 6), "audit_links")
     tamper_with_audit_log(audit.engine, sa.delete(audit_log).where(audit_log.c.seq == 6))
     (audit.keys.home / "audit-checkpoint.json").unlink()
     assert audit.verify().ok  # nothing left here to compare with...
@@ -183,7 +201,7 @@ def test_api_entries_record_the_acting_token_and_last_used_is_kept_cheaply(
     by_action = {e.action: e for e in AuditLog(engine).entries("report", report_id)}
     assert by_action["report.received"].token_id == reporter.token_id
     assert [e.token_id for e in by_action.values() if e.action != "report.received"] == [analyst.token_id]
-    assert published["checkpoint"]["seq"] == len(AuditLog(engine).entries())
+    assert published["checkpoint"]["leaves"] == len(AuditLog(engine).entries())
     with engine.connect() as conn:
         used = dict(conn.execute(sa.select(api_tokens.c.id, api_tokens.c.last_used_at)).all())
     assert used[reporter.token_id] is not None and used[analyst.token_id] is not None

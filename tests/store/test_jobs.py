@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,3 +91,55 @@ def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
     engine.dispose()
     reopened = create_engine(url)
     assert len(jobs.JobQueue(reopened).claim("host:1:a", limit=10)) == 3
+
+
+def test_concurrent_claims_take_every_due_job_once_whether_queued_or_left_by_a_dead_worker(
+    database_url: str, engine: sa.Engine
+) -> None:
+    """The claim picks queued jobs and jobs whose lease ran out apart (an index scan each on PostgreSQL) and
+    merges them: under concurrent claimers neither kind is handed out twice, oldest first, and a job that killed
+    MAX_ATTEMPTS workers is failed, never handed out."""
+    enqueue(engine, 150)
+    queue = jobs.JobQueue(engine)
+    assert len(queue.claim("elsewhere:1:dead", limit=60)) == 60  # jobs 0-59: their worker dies
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    with engine.begin() as conn:
+        conn.execute(sa.update(jobs_table).where(jobs_table.c.status == "running").values(lease_until=past))
+        killers = sa.select(jobs_table.c.id).where(jobs_table.c.status == "running").order_by(jobs_table.c.id)
+        killer_ids = list(conn.execute(killers.limit(5)).scalars())  # jobs 0-4 killed every worker they met
+        conn.execute(sa.update(jobs_table).where(jobs_table.c.id.in_(killer_ids)).values(attempts=jobs.MAX_ATTEMPTS))
+    # The six oldest: five are failed, the sixth is handed out (a dead worker's job, older than any queued one).
+    (oldest,) = jobs.JobQueue(engine).claim("host:1:first", limit=6)
+    assert oldest.payload["n"] == 5 and oldest.attempts == 2
+    claimers = 6
+    engines = [create_engine(database_url) for _ in range(claimers)]
+    start = threading.Barrier(claimers)
+    claimed: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def claim_until_none(index: int) -> None:
+        own = jobs.JobQueue(engines[index])
+        worker = f"host:1:w{index}"
+        start.wait()
+        while batch := own.claim(worker, limit=7):
+            with lock:
+                claimed.extend((worker, job.payload["n"]) for job in batch)
+
+    threads = [threading.Thread(target=claim_until_none, args=(index,)) for index in range(claimers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for own in engines:
+        own.dispose()
+
+    numbers = Counter(n for _, n in claimed)
+    assert sorted(numbers) == list(range(6, 150)) and set(numbers.values()) == {1}
+    assert len({worker for worker, _ in claimed}) > 1  # they did run side by side
+    with engine.connect() as conn:
+        statuses = Counter(conn.execute(sa.select(jobs_table.c.status)).scalars())
+        held = Counter(
+            conn.execute(sa.select(jobs_table.c.locked_by).where(jobs_table.c.status == "running")).scalars()
+        )
+    assert statuses == {"running": 145, "failed": 5}
+    assert held == Counter(worker for worker, _ in claimed) + Counter({"host:1:first": 1})

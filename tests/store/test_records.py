@@ -450,3 +450,24 @@ def test_affected_follows_replaced_records_and_rejects_unparseable_versions(stor
     with pytest.raises(InvalidVersion, match="not a version"):
         store.affected("PyPI", "demo-pkg", "not a version")
     assert store.affected("PyPI", "other-pkg", "not a version") == []  # no entry to judge it by
+
+
+def test_what_follows_a_write_commits_with_it_or_not_at_all(store: RecordStore) -> None:
+    """The import queues partners' matching inside the transaction that writes the records (`write(..., then)`):
+    it is told exactly the ids written, and if it fails nothing of the write is kept."""
+    plans = store.row_plans
+    told: list[list[str]] = []
+    store.write([plans.prepare(make_record(minimal("PYSEC-2099-1", "2024-01-01T00:00:00Z")))])
+    batch = [
+        plans.prepare(make_record(minimal(i, "2024-01-01T00:00:00Z"))) for i in ("PYSEC-2099-1", "PYSEC-2099-2")
+    ]
+    store.write(batch, lambda conn, written: told.append(written))
+    assert told == [["PYSEC-2099-2"]]  # the stored one was unchanged
+
+    def fail(conn: sa.Connection, written: list[str]) -> None:
+        raise RuntimeError("queueing failed")
+
+    with pytest.raises(RuntimeError, match="queueing failed"):
+        store.write([plans.prepare(make_record(minimal("PYSEC-2099-3", "2024-01-01T00:00:00Z")))], fail)
+    with pytest.raises(NotFound):
+        store.get("PYSEC-2099-3")

@@ -438,11 +438,19 @@ def audit_verify(
             highlight=False,
         )
     if not report.ok:
-        errors.print(f"[red]audit log BROKEN[/red] at entry {report.first_bad_seq}: {report.reason}", highlight=False)
+        where = ""
+        if report.first_bad_seq is not None:
+            where = f" at entry {report.first_bad_seq}"
+        elif report.first_bad_link is not None:
+            where = f" at link {report.first_bad_link}"
+        errors.print(f"[red]audit log BROKEN[/red]{where}: {report.reason}", highlight=False)
     if missing or not report.ok:
         raise typer.Exit(EXIT_INPUT_ERRORS)
     console.print(
-        f"audit log intact: {report.checked:,} entries, HMAC chain and signed checkpoint verified", highlight=False
+        f"audit log intact: {report.checked:,} entries, HMAC chain and signed checkpoint verified; "
+        f"{report.links:,} links sealing {report.leaves:,} leaves, {report.pending:,} pending "
+        "(committed, HMAC checked, not sealed yet)",
+        highlight=False,
     )
     console.print(f"head: {report.head or '(empty)'}")
 

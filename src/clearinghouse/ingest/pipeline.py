@@ -29,6 +29,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
 
+import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from clearinghouse.errors import InvalidRecord, Location
@@ -170,16 +171,25 @@ class _ChunkImporter:
         )
 
 
+def _queue_matching(conn: sa.Connection, written: list[str]) -> None:
+    """Partners' assets are matched against the records written by a `partners.match_records` job (named, not
+    imported: the partners layer is above this one), in jobs of at most MATCH_JOB_RECORDS ids, queued in the
+    transaction that writes the records (queued after it, a crash in between lost the matching)."""
+    step = MATCH_JOB_RECORDS
+    enqueue_many(conn, MATCH_RECORDS, [{"record_ids": written[i : i + step]} for i in range(0, len(written), step)])
+
+
 def _store(store: RecordStore, batch: list[PreparedRecord]) -> tuple[UpsertOutcome, list[_Failure]]:
-    """Write one batch in one transaction; if the batch fails, retry record by record."""
+    """Write one batch in one transaction, with the matching of what it wrote; if the batch fails, retry record
+    by record."""
     try:
-        return store.write(batch), []
+        return store.write(batch, _queue_matching), []
     except SQLAlchemyError:
         pass
     outcome, refused = UpsertOutcome(), []
     for record in batch:
         try:
-            outcome.add(store.write([record]))
+            outcome.add(store.write([record], _queue_matching))
         except SQLAlchemyError as exc:
             reason = f"could not be stored: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
             refused.append(_Failure(reason, Location(file=record.origin, record=record.id)))
@@ -317,7 +327,6 @@ class ImportPipeline:
         if written:
             report.alias_conflicts = len(self.store.regroup(written, report.outcome.earlier_groups).conflicts)
         report.known_exploited = self.store.mark_known_exploited(written)
-        self._enqueue_matching(written)
         timer.add("link", started)
         self.store.record_run(
             ImportRun(
@@ -331,16 +340,6 @@ class ImportPipeline:
             )
         )
         return report
-
-    def _enqueue_matching(self, written: set[str]) -> None:
-        """Partners' assets are matched against the records written by a `partners.match_records` job (named, not
-        imported: the partners layer is above this one), in jobs of at most MATCH_JOB_RECORDS ids."""
-        if not written:
-            return
-        ids = sorted(written)
-        payloads = [{"record_ids": ids[i : i + MATCH_JOB_RECORDS]} for i in range(0, len(ids), MATCH_JOB_RECORDS)]
-        with self.store.engine.begin() as conn:
-            enqueue_many(conn, MATCH_RECORDS, payloads)
 
     def _chunks(self, paths: list[Path], timer: _Timer, counts: ReadCounts) -> Iterator[list[Item]]:
         chunk: list[Item] = []

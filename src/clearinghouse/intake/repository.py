@@ -15,8 +15,9 @@ from clearinghouse.intake.views import QueueFilter
 from clearinghouse.policy.filters import org_filter, record_filter
 from clearinghouse.policy.principals import ANONYMOUS
 from clearinghouse.policy.rules import OrgScope, record_visibility
+from clearinghouse.store.audit import sealed_after
 from clearinghouse.store.tables import (
-    audit_log,
+    audit_links,
     idempotency_keys,
     pipeline_step_totals,
     records,
@@ -229,20 +230,16 @@ class ReportRepository:
             return {row.id: (row.submission, row.provenance, row.reproduction) for row in conn.execute(query)}
 
     def audit_head(self) -> int:
+        """The last link sealing audit entries (links are written in commit order; see `store.audit.sealed_after`)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(audit_log.c.seq), 0))).scalar_one())
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(audit_links.c.seq), 0))).scalar_one())
 
     def triaged_after(self, position: int) -> tuple[list[str], int]:
-        """Ids of the reports moved to triaged by audit entries after `position`, in order; the last entry read."""
-        query = (
-            sa.select(audit_log.c.seq, audit_log.c.subject_id, audit_log.c.details)
-            .where(audit_log.c.seq > position, audit_log.c.action == "report.state")
-            .order_by(audit_log.c.seq)
-        )
+        """Ids of the reports moved to triaged by audit entries sealed after link `position`, in commit order; the
+        last link read."""
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        last = rows[-1].seq if rows else position
-        return [row.subject_id for row in rows if row.details.get("to") == ReportState.TRIAGED.value], last
+            entries, last = sealed_after(conn, position, "report.state")
+        return [entry.subject_id for entry in entries if entry.details.get("to") == ReportState.TRIAGED.value], last
 
     def step_totals(self) -> list[tuple[str, int, int, float]]:
         """(step, runs, failures, seconds) of every pipeline step, as the workers added them up."""

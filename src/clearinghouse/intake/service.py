@@ -254,12 +254,12 @@ class ReportService:
         return self.repository.credibility_record(organisation_id)
 
     def audit_position(self) -> int:
-        """The audit log's last entry number: `triaged_since` it finds the reports triaged after this moment."""
+        """The audit log's last link: `triaged_since` it finds the reports triaged after this moment."""
         return self.repository.audit_head()
 
     def triaged_since(self, position: int) -> tuple[list[tuple[str, Finding]], int]:
-        """The reports any process moved to triaged after audit entry `position` (commit order, as the chain is
-        extended one transaction at a time), with their findings; and the new position."""
+        """The reports any process moved to triaged in audit entries sealed after link `position` (commit order),
+        with their findings; and the new position."""
         report_ids, position = self.repository.triaged_after(position)
         submissions = self.repository.submissions(report_ids)
         found = [(i, finding_from_json(submissions[i][0])) for i in report_ids if i in submissions]

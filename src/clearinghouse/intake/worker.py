@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from clearinghouse.intake.dedup_service import DuplicateFinder
 from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.service import PROCESS_REPORT, ReportService
+from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.jobs import LEASE, Job, JobQueue
 from clearinghouse.store.records import RecordStore
 
@@ -31,6 +32,9 @@ Handler = Callable[[dict[str, Any]], object]  # the result is not used: failures
 Completion = Callable[[sa.Connection, Sequence[Job]], set[int]]
 # Runs a batch; returns the jobs it refused (job id -> why), which fail alone (retried with back-off).
 BatchHandler = Callable[[Sequence[Job], Completion], dict[int, str]]
+# Seal audit leaves whose writers found another process sealing (PostgreSQL; see `store.audit`): bounds how long a
+# committed entry can stay unsealed (only its HMAC guards it meanwhile).
+SEAL_EVERY = 1.0
 BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the lease (or the orphan sweep)
 
 
@@ -49,6 +53,7 @@ class Worker:
         self.idle_sleep = idle_sleep
         self.batch = batch
         # Unique per worker (several may share a process and a thread): its claims and completions are its own.
+        self.audit = AuditLog(queue.engine)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     def run_once(self, limit: int | None = None) -> int:
@@ -72,15 +77,19 @@ class Worker:
         done = 0
         while done < limit and (ran := self.run_once(limit - done)):
             done += ran
+        self.audit.seal()  # leaves whose writers found another process sealing
         return done
 
     def run_forever(self, stop: threading.Event) -> None:
         self.queue.requeue_orphans(socket.gethostname())
         self.queue.requeue_stale()
-        last_sweep = time.monotonic()
+        last_sweep = last_seal = time.monotonic()
         while not stop.is_set():
             try:
                 worked = self.run_once() > 0
+                if time.monotonic() - last_seal >= SEAL_EVERY:
+                    self.audit.seal()
+                    last_seal = time.monotonic()
             except Exception:  # the database went away for a moment: wait and carry on
                 log.exception("job queue unavailable")
                 worked = False

@@ -82,10 +82,10 @@ class AuditKeys:
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _locked(self.home / (CHECKPOINT_FILE + ".lock")):
             try:
-                kept = int(orjson.loads(path.read_bytes())["seq"])
-            except (OSError, ValueError, KeyError, TypeError):
-                kept = 0
-            if checkpoint.seq <= kept:
+                kept = Checkpoint.from_json(orjson.loads(path.read_bytes())).order
+            except (OSError, ValueError):
+                kept = (0, 0)
+            if checkpoint.order <= kept:
                 return
             temporary = path.with_suffix(".tmp")
             temporary.write_bytes(orjson.dumps(checkpoint.as_json()))

@@ -174,11 +174,15 @@ class RecordStore:
         """Insert new records and replace stored ones that have an older `modified`, in one transaction."""
         return self.write([self.row_plans.prepare(record) for record in batch])
 
-    def write(self, batch: Iterable[PreparedRecord]) -> UpsertOutcome:
+    def write(
+        self, batch: Iterable[PreparedRecord], then: Callable[[sa.Connection, list[str]], None] | None = None
+    ) -> UpsertOutcome:
         """`upsert` for records already prepared with this store's `row_plans`.
 
         Writers are serialised (import worker processes write side by side): each one reads what is stored and
         writes in one transaction that no other writer overlaps, so the newer record wins whatever the order.
+        `then` is called in that transaction with the ids written (sorted), when there are any: what must follow
+        from the write (queued work) commits with it or not at all.
         """
         newest: dict[str, PreparedRecord] = {}
         for record in batch:
@@ -210,6 +214,8 @@ class RecordStore:
             plans.records.execute(conn, [r.record for r in write])
             plans.identifiers.execute(conn, [row for r in write for row in r.identifiers])
             plans.affected.execute(conn, [row for r in write for row in r.affected])
+            if then is not None and write:
+                then(conn, sorted(r.id for r in write))
         outcome.updated = len(replace)
         outcome.inserted = len(write) - len(replace)
         outcome.unchanged = len(newest) - len(write)

@@ -151,6 +151,24 @@ audit_log = sa.Table(
     sa.Index(None, "subject_type", "subject_id"),
 )
 
+# Links sealing the audit log's leaves, one per committed batch (see `audit_chain`); append-only like audit_log.
+audit_links = sa.Table(
+    "audit_links",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("root", sa.String(64), nullable=False),
+    sa.Column("leaf_ranges", Json, nullable=False),  # [[first, last], ...] leaf numbers, ascending
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# PostgreSQL only: the leaves committed and not sealed yet, the sealer's work list (rows leave it as their link is
+# written). Not evidence: a row removed from here leaves its leaf unsealed, which `verify` reports as pending.
+audit_pending = sa.Table("audit_pending", metadata, sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False))
+
 # Rate limits shared by every API process: one token bucket per key (API token, client address, failed logins).
 rate_limit_buckets = sa.Table(
     "rate_limit_buckets",

@@ -11,8 +11,9 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 
 
 class SignedCheckpoint(BaseModel):
-    seq: int = Field(description="Entries in the audit log when it was signed")
-    head: str = Field(description="The last entry's HMAC (hex)")
+    seq: int = Field(description="The head link's number (before links: entries in the legacy chain)")
+    head: str = Field(description="The head link's HMAC (before links: the last entry's), hex")
+    leaves: int | None = Field(None, description="Entries the links up to the head link seal (None before links)")
     at: str = Field(description="When it was signed (UTC)")
     signature: str = Field(description="Ed25519 signature, base64, over the line-separated fields (see README)")
 
