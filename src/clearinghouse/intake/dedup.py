@@ -57,8 +57,9 @@ traded all-pairs precision 0.926 -> 0.911 for cross-database F1 0.947 -> 0.958 (
 same precision). Before all the identity rules, held-out all-pairs precision was 0.33. Speed (whole set, best of
 3, 2 cores shared with other sessions at load average 5-9, so wall times vary by half): 9.64 s, 1,703 records/s,
 9.45 CPU s in all processes (main in the same session: 14.02 s, 1,172 records/s, 10.03 CPU s; three runs alternating
-the two: 8.07-8.26 CPU s against 7.76-7.89), short of the 5,000 records/s of issue 16. With the new rules the run takes about 4 % more CPU
-than main's, after hashing each word once and MinHashing a chunk of records in one numpy pass in the workers.
+the two: 8.07-8.26 CPU s against 7.76-7.89), short of the 5,000 records/s of issue 16. With the new rules the run
+takes about 4 % more CPU than main's, after hashing each word once and MinHashing a chunk of records in one numpy
+pass in the workers.
 
 Measured before the identity rules (whole set; cross-database precision / recall / F1 at the batch threshold 0.35,
 with `batch_dedup`'s clustering): content-only cosine with package factor 0.927 / 0.838 / 0.880; with everything
