@@ -125,4 +125,5 @@ def test_worker_processes_change_nothing_but_speed(tmp_path: Path, monkeypatch: 
     alone = dedup_file(feed, tmp_path / "alone.jsonl", None)
     assert clusters(tmp_path / "parallel.jsonl") == clusters(tmp_path / "alone.jsonl")
     assert parallel.records == alone.records == 25
+    assert parallel.pairs_matched == alone.pairs_matched > 0
     assert [str(e) for e in parallel.errors] == [str(e) for e in alone.errors] and len(alone.errors) == 2

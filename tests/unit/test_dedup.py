@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearinghouse.formats import osv
+from clearinghouse.intake import dedup
 from clearinghouse.intake.batch_dedup import DEFAULT_THRESHOLD
-from clearinghouse.intake.dedup import DedupIndex, fingerprint, normalize_version, strip_identifiers
+from clearinghouse.intake.dedup import DedupIndex, fingerprint, fingerprint_osv, normalize_version, strip_identifiers
+from clearinghouse.records.model import OsvRecord
 
 TEXT = (
     "A buffer overflow in the TIFF decoder of imagelib allows attackers to crash the process or execute code "
@@ -265,3 +269,106 @@ def test_a_learnt_bulletin_template_leaves_the_component_to_decide() -> None:
     other = fingerprint(None, ORACLE.format(component="Optimizer"), [], ["8.0.24"], [], [])
     assert index.score(again, innodb, None, "oracle-0").score >= DEFAULT_THRESHOLD
     assert index.score(other, innodb, None, "oracle-0").score < DEFAULT_THRESHOLD
+
+
+# --- identity and templates (issue 16 part 3: the de-duplication targets) ------------------------------------------
+
+FUZZ = (
+    "OSS-Fuzz report: https://bugs.chromium.org/p/oss-fuzz/issues/detail?id={issue}\n\n```\nCrash type: "
+    "Heap-buffer-overflow READ 1\nCrash state:\n{state}\n```\n"
+)
+
+
+def fuzz_record(issue: int, state: str, introduced: str) -> OsvRecord:
+    return osv.parse(
+        json.dumps(
+            {
+                "id": f"OSV-2024-{issue}",
+                "modified": "2024-01-01T00:00:00Z",
+                "summary": f"Heap-buffer-overflow in {state.splitlines()[0]}",
+                "details": FUZZ.format(issue=issue, state=state),
+                "affected": [
+                    {
+                        "package": {"ecosystem": "OSS-Fuzz", "name": "libredwg"},
+                        "ranges": [
+                            {"type": "GIT", "repo": "https://x.org/r.git", "events": [{"introduced": introduced}]}
+                        ],
+                    }
+                ],
+            }
+        ).encode()
+    )
+
+
+def test_fuzzer_reports_with_different_crash_states_are_kept_apart() -> None:
+    index = DedupIndex()
+    first = fingerprint_osv(fuzz_record(1, "bit_read_BB\nbit_read_BD\ndwg_decode_header_variables", "a" * 40))
+    index.add("first", first)
+    again = fingerprint_osv(fuzz_record(2, "bit_read_BB\nbit_read_BD\ndwg_decode_header_variables", "a" * 40))
+    other = fingerprint_osv(fuzz_record(3, "bit_read_BB\ndwg_decode_entity\ndwg_decode_OLE2FRAME_private", "a" * 40))
+    assert first.crash_state == "bit_read_BB\nbit_read_BD\ndwg_decode_header_variables"
+    assert index.score(again, first, None, "first").score >= DEFAULT_THRESHOLD
+    apart = index.score(other, first, None, "first")
+    assert apart.score == 0.0 and apart.evidence["conflict"] == "different crash states"
+
+
+def test_one_crash_introduced_by_different_commits_is_two_records() -> None:
+    state = "inflate\nuncompress2\nuncompress"
+    index = DedupIndex()
+    first = fingerprint_osv(fuzz_record(1, state, "a" * 40))
+    index.add("first", first)
+    same = fingerprint_osv(fuzz_record(2, state, "a" * 40))
+    later = fingerprint_osv(fuzz_record(3, state, "b" * 40))  # the crash came back with a later commit
+    assert index.score(same, first, None, "first").score >= DEFAULT_THRESHOLD
+    apart = index.score(later, first, None, "first")
+    assert apart.score == 0.0 and apart.evidence["conflict"] == "introduced by different commits"
+
+
+def test_a_few_generic_words_contained_in_a_report_on_another_package_are_no_match() -> None:
+    index = DedupIndex()
+    add_other_projects(index, 12)
+    jenkins = fingerprint(
+        None,
+        "Jenkins creates a temporary file with default permissions when installing a plugin, letting attackers with "
+        "access to the directory replace it and run arbitrary code on the controller: code execution.",
+        [("Bitnami", "jenkins")],
+        [],
+        [],
+        [],
+    )
+    index.add("jenkins", jenkins)
+    docker = fingerprint("Arbitrary Code Execution", None, [("Go", "github.com/docker/docker")], [], [], [])
+    unrelated = index.score(docker, jenkins, None, "jenkins")
+    assert unrelated.evidence["package_match"] == "none"
+    assert unrelated.evidence["text_similarity"] < 0.5
+    assert unrelated.score < DEFAULT_THRESHOLD
+    # The same few words on the package itself still count as a summary contained in the full report.
+    own = fingerprint("Arbitrary Code Execution", None, [("Go", "github.com/jenkinsci/jenkins")], [], [], [])
+    assert index.score(own, jenkins, None, "jenkins").evidence["text_similarity"] >= 0.7
+
+
+def test_template_words_only_one_record_of_an_ecosystem_has_tell_the_records_apart() -> None:
+    index = DedupIndex()
+    add_other_projects(index, 12)
+    kinds = ["Denial of Service", "Remote Code Execution"]
+    for n, product in enumerate(["ASP", "EF", "Orleans", "Blazor", "SignalR", "Razor", "Kestrel", "MAUI"]):
+        for kind in kinds:  # Microsoft's titles: a product, "Core" and a kind of vulnerability, nothing of their own
+            title = f"{product} Core {kind} Vulnerability"
+            index.add(f"{product}{kind}", fingerprint(title, title, [("Bitnami", "dotnet")], [f"6.0.{n}"], [], []))
+    title = ".NET Core Denial of Service Vulnerability"
+    index.add("dos", fingerprint(title, title, [("Bitnami", "dotnet")], ["6.0.20"], [], []))
+    other = ".NET Core Remote Code Execution Vulnerability"
+    other_kind = fingerprint(other, other, [("Bitnami", "dotnet")], ["6.0.20"], [], [])
+    same_kind = fingerprint(title, title, [("Bitnami", "dotnet")], ["6.0.20"], [], [])
+    # Only ".NET Core" is each title's own; "Remote Code Execution" against "Denial of Service" still differ.
+    assert index.score(other_kind, index.get("dos"), None, "dos").evidence["text_similarity"] < 0.8  # 1.0 on ".net"
+    assert index.score(same_kind, index.get("dos"), None, "dos").evidence["text_similarity"] >= 0.9
+
+
+def test_fingerprints_do_not_depend_on_the_word_hash_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = fingerprint("TIFF overflow", TEXT, [("PyPI", "imagelib")], ["2.1.0"], [], [])
+    monkeypatch.setattr(dedup, "_MAX_WORD_HASHES", 2)  # cleared on nearly every call
+    dedup._WORD_HASHES.clear()
+    again = fingerprint("TIFF overflow", TEXT, [("PyPI", "imagelib")], ["2.1.0"], [], [])
+    assert again.bands == first.bands and len(first.bands) == 12
+    assert again.shingles == first.shingles and first.shingles

@@ -30,9 +30,10 @@ from clearinghouse.files import new_public_file
 from clearinghouse.formats import osv
 from clearinghouse.ingest.pipeline import default_workers
 from clearinghouse.ingest.readers import Item, read_path
-from clearinghouse.intake.dedup import DedupIndex, Fingerprint, fingerprint_osv
+from clearinghouse.intake.dedup import DedupIndex, Fingerprint, fingerprint_osv_many
+from clearinghouse.records.model import OsvRecord
 
-DEFAULT_THRESHOLD = 0.35
+DEFAULT_THRESHOLD = 0.25
 MAX_CLUSTER_SIZE = 64
 MIN_LINKAGE = 0.8  # share of cross pairs that must match for two clusters to merge
 # Two groups that each hold together (Django's two fixes of one release, each as a PyPI and a Bitnami record) merge
@@ -125,18 +126,21 @@ class _Clusters:
 _Fingerprinted = tuple[str, Fingerprint, Location] | InvalidRecord
 
 
-def _fingerprint(item: Item) -> _Fingerprinted:
-    if isinstance(item, InvalidRecord):
-        return item
-    try:
-        record = osv.parse(item.data, item.location)
-    except InvalidRecord as error:
-        return error
-    return record.id, fingerprint_osv(record), item.location
-
-
 def _fingerprint_chunk(items: list[Item]) -> list[_Fingerprinted]:
-    return [_fingerprint(item) for item in items]
+    """Parse and fingerprint a chunk of records (their words hashed together), in input order."""
+    parsed: list[tuple[OsvRecord, Location] | InvalidRecord] = []
+    for item in items:
+        if isinstance(item, InvalidRecord):
+            parsed.append(item)
+            continue
+        try:
+            parsed.append((osv.parse(item.data, item.location), item.location))
+        except InvalidRecord as error:
+            parsed.append(error)
+    fingerprints = iter(fingerprint_osv_many([entry[0] for entry in parsed if not isinstance(entry, InvalidRecord)]))
+    return [
+        entry if isinstance(entry, InvalidRecord) else (entry[0].id, next(fingerprints), entry[1]) for entry in parsed
+    ]
 
 
 def _fingerprinted(items: Iterator[Item]) -> Iterator[_Fingerprinted]:
@@ -165,7 +169,7 @@ def _chunked(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
 
 def cluster(ids: list[str], index: DedupIndex, threshold: float) -> tuple[dict[str, str], int]:
     """Cluster id (its first member in input order) for every id, and how many pairs matched."""
-    edges = {(a, b): candidate.score for a, b, candidate in index.pairs(threshold)}
+    edges = {(a, b): measures.score for a, b, measures in index.scored(index.blocked_pairs(), threshold)}
     clusters = _Clusters(ids, edges)
     for a, b in sorted(edges, key=lambda pair: (-edges[pair], pair)):
         clusters.try_merge(a, b)
