@@ -204,7 +204,12 @@ class RecordStore:
             replace = [i for i, r in newest.items() if i in stored and r.modified > stored[i]]
             replaced = set(replace)
             write = [r for i, r in newest.items() if i not in stored or i in replaced]
+            linked_groups: set[str] = set()
             for ids in _chunks(replace):
+                # The groups of the records a replaced record was linked to by what it said before: dropping an
+                # alias can change their group (a group over the size cap split differently) though nothing of
+                # them, nor of the new record, links them any more.
+                linked_groups.update(g for g in conn.execute(_GROUPS_LINKED_TO, {"ids": ids}).scalars() if g)
                 # Children go by ON DELETE CASCADE; deleting explicitly keeps SQLite honest if a connection
                 # ever forgot the foreign_keys pragma.
                 conn.execute(sa.delete(record_identifiers).where(record_identifiers.c.record_id.in_(ids)))
@@ -220,7 +225,7 @@ class RecordStore:
         outcome.inserted = len(write) - len(replace)
         outcome.unchanged = len(newest) - len(write)
         outcome.written = {r.id for r in write}
-        outcome.earlier_groups = {group for i in replace if (group := groups[i]) is not None}
+        outcome.earlier_groups = {group for i in replace if (group := groups[i]) is not None} | linked_groups
         return outcome
 
     def regroup(self, touched: Collection[str] | None = None, earlier_groups: Collection[str] = ()) -> Grouping:
@@ -834,6 +839,21 @@ _ALL_ALIASES = sa.select(record_identifiers.c.record_id, record_identifiers.c.id
 )
 _GROUPS = sa.select(records.c.id, records.c.group_id)
 _LINKING = ("id", "alias")  # what links records into groups: an id, and the aliases that name other records
+# The groups of the records sharing a linking identifier with any of the records `ids`.
+_GROUPS_LINKED_TO = (
+    sa.select(records.c.group_id)
+    .distinct()
+    .join(record_identifiers, record_identifiers.c.record_id == records.c.id)
+    .where(
+        record_identifiers.c.kind.in_(_LINKING),
+        record_identifiers.c.identifier.in_(
+            sa.select(record_identifiers.c.identifier).where(
+                record_identifiers.c.record_id.in_(sa.bindparam("ids", expanding=True)),
+                record_identifiers.c.kind.in_(_LINKING),
+            )
+        ),
+    )
+)
 
 
 def _linked(
