@@ -14,7 +14,8 @@ from clearinghouse.api.limits import SharedRateLimiter
 from clearinghouse.config import Settings
 from clearinghouse.errors import RateLimited
 from clearinghouse.identity.model import OrgKind, Role
-from clearinghouse.store.rate_limits import RateLimitStore
+from clearinghouse.store.rate_limits import IDLE_BUCKET_SECONDS, RateLimitStore
+from clearinghouse.store.tables import rate_limit_buckets
 from tests.api.test_reports_api import Orgs, structured
 
 
@@ -74,3 +75,17 @@ def test_the_shared_bucket_refills_and_is_taken_in_chunks(engine: sa.Engine) -> 
     with pytest.raises(RateLimited):
         limiter.check("k")
     assert store.take("k", 0, 2.0, 10, now[0]) == (0, 0.5)
+
+
+def test_buckets_left_idle_for_a_day_are_pruned_and_start_full_again(engine: sa.Engine) -> None:
+    """Every client address once seen left a bucket behind for ever; one idle a day is full, so dropping it changes
+    no limit."""
+    store = RateLimitStore(engine)
+    start = 1000.0
+    assert store.take("address:one-visit", 10, 2.0, 10, start) == (10, 0.0)
+    assert store.take("address:regular", 10, 2.0, 10, start) == (10, 0.0)
+    assert store.take("address:regular", 1, 2.0, 10, start + IDLE_BUCKET_SECONDS) == (1, 0.0)
+    assert store.prune(start + IDLE_BUCKET_SECONDS + 1) == 1
+    with engine.connect() as conn:
+        assert set(conn.execute(sa.select(rate_limit_buckets.c.key)).scalars()) == {"address:regular"}
+    assert store.take("address:one-visit", 10, 2.0, 10, start + IDLE_BUCKET_SECONDS + 2) == (10, 0.0)

@@ -23,6 +23,7 @@ from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.service import PROCESS_REPORT, ReportService
 from clearinghouse.store.audit import AuditLog
 from clearinghouse.store.jobs import LEASE, Job, JobQueue
+from clearinghouse.store.rate_limits import RateLimitStore
 from clearinghouse.store.records import RecordStore
 
 log = logging.getLogger("clearinghouse.worker")
@@ -95,6 +96,7 @@ class Worker:
                 worked = False
             if time.monotonic() - last_sweep > 60:
                 self.queue.requeue_stale()
+                RateLimitStore(self.queue.engine).prune(time.time())
                 last_sweep = time.monotonic()
             if not worked:
                 stop.wait(self.idle_sleep)

@@ -16,6 +16,9 @@ from clearinghouse.store.db import sqlite_immediate
 from clearinghouse.store.tables import rate_limit_buckets
 
 _buckets = rate_limit_buckets
+# A bucket untouched this long is full again under any limit that refills within it (the defaults refill in
+# seconds to a minute), and a full bucket is what a missing one is (`take` starts new buckets full).
+IDLE_BUCKET_SECONDS = 86_400.0
 
 
 class RateLimitStore:
@@ -48,3 +51,9 @@ class RateLimitStore:
                 .values(tokens=tokens - granted, updated_at=max(now, row.updated_at))
             )
         return granted, 0.0 if granted else (1.0 - tokens) / rate if rate > 0 else math.inf
+
+    def prune(self, now: float, idle: float = IDLE_BUCKET_SECONDS) -> int:
+        """Delete the buckets untouched for `idle` seconds (each client address seen once left one behind for
+        ever); how many. Invisible to the limits: those buckets are full, as new ones start."""
+        with self._transaction() as conn:
+            return conn.execute(sa.delete(_buckets).where(_buckets.c.updated_at < now - idle)).rowcount
