@@ -95,9 +95,12 @@ class Worker:
                 log.exception("job queue unavailable")
                 worked = False
             if time.monotonic() - last_sweep > 60:
-                self.queue.requeue_stale()
-                RateLimitStore(self.queue.engine).prune(time.time())
                 last_sweep = time.monotonic()
+                try:
+                    self.queue.requeue_stale()
+                    RateLimitStore(self.queue.engine).prune(time.time())
+                except Exception:  # as for the jobs: a moment without the database does not end the worker
+                    log.exception("periodic sweep failed")
             if not worked:
                 stop.wait(self.idle_sleep)
 

@@ -759,15 +759,16 @@ _RECORDS_BY_ID: sa.Select[Any] = sa.select(
 ).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
 # What can change in a stored record: a new `modified` for everything its document says and the import that wrote it
 # (an upsert replaces only an older `modified`); the rest is set on its own (KEV marking, grouping, publication).
-_STATE = ("id", "modified_key", "tlp", "status", "known_exploited", "group_id")
-_RECORD_STATE_BY_ID = sa.select(
+_STATE_COLUMNS = (
     records.c.id,
     sa.cast(records.c.modified, sa.Text).label("modified_key"),
     records.c.tlp,
     records.c.status,
     records.c.known_exploited,
     records.c.group_id,
-).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+_STATE = tuple(column.name for column in _STATE_COLUMNS)
+_RECORD_STATE_BY_ID = sa.select(*_STATE_COLUMNS).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
 # Candidate entries, each as the key of its prepared matcher (see `_Kept`).
 _CANDIDATES = (
     sa.select(affected_packages.c.record_id, affected_packages.c.position, sa.cast(records.c.modified, sa.Text))
