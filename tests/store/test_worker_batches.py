@@ -7,18 +7,20 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
 
 from clearinghouse.identity.model import Principal
+from clearinghouse.intake import dedup_service
 from clearinghouse.intake.pipeline import ReportPipeline
+from clearinghouse.intake.repository import ReportRepository
 from clearinghouse.intake.service import PROCESS_REPORT, ReportService
 from clearinghouse.intake.worker import Worker
 from clearinghouse.store.db import create_engine
 from clearinghouse.store.jobs import enqueue
-from clearinghouse.store.tables import audit_log, jobs, reports
+from clearinghouse.store.tables import audit_log, jobs, report_fingerprints, reports
 from clearinghouse.workers import build_worker
 from tests.store.test_reports import reporter, submitted
 
@@ -181,3 +183,68 @@ def test_a_copy_in_the_same_batch_joins_its_originals_cluster(engine: sa.Engine,
     assert found[near]["cluster_id"] == earliest  # a near duplicate of the earliest report
     assert found[copy]["exact_duplicate_of"] == near
     assert found[copy]["cluster_id"] == earliest
+
+
+def test_a_worker_adds_other_workers_reports_from_their_stored_fingerprints(
+    engine: sa.Engine, reporter: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With N workers each report was fingerprinted N times (each index added every report any worker processed);
+    the worker that de-duplicates it stores its fingerprint, and the others only read it."""
+    first_pipeline, first = build_worker(engine)
+    second_pipeline, second = build_worker(engine)
+    for pipeline in (first_pipeline, second_pipeline):
+        pipeline.duplicates.share = True  # as on PostgreSQL (on SQLite one worker has nothing to share)
+        pipeline.duplicates.warm()
+    [original] = accept(engine, reporter, ["Integer overflow in the PNG image decoder when reading chunk sizes"])
+    assert first.run_until_idle() == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(report_fingerprints.c.report_id)).scalars().all() == [original]
+
+    def not_again(finding: object) -> NoReturn:
+        raise AssertionError("a report another worker fingerprinted was fingerprinted again")
+
+    monkeypatch.setattr(dedup_service, "finding_fingerprint", not_again)
+    assert second_pipeline.duplicates.sync() == 1
+    monkeypatch.undo()
+    [near] = accept(engine, reporter, ["Integer overflow in the PNG image decoder when reading chunk lengths"])
+    assert second.run_until_idle() == 1
+    with engine.connect() as conn:
+        duplicates = conn.execute(sa.select(reports.c.duplicates).where(reports.c.id == near)).scalar_one()
+    assert duplicates["cluster_id"] == original  # found through the fingerprint read back, not recomputed
+    assert second_pipeline.duplicates._index.get(f"report:{original}") == first_pipeline.duplicates._index.get(
+        f"report:{original}"
+    )
+
+
+def test_a_report_without_a_readable_stored_fingerprint_is_fingerprinted_from_its_submission(
+    engine: sa.Engine, reporter: Principal
+) -> None:
+    """Reports processed before migration 0017, or whose fingerprint another release wrote in another form."""
+    first_pipeline, first = build_worker(engine)
+    second_pipeline, _ = build_worker(engine)
+    first_pipeline.duplicates.share = True
+    second_pipeline.duplicates.share = True
+    second_pipeline.duplicates.warm()
+    older, other = accept(engine, reporter, ["Heap overflow in the TIFF reader", "Path traversal in the archiver"])
+    assert first.run_until_idle() == 2
+    with engine.begin() as conn:
+        conn.execute(sa.delete(report_fingerprints).where(report_fingerprints.c.report_id == older))
+        conn.execute(sa.update(report_fingerprints).values(fingerprint=b'["another form"]'))
+    assert second_pipeline.duplicates.sync() == 2
+    index = second_pipeline.duplicates._index
+    assert index.get(f"report:{older}") == first_pipeline.duplicates._index.get(f"report:{older}")
+    assert index.get(f"report:{other}") == first_pipeline.duplicates._index.get(f"report:{other}")
+
+
+def test_a_worker_does_not_read_back_the_reports_it_processed_itself(
+    engine: sa.Engine, reporter: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone worker (SQLite's) has nothing to add: its sync reads the audit log's new links and nothing else."""
+    pipeline, worker = build_worker(engine)
+    accept(engine, reporter, ["Heap overflow in the TIFF reader", "Path traversal in the archiver"])
+    assert worker.run_until_idle() == 2
+    read: list[Sequence[str]] = []
+    monkeypatch.setattr(ReportRepository, "submissions", lambda self, ids: read.append(ids) or {})
+    monkeypatch.setattr(ReportRepository, "fingerprints", lambda self, ids: read.append(ids) or {})
+    assert pipeline.duplicates.sync() == 0
+    assert read == []

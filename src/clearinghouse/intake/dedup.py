@@ -73,6 +73,7 @@ Consul"), Go records with no versions, and different CVEs published with one ide
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import math
@@ -80,7 +81,7 @@ import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -1170,3 +1171,43 @@ class DedupIndex:
             measures = self._measure(fingerprints[item_id], fingerprints[other], item_id, other)
             if measures.score >= min_score:
                 yield item_id, other, measures
+
+
+# -- a fingerprint as plain data (issue 16: workers share what they fingerprinted instead of each redoing it) ---------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# How each kind of field is turned into plain JSON-able data and back, by its annotation. A field of another kind
+# fails here, at import, so a new field cannot silently miss from the shared form.
+_PLAIN: dict[str, tuple[Any, Any]] = {
+    "frozenset[str]": (sorted, frozenset),
+    "frozenset[tuple[str, str]]": (sorted, lambda items: frozenset(tuple(item) for item in items)),
+    "tuple[str, ...]": (list, tuple),
+    "tuple[bytes, ...]": (lambda items: [_b64(b) for b in items], lambda items: tuple(map(base64.b64decode, items))),
+    "bytes": (_b64, base64.b64decode),
+    "str": (str, str),
+    "int": (int, int),
+}
+_FIELDS = [(f.name, _PLAIN[str(f.type)]) for f in fields(Fingerprint)]
+# Told apart from a form written by code with other fields (a worker of another release during an upgrade): that
+# form is refused and the report fingerprinted again.
+FINGERPRINT_FORM = zlib.crc32(";".join(f"{f.name}:{f.type}" for f in fields(Fingerprint)).encode())
+
+
+def fingerprint_to_plain(fp: Fingerprint) -> list[Any]:
+    """The fingerprint as a list of JSON-able values, its form first (`fingerprint_from_plain` reads it back)."""
+    return [FINGERPRINT_FORM, *(encode(getattr(fp, name)) for name, (encode, _) in _FIELDS)]
+
+
+def fingerprint_from_plain(data: Any) -> Fingerprint | None:
+    """The fingerprint `fingerprint_to_plain` gave, or None when `data` is not one of this code's form."""
+    if not isinstance(data, list) or len(data) != len(_FIELDS) + 1 or data[0] != FINGERPRINT_FORM:
+        return None
+    try:
+        values = {name: decode(value) for (name, (_, decode)), value in zip(_FIELDS, data[1:], strict=True)}
+        return Fingerprint(**values)
+    except (TypeError, ValueError):  # not what this code wrote (binascii.Error is a ValueError)
+        return None

@@ -96,7 +96,8 @@ class ReportPipeline:
                 for context in running:
                     context.kev, context.facts = kev, facts
             running = [context for context in running if self._step(step, runners[step], context, read_ms)]
-        runs = [PipelineRun(c.report_id, c.outcomes, c.columns, c.triaged) for c in contexts]
+        shared = self.duplicates.shared  # each de-duplicated report's fingerprint, for the other workers' indexes
+        runs = [PipelineRun(c.report_id, c.outcomes, c.columns, c.triaged, shared(c.report_id)) for c in contexts]
         written = self.reports.record_pipelines(runs, PIPELINE_ACTOR, finish)
         passed = {c.report_id: all(step["ok"] for step in c.outcomes.values()) for c in contexts}
         return {report_id: passed[report_id] for report_id in written}

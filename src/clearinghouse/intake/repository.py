@@ -22,6 +22,7 @@ from clearinghouse.store.tables import (
     pipeline_step_totals,
     records,
     report_attachments,
+    report_fingerprints,
     reports,
 )
 
@@ -99,6 +100,33 @@ class ReportRepository:
                 .values({name: sa.bindparam(f"new_{name}") for name in columns})
             )
             conn.execute(statement, rows)
+
+    @staticmethod
+    def write_fingerprints(conn: sa.Connection, rows: Sequence[tuple[str, bytes]]) -> None:
+        """Store each report's shared fingerprint, replacing an earlier run's; a report no longer stored gets none
+        (read off `reports` in the statement, so a deleted report is no foreign-key error failing the batch)."""
+        if not rows:
+            return
+        table = report_fingerprints
+        source = sa.select(reports.c.id, sa.bindparam("shared", type_=sa.LargeBinary)).where(
+            reports.c.id == sa.bindparam("report")
+        )
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table).from_select(
+            [table.c.report_id, table.c.fingerprint], source
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.report_id], set_={"fingerprint": insert.excluded.fingerprint}
+        )
+        conn.execute(statement, [{"report": report_id, "shared": shared} for report_id, shared in rows])
+
+    def fingerprints(self, report_ids: Sequence[str]) -> dict[str, bytes]:
+        """The shared fingerprints stored for these reports (those de-duplicated since migration 0017), by id."""
+        if not report_ids:
+            return {}
+        table = report_fingerprints
+        query = sa.select(table.c.report_id, table.c.fingerprint).where(table.c.report_id.in_(list(report_ids)))
+        with self.engine.connect() as conn:
+            return {row.report_id: bytes(row.fingerprint) for row in conn.execute(query)}
 
     @staticmethod
     def add_step_totals(conn: sa.Connection, totals: dict[str, tuple[int, int, float]]) -> None:

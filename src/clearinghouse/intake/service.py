@@ -62,6 +62,7 @@ class PipelineRun:
     steps: dict[str, dict[str, Any]]
     columns: dict[str, Any]
     triaged: str | None
+    fingerprint: bytes | None = None  # shared with other workers' duplicate indexes (`DuplicateFinder.shared_form`)
 
 
 def finding_from_json(data: dict[str, Any]) -> Finding:
@@ -257,13 +258,19 @@ class ReportService:
         """The audit log's last link: `triaged_since` it finds the reports triaged after this moment."""
         return self.repository.audit_head()
 
-    def triaged_since(self, position: int) -> tuple[list[tuple[str, Finding]], int]:
+    def triaged_since(self, position: int) -> tuple[list[str], int]:
         """The reports any process moved to triaged in audit entries sealed after link `position` (commit order),
-        with their findings; and the new position."""
-        report_ids, position = self.repository.triaged_after(position)
+        and the new position."""
+        return self.repository.triaged_after(position)
+
+    def findings(self, report_ids: Sequence[str]) -> dict[str, Finding]:
+        """The findings of these reports, as submitted, by id (reports no longer stored are left out)."""
         submissions = self.repository.submissions(report_ids)
-        found = [(i, finding_from_json(submissions[i][0])) for i in report_ids if i in submissions]
-        return found, position
+        return {i: finding_from_json(submissions[i][0]) for i in report_ids if i in submissions}
+
+    def shared_fingerprints(self, report_ids: Sequence[str]) -> dict[str, bytes]:
+        """What the workers that de-duplicated these reports stored for the others (`PipelineRun.fingerprint`)."""
+        return self.repository.fingerprints(report_ids)
 
     def record_pipeline(
         self,
@@ -302,6 +309,9 @@ class ReportService:
             now = self.clock()
             self.repository.update_many(
                 conn, [(run.report_id, {"pipeline": run.steps, "updated_at": now, **run.columns}) for run in kept]
+            )
+            self.repository.write_fingerprints(
+                conn, [(run.report_id, run.fingerprint) for run in kept if run.fingerprint is not None]
             )
             self.audit.lock(conn)
             states = self.repository.states(conn, [run.report_id for run in kept])

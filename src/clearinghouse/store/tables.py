@@ -208,6 +208,15 @@ reports = sa.Table(
     sa.Index(None, "organisation_id"),
 )
 
+# What the worker that de-duplicated a report worked out for it (its duplicate fingerprint, content hash and ids),
+# written with the report's pipeline run, so other workers add it to their indexes without fingerprinting it again.
+report_fingerprints = sa.Table(
+    "report_fingerprints",
+    metadata,
+    sa.Column("report_id", sa.String(36), sa.ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("fingerprint", sa.LargeBinary, nullable=False),
+)
+
 report_attachments = sa.Table(
     "report_attachments",
     metadata,
