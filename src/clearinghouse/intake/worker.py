@@ -37,6 +37,14 @@ BatchHandler = Callable[[Sequence[Job], Completion], dict[int, str]]
 # committed entry can stay unsealed (only its HMAC guards it meanwhile).
 SEAL_EVERY = 1.0
 BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the lease (or the orphan sweep)
+# An idle worker claims every `idle_sleep` seconds, twice as long after each claim that found nothing, up to this:
+# N idle workers each claiming 20 times a second cost the API CPU (and PostgreSQL a write transaction each) that
+# grew with N. The first job after a long quiet spell waits this long at most.
+MAX_IDLE_SLEEP = 0.4
+# A claim that found fewer jobs than this (a short queue split between N workers) is followed by `idle_sleep` before
+# the next, so that batches fill: a batch costs several milliseconds whatever its size (claim, sync, reads, the
+# commit and its seal), so N workers taking turns at a trickle each paid them for a report or two.
+SMALL_BATCH = 8
 
 
 class Worker:
@@ -85,15 +93,16 @@ class Worker:
         self.queue.requeue_orphans(socket.gethostname())
         self.queue.requeue_stale()
         last_sweep = last_seal = time.monotonic()
+        idle = self.idle_sleep
         while not stop.is_set():
             try:
-                worked = self.run_once() > 0
+                ran = self.run_once()
                 if time.monotonic() - last_seal >= SEAL_EVERY:
                     self.audit.seal()
                     last_seal = time.monotonic()
             except Exception:  # the database went away for a moment: wait and carry on
                 log.exception("job queue unavailable")
-                worked = False
+                ran = 0
             if time.monotonic() - last_sweep > 60:
                 last_sweep = time.monotonic()
                 try:
@@ -101,8 +110,13 @@ class Worker:
                     RateLimitStore(self.queue.engine).prune(time.time())
                 except Exception:  # as for the jobs: a moment without the database does not end the worker
                     log.exception("periodic sweep failed")
-            if not worked:
-                stop.wait(self.idle_sleep)
+            if ran == 0:
+                stop.wait(idle)
+                idle = min(idle * 2, max(MAX_IDLE_SLEEP, self.idle_sleep))
+            else:
+                idle = self.idle_sleep
+                if ran < min(SMALL_BATCH, self.batch):
+                    stop.wait(self.idle_sleep)
 
     def _run_batch(self, kind: str, jobs: list[Job]) -> None:
         started = time.perf_counter()
