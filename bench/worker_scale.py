@@ -1,16 +1,17 @@
 """Report processing alone with N job workers on one store (issue 16, PostgreSQL scale-out): CPU per report.
 
 Usage: python bench/worker_scale.py [DEV_SET] --database-url URL [--workers 1,2,4] [--reports 4000] [--records 3000]
-    [--rounds 1] [--pythonpath DIR]
+    [--rounds 1] [--rate R] [--pythonpath DIR [--compare]] [--profile DIR]
 
 `bench/intake.py --scale` runs the API and the workers together under an open-loop load, so on a busy 2-core machine
 its figures mix the API's, the load generator's and the workers' CPU. This runs the workers only: for each N it
 imports `--records` dev-set records into a fresh store, starts N `clearinghouse worker` processes and waits until
-each has built its index and idles, then commits `--reports` realistic reports (`bench/intake.py`'s) and their jobs
-in one transaction and waits until every one is processed. Printed per N: the workers' CPU per report (their
-process time over the drain, so index building is not in it), the wall time to drain and the reports processed
-twice (must be 0). `--pythonpath` runs the workers on other code (a `git archive` of a baseline's `src`); rounds
-alternate between that and this checkout when both are given with `--compare`.
+each has built its index and idles, then commits `--reports` realistic reports (`bench/intake.py`'s) and their
+jobs in one transaction (with `--rate R`: R a second, in 100 commits a second) and waits until every one is
+processed. Printed per N: the workers' CPU per report (their process time from the first commit until the last
+report is processed, so index building is not in it), the time to drain and the jobs run more than once (must be
+0). `--pythonpath` runs the workers on other code (a `git archive` of a baseline's `src`); with `--compare` rounds
+alternate between that and this checkout. `--profile DIR` records each worker with py-spy meanwhile.
 """
 
 from __future__ import annotations
@@ -106,8 +107,16 @@ def run(options: argparse.Namespace, corpus_stored: list, reports: list, workers
             )
             time.sleep(0.5 if spies else 0)
             cpu0 = sum(_process_cpu(p.pid) for p in procs)
-            ReportService(engine).accept_many([Submitted(principal, findings, provenance)])
             started = time.monotonic()
+            service = ReportService(engine)
+            if options.rate:  # a steady stream, in the API's small commits, instead of a backlog at once
+                step = max(1, round(options.rate / 100))
+                for n in range(0, len(findings), step):
+                    service.accept_many([Submitted(principal, findings[n : n + step], provenance)])
+                    time.sleep(max(0.0, started + (n + step) / options.rate - time.monotonic()))
+            else:
+                service.accept_many([Submitted(principal, findings, provenance)])
+                started = time.monotonic()
             with engine.connect() as conn:
                 total = conn.execute(sa.text("SELECT count(*) FROM reports")).scalar_one()
             while True:
@@ -145,6 +154,7 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=4000)
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0.0, help="offer the reports at this rate (reports/s) instead")
     parser.add_argument("--pythonpath", default=None, help="run the workers on this code (e.g. a baseline's src)")
     parser.add_argument("--profile", default=None, help="a directory for py-spy profiles of the drain (raw format)")
     parser.add_argument("--compare", action="store_true", help="alternate this checkout and --pythonpath")

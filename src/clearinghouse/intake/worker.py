@@ -41,10 +41,6 @@ BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the leas
 # N idle workers each claiming 20 times a second cost the API CPU (and PostgreSQL a write transaction each) that
 # grew with N. The first job after a long quiet spell waits this long at most.
 MAX_IDLE_SLEEP = 0.4
-# A claim that found fewer jobs than this (a short queue split between N workers) is followed by `idle_sleep` before
-# the next, so that batches fill: a batch costs several milliseconds whatever its size (claim, sync, reads, the
-# commit and its seal), so N workers taking turns at a trickle each paid them for a report or two.
-SMALL_BATCH = 8
 
 
 class Worker:
@@ -115,8 +111,6 @@ class Worker:
                 idle = min(idle * 2, max(MAX_IDLE_SLEEP, self.idle_sleep))
             else:
                 idle = self.idle_sleep
-                if ran < min(SMALL_BATCH, self.batch):
-                    stop.wait(self.idle_sleep)
 
     def _run_batch(self, kind: str, jobs: list[Job]) -> None:
         started = time.perf_counter()
