@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, cast
 
-from clearinghouse.intake.group_commit import BUSY_GAP, AcceptanceWriter
+from clearinghouse.intake.group_commit import BUSY, AcceptanceWriter
 from clearinghouse.intake.service import Accepted, ReportService, Submitted
 
 
@@ -50,7 +50,7 @@ def test_after_a_quiet_spell_a_submission_does_not_wait() -> None:
     writer = AcceptanceWriter(cast(ReportService, store), linger=5.0)
     try:
         put(writer).result(timeout=5)
-        time.sleep(BUSY_GAP * 3)
+        time.sleep(BUSY * 3)
         started = time.monotonic()
         put(writer).result(timeout=5)
         waited = time.monotonic() - started
