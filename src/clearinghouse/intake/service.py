@@ -62,7 +62,7 @@ class PipelineRun:
     steps: dict[str, dict[str, Any]]
     columns: dict[str, Any]
     triaged: str | None
-    fingerprint: bytes | None = None  # shared with other workers' duplicate indexes (`DuplicateFinder.shared_form`)
+    fingerprint: bytes | None = None  # for the other workers' duplicate indexes (`dedup_service.shared_form`)
 
 
 def finding_from_json(data: dict[str, Any]) -> Finding:
