@@ -196,8 +196,10 @@ def test_a_worker_adds_other_workers_reports_from_their_stored_fingerprints(
     for pipeline in (first_pipeline, second_pipeline):
         pipeline.duplicates.share = True  # as on PostgreSQL (on SQLite one worker has nothing to share)
         pipeline.duplicates.warm()
+    accept(engine, reporter, ["Path traversal in the archiver"])
+    assert second.run_until_idle() == 1  # alone so far: shares nothing
     [original] = accept(engine, reporter, ["Integer overflow in the PNG image decoder when reading chunk sizes"])
-    assert first.run_until_idle() == 1
+    assert first.run_until_idle() == 1  # has seen the second worker's report: shares
     with engine.connect() as conn:
         assert conn.execute(sa.select(report_fingerprints.c.report_id)).scalars().all() == [original]
 
@@ -207,11 +209,12 @@ def test_a_worker_adds_other_workers_reports_from_their_stored_fingerprints(
     monkeypatch.setattr(dedup_service, "finding_fingerprint", not_again)
     assert second_pipeline.duplicates.sync() == 1
     monkeypatch.undo()
-    [near] = accept(engine, reporter, ["Integer overflow in the PNG image decoder when reading chunk lengths"])
+    [copy] = accept(engine, reporter, ["Integer overflow in the PNG image decoder when reading chunk sizes"])
     assert second.run_until_idle() == 1
     with engine.connect() as conn:
-        duplicates = conn.execute(sa.select(reports.c.duplicates).where(reports.c.id == near)).scalar_one()
-    assert duplicates["cluster_id"] == original  # found through the fingerprint read back, not recomputed
+        duplicates = conn.execute(sa.select(reports.c.duplicates).where(reports.c.id == copy)).scalar_one()
+    # Found through what was read back (its content hash), and its fingerprint is the one the first worker made.
+    assert duplicates["exact_duplicate_of"] == original
     assert second_pipeline.duplicates._index.get(f"report:{original}") == first_pipeline.duplicates._index.get(
         f"report:{original}"
     )
@@ -222,12 +225,16 @@ def test_a_report_without_a_readable_stored_fingerprint_is_fingerprinted_from_it
 ) -> None:
     """Reports processed before migration 0017, or whose fingerprint another release wrote in another form."""
     first_pipeline, first = build_worker(engine)
-    second_pipeline, _ = build_worker(engine)
+    second_pipeline, second = build_worker(engine)
     first_pipeline.duplicates.share = True
     second_pipeline.duplicates.share = True
-    second_pipeline.duplicates.warm()
+    first_pipeline.duplicates.warm()
+    accept(engine, reporter, ["Cross-site scripting in the wiki"])
+    assert second.run_until_idle() == 1  # so that the first worker shares
     older, other = accept(engine, reporter, ["Heap overflow in the TIFF reader", "Path traversal in the archiver"])
     assert first.run_until_idle() == 2
+    with engine.connect() as conn:
+        assert set(conn.execute(sa.select(report_fingerprints.c.report_id)).scalars()) == {older, other}
     with engine.begin() as conn:
         conn.execute(sa.delete(report_fingerprints).where(report_fingerprints.c.report_id == older))
         conn.execute(sa.update(report_fingerprints).values(fingerprint=b'["another form"]'))
@@ -235,6 +242,15 @@ def test_a_report_without_a_readable_stored_fingerprint_is_fingerprinted_from_it
     index = second_pipeline.duplicates._index
     assert index.get(f"report:{older}") == first_pipeline.duplicates._index.get(f"report:{older}")
     assert index.get(f"report:{other}") == first_pipeline.duplicates._index.get(f"report:{other}")
+
+
+def test_a_worker_alone_shares_no_fingerprints(engine: sa.Engine, reporter: Principal) -> None:
+    pipeline, worker = build_worker(engine)
+    pipeline.duplicates.share = True
+    accept(engine, reporter, ["Heap overflow in the TIFF reader"])
+    assert worker.run_until_idle() == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(report_fingerprints)).scalar_one() == 0
 
 
 def test_a_worker_does_not_read_back_the_reports_it_processed_itself(

@@ -9,6 +9,7 @@ match above the threshold; analysts confirm, split or merge clusters afterwards.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +23,9 @@ from clearinghouse.store.records import RecordStore
 NEAR_DUPLICATE_THRESHOLD = 0.6
 MAX_CANDIDATES = 10
 _KEPT_FINGERPRINTS = 1024  # more than a batch holds
+# A worker shares its reports' fingerprints while it has seen another worker's report this recently: alone, storing
+# them cost it about 0.15 ms a report for nothing (bench/worker_scale.py, one worker).
+SHARE_FOR = 60.0
 
 
 def finding_fingerprint(finding: Finding) -> dedup.Fingerprint:
@@ -60,8 +64,9 @@ class DuplicateFinder:
 
     On PostgreSQL (`share`), each report's fingerprint is stored with its pipeline run (`shared_form`), so the
     other workers' `sync` reads and adds it instead of fingerprinting the report again: with N workers each report
-    was fingerprinted N times (about 0.4 ms each). SQLite runs one worker, which has nothing to share; a second one
-    there still works, fingerprinting the reports the first triaged.
+    was fingerprinted N times (about 0.4 ms each). A worker shares only while it sees other workers' reports
+    (`SHARE_FOR`); until a newcomer is seen, the newcomer fingerprints what it reads. SQLite runs one worker, which
+    has nothing to share; a second one there still works, fingerprinting the reports the first triaged.
     """
 
     def __init__(self, records: RecordStore, reports: ReportService, share: bool | None = None) -> None:
@@ -82,6 +87,7 @@ class DuplicateFinder:
         # report -> the stored report it joins; its `_assigned` cluster stands in until then).
         self._assigned: dict[str, str] = {}
         self._shared: dict[str, bytes] = {}  # the batch in hand's reports' shared forms (`shared`), by report id
+        self._others_seen = float("-inf")  # when `sync` last found another worker's report
         self._joins: dict[str, str] = {}
 
     def _fingerprint(self, finding: Finding) -> dedup.Fingerprint:
@@ -109,6 +115,7 @@ class DuplicateFinder:
             new = [report_id for report_id in dict.fromkeys(triaged) if f"report:{report_id}" not in index]
             if not new:
                 return 0
+            self._others_seen = time.monotonic()
             found: dict[str, tuple[str, Sequence[str], dedup.Fingerprint]] = {}
             if self.share:
                 for report_id, data in self.reports.shared_fingerprints(new).items():
@@ -205,7 +212,7 @@ class DuplicateFinder:
                 cluster_id = self._joins[report_id] = best_report
             self._assigned[report_id] = cluster_id
             self._remember(report_id, content_hash, finding.identifiers, fingerprint)
-            if self.share:
+            if self.share and time.monotonic() - self._others_seen < SHARE_FOR:
                 self._shared[report_id] = shared_form(content_hash, finding.identifiers, fingerprint)
         return {
             "candidates": [{"id": key, **value} for key, value in ranked],
