@@ -80,7 +80,7 @@ import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -356,6 +356,12 @@ class Fingerprint:
     releases: frozenset[str] = frozenset()  # the versions of `fixes`, whatever the package
     crash_state: str = ""  # a fuzzer report's crash state (its top stack frames, one a line), if the text gives one
     introductions: frozenset[str] = frozenset()  # "ecosystem/name@commit" of each commit a GIT range says introduced it
+    # `fixes` and `introductions` by (lowercased ecosystem, normalised name) as in `ecosystem_packages`, each package
+    # with at least one: the identity rules compare them per shared package on a third of all candidate pairs, and
+    # scanning both sets for each package's prefix was a third of that check's time. Not compared nor hashed: they
+    # are the fields above, grouped.
+    fixes_by_package: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, compare=False)
+    introductions_by_package: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, compare=False)
     # Worked out with the rest when the item is fingerprinted (in `dedup`'s worker processes), not when it is indexed
     # or searched: the MinHash LSH bands of `tokens`, and a stable hash of each run of _SHINGLE words of `words`
     # (position i: the run starting at word i; 0 for a run crossing from the title into the details), as the bytes of
@@ -516,15 +522,21 @@ def _build(
     files = {f.lower() for f in _SOURCE_FILE.findall(whole)}
     owned: set[tuple[str, str]] = set()
     fixed: set[str] = set()
+    fixed_by: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
     for (ecosystem, name), versions in fixes:
         if name.strip():
             shown = _names(ecosystem, name)[0].lower()
-            fixed.update(f"{shown}@{version}" for version in _versions(versions))
+            if own_fixes := {f"{shown}@{version}" for version in _versions(versions)}:
+                fixed |= own_fixes
+                fixed_by[_package_key(shown)] |= own_fixes
     introduced: set[str] = set()
+    introduced_by: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
     for (ecosystem, name), commits in introductions:
         if name.strip():
             shown = _names(ecosystem, name)[0].lower()
-            introduced.update(f"{shown}@{commit.lower()}" for commit in commits if commit.strip("0"))
+            if own_commits := {f"{shown}@{commit.lower()}" for commit in commits if commit.strip("0")}:
+                introduced |= own_commits
+                introduced_by[_package_key(shown)] |= own_commits
     keys_shown: set[str] = set()
     all_names: set[str] = set()
     all_parts: set[str] = set()
@@ -565,7 +577,15 @@ def _build(
         releases=frozenset(f.rpartition("@")[2] for f in fixed),
         crash_state=_crash_state(description) if description and "Crash state:" in description else "",
         introductions=frozenset(introduced),
+        fixes_by_package={package: frozenset(found) for package, found in fixed_by.items()},
+        introductions_by_package={package: frozenset(found) for package, found in introduced_by.items()},
     )
+
+
+def _package_key(shown: str) -> tuple[str, str]:
+    """(ecosystem, name) of a lowercased "ecosystem/name", as `ecosystem_packages` holds it."""
+    ecosystem, _, name = shown.partition("/")
+    return ecosystem, name
 
 
 def _crash_state(text: str) -> str:
@@ -827,19 +847,15 @@ def _identity_conflict(a: Fingerprint, b: Fingerprint) -> str | None:
         # One package fixed by two different releases: two errata of one package (AlmaLinux ships the unchanged
         # sub-packages again, so the other packages of the two may well agree), two fuzzer crashes fixed by two
         # commits.
-        for ecosystem, name in shared:
-            prefix = f"{ecosystem}/{name}@"
-            fixed_a = {f for f in a.fixes if f.startswith(prefix)}
-            fixed_b = {f for f in b.fixes if f.startswith(prefix)}
-            if fixed_a and fixed_b and fixed_a.isdisjoint(fixed_b):
+        fixed_a, fixed_b = a.fixes_by_package, b.fixes_by_package
+        for package in shared:
+            if (one := fixed_a.get(package)) and (other := fixed_b.get(package)) and one.isdisjoint(other):
                 return "fixed in different releases"
     if a.introductions and b.introductions:
         # Commits name code changes exactly: a crash that came back with a later commit is filed again.
-        for ecosystem, name in shared:
-            prefix = f"{ecosystem}/{name}@"
-            introduced_a = {c for c in a.introductions if c.startswith(prefix)}
-            introduced_b = {c for c in b.introductions if c.startswith(prefix)}
-            if introduced_a and introduced_b and introduced_a.isdisjoint(introduced_b):
+        introduced_a, introduced_b = a.introductions_by_package, b.introductions_by_package
+        for package in shared:
+            if (one := introduced_a.get(package)) and (other := introduced_b.get(package)) and one.isdisjoint(other):
                 return "introduced by different commits"
     return None
 
@@ -1109,12 +1125,15 @@ class DedupIndex:
         for key in fp.keys:
             if len(block := self._by_key.get(key, ())) <= _MAX_BUCKET:
                 found.update(block)
-        # The other record's package named in this one's text, at a version this one gives.
-        mentioned = [t for t in fp.tokens if t in self._by_part and t not in fp.name_parts]
-        for version in fp.versions:
-            if self._useful_version(version):
-                for token in mentioned:
-                    found.update(self._by_key.get(f"{token}@{version}", ()))
+        # The other record's package named in this one's text, at a version this one gives. Only the name parts
+        # indexed with that version are looked up (`_version_spread`): trying every word named at every version
+        # was a million dictionary look-ups on the development set, most of them for no key.
+        by_part, spread = self._by_part, self._version_spread
+        if fp.versions and (mentioned := {t for t in fp.tokens if t in by_part} - fp.name_parts):
+            for version in fp.versions:
+                if (parts := spread.get(version)) is not None and len(parts) <= _MAX_BLOCK:
+                    for token in mentioned.intersection(parts):
+                        found.update(self._by_key[f"{token}@{version}"])
         for part in fp.name_parts:
             if len(self._by_part.get(part, ())) > _MAX_BLOCK:
                 continue
