@@ -76,11 +76,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import operator
 import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -397,14 +398,13 @@ def _words(clean: str, identifiers: set[str]) -> list[str]:
     text names to `identifiers` (one pass over the words does both)."""
     if "`" in clean:
         identifiers.update(quoted.lower().strip(".") for quoted in _QUOTED.findall(clean))
-    tokens: list[str] = []
-    for word in _WORD.findall(clean):
-        token, identifier = _word(word)
-        if identifier is not None:
-            identifiers.add(identifier)
-        if token is not None:
-            tokens.append(token)
-    return tokens
+    # In C (map, filter, itemgetter) rather than a loop over the words: neither a token nor an identifier is "".
+    classified = list(map(_word, _WORD.findall(clean)))
+    identifiers.update(filter(None, map(_SECOND, classified)))
+    return list(filter(None, map(_FIRST, classified)))
+
+
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 
 @lru_cache(maxsize=1 << 17)  # a collection's texts use a few hundred thousand distinct words over and over
@@ -481,7 +481,7 @@ def _name_split(name: str) -> tuple[str, ...]:
 
 
 def _versions(values: Iterable[str]) -> set[str]:
-    return {v for v in (normalize_version(value) for value in values if value) if v}
+    return {v for v in map(normalize_version, filter(None, values)) if v}
 
 
 def _identifier_set(found: set[str]) -> frozenset[str]:
@@ -632,7 +632,9 @@ def _affected_versions(affected: Affected) -> list[str]:
 def _osv_locations(affected: Affected) -> list[str]:
     """Code locations an OSV record names: Go import paths and symbols, RustSec affected functions."""
     found: list[str] = []
-    specific = affected.ecosystem_specific or {}
+    specific = affected.ecosystem_specific
+    if not specific:
+        return found  # most entries have none
     for entry in specific.get("imports") or ():
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
             symbols = [s for s in entry.get("symbols") or () if isinstance(s, str)]
@@ -645,8 +647,12 @@ def _osv_locations(affected: Affected) -> list[str]:
 def _osv_cwes(record: OsvRecord) -> list[str]:
     found: list[str] = []
     for specific in [record.database_specific, *(a.database_specific for a in record.affected or ())]:
+        if not specific:
+            continue  # most entries have none
         for key in ("cwe_ids", "cwes", "cwe"):
-            value = (specific or {}).get(key)
+            value = specific.get(key)
+            if value is None:
+                continue
             if isinstance(value, str):
                 found.append(value)
             elif isinstance(value, list):
@@ -742,7 +748,11 @@ def _hashed(built: list[Fingerprint]) -> list[Fingerprint]:
             split = fp.title_length
             own[max(0, split - _SHINGLE + 1) : min(split, len(own))] = 0  # crosses from the title into the details
         shingles: bytes = b"" if own is None else own.tobytes()
-        hashed.append(replace(fp, bands=bands, shingles=shingles))
+        # Set on the fingerprints `_build` made for this call, which nothing else holds yet: `replace` (a copy
+        # through every field) took as long as the rest of this function.
+        object.__setattr__(fp, "bands", bands)
+        object.__setattr__(fp, "shingles", shingles)
+        hashed.append(fp)
         start += len(fp.words)
     return hashed
 
