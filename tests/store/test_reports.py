@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -91,3 +92,44 @@ def test_the_writer_acknowledges_only_what_it_committed(engine: sa.Engine, repor
     ids, queued = stored(engine)
     assert ids == {i for o in accepted for i in o.report_ids} and len(ids) == queued == 41
     assert ReportService(engine).audit.verify().ok
+
+
+def test_a_steady_stream_is_committed_in_batches_and_a_lone_report_at_once(
+    engine: sa.Engine, reporter: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each commit costs the API about a millisecond whatever its size: under a stream the writer waits for the
+    next submissions (here a long wait, so the test does not depend on the machine's speed) rather than
+    committing each alone; a submission to an idle writer waits for nothing."""
+    service = ReportService(engine)
+    batches: list[int] = []
+    accept_many = service.accept_many
+
+    def counted(submissions: list[Submitted]) -> list[Accepted | Exception]:
+        batches.append(len(submissions))
+        return accept_many(submissions)
+
+    monkeypatch.setattr(service, "accept_many", counted)
+    writer = AcceptanceWriter(service, linger=0.5)
+
+    async def lone() -> float:
+        started = time.monotonic()
+        await writer.accept(submitted(reporter, "A lone report"))
+        return time.monotonic() - started
+
+    async def stream() -> list[Accepted]:
+        pending = []
+        for n in range(8):
+            pending.append(asyncio.ensure_future(writer.accept(submitted(reporter, f"Streamed report {n}"))))
+            await asyncio.sleep(0.002)
+        return await asyncio.gather(*pending)
+
+    try:
+        waited = asyncio.run(lone())
+        time.sleep(0.1)  # idle again
+        accepted = asyncio.run(stream())
+    finally:
+        writer.close()
+    assert waited < 0.25
+    assert len(accepted) == 8
+    # The first of the stream finds the writer idle and is committed alone; the rest arrive while it is busy.
+    assert batches[0] == 1 and len(batches) <= 3 and sum(batches) == 9

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from clearinghouse.identity.model import Principal
+from clearinghouse.identity.model import OrgKind, Principal, Role
 from clearinghouse.intake.pipeline import ReportPipeline
 from clearinghouse.intake.service import PROCESS_REPORT, ReportService
 from clearinghouse.intake.worker import Worker
 from clearinghouse.store.db import create_engine
+from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.jobs import enqueue
 from clearinghouse.store.tables import audit_log, jobs, reports
 from clearinghouse.workers import build_worker
@@ -181,3 +182,41 @@ def test_a_copy_in_the_same_batch_joins_its_originals_cluster(engine: sa.Engine,
     assert found[near]["cluster_id"] == earliest  # a near duplicate of the earliest report
     assert found[copy]["exact_duplicate_of"] == near
     assert found[copy]["cluster_id"] == earliest
+
+
+def test_copies_join_the_cluster_their_original_is_in_now(engine: sa.Engine, reporter: Principal) -> None:
+    """An analyst merged the original into another cluster before its copies came: the copies (one joining the
+    original, the next joining that copy in the same batch) join the cluster as it is stored now, read once for
+    the batch."""
+    identity = IdentityStore(engine)
+    identity.create_organisation("Clearinghouse", OrgKind.CLEARINGHOUSE)
+    analyst = identity.authenticate(identity.create_token("Clearinghouse", "ana", Role.ANALYST).plaintext)
+    _, worker = build_worker(engine)
+    earliest, other = accept(
+        engine,
+        reporter,
+        [
+            "Integer overflow in the PNG image decoder when reading chunk sizes",
+            "Server-side template injection through the theme preview of the admin panel",
+        ],
+    )
+    assert worker.run_until_idle() == 2
+    service = ReportService(engine)
+    service.split_cluster(analyst, other, "another root cause")  # they share a description
+    service.merge_clusters(analyst, earliest, other, "one root cause after all")
+    near, copy = accept(engine, reporter, ["Integer overflow in the PNG image decoder when reading chunk lengths"] * 2)
+    asked: list[set[str]] = []
+    clusters_of = ReportService.clusters_of
+
+    def counted(self: ReportService, report_ids: set[str]) -> dict[str, str | None]:
+        asked.append(set(report_ids))
+        return clusters_of(self, report_ids)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ReportService, "clusters_of", counted)
+        assert worker.run_until_idle() == 2  # one batch
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(reports.c.id, reports.c.cluster_id).where(reports.c.id.in_([near, copy])))
+        found = {row.id: row.cluster_id for row in rows}
+    assert found == {near: other, copy: other}
+    assert asked == [{earliest}]

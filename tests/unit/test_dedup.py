@@ -437,3 +437,46 @@ def test_batch_scores_are_the_scores_with_evidence() -> None:
     kept = [(a, b, score) for a, b, score in with_evidence if score >= DEFAULT_THRESHOLD]
     assert [(*pairs[n], score) for n, score in index.scores(pairs, DEFAULT_THRESHOLD)] == kept
     assert kept and len(kept) < len(with_evidence)  # some pairs match, some (identity conflicts among them) do not
+
+
+def test_a_flood_of_copies_costs_a_query_at_most_max_scored_candidates_and_keeps_the_closest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cost per report must not grow with a flood: every earlier copy is blocked with a new one, but only the
+    MAX_SCORED sharing most with it are scored; the copy told in the same words is among them."""
+    index = DedupIndex()
+    scanners = [
+        "alpha",
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
+        "foxtrot",
+        "golf",
+        "hotel",
+        "india",
+        "juliet",
+        "kilo",
+        "lima",
+    ]
+    hosts = ["oak", "pine", "elm", "ash", "birch", "cedar", "maple", "willow", "spruce", "larch", "hazel", "rowan"]
+
+    def told(n: int) -> str:
+        return f"{TEXT} Seen by the {scanners[n % 12]} scanner on the {hosts[n // 12 % 12]} host."
+
+    for n in range(3 * dedup.MAX_SCORED):
+        index.add(f"copy-{n:03}", fingerprint("TIFF overflow", told(n), [("PyPI", "imagelib")], [], [], []))
+    index.add("paraphrase", fingerprint("TIFF overflow", PARAPHRASE, [("PyPI", "imagelib")], [], [], []))
+    query = fingerprint("TIFF overflow", told(77), [("PyPI", "imagelib")], [], [], [])
+    assert len(index._blocked(query)) > dedup.MAX_SCORED  # the flood is all blocked together
+    measured: list[str] = []
+    measure = index._measure
+
+    def counted(a, b, a_id, b_id):  # type: ignore[no-untyped-def]
+        measured.append(b_id)
+        return measure(a, b, a_id, b_id)
+
+    monkeypatch.setattr(index, "_measure", counted)
+    best = index.candidates(query, 5)
+    assert len(measured) == dedup.MAX_SCORED
+    assert best[0].other_id == "copy-077" and best[0].evidence["identical_text"]

@@ -74,6 +74,7 @@ Consul"), Go records with no versions, and different CVEs published with one ide
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 import math
 import operator
@@ -327,6 +328,9 @@ _MAX_BLOCK = 400
 _REWEIGH_FROM = 1000
 _REWEIGH_GROWTH = 1.05
 _MAX_BUCKET = 50
+# Candidates a query scores at most (`candidates`): a report in a flood of near copies found every earlier copy, so
+# the report worker's cost per report grew with the flood (73 candidates on average after 3,000 copies, and rising).
+MAX_SCORED = 40
 _SHINGLE_MIX = np.random.default_rng(20261206).integers(0, 1 << 63, size=_SHINGLE, dtype=np.uint64) | np.uint64(1)
 _WORD_HASHES: dict[str, int] = {}
 _MAX_WORD_HASHES = 1 << 18
@@ -910,6 +914,9 @@ class DedupIndex:
         self._texts: dict[str, _Text] = {}  # weighted text views by id, for the current collection
         self._query_text: tuple[Fingerprint, _Text] | None = None  # the last query's, for the current collection
         self._shingle_spread: Counter[int] = Counter()  # hash of a run of words -> indexed items that contain it
+        # The runs in more than _TEMPLATE_SPREAD items (templates), kept as they cross: most texts have none, which
+        # one set operation in C tells (looking each run up cost the report worker 8 % of its time).
+        self._templates: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._fingerprints)
@@ -925,7 +932,11 @@ class DedupIndex:
         # Counters count in C: adding the development set's 16,430 records spent half its time counting in Python.
         self._df.update(fp.tokens)
         self._identifier_df.update(fp.identifiers)
-        self._shingle_spread.update(set(_runs(fp)))  # 0 (no run) is never looked up
+        runs = set(_runs(fp))
+        runs.discard(0)  # no run (one crossing from the title into the details)
+        spread = self._shingle_spread
+        spread.update(runs)
+        self._templates.update(run for run in runs if spread[run] == _TEMPLATE_SPREAD + 1)
         bands = self._bands
         for band in fp.bands:
             bands[band].append(item_id)
@@ -981,16 +992,15 @@ class DedupIndex:
         words = fp.words
         if len(words) < _SHINGLE:
             return fp.tokens, False
-        # Counted and compared as arrays: a Python loop over every run of every item was a tenth of scoring.
-        runs = np.frombuffer(fp.shingles, dtype=np.uint64)
-        spread = np.fromiter(map(self._shingle_spread.__getitem__, runs.tolist()), dtype=np.int64, count=len(runs))
-        starts = np.flatnonzero((spread > _TEMPLATE_SPREAD) & (runs != 0))  # 0: no run (it crosses the title)
-        if not starts.size:
+        runs = _runs(fp)
+        templates = self._templates
+        if templates.isdisjoint(runs):
             return fp.tokens, False
-        own = np.ones(len(words), dtype=bool)
-        for offset in range(_SHINGLE):
-            own[starts + offset] = False
-        return frozenset(itertools.compress(words, own.tolist())), True
+        starts = [start for start, shingle in enumerate(runs) if shingle in templates]
+        templated = [False] * len(words)
+        for start in starts:
+            templated[start : start + _SHINGLE] = [True] * _SHINGLE
+        return frozenset(w for w, flag in zip(words, templated, strict=True) if not flag), True
 
     def _text(self, item_id: str | None, fp: Fingerprint) -> _Text:
         if item_id is not None and (cached := self._texts.get(item_id)) is not None:
@@ -1182,6 +1192,19 @@ class DedupIndex:
                 found.update(self._by_part.get(part, ()))
         return found
 
+    def _closest(self, fp: Fingerprint, blocked: set[str], count: int) -> list[str]:
+        """The `count` of `blocked` most likely to be `fp`'s duplicates: by the LSH bands (many shared: much shared
+        text), (package, version) keys and package name parts each shares with it, ties by id."""
+        shared: Counter[str] = Counter()
+        for band in fp.bands:
+            shared.update(self._bands.get(band, ()))
+        for key in fp.keys:
+            shared.update(self._by_key.get(key, ()))
+        for part in fp.name_parts:
+            if len(same := self._by_part.get(part, ())) <= _MAX_BLOCK:
+                shared.update(same)
+        return heapq.nsmallest(count, blocked, key=lambda other: (-shared[other], other))
+
     def text_agreement(self, a: Fingerprint, b_id: str) -> float:
         """How alike `a`'s text is to indexed item `b_id`'s (templates discounted), 0 where the two cannot be one
         vulnerability whatever their text says (the score's measures without its evidence)."""
@@ -1192,8 +1215,10 @@ class DedupIndex:
         """The best `limit` indexed items for `fp`, best first (ties by id)."""
         if limit <= 0:
             return []
+        blocked = self._blocked(fp)
+        scored = self._closest(fp, blocked, MAX_SCORED) if len(blocked) > MAX_SCORED else blocked
         # Evidence only for those kept: writing it out cost a tenth of the report worker's de-duplication step.
-        measured = [(other, self._measure(fp, self._fingerprints[other], None, other)) for other in self._blocked(fp)]
+        measured = [(other, self._measure(fp, self._fingerprints[other], None, other)) for other in scored]
         measured.sort(key=lambda item: (-item[1].score, item[0]))
         return [self._candidate(fp, self._fingerprints[other], other, m) for other, m in measured[:limit]]
 

@@ -50,8 +50,11 @@ class DuplicateFinder:
         # kept until the next batch (by object identity, the finding held so its id is not reused meanwhile).
         self._fingerprints: dict[int, tuple[Finding, dedup.Fingerprint]] = {}
         # The clusters this finder gave the reports of the batch in hand (not committed yet, so not in the store):
-        # a later copy in the same batch joins its original's cluster, not the original itself.
+        # a later copy in the same batch joins its original's cluster, not the original itself. A report joining an
+        # earlier batch's report joins that report's stored cluster, read for the whole batch by `settle` (`_joins`:
+        # report -> the stored report it joins; its `_assigned` cluster stands in until then).
         self._assigned: dict[str, str] = {}
+        self._joins: dict[str, str] = {}
 
     def _fingerprint(self, finding: Finding) -> dedup.Fingerprint:
         kept = self._fingerprints.get(id(finding))
@@ -70,6 +73,7 @@ class DuplicateFinder:
                 return 0
             self._fingerprints.clear()
             self._assigned.clear()
+            self._joins.clear()
             found, self._position = self.reports.triaged_since(self._position)
             new = [(report_id, finding) for report_id, finding in found if f"report:{report_id}" not in self._index]
             for report_id, finding in new:
@@ -142,11 +146,13 @@ class DuplicateFinder:
                     )
             ranked = sorted(candidates.items(), key=lambda item: -float(item[1]["score"]))[:MAX_CANDIDATES]
             best_report = next((key.removeprefix("report:") for key, _ in ranked if key.startswith("report:")), None)
-            # Analysts split and merge clusters in the store: ask it, not a copy that may be stale (but a report of
-            # this batch is not there yet).
             cluster_id = report_id
-            if best_report is not None:
-                cluster_id = self._assigned.get(best_report) or self.reports.cluster_of(best_report) or best_report
+            if best_report in self._assigned:  # a report of this batch
+                cluster_id = self._assigned[best_report]
+                if best_report in self._joins:
+                    self._joins[report_id] = self._joins[best_report]
+            elif best_report is not None:
+                cluster_id = self._joins[report_id] = best_report
             self._assigned[report_id] = cluster_id
             self._remember(report_id, finding, fingerprint)
         return {
@@ -154,3 +160,12 @@ class DuplicateFinder:
             "cluster_id": cluster_id,
             "exact_duplicate_of": exact if exact != report_id else None,
         }
+
+    def settle(self) -> dict[str, str]:
+        """The clusters of the batch's reports that joined an earlier batch's report: that report's cluster as
+        stored now (analysts split and merge clusters in the store: a copy kept here could be stale), in one read
+        for the batch; report id -> cluster id."""
+        with self._lock:
+            joins = dict(self._joins)
+        stored = self.reports.clusters_of(set(joins.values())) if joins else {}
+        return {report_id: stored.get(joined) or joined for report_id, joined in joins.items()}

@@ -96,6 +96,8 @@ class ReportPipeline:
                 for context in running:
                     context.kev, context.facts = kev, facts
             running = [context for context in running if self._step(step, runners[step], context, read_ms)]
+            if step == "deduplicate":
+                self._settle_clusters(running)
         runs = [PipelineRun(c.report_id, c.outcomes, c.columns, c.triaged) for c in contexts]
         written = self.reports.record_pipelines(runs, PIPELINE_ACTOR, finish)
         passed = {c.report_id: all(step["ok"] for step in c.outcomes.values()) for c in contexts}
@@ -129,6 +131,13 @@ class ReportPipeline:
         known = self.records.packages_known(pairs)
         for context in contexts:
             context.known_packages = known
+
+    def _settle_clusters(self, contexts: Sequence[_Context]) -> None:
+        """The stored clusters the batch's reports joined, read once for the batch (see `DuplicateFinder.settle`)."""
+        settled = self.duplicates.settle()
+        for context in contexts:
+            if (cluster_id := settled.get(context.report_id)) is not None:
+                context.columns["cluster_id"] = context.columns["duplicates"]["cluster_id"] = cluster_id
 
     def _normalise(self, context: _Context) -> dict[str, Any]:
         context.finding = finding_from_json(context.submission)

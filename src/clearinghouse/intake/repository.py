@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -291,12 +291,11 @@ class ReportRepository:
             total = conn.execute(sa.select(sa.func.count()).select_from(reports).where(in_cluster)).scalar_one()
         return rows, total
 
-    def cluster_of(self, report_id: str) -> str | None:
+    def clusters_of(self, report_ids: Collection[str]) -> dict[str, str | None]:
+        """The stored cluster of each of these reports that exists (None: not clustered yet); a batch's worth."""
+        query = sa.select(reports.c.id, reports.c.cluster_id).where(reports.c.id.in_(list(report_ids)))
         with self.engine.connect() as conn:
-            found: str | None = conn.execute(
-                sa.select(reports.c.cluster_id).where(reports.c.id == report_id)
-            ).scalar_one_or_none()
-        return found
+            return {row.id: row.cluster_id for row in conn.execute(query)}
 
 
 def _later(received_at: datetime, report_id: str) -> sa.ColumnElement[bool]:

@@ -367,8 +367,8 @@ class ReportService:
         next_cursor = None if last is None else encode_cursor(_CLUSTER, [last.received_at.isoformat(), last.id])
         return ClusterPage(cluster_id=cluster_id, reports=views, total=total, next_cursor=next_cursor)
 
-    def cluster_of(self, report_id: str) -> str | None:
-        return self.repository.cluster_of(report_id)
+    def clusters_of(self, report_ids: Collection[str]) -> dict[str, str | None]:
+        return self.repository.clusters_of(report_ids)
 
     def confirm_cluster(self, actor: Actor, report_id: str, reason: str) -> str:
         """An analyst agrees the report belongs to its cluster; returns the cluster id."""
