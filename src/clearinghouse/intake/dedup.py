@@ -1087,6 +1087,15 @@ class DedupIndex:
         fewest = min(len(self._by_key.get(key, ())) for key in shared)
         return min(1.0, 2.0 / max(fewest, 1))
 
+    def _package_agreement(self, a: Fingerprint, b: Fingerprint) -> str | None:
+        """`_package_agreement`, but a name part shared by many packages of the collection is no agreement."""
+        agreement = _package_agreement(a, b)
+        if agreement == "shared name part" and all(
+            len(self._part_spread.get(p, ())) > _PART_SPREAD for p in a.name_parts & b.name_parts
+        ):
+            return "none"
+        return agreement
+
     def _measure(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _Measures:
         if conflict := _identity_conflict(a, b):
             return _Measures(0.0, None, None, 0.0, None, None, [], conflict)
@@ -1094,11 +1103,7 @@ class DedupIndex:
 
     def _content(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _Measures:
         """`_measure` of two items in no identity conflict."""
-        agreement = _package_agreement(a, b)
-        if agreement == "shared name part" and all(
-            len(self._part_spread.get(p, ())) > _PART_SPREAD for p in a.name_parts & b.name_parts
-        ):
-            agreement = "none"
+        agreement = self._package_agreement(a, b)
         text = self._text_similarity(a, a_id, b, b_id, agreement != "none") if a.tokens and b.tokens else None
         if (text is None or text < _SAME_STORY) and _other_packages(a, b):
             return _Measures(0.0, text, None, 0.0, None, None, [], f"{_OTHER_PACKAGE}, different text")
@@ -1208,8 +1213,14 @@ class DedupIndex:
     def text_agreement(self, a: Fingerprint, b_id: str) -> float:
         """How alike `a`'s text is to indexed item `b_id`'s (templates discounted), 0 where the two cannot be one
         vulnerability whatever their text says (the score's measures without its evidence)."""
-        measures = self._measure(a, self._fingerprints[b_id], None, b_id)
-        return 0.0 if measures.conflict else float(measures.text or 0.0)
+        # `_measure`'s text and conflicts alone: triage asks this of every record covering a reported version.
+        b = self._fingerprints[b_id]
+        if not a.tokens or not b.tokens or _identity_conflict(a, b):
+            return 0.0
+        text = self._text_similarity(a, None, b, b_id, self._package_agreement(a, b) != "none")
+        if text < _SAME_STORY and (_other_packages(a, b) or _two_advisories(a, b)):
+            return 0.0
+        return text
 
     def candidates(self, fp: Fingerprint, limit: int) -> list[Candidate]:
         """The best `limit` indexed items for `fp`, best first (ties by id)."""
