@@ -82,7 +82,7 @@ import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
 
@@ -374,6 +374,15 @@ class Fingerprint:
     # 64-bit integers (a tuple of ints took longer to pickle from a worker process than to compute).
     bands: tuple[bytes, ...] = ()
     shingles: bytes = b""
+
+    def __reduce__(self) -> tuple[type[Fingerprint], tuple[Any, ...]]:
+        # Pickled as its fields in order, rebuilt by the constructor: fingerprints travel from `dedup`'s worker
+        # processes, and the dataclass's own state functions look the fields up again for every object (a sixth of
+        # pickling and unpickling them).
+        return Fingerprint, _fingerprint_fields(self)
+
+
+_fingerprint_fields = operator.attrgetter(*(f.name for f in fields(Fingerprint)))
 
 
 @dataclass(frozen=True, slots=True)
