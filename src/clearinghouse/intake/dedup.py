@@ -1261,16 +1261,18 @@ class DedupIndex:
 
     def blocked_pairs(self) -> list[tuple[str, str]]:
         """Every pair of indexed items that blocking puts together, each once, in the order found."""
-        seen: set[tuple[str, str]] = set()
+        blocked_by: dict[str, set[str]] = {}  # each item done: the items its blocking found
         found: list[tuple[str, str]] = []
         for item_id, fp in self._fingerprints.items():
-            # Blocking is not symmetric (one text names the other's package), so either side may find a pair.
-            for other in self._blocked(fp):
-                pair = (item_id, other) if item_id < other else (other, item_id)
-                if other == item_id or pair in seen:
-                    continue
-                seen.add(pair)
-                found.append((item_id, other))
+            blocked = blocked_by[item_id] = self._blocked(fp)
+            blocked.discard(item_id)
+            # Blocking is not symmetric (one text names the other's package): a pair is the earlier item's when its
+            # blocking found the later one, else the later item's.
+            found.extend(
+                (item_id, other)
+                for other in blocked
+                if (earlier := blocked_by.get(other)) is None or item_id not in earlier
+            )
         return found
 
     def scores(self, pairs: list[tuple[str, str]], min_score: float) -> list[tuple[int, float]]:
