@@ -170,3 +170,15 @@ def test_a_truncated_link_chain_is_found_against_a_signed_checkpoint() -> None:
     assert Checkpoint.from_json(kept.as_json()) == kept
     legacy_style = dataclasses.replace(kept, leaves=None, signature=base64.b64encode(b"x" * 64).decode())
     assert legacy_style.order < kept.order and not checkpoint_is_signed(legacy_style, signing.public_key())
+
+
+def test_a_leaf_kept_from_sealing_is_found_once_a_later_seal_passed_it_by() -> None:
+    """Every seal takes every pending leaf: a leaf still unsealed when a link written long after it exists had its
+    pending mark deleted (so that it could be deleted unseen later). A leaf written just before the last link is
+    only pending."""
+    entries, links = sealed([[1, 2], [4]])
+    late = next_link(links[-1], "0" * 64, [(5, leaf(5).hash)], T0 + timedelta(minutes=30), KEY)
+    assert verify_log([*entries, leaf(3)], links, KEY).pending == 1  # leaf 3: within the grace
+    report = verify_log([*entries, leaf(3), leaf(5)], [*links, late], KEY)
+    assert (report.ok, report.first_bad_seq) == (False, 3)
+    assert report.reason is not None and "leaf 3 was never sealed" in report.reason

@@ -37,6 +37,12 @@ BatchHandler = Callable[[Sequence[Job], Completion], dict[int, str]]
 # committed entry can stay unsealed (only its HMAC guards it meanwhile).
 SEAL_EVERY = 1.0
 BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the lease (or the orphan sweep)
+# After a batch smaller than BATCH the worker lets this long pass since that claim before claiming again, so the
+# next batch has had time to fill. A batch costs about 11 ms of CPU whatever its size (claiming, the batch's reads,
+# one write transaction, its seal and checkpoint): claiming as soon as one batch was done, a worker keeping pace
+# with 500 reports/s took about 18 at a time and spent a third of its time on those costs. A report waits at most
+# this much longer to be processed.
+FILL_WAIT = 0.1
 
 
 class Worker:
@@ -47,12 +53,14 @@ class Worker:
         idle_sleep: float = 0.05,
         batch: int = BATCH,
         batch_handlers: dict[str, BatchHandler] | None = None,
+        fill_wait: float = FILL_WAIT,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
         self.batch_handlers = batch_handlers or {}
         self.idle_sleep = idle_sleep
         self.batch = batch
+        self.fill_wait = fill_wait
         # Unique per worker (several may share a process and a thread): its claims and completions are its own.
         self.audit = AuditLog(queue.engine)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -86,14 +94,16 @@ class Worker:
         self.queue.requeue_stale()
         last_sweep = last_seal = time.monotonic()
         while not stop.is_set():
+            claimed_at = time.monotonic()
             try:
-                worked = self.run_once() > 0
+                ran = self.run_once()
+                worked = ran > 0
                 if time.monotonic() - last_seal >= SEAL_EVERY:
                     self.audit.seal()
                     last_seal = time.monotonic()
             except Exception:  # the database went away for a moment: wait and carry on
                 log.exception("job queue unavailable")
-                worked = False
+                ran, worked = 0, False
             if time.monotonic() - last_sweep > 60:
                 last_sweep = time.monotonic()
                 try:
@@ -103,6 +113,8 @@ class Worker:
                     log.exception("periodic sweep failed")
             if not worked:
                 stop.wait(self.idle_sleep)
+            elif ran < self.batch:  # the queue is keeping up: let the next batch fill
+                stop.wait(max(0.0, claimed_at + self.fill_wait - time.monotonic()))
 
     def _run_batch(self, kind: str, jobs: list[Job]) -> None:
         started = time.perf_counter()

@@ -28,7 +28,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -37,6 +37,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 GENESIS = "0" * 64
 LEAF = ""  # a leaf's `prev_hash`: it is not chained to the entry before it (sealed by a link instead)
+# A committed leaf is sealed within about a second (PostgreSQL: by its writer, the next or a worker's seal); one
+# still unsealed when a link this much younger exists was kept from sealing. Far above any writer's transaction.
+SEAL_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -352,8 +355,11 @@ def verify_log(
     """The legacy chain (`verify_chain`), every leaf's own HMAC, then every link in order: its place in the link
     chain, its HMAC, its leaves (each present, sealed once) and their Merkle root; the first fault is named.
 
-    Leaves no link seals yet are reported as `pending`. A link checkpoint (whose signature the caller has checked)
-    must be found in the link chain, a legacy one in the legacy chain; `anchor` is any entry's or link's hash.
+    Leaves no link seals yet are reported as `pending`, unless a link was written more than SEAL_GRACE after one:
+    every seal takes every leaf pending when it runs, so that leaf was kept from being sealed (its `audit_pending`
+    mark deleted, which would otherwise let it be deleted unseen later). A link checkpoint (whose signature the
+    caller has checked) must be found in the link chain, a legacy one in the legacy chain; `anchor` is any entry's
+    or link's hash.
     """
     legacy: list[AuditEntry] = []
     leaves: dict[int, AuditEntry] = {}
@@ -396,6 +402,7 @@ def verify_log(
     link_checkpoint = checkpoint if checkpoint is not None and checkpoint.leaves is not None else None
     sealed: set[int] = set()
     previous, expected, total = report.head or GENESIS, 1, 0
+    last_at: datetime | None = None
     for link in links:
         if link.seq != expected:
             return broken(expected, f"it is missing (next is link {link.seq})")
@@ -428,9 +435,21 @@ def verify_log(
         ):
             return broken(link.seq, "it differs from the signed checkpoint (rewritten)")
         anchor_seen = anchor_seen or link.hash == anchor
-        previous, expected = link.hash, expected + 1
+        previous, expected, last_at = link.hash, expected + 1, link.at
     head = previous if expected > 1 else report.head
     counts = (expected - 1, len(sealed), len(leaves) - len(sealed))
+    if last_at is not None and (
+        stale := min((seq for seq, e in leaves.items() if seq not in sealed and e.at + SEAL_GRACE < last_at), default=0)
+    ):
+        return ChainReport(
+            False,
+            checked,
+            stale,
+            f"leaf {stale} was never sealed, though link {expected - 1} was written more than "
+            f"{SEAL_GRACE.total_seconds() / 60:.0f} minutes after it (its pending mark deleted)",
+            head,
+            *counts,
+        )
     if link_checkpoint is not None and link_checkpoint.seq >= expected:
         return ChainReport(
             False,

@@ -83,15 +83,23 @@ class JobQueue:
         if self.engine.dialect.name == "postgresql":
             return self._claim_postgresql(worker, limit, lease)
         now = datetime.now(UTC)
-        due = sa.or_(
-            sa.and_(jobs.c.status == "queued", jobs.c.run_after <= now),
-            sa.and_(jobs.c.status == "running", jobs.c.lease_until < now),
-        )
-        query = sa.select(jobs.c.id, jobs.c.status, jobs.c.attempts).where(due).order_by(jobs.c.run_after, jobs.c.id)
+        queued = sa.and_(jobs.c.status == "queued", jobs.c.run_after <= now)
+        expired = sa.and_(jobs.c.status == "running", jobs.c.lease_until < now)
+        # Each kind of due job by its own ordered scan of the (status, run_after) index, stopping after `limit`
+        # rows, as on PostgreSQL: picked together (`queued ... OR running ...`) SQLite read and sorted the whole
+        # backlog on every claim.
+        picks = [
+            sa.select(jobs.c.id, jobs.c.status, jobs.c.attempts, jobs.c.run_after)
+            .where(kind)
+            .order_by(jobs.c.run_after, jobs.c.id)
+            .limit(limit)
+            for kind in (queued, expired)
+        ]
         # BEGIN IMMEDIATE: with the API server committing reports all the time, a deferred SELECT-then-UPDATE
         # would often fail on SQLite (its snapshot gone stale before its first write).
         with sqlite_immediate(self.engine) as conn:
-            candidates = conn.execute(query.limit(limit)).all()
+            found = [row for pick in picks for row in conn.execute(pick)]
+            candidates = sorted(found, key=lambda row: (row.run_after, row.id))[:limit]
             # A job that has killed MAX_ATTEMPTS workers is not handed to another one.
             dead = [row.id for row in candidates if row.status == "running" and row.attempts >= MAX_ATTEMPTS]
             if dead:
@@ -103,11 +111,11 @@ class JobQueue:
             job_ids = [row.id for row in candidates if row.id not in dead]
             if not job_ids:
                 return []
-            # The condition repeats `due`: only one writer at a time on SQLite, but a claim must never take a job
-            # that stopped being due.
-            conn.execute(
+            # The condition repeats what is due: only one writer at a time on SQLite, but a claim must never take a
+            # job that stopped being due.
+            rows = conn.execute(
                 sa.update(jobs)
-                .where(jobs.c.id.in_(job_ids), due)
+                .where(jobs.c.id.in_(job_ids), sa.or_(queued, expired))
                 .values(
                     status="running",
                     locked_by=worker,
@@ -115,13 +123,10 @@ class JobQueue:
                     lease_until=now + lease,
                     attempts=jobs.c.attempts + 1,
                 )
-            )
-            rows = conn.execute(
-                sa.select(jobs)
-                .where(jobs.c.id.in_(job_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
-                .order_by(jobs.c.run_after, jobs.c.id)
+                .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.run_after)
             ).all()
-        return [Job(row.id, row.kind, row.payload, row.attempts) for row in rows]
+        claimed = sorted(rows, key=lambda row: (row.run_after, row.id))
+        return [Job(row.id, row.kind, row.payload, row.attempts) for row in claimed]
 
     def _claim_postgresql(self, worker: str, limit: int, lease: timedelta) -> list[Job]:
         """`claim` in one statement: pick with SKIP LOCKED, then claim (or fail, if dead) and return the rows.
