@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,8 @@ from clearinghouse.intake import dedup
 from clearinghouse.intake.batch_dedup import DEFAULT_THRESHOLD
 from clearinghouse.intake.dedup import DedupIndex, fingerprint, fingerprint_osv, normalize_version, strip_identifiers
 from clearinghouse.records.model import OsvRecord
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "dedup-sample.jsonl"
 
 TEXT = (
     "A buffer overflow in the TIFF decoder of imagelib allows attackers to crash the process or execute code "
@@ -372,6 +376,67 @@ def test_fingerprints_do_not_depend_on_the_word_hash_cache(monkeypatch: pytest.M
     again = fingerprint("TIFF overflow", TEXT, [("PyPI", "imagelib")], ["2.1.0"], [], [])
     assert again.bands == first.bands and len(first.bands) == 12
     assert again.shingles == first.shingles and first.shingles
+
+
+def test_minhash_folds_the_mersenne_modulus_exactly() -> None:
+    # The extremes of a CRC-32 and random ones: folding must give what dividing gave, or every band changes.
+    hashes = np.array([0, 1, 2**32 - 1, 2**31, *np.random.default_rng(7).integers(0, 2**32, 500)], dtype=np.uint64)
+    divided = (np.outer(hashes, dedup._PERM_A) + dedup._PERM_B) % np.uint64(2**61 - 1)
+    assert np.array_equal(dedup._permuted(hashes), divided)
+
+
+def package_record(record_id: str, fixes: dict[str, list[str]], introduced: str = "0") -> OsvRecord:
+    return osv.parse(
+        json.dumps(
+            {
+                "id": record_id,
+                "modified": "2024-01-01T00:00:00Z",
+                "details": "Heap overflow in the parser of the image library when reading a crafted header.",
+                "affected": [
+                    {
+                        "package": {"ecosystem": "PyPI", "name": name},
+                        "ranges": [
+                            {
+                                "type": "ECOSYSTEM",
+                                "events": [{"introduced": introduced}, *({"fixed": v} for v in versions)],
+                            }
+                        ],
+                    }
+                    for name, versions in fixes.items()
+                ],
+            }
+        ).encode()
+    )
+
+
+def test_fixing_releases_are_grouped_per_package_for_the_identity_rules() -> None:
+    # "imagelib" is a prefix of "imagelib-utils": each package's fixes are its own.
+    fp = fingerprint_osv(package_record("PYSEC-2024-1", {"imagelib": ["2.1.0"], "imagelib-utils": ["1.4", "1.5"]}))
+    assert fp.fixes_by_package == {
+        ("pypi", "imagelib"): frozenset({"pypi/imagelib@2.1"}),
+        ("pypi", "imagelib-utils"): frozenset({"pypi/imagelib-utils@1.4", "pypi/imagelib-utils@1.5"}),
+    }
+    assert fp.fixes == frozenset().union(*fp.fixes_by_package.values())
+    index = DedupIndex()
+    index.add("first", fp)
+    # The shared package "imagelib" fixed in another release: two vulnerabilities, whatever the other package says.
+    other = fingerprint_osv(package_record("PYSEC-2024-2", {"imagelib": ["2.2"], "imagelib-utils": ["1.4"]}))
+    assert index.score(other, fp, None, "first").evidence["conflict"] == "fixed in different releases"
+    same = fingerprint_osv(package_record("PYSEC-2024-3", {"imagelib": ["2.1"], "imagelib-utils": ["1.5"]}))
+    assert index.score(same, fp, None, "first").evidence["conflict"] is None
+
+
+def test_batch_scores_are_the_scores_with_evidence() -> None:
+    index = DedupIndex()
+    for line in SAMPLE.read_bytes().splitlines():
+        record = osv.parse(line)
+        index.add(record.id, fingerprint_osv(record))
+    pairs = index.blocked_pairs()
+    with_evidence = [(a, b, m.score) for a, b, m in index.scored(pairs, 0.0)]
+    assert [(*pairs[n], score) for n, score in index.scores(pairs, 0.0)] == with_evidence
+    kept = [(a, b, score) for a, b, score in with_evidence if score >= DEFAULT_THRESHOLD]
+    assert [(*pairs[n], score) for n, score in index.scores(pairs, DEFAULT_THRESHOLD)] == kept
+    assert kept and len(kept) < len(with_evidence)  # some pairs match, some (identity conflicts among them) do not
 
 
 def test_a_flood_of_copies_costs_a_query_at_most_max_scored_candidates_and_keeps_the_closest(

@@ -169,7 +169,8 @@ def _chunked(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
 
 def cluster(ids: list[str], index: DedupIndex, threshold: float) -> tuple[dict[str, str], int]:
     """Cluster id (its first member in input order) for every id, and how many pairs matched."""
-    edges = {(a, b): measures.score for a, b, measures in index.scored(index.blocked_pairs(), threshold)}
+    pairs = index.blocked_pairs()
+    edges = {pairs[n]: score for n, score in index.scores(pairs, threshold)}
     clusters = _Clusters(ids, edges)
     for a, b in sorted(edges, key=lambda pair: (-edges[pair], pair)):
         clusters.try_merge(a, b)
