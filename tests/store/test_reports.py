@@ -109,7 +109,7 @@ def test_a_steady_stream_is_committed_in_batches_and_a_lone_report_at_once(
         return accept_many(submissions)
 
     monkeypatch.setattr(service, "accept_many", counted)
-    writer = AcceptanceWriter(service, linger=0.5)
+    writer = AcceptanceWriter(service, linger=0.5, busy=0.5)  # generous: a late-scheduled test is still a stream
 
     async def lone() -> float:
         started = time.monotonic()
@@ -125,11 +125,11 @@ def test_a_steady_stream_is_committed_in_batches_and_a_lone_report_at_once(
 
     try:
         waited = asyncio.run(lone())
-        time.sleep(0.1)  # idle again
+        time.sleep(0.6)  # idle again
         accepted = asyncio.run(stream())
     finally:
         writer.close()
     assert waited < 0.25
     assert len(accepted) == 8
     # The first of the stream finds the writer idle and is committed alone; the rest arrive while it is busy.
-    assert batches[0] == 1 and len(batches) <= 3 and sum(batches) == 9
+    assert batches[:2] == [1, 1] and len(batches) <= 4 and sum(batches) == 9

@@ -33,10 +33,13 @@ _Pending = tuple[Submitted, "Future[Accepted]"]
 
 
 class AcceptanceWriter:
-    def __init__(self, store: ReportService, max_batch: int = MAX_BATCH, linger: float = LINGER) -> None:
+    def __init__(
+        self, store: ReportService, max_batch: int = MAX_BATCH, linger: float = LINGER, busy: float = BUSY
+    ) -> None:
         self.store = store
         self.max_batch = max_batch
         self.linger = linger
+        self.busy = busy
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -73,7 +76,7 @@ class AcceptanceWriter:
                 return
             batch = [first]
             now = time.monotonic()
-            deadline = now + self.linger if now - last_commit < BUSY else now
+            deadline = now + self.linger if now - last_commit < self.busy else now
             while len(batch) < self.max_batch:
                 wait = deadline - time.monotonic()
                 try:
