@@ -432,7 +432,7 @@ def test_batch_scores_are_the_scores_with_evidence() -> None:
         record = osv.parse(line)
         index.add(record.id, fingerprint_osv(record))
     pairs = index.blocked_pairs()
-    with_evidence = [(a, b, m.score) for a, b, m in index.scored(pairs, 0.0)]
+    with_evidence = [(a, b, index.score(index.get(a), index.get(b), a, b).score) for a, b in pairs]
     assert [(*pairs[n], score) for n, score in index.scores(pairs, 0.0)] == with_evidence
     kept = [(a, b, score) for a, b, score in with_evidence if score >= DEFAULT_THRESHOLD]
     assert [(*pairs[n], score) for n, score in index.scores(pairs, DEFAULT_THRESHOLD)] == kept

@@ -1,5 +1,6 @@
 """How often a job worker claims (issue 16): an idle worker backs off (N idle workers each claiming 20 times a
-second cost CPU that grew with N), and one that found work claims again at once."""
+second cost CPU that grew with N), one that found a full batch claims again at once, and one that found a partial
+batch lets the next one fill (each batch has a fixed cost)."""
 
 from __future__ import annotations
 
@@ -25,17 +26,19 @@ class CountingQueue(JobQueue):
         super().__init__(engine)
         self.per_claim = per_claim
         self.claims = 0
+        self.claimed_at: list[float] = []
 
     def claim(self, worker: str, limit: int = 1, lease: timedelta = LEASE) -> list[Job]:
         self.claims += 1
+        self.claimed_at.append(time.monotonic())
         return [Job(self.claims * 100 + n, "batched", {}, 1) for n in range(min(limit, self.per_claim))]
 
 
-def claims_in(queue: CountingQueue) -> int:
+def claims_in(queue: CountingQueue, fill_wait: float = 0.1) -> int:
     def nothing_refused(jobs: Sequence[Job], complete: object) -> dict[int, str]:
         return {}
 
-    worker = Worker(queue, {}, batch_handlers={"batched": nothing_refused})
+    worker = Worker(queue, {}, batch_handlers={"batched": nothing_refused}, fill_wait=fill_wait)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,))
     thread.start()
@@ -54,3 +57,12 @@ def test_an_idle_worker_claims_less_and_less_often(tmp_path: Path) -> None:
 
 def test_a_worker_that_found_a_full_batch_claims_again_at_once(tmp_path: Path) -> None:
     assert claims_in(CountingQueue(tmp_path, 64)) > 40  # a full batch: more may be waiting
+
+
+def test_after_a_partial_batch_the_worker_waits_for_the_next_to_fill(tmp_path: Path) -> None:
+    queue = CountingQueue(tmp_path, 1)
+    claims = claims_in(queue, fill_wait=0.2)
+    # Claiming again at once would have made thousands of one-job batches in a second.
+    assert 3 <= claims <= 7
+    gaps = [later - earlier for earlier, later in zip(queue.claimed_at, queue.claimed_at[1:], strict=False)]
+    assert min(gaps) >= 0.19

@@ -87,7 +87,7 @@ import operator
 import re
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
@@ -1251,15 +1251,6 @@ class DedupIndex:
         measured.sort(key=lambda item: (-item[1].score, item[0]))
         return [self._candidate(fp, self._fingerprints[other], other, m) for other, m in measured[:limit]]
 
-    def pairs(self, min_score: float) -> Iterator[tuple[str, str, Candidate]]:
-        """Every indexed pair scoring at least `min_score`, each once."""
-        for item_id, other, measures in self.scored(self.blocked_pairs(), min_score):
-            yield (
-                item_id,
-                other,
-                self._candidate(self._fingerprints[item_id], self._fingerprints[other], other, measures),
-            )
-
     def blocked_pairs(self) -> list[tuple[str, str]]:
         """Every pair of indexed items that blocking puts together, each once, in the order found."""
         blocked_by: dict[str, set[str]] = {}  # each item done: the items its blocking found
@@ -1294,16 +1285,6 @@ class DedupIndex:
             if score >= min_score:
                 found.append((n, score))
         return found
-
-    def scored(self, pairs: Iterable[tuple[str, str]], min_score: float) -> Iterator[tuple[str, str, _Measures]]:
-        """The given pairs of indexed ids (`blocked_pairs`) that score at least `min_score`, with their measures.
-        (Scoring them in forked worker processes, a share each, cost 0.9-1.7 CPU seconds more on the development set
-        than it saved: the workers' touching the index copied it page by page.)"""
-        fingerprints = self._fingerprints
-        for item_id, other in pairs:
-            measures = self._measure(fingerprints[item_id], fingerprints[other], item_id, other)
-            if measures.score >= min_score:
-                yield item_id, other, measures
 
 
 # -- a fingerprint as plain data (issue 16: workers share what they fingerprinted instead of each redoing it) ---------
