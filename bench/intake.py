@@ -31,6 +31,7 @@ import asyncio
 import gzip
 import io
 import json
+import math
 import os
 import random
 import socket
@@ -262,6 +263,23 @@ def _process_cpu(pid: int) -> float:
     return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
+def _database_cpu() -> float:
+    """CPU seconds the local PostgreSQL server has used: its processes' own, and what the postmaster collected from
+    backends that ended (so a delta over a round counts both). NaN without a local server."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            command = Path(stat.parent, "cmdline").read_bytes()
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        postmaster = command.startswith(b"/usr/lib/postgresql/")
+        if postmaster or command.startswith(b"postgres: "):
+            found = True
+            total += sum(int(f) for f in fields[11 : 15 if postmaster else 13])  # utime, stime (, cutime, cstime)
+    return total / os.sysconf("SC_CLK_TCK") if found else float("nan")
+
+
 def _descendants(pid: int) -> list[int]:
     found, pending = [], [pid]
     while pending:
@@ -300,6 +318,7 @@ class Round:
     lost: int
     api_cpu: float
     worker_cpu: float
+    database_cpu: float  # the local PostgreSQL server's (NaN on SQLite)
     drained_in: float | None  # seconds after the load until the backlog was empty (None: not within the wait)
 
     @property
@@ -377,6 +396,7 @@ def run_round(
             workers = _workers(server.pid)
             apis = [server.pid, *(p for p in _descendants(server.pid) if p not in workers)]
             api0, worker0 = sum(_process_cpu(p) for p in apis), sum(_process_cpu(p) for p in workers)
+            database0 = _database_cpu() if database_url else float("nan")
             processed0 = _processed(engine)
             backlog: list[tuple[float, int]] = []
             started = time.monotonic()
@@ -385,6 +405,7 @@ def run_round(
             processed = _processed(engine) - processed0
             api_cpu = sum(_process_cpu(p) for p in apis) - api0
             worker_cpu = sum(_process_cpu(p) for p in workers) - worker0
+            database_cpu = _database_cpu() - database0 if database_url else float("nan")
             drained_in = _wait_drained(engine, options.drain_wait)
         finally:
             server.terminate()
@@ -393,7 +414,9 @@ def run_round(
             stored = set(conn.execute(sa.text("SELECT id FROM reports")).scalars())
         engine.dispose()
     lost = sum(1 for i in result.acknowledged if i not in stored)
-    return Round(code, load, wall, len(bodies), result, backlog, processed, lost, api_cpu, worker_cpu, drained_in)
+    return Round(
+        code, load, wall, len(bodies), result, backlog, processed, lost, api_cpu, worker_cpu, database_cpu, drained_in
+    )
 
 
 def _received(engine: sa.Engine) -> int:
@@ -476,6 +499,7 @@ def print_round(r: Round) -> None:
         f"   acceptance latency ms: p50 {q[49]:.1f}, p95 {q[94]:.1f}, p99 {q[98]:.1f}, max "
         f"{max(r.result.latencies, default=0):.1f}; CPU ms per report: API {r.api_cpu * 1000 / max(1, acked):.2f}, "
         f"worker {r.worker_cpu * 1000 / max(1, r.processed):.2f}"
+        + ("" if math.isnan(r.database_cpu) else f", PostgreSQL {r.database_cpu * 1000 / max(1, acked):.2f}")
     )
 
 
@@ -496,13 +520,17 @@ def scale_table(options: argparse.Namespace, corpus: Corpus, counts: list[int]) 
         print_round(result)
         rows.append((n, result))
     print(f"== API processes + workers, realistic load, {options.rate:,.0f}/s offered for {options.seconds:.0f} s:")
-    print("   N | acknowledged/s | processed/s | p99 ms | API CPU ms/report | worker CPU ms/report")
+    print(
+        "   N | acknowledged/s | processed/s | p99 ms | API CPU ms/report | worker CPU ms/report "
+        "| PostgreSQL CPU ms/report"
+    )
     for n, r in rows:
         acked = len(r.result.acknowledged)
         p99 = statistics.quantiles(r.result.latencies, n=100)[98] if len(r.result.latencies) > 1 else 0.0
         print(
             f"  {n:>2} | {acked / r.wall:14,.0f} | {r.processed / r.wall:11,.0f} | {p99:6.1f} | "
-            f"{r.api_cpu * 1000 / max(1, acked):17.2f} | {r.worker_cpu * 1000 / max(1, r.processed):20.2f}"
+            f"{r.api_cpu * 1000 / max(1, acked):17.2f} | {r.worker_cpu * 1000 / max(1, r.processed):20.2f} "
+            f"| {r.database_cpu * 1000 / max(1, acked):24.2f}"
         )
 
 

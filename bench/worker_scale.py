@@ -9,7 +9,8 @@ imports `--records` dev-set records into a fresh store, starts N `clearinghouse 
 each has built its index and idles, then commits `--reports` realistic reports (`bench/intake.py`'s) and their
 jobs in one transaction (with `--rate R`: R a second, in 100 commits a second) and waits until every one is
 processed. Printed per N: the workers' CPU per report (their process time from the first commit until the last
-report is processed, so index building is not in it), the time to drain and the jobs run more than once (must be
+report is processed, so index building is not in it), the local PostgreSQL server's CPU per report over the same
+time (the commits feeding the reports included), the time to drain and the jobs run more than once (must be
 0). `--pythonpath` runs the workers on other code (a `git archive` of a baseline's `src`); with `--compare` rounds
 alternate between that and this checkout. `--profile DIR` records each worker with py-spy meanwhile.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from _common import dataset, fresh_store_url
-from intake import _process_cpu, build_corpus
+from intake import _database_cpu, _process_cpu, build_corpus
 
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.service import ReportService, Submitted
@@ -107,6 +108,7 @@ def run(options: argparse.Namespace, corpus_stored: list, reports: list, workers
             )
             time.sleep(0.5 if spies else 0)
             cpu0 = sum(_process_cpu(p.pid) for p in procs)
+            database0 = _database_cpu()
             started = time.monotonic()
             service = ReportService(engine)
             if options.rate:  # a steady stream, in the API's small commits, instead of a backlog at once
@@ -127,6 +129,7 @@ def run(options: argparse.Namespace, corpus_stored: list, reports: list, workers
                 time.sleep(0.05)
             wall = time.monotonic() - started
             cpu = sum(_process_cpu(p.pid) for p in procs) - cpu0
+            database = _database_cpu() - database0  # the feeding commits' share too
             for spy in spies:
                 spy.send_signal(2)
                 spy.wait(timeout=30)
@@ -142,7 +145,8 @@ def run(options: argparse.Namespace, corpus_stored: list, reports: list, workers
             engine.dispose()
     return (
         f"N={workers} {'base' if pythonpath else 'this'}: {total:,} reports in {wall:.2f} s ({total / wall:,.0f}/s), "
-        f"worker CPU {cpu * 1000 / total:.2f} ms/report (total {cpu:.1f} s), jobs run more than once: {twice}"
+        f"worker CPU {cpu * 1000 / total:.2f} ms/report (total {cpu:.1f} s), PostgreSQL CPU "
+        f"{database * 1000 / total:.2f} ms/report, jobs run more than once: {twice}"
     )
 
 

@@ -37,12 +37,16 @@ BatchHandler = Callable[[Sequence[Job], Completion], dict[int, str]]
 # committed entry can stay unsealed (only its HMAC guards it meanwhile).
 SEAL_EVERY = 1.0
 BATCH = 64  # jobs claimed at once; a crash leaves at most this many to the lease (or the orphan sweep)
-# After a batch smaller than BATCH the worker lets this long pass since that claim before claiming again, so the
-# next batch has had time to fill. A batch costs about 11 ms of CPU whatever its size (claiming, the batch's reads,
-# one write transaction, its seal and checkpoint): claiming as soon as one batch was done, a worker keeping pace
-# with 500 reports/s took about 18 at a time and spent a third of its time on those costs. A report waits at most
-# this much longer to be processed.
+# After a batch smaller than BATCH the worker waits before claiming again, so that the next batch has had time to
+# fill. A batch costs about 12 ms of CPU whatever its size (claiming, the batch's reads, one write transaction, its
+# seal and checkpoint; PostgreSQL, 10 connection checkouts and 30 statements): claiming as soon as one batch was done,
+# a worker keeping pace with 500 reports/s took about 18 at a time and spent a third of its time on those costs. The
+# wait is long enough for FILL_TARGET jobs at the rate the last claim found them arriving, between FILL_WAIT and
+# MAX_FILL_WAIT: N workers sharing one stream each see a N-th of it, and a fixed wait gave each a N-th of the batch
+# (4 workers at 500/s: 12 a batch, 1 ms of fixed cost a report). A report waits at most MAX_FILL_WAIT longer.
+FILL_TARGET = BATCH // 2
 FILL_WAIT = 0.1
+MAX_FILL_WAIT = 0.5
 # An idle worker claims every `idle_sleep` seconds, twice as long after each claim that found nothing, up to this:
 # N idle workers each claiming 20 times a second cost 155 ms of CPU a second between them (PostgreSQL, 4 workers;
 # 10 ms with this and the claim statement built once), and PostgreSQL a write transaction each. The first job after
@@ -59,6 +63,7 @@ class Worker:
         batch: int = BATCH,
         batch_handlers: dict[str, BatchHandler] | None = None,
         fill_wait: float = FILL_WAIT,
+        max_fill_wait: float = MAX_FILL_WAIT,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
@@ -66,6 +71,7 @@ class Worker:
         self.idle_sleep = idle_sleep
         self.batch = batch
         self.fill_wait = fill_wait
+        self.max_fill_wait = max(fill_wait, max_fill_wait)
         # Unique per worker (several may share a process and a thread): its claims and completions are its own.
         self.audit = AuditLog(queue.engine)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -99,8 +105,9 @@ class Worker:
         self.queue.requeue_stale()
         last_sweep = last_seal = time.monotonic()
         idle = self.idle_sleep
+        claimed_at = time.monotonic()
         while not stop.is_set():
-            claimed_at = time.monotonic()
+            since_last_claim, claimed_at = time.monotonic() - claimed_at, time.monotonic()
             try:
                 ran = self.run_once()
                 if time.monotonic() - last_seal >= SEAL_EVERY:
@@ -122,7 +129,13 @@ class Worker:
                 continue
             idle = self.idle_sleep
             if ran < self.batch:  # the queue is keeping up: let the next batch fill
-                stop.wait(max(0.0, claimed_at + self.fill_wait - time.monotonic()))
+                stop.wait(max(0.0, claimed_at + self.fill_time(ran, since_last_claim) - time.monotonic()))
+
+    def fill_time(self, claimed: int, since_last_claim: float) -> float:
+        """How long after a claim that found `claimed` jobs (fewer than a batch), `since_last_claim` seconds after
+        the one before, to claim again: time for FILL_TARGET jobs to arrive at the rate they did."""
+        wanted = min(FILL_TARGET, self.batch) * since_last_claim / max(1, claimed)
+        return min(self.max_fill_wait, max(self.fill_wait, wanted))
 
     def _run_batch(self, kind: str, jobs: list[Job]) -> None:
         started = time.perf_counter()
