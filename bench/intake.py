@@ -392,6 +392,7 @@ def run_round(
         )
         try:
             _wait_ready(port, token, engine)
+            _wait_settled(server.pid, 1 if processes is None else processes)
             bodies = list(flood_reports(corpus, load, int(options.rate * options.seconds)))
             workers = _workers(server.pid)
             apis = [server.pid, *(p for p in _descendants(server.pid) if p not in workers)]
@@ -451,6 +452,23 @@ def _wait_ready(port: int, token: str, engine: sa.Engine) -> None:
     deadline = time.monotonic() + 300
     while _received(engine) and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def _wait_settled(server: int, workers: int) -> None:
+    """Until the server has its `workers` job workers and none of its processes is still starting: each used less
+    than 0.15 s of CPU over the last second. One worker processing the probe (`_wait_ready`) left the others and
+    the other API processes importing and building their indexes during the load, and counted their start-up as
+    processing (with 4 of each, several CPU seconds inside a 20 s round)."""
+    deadline = time.monotonic() + 300
+    last: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        processes = [server, *_descendants(server)]
+        now = {pid: _process_cpu(pid) for pid in processes}
+        settled = last.keys() == now.keys() and all(now[pid] - last[pid] < 0.15 for pid in now)
+        if settled and len(_workers(server)) >= workers:
+            return
+        last = now
+        time.sleep(1.0)
 
 
 async def _offer_and_sample(
