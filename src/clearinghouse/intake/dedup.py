@@ -286,6 +286,9 @@ _NAME_SYNONYMS = {"stdlib": ("golang",), "toolchain": ("golang",)}
 _IDF_FLOOR = 0.25
 _TEXT_POWER = 2  # templated advisories from one project share most words; only near-identical text counts
 _WEIGHTS = {"text": 0.6, "versions": 0.6, "cwes": 0.1, "locations": 0.15}
+_TEXT_WEIGHT, _VERSIONS_WEIGHT, _CWES_WEIGHT, _LOCATIONS_WEIGHT = (
+    _WEIGHTS[part] for part in ("text", "versions", "cwes", "locations")
+)
 # Package agreement multiplies the content score: the same name, a shared name part, the name in the other's
 # text, or nothing in common.
 _PACKAGE_FACTOR = {"same name": 1.0, "shared name part": 0.95, "named in text": 0.85, "none": 0.5}
@@ -810,8 +813,12 @@ class _Measures:
     specificity: float
     agreement: str | None
     identifiers: bool | None
-    shared_identifiers: list[str]
+    shared_identifiers: frozenset[str]
     conflict: str | None = None  # why the two cannot be one vulnerability, whatever their text says
+
+
+# `_Measures`' fields in order, as `_content_measures` gives them.
+_MeasureTuple = tuple[float, float | None, float | None, float, str | None, bool | None, frozenset[str], str | None]
 
 
 def _overlap(a: frozenset[str], b: frozenset[str]) -> float | None:
@@ -1093,24 +1100,24 @@ class DedupIndex:
 
     def _identifier_agreement(
         self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None
-    ) -> tuple[bool | None, list[str]]:
+    ) -> tuple[bool | None, frozenset[str]]:
         """Whether the rare code identifiers both texts name agree (None when either names none), and the shared.
         Sharing any is agreement: a summary of several bugs (`externref`, `Linker`) and the full report on one of
         them (`externref`, `VMExternRefActivationsTable`) each name code the other does not."""
         if not a.identifiers or not b.identifiers:
-            return None, []
+            return None, frozenset()
         rare = self._rare
         if (rare_a := rare.get(a_id)) is None:  # type: ignore[arg-type]
             rare_a = self._rare_identifiers(a_id, a)
         if not rare_a:
-            return None, []
+            return None, frozenset()
         if (rare_b := rare.get(b_id)) is None:  # type: ignore[arg-type]
             rare_b = self._rare_identifiers(b_id, b)
         if not rare_b:
-            return None, []
+            return None, frozenset()
         # The few rare identifiers intersected with each set, rather than the two sets joined first.
         shared = (rare_a & b.identifiers) | (rare_a & b.tokens) | (rare_b & a.identifiers) | (rare_b & a.tokens)
-        return bool(shared), sorted(shared)
+        return bool(shared), shared
 
     def _specificity(self, a: Fingerprint, b: Fingerprint) -> float:
         """How telling a shared (package, version) is: 1 for a pair alone on it, less when many records share it
@@ -1132,17 +1139,23 @@ class DedupIndex:
 
     def _measure(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _Measures:
         if conflict := _identity_conflict(a, b):
-            return _Measures(0.0, None, None, 0.0, None, None, [], conflict)
+            return _Measures(0.0, None, None, 0.0, None, None, frozenset(), conflict)
         return self._content(a, b, a_id, b_id)
 
     def _content(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _Measures:
         """`_measure` of two items in no identity conflict."""
+        return _Measures(*self._content_measures(a, b, a_id, b_id))
+
+    def _content_measures(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _MeasureTuple:
+        """`_content`'s fields as a plain tuple: batch scoring reads only the score of 75,000 pairs, and building the
+        record of each was a tenth of its time."""
         agreement = self._package_agreement(a, b)
         text = self._text_similarity(a, a_id, b, b_id, agreement != "none") if a.tokens and b.tokens else None
-        if (text is None or text < _SAME_STORY) and _other_packages(a, b):
-            return _Measures(0.0, text, None, 0.0, None, None, [], f"{_OTHER_PACKAGE}, different text")
-        if (text is None or text < _SAME_STORY) and _two_advisories(a, b):
-            return _Measures(0.0, text, None, 0.0, None, None, [], "two advisories of one package, different text")
+        if text is None or text < _SAME_STORY:
+            if _other_packages(a, b):
+                return 0.0, text, None, 0.0, None, None, frozenset(), f"{_OTHER_PACKAGE}, different text"
+            if _two_advisories(a, b):
+                return 0.0, text, None, 0.0, None, None, frozenset(), "two advisories of one package, different text"
         versions = _overlap(a.versions, b.versions)
         if agreement == "none":
             versions = None  # versions of unrelated packages are not comparable: neither evidence nor conflict
@@ -1158,23 +1171,26 @@ class DedupIndex:
             ta, tb = self._text(a_id, a), self._text(b_id, b)
             if min(len(ta.tokens), len(tb.tokens)) >= _SUBSTANTIAL_TEXT:
                 release *= text / _TEXT_DISAGREEMENT  # one release, two stories: the release is not the bug
-        parts = (
-            (_WEIGHTS["text"], None if text is None else text**_TEXT_POWER),
-            (_WEIGHTS["versions"], release),
-            (_WEIGHTS["cwes"], None if cwes is None else float(cwes > 0)),
-            (_WEIGHTS["locations"], locations),
-        )
+        # The weighted mean of the parts given, summed in this order (text, versions, CWEs, locations).
         total = weighted = 0.0
-        for weight, value in parts:
-            if value is not None:
-                total += weight
-                weighted += weight * value
+        if text is not None:
+            total += _TEXT_WEIGHT
+            weighted += _TEXT_WEIGHT * text**_TEXT_POWER
+        if release is not None:
+            total += _VERSIONS_WEIGHT
+            weighted += _VERSIONS_WEIGHT * release
+        if cwes is not None:
+            total += _CWES_WEIGHT
+            weighted += _CWES_WEIGHT * float(cwes > 0)
+        if locations is not None:
+            total += _LOCATIONS_WEIGHT
+            weighted += _LOCATIONS_WEIGHT * locations
         content = weighted / total if total else 0.0
         factor = _NO_PACKAGE_FACTOR if agreement is None else _PACKAGE_FACTOR[agreement]
         if identifiers is False:
             factor *= _IDENTIFIER_CONFLICT_FACTOR
         score = round(min(1.0, max(0.0, content * factor)), 4)
-        return _Measures(score, text, versions, specificity, agreement, identifiers, shared_identifiers)
+        return score, text, versions, specificity, agreement, identifiers, shared_identifiers, None
 
     def score(self, a: Fingerprint, b: Fingerprint, a_id: str | None = None, b_id: str | None = None) -> Candidate:
         """How alike two fingerprints are, in [0, 1] and symmetric, with the evidence for it."""
@@ -1194,7 +1210,7 @@ class DedupIndex:
             "shared_locations": sorted(a.locations & b.locations)[:10],
             # True: both name the same rare code identifier; False: both name some and none agree (different bugs).
             "identifiers_agree": m.identifiers,
-            "shared_identifiers": m.shared_identifiers[:10],
+            "shared_identifiers": sorted(m.shared_identifiers)[:10],
             "conflict": m.conflict,
         }
         return Candidate(b_id or "", m.score, evidence)
@@ -1291,13 +1307,13 @@ class DedupIndex:
         1 s of scoring alone, for at best 0.2 s less wall time on an idle 2-core machine and more on a busy one.)
         """
         fingerprints = self._fingerprints
-        content = self._content
+        content = self._content_measures
         found: list[tuple[int, float]] = []
         for n, (item_id, other) in enumerate(pairs):
             a, b = fingerprints[item_id], fingerprints[other]
             # Most blocked pairs end in an identity conflict (on the development set 104,000 of 179,000), which
             # scores 0: they are ruled out before any measure is built.
-            score = 0.0 if _identity_conflict(a, b) else content(a, b, item_id, other).score
+            score = 0.0 if _identity_conflict(a, b) else content(a, b, item_id, other)[0]
             if score >= min_score:
                 found.append((n, score))
         return found
