@@ -120,6 +120,9 @@ _BUILD_TAG = re.compile(r"\+[a-z]+$")
 # A module path or host-qualified name in the text (Go summaries end "in github.com/org/repo"): the package is
 # compared as a package, and as words it would make every report on the module look alike.
 _MODULE_PATH = re.compile(r"\b[a-z0-9][\w-]*(?:\.[\w-]+)+/[\w.~/-]*", re.IGNORECASE)
+# What every module path holds: a dot, a name and a slash. The search for it starts at each dot (a literal prefix),
+# and spares the texts without any (half of those with a slash) the full expression's try at every word.
+_DOTTED_SLASH = re.compile(r"\.[\w-]+/")
 # Words as they are written (case kept for CamelCase), with a call's "()"; lowercased, they are the tokens.
 _WORD = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*(?:\(\))?")
 # Code identifiers a report names: `quoted`, call(), snake_case, CamelCase and dotted.paths. Two reports that each
@@ -130,9 +133,11 @@ _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _IDENTIFIER_PART = re.compile(r"[a-z_][a-z0-9_]{2,}")
 # Source files a text names (`libImaging/TiffDecode.c`, `pdf/pdf_font.c`): two reports naming different files and
 # no common one are about different code.
-_SOURCE_FILE = re.compile(
-    r"\b([A-Za-z0-9_-]+\.(?:c|cc|cpp|cxx|h|hpp|py|go|rs|js|ts|java|php|rb|pl|cs|swift|kt|scala|m))\b"
-)
+_SOURCE_EXTENSIONS = "c|cc|cpp|cxx|h|hpp|py|go|rs|js|ts|java|php|rb|pl|cs|swift|kt|scala|m"
+_SOURCE_FILE = re.compile(rf"\b([A-Za-z0-9_-]+\.(?:{_SOURCE_EXTENSIONS}))\b")
+# What every source file name holds, searched from each dot: 9 texts in 10 name none, and this spares them the full
+# expression's try at every word (a tenth of the time of fingerprinting a text).
+_SOURCE_EXTENSION = re.compile(rf"\.(?:{_SOURCE_EXTENSIONS})\b")
 # A fuzzer's crash report gives the crash state, the top frames of the crashing stack, one a line after "Crash
 # state:" (ClusterFuzz's template): the fuzzer itself files one report per state, so two states are two crashes.
 _CRASH_STATE = re.compile(r"Crash state:[ \t]*\r?\n((?:[ \t]*[^\s`][^\n]*(?:\n|$))+)")
@@ -523,7 +528,7 @@ def _text_features(title: str, description: str) -> tuple[list[str], str, frozen
 
 
 def _without_module_paths(text: str) -> str:
-    return _MODULE_PATH.sub(" ", text) if "/" in text else text  # a module path has a slash; most texts none
+    return _MODULE_PATH.sub(" ", text) if "/" in text and _DOTTED_SLASH.search(text) else text
 
 
 def _build(
@@ -542,7 +547,7 @@ def _build(
     title_tokens = frozenset(title_tokens_list)
     whole = f"{title or ''} {description or ''}"
     text_cwes = {f"CWE-{int(m)}" for m in _CWE.findall(whole)} if "cwe" in whole.lower() else set()
-    files = {f.lower() for f in _SOURCE_FILE.findall(whole)}
+    files = {f.lower() for f in _SOURCE_FILE.findall(whole)} if _SOURCE_EXTENSION.search(whole) else set()
     owned: set[tuple[str, str]] = set()
     fixed: set[str] = set()
     fixed_by: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
