@@ -821,6 +821,10 @@ class _Text:
     title_norm: float  # of the title's
     templated: bool  # some of the text is a learnt template
     names: frozenset[str]  # the item's package names and name parts, which are never shared words
+    # `tokens` and `title` without `names`: what two texts share is what both have here (the names of either are
+    # left out of the words they share), one intersection for each pair compared rather than three set operations.
+    free: frozenset[str]
+    title_free: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -844,18 +848,6 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float | None:
     if not a or not b:
         return None
     return len(a & b) / min(len(a), len(b))
-
-
-def _package_agreement(a: Fingerprint, b: Fingerprint) -> str | None:
-    if not a.names or not b.names:
-        return None
-    if a.names & b.names:
-        return "same name"
-    if a.name_parts & b.name_parts:
-        return "shared name part"
-    if (a.name_parts & b.tokens) or (b.name_parts & a.tokens):
-        return "named in text"
-    return "none"
 
 
 def _shared_names(a: Fingerprint, b: Fingerprint, agreement: str | None) -> list[str]:
@@ -1058,8 +1050,16 @@ class DedupIndex:
             return self._query_text[1]
         own, templated = self._own_words(fp)
         title = fp.title & own if templated else fp.title
+        names = fp.name_parts | fp.names
         text = _Text(
-            own, title, math.sqrt(self._dot(own)), math.sqrt(self._dot(title)), templated, fp.name_parts | fp.names
+            own,
+            title,
+            math.sqrt(self._dot(own)),
+            math.sqrt(self._dot(title)),
+            templated,
+            names,
+            own - names,
+            title - names,
         )
         if item_id is not None:
             self._texts[item_id] = text
@@ -1085,8 +1085,7 @@ class DedupIndex:
         # Identical boilerplate says nothing: only the words each text has of its own are compared.
         # The package's own name is compared as a package; as a shared word it makes every report on it look
         # alike ("usememos/memos Denial of Service" against "usememos/memos Improper Access Control").
-        names = ta.names | tb.names
-        shared = (ta.tokens & tb.tokens) - names
+        shared = ta.free & tb.free  # (ta.tokens & tb.tokens) - (ta.names | tb.names)
         if not shared:
             return 0.0
         dot = self._dot(shared)
@@ -1095,6 +1094,7 @@ class DedupIndex:
             # Two records of one ecosystem both written from templates: template words one has and the other lacks
             # altogether still tell them apart (".NET Core Remote Code Execution Vulnerability" against ".NET Core
             # and Visual Studio Denial of Service Vulnerability", each all boilerplate of its kind).
+            names = ta.names | tb.names
             norm_a = math.sqrt(norm_a**2 + self._dot((a.tokens - ta.tokens) - b.tokens - names))
             norm_b = math.sqrt(norm_b**2 + self._dot((b.tokens - tb.tokens) - a.tokens - names))
             title_norm_a = math.sqrt(title_norm_a**2 + self._dot((a.title - ta.title) - b.title - names))
@@ -1104,7 +1104,7 @@ class DedupIndex:
             similarity = max(similarity, _CONTAINMENT_FACTOR * dot / min(norm_a, norm_b) ** 2)
         # Two titles alike (Bitnami's and Go's copies of one GitHub summary) even when the rest differs: an NVD
         # description against a title alone, or followed by a database's standard note.
-        if ta.title and tb.title and (common := (ta.title & tb.title) - names):
+        if ta.title and tb.title and (common := ta.title_free & tb.title_free):
             similarity = max(similarity, _TITLE_FACTOR * self._dot(common) / (title_norm_a * title_norm_b))
         return min(1.0, similarity)
 
@@ -1147,13 +1147,18 @@ class DedupIndex:
         return min(1.0, 2.0 / max(fewest, 1))
 
     def _package_agreement(self, a: Fingerprint, b: Fingerprint) -> str | None:
-        """`_package_agreement`, but a name part shared by many packages of the collection is no agreement."""
-        agreement = _package_agreement(a, b)
-        if agreement == "shared name part" and all(
-            len(self._part_spread.get(p, ())) > _PART_SPREAD for p in a.name_parts & b.name_parts
-        ):
-            return "none"
-        return agreement
+        """The same name, a shared name part, the name in the other's text, or "none" (None when either names no
+        package); a name part shared by many packages of the collection is no agreement."""
+        if not a.names or not b.names:
+            return None
+        if not a.names.isdisjoint(b.names):
+            return "same name"
+        if parts := a.name_parts & b.name_parts:
+            spread = self._part_spread
+            return "none" if all(len(spread.get(p, ())) > _PART_SPREAD for p in parts) else "shared name part"
+        if not a.name_parts.isdisjoint(b.tokens) or not b.name_parts.isdisjoint(a.tokens):
+            return "named in text"
+        return "none"
 
     def _measure(self, a: Fingerprint, b: Fingerprint, a_id: str | None, b_id: str | None) -> _Measures:
         if conflict := _identity_conflict(a, b):
