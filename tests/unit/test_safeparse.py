@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from clearinghouse.errors import InputTooLarge, InvalidRecord, MalformedJson, NestedTooDeep, YamlAliasRefused
 from clearinghouse.frontier import criteria
-from clearinghouse.safeparse import MAX_JSON_DEPTH, json_depth, json_loads, yaml_load
+from clearinghouse.safeparse import MAX_JSON_DEPTH, _valid_json_depth, json_depth, json_loads, yaml_load
 
 # 394 bytes: nine anchors, each a list of nine aliases of the previous one (9^9 leaves once expanded).
 ALIAS_BOMB = (
@@ -73,6 +74,31 @@ def test_deep_json_is_refused_before_it_is_built_and_fast() -> None:
     with pytest.raises(NestedTooDeep):
         json_loads(b'{"a":' * 900 + b"1" + b"}" * 900)
     assert json_loads(b'{"a": [1, {"b": "c"}]}') == {"a": [1, {"b": "c"}]}
+
+
+@pytest.mark.parametrize("depth", [1, 2, MAX_JSON_DEPTH // 2, MAX_JSON_DEPTH // 2 + 1, 300])
+def test_valid_json_is_measured_as_deep_by_the_quick_scan_as_by_json_depth(depth: int) -> None:
+    # Strings full of what could fool a scan: quotes and backslashes (escaped in JSON), brackets, a backslash
+    # just before a closing quote.
+    tricky = ['"]]}', "\\", '[{"', '\\"', 'a\\\\"]', "]\\\\"]
+    value: object = "x"
+    for n in reversed(range(depth)):
+        value = {f"k{n}": [tricky[n % len(tricky)], value]}
+    document = json.dumps(value).encode()
+    assert json_depth(document) == 2 * depth  # an object and an array a level
+    assert _valid_json_depth(document, MAX_JSON_DEPTH) == min(2 * depth, MAX_JSON_DEPTH + 1)
+    if 2 * depth > MAX_JSON_DEPTH:
+        with pytest.raises(NestedTooDeep):
+            json_loads(document)
+    else:
+        assert json_loads(document)["k0"][0] == '"]]}'
+
+
+def test_a_text_only_shallow_to_the_quick_scan_is_refused_as_too_deep() -> None:
+    # Not JSON: to the quick scan the brackets are inside a string; the full scan counts them, as before.
+    with pytest.raises(NestedTooDeep):
+        json_loads(b'"\\"' + b"[" * 100)
+    assert _valid_json_depth(b'"\\"' + b"[" * 100, MAX_JSON_DEPTH) == 0
 
 
 def test_control_characters_are_refused_with_their_path_escaped_backslashes_are_text() -> None:
