@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.worker import Worker
-from clearinghouse.store import audit as audit_module
-from clearinghouse.store.audit import LATE_SEAL_INTERVAL, SEAL_LOCK, AuditLog, sealed_after
+from clearinghouse.store.audit import SEAL_LOCK, AuditLog, sealed_after
 from clearinghouse.store.audit_chain import next_entry, seqs_of, sign_checkpoint
 from clearinghouse.store.audit_keys import use_home
 from clearinghouse.store.db import create_engine, migrate
@@ -55,11 +54,8 @@ def postgres_audit(engine: sa.Engine) -> AuditLog:
     return AuditLog(engine)
 
 
-def test_postgresql_writers_commit_without_waiting_for_each_other(
-    postgres_audit: AuditLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_postgresql_writers_commit_without_waiting_for_each_other(postgres_audit: AuditLog) -> None:
     audit = postgres_audit
-    monkeypatch.setattr(audit_module, "monotonic", lambda: 1000.0)  # A commits within LATE_SEAL_INTERVAL of B
     audit.record("operator", "org.created", "organisation", "O-1", {})
     a_appended, b_done, a_may_commit = threading.Event(), threading.Event(), threading.Event()
     failures: list[BaseException] = []
@@ -96,9 +92,7 @@ def test_postgresql_writers_commit_without_waiting_for_each_other(
 
     entries = {e.subject_id: e.seq for e in audit.entries()}
     assert entries["R-A"] < entries["R-B"]  # A took its number first, committed last
-    # B sealed its batch with its commit; A, committing within LATE_SEAL_INTERVAL of that, left its leaf for the
-    # next seal: the worker's periodic one here.
-    assert audit.seal() == 1
+    assert audit.seal() == 0  # each writer sealed its own batch after its commit
     assert sealed_counts(audit) == Counter(entries.values())  # every leaf sealed, exactly once
     report = audit.verify()
     assert (report.ok, report.pending, report.leaves) == (True, 0, 3)
@@ -208,28 +202,3 @@ def test_a_running_worker_seals_what_writers_left_pending(postgres_audit: AuditL
         worker.join(WAIT)
     report = audit.verify()
     assert (report.ok, report.pending, report.leaves) == (True, 0, 1)
-
-
-def test_a_stream_of_late_writes_is_sealed_once_an_interval_and_a_lone_write_at_once(
-    postgres_audit: AuditLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    audit = postgres_audit
-    now = [1000.0]
-    monkeypatch.setattr(audit_module, "monotonic", lambda: now[0])
-
-    def late_write(subject: str) -> None:
-        with audit.writing(late=True) as conn:
-            audit.append(conn, "worker", "report.state", "report", subject, {})
-
-    late_write("R-1")  # the first in a while: sealed with its commit
-    assert (audit.verify().pending, len(audit.links())) == (0, 1)
-    for n in range(2, 5):  # a stream within the interval: each commit would have cost a seal
-        now[0] += LATE_SEAL_INTERVAL / 4
-        late_write(f"R-{n}")
-    assert (audit.verify().pending, len(audit.links())) == (3, 1)
-    now[0] += LATE_SEAL_INTERVAL
-    late_write("R-5")  # the interval has passed: this seal takes the stream's leaves too
-    report = audit.verify()
-    assert (report.ok, report.pending, report.leaves, len(audit.links())) == (True, 0, 5, 2)
-    audit.record("analyst", "report.state", "report", "R-6", {})  # not a late writer: sealed at once, always
-    assert (audit.verify().pending, len(audit.links())) == (0, 3)

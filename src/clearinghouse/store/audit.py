@@ -14,11 +14,7 @@ checkpoint (`audit_keys`).
   writer's or the job worker's periodic `seal` (every second) takes its leaves. No cross-process lock remains
   on the accept path. The window: a leaf committed but not yet sealed (normally milliseconds, at most about a
   second while a worker runs) is checked by its HMAC alone, so a database owner could delete it unseen until
-  then; once sealed, its deletion breaks its link. High-volume writers (`writing(late=True)`: accepting and
-  processing reports) try to seal at most once every LATE_SEAL_INTERVAL each: a seal is a second round of
-  statements and a signed checkpoint, and sealing after every commit cost as much CPU, in the client and in
-  PostgreSQL, as the commit itself. Under a stream a leaf then waits up to that long for the writer's next seal
-  (or another writer's); the last leaves of a stream wait for the next writer or the worker's seal.
+  then; once sealed, its deletion breaks its link.
 
 `writing()` without `late` still serialises its transaction against the others that do so (on PostgreSQL an
 advisory lock taken at BEGIN, `lock` takes it later): callers that read before they write rely on that for their
@@ -32,7 +28,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,9 +61,6 @@ _ADVISORY_KEY = 0x636C6561  # "clea": PostgreSQL advisory lock of writers that r
 # are per database; several stores (schemas) in one database seal independently.
 SEAL_KEY = 0x7365616C
 SEAL_LOCK = (SEAL_KEY, sa.func.hashtext(sa.func.current_schema()))
-# PostgreSQL, 300 commits of one report each (`ReportService.accept_many` in a loop, two rounds): 1.34-1.42 ms of
-# client CPU and 0.57-0.90 ms of the server's a commit when each sealed, 0.61-0.82 and 0.30-0.47 when none did.
-LATE_SEAL_INTERVAL = 0.05
 SEAL_LIMIT = 10_000  # leaves per link at most (a backlog becomes several links), bounding one statement's size
 # Built once: constructing a statement per append cost more than running it (intake profile).
 _LAST_SEQ = sa.select(audit_log.c.seq).order_by(audit_log.c.seq.desc()).limit(1)
@@ -110,7 +102,6 @@ class AuditLog:
     def __init__(self, engine: sa.Engine, keys: AuditKeys | None = None) -> None:
         self.engine = engine
         self._keys = keys
-        self._late_seal_tried = float("-inf")  # when a `late` transaction of this log last tried to seal
 
     @property
     def keys(self) -> AuditKeys:
@@ -126,8 +117,7 @@ class AuditLog:
         reports): on PostgreSQL no lock is taken at all (call `lock` to serialise against writers that read before
         they write). Without it, and always on SQLite, the transaction is serialised against other writers.
         The leaves appended are sealed before commit, in the same transaction: on SQLite always, on PostgreSQL when
-        no other process is sealing (`pg_try_advisory_xact_lock`; else that seal, the next or a worker's takes them)
-        and, for a `late` transaction, when this log has not tried within LATE_SEAL_INTERVAL.
+        no other process is sealing (`pg_try_advisory_xact_lock`; else that seal, the next or a worker's takes them).
         """
         postgres = self.engine.dialect.name == "postgresql"
         transaction = self.engine.begin() if late and postgres else serialised_writes(self.engine, _ADVISORY_KEY)
@@ -139,7 +129,7 @@ class AuditLog:
                 yield conn
                 leaves: list[AuditEntry] = conn.info[_LEAVES_KEY]
                 if leaves and postgres:
-                    sealed = self._try_seal(conn) if not late or self._late_seal_due() else None
+                    sealed = self._try_seal(conn)
                 elif leaves:  # the only writer now: seal this transaction's leaves with it
                     sealed = self._seal_in(conn, [(leaf.seq, leaf.hash) for leaf in leaves])
             finally:
@@ -147,13 +137,6 @@ class AuditLog:
                 conn.info.pop(_LEAVES_KEY, None)
         if sealed is not None:  # committed: publish the new head link as the latest signed checkpoint
             self._publish(sealed)
-
-    def _late_seal_due(self) -> bool:
-        now = monotonic()
-        if now - self._late_seal_tried < LATE_SEAL_INTERVAL:
-            return False
-        self._late_seal_tried = now
-        return True
 
     @staticmethod
     def lock(conn: sa.Connection) -> None:
