@@ -131,5 +131,7 @@ def test_a_steady_stream_is_committed_in_batches_and_a_lone_report_at_once(
         writer.close()
     assert waited < 0.25
     assert len(accepted) == 8
-    # The first of the stream finds the writer idle and is committed alone; the rest arrive while it is busy.
-    assert batches[:2] == [1, 1] and len(batches) <= 4 and sum(batches) == 9
+    # The lone report is committed alone, at once. The first of the stream finds the writer idle: it is committed
+    # with whatever else is queued by the time the writer thread runs (on a loaded machine the second may already
+    # be), and the rest arrive while that commit is busy, so they wait for each other.
+    assert batches[0] == 1 and len(batches) <= 4 and sum(batches) == 9
