@@ -42,7 +42,7 @@ import tarfile
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -455,17 +455,21 @@ def _wait_ready(port: int, token: str, engine: sa.Engine) -> None:
 
 
 def _wait_settled(server: int, workers: int) -> None:
-    """Until the server has its `workers` job workers and none of its processes is still starting: each used less
-    than 0.15 s of CPU over the last second. One worker processing the probe (`_wait_ready`) left the others and
-    the other API processes importing and building their indexes during the load, and counted their start-up as
-    processing (with 4 of each, several CPU seconds inside a 20 s round)."""
-    deadline = time.monotonic() + 300
+    """Until the server has its `workers` job workers and none of its processes is still starting. One worker
+    processing the probe (`_wait_ready`) left the others and the other API processes importing and building their
+    indexes during the load, and counted their start-up as processing (with 4 of each, several CPU seconds inside a
+    20 s round)."""
+    wait_idle(lambda: [server, *_descendants(server)] if len(_workers(server)) >= workers else [])
+
+
+def wait_idle(processes: Callable[[], list[int]], patience: float = 300.0) -> None:
+    """Until the same processes (none yet: an empty list) each used under 0.15 s of CPU over the last second: started,
+    indexes built, idle."""
+    deadline = time.monotonic() + patience
     last: dict[int, float] = {}
     while time.monotonic() < deadline:
-        processes = [server, *_descendants(server)]
-        now = {pid: _process_cpu(pid) for pid in processes}
-        settled = last.keys() == now.keys() and all(now[pid] - last[pid] < 0.15 for pid in now)
-        if settled and len(_workers(server)) >= workers:
+        now = {pid: _process_cpu(pid) for pid in processes()}
+        if now and last.keys() == now.keys() and all(now[pid] - last[pid] < 0.15 for pid in now):
             return
         last = now
         time.sleep(1.0)

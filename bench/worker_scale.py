@@ -28,7 +28,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from _common import dataset, fresh_store_url
-from intake import _database_cpu, _process_cpu, build_corpus
+from intake import _database_cpu, _process_cpu, build_corpus, wait_idle
 
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.service import ReportService, Submitted
@@ -71,14 +71,7 @@ def run(options: argparse.Namespace, corpus_stored: list, reports: list, workers
             for _ in range(workers)
         ]
         try:
-            # Built and idle: no worker's CPU grows by more than idle polling over a second.
-            last = [_process_cpu(p.pid) for p in procs]
-            while True:
-                time.sleep(1.0)
-                now = [_process_cpu(p.pid) for p in procs]
-                if all(b - a < 0.15 for a, b in zip(last, now, strict=True)):
-                    break
-                last = now
+            wait_idle(lambda: [p.pid for p in procs])  # built and idle
             findings = []
             provenance = reports[0]["provenance"]
             for body in reports:

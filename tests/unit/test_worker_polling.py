@@ -4,6 +4,7 @@ batch lets the next one fill (each batch has a fixed cost), however small its sh
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -95,8 +96,8 @@ def test_a_worker_seeing_a_small_share_of_the_stream_waits_for_batches_of_its_fi
     queue = StreamQueue(tmp_path, 100.0)
     claims_in(queue, fill_wait=0.05, max_fill_wait=1.0, run=2.0)
     settled = [size for size in queue.sizes[2:] if size]  # the first claims estimate the rate from nothing
-    assert settled and sum(settled) / len(settled) >= FILL_TARGET * 0.75
-    assert max(queue.sizes) < 64  # a wait bounded by the rate, not a full batch's worth
+    # The median: one wake-up delayed on a loaded machine makes one batch larger, not the typical one.
+    assert settled and FILL_TARGET * 0.75 <= statistics.median(settled) <= FILL_TARGET * 1.5
 
 
 def test_the_wait_for_a_batch_to_fill_is_bounded(tmp_path: Path) -> None:

@@ -107,7 +107,8 @@ class Worker:
         idle = self.idle_sleep
         claimed_at = time.monotonic()
         while not stop.is_set():
-            since_last_claim, claimed_at = time.monotonic() - claimed_at, time.monotonic()
+            now = time.monotonic()
+            since_last_claim, claimed_at = now - claimed_at, now
             try:
                 ran = self.run_once()
                 if time.monotonic() - last_seal >= SEAL_EVERY:
