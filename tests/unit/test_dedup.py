@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clearinghouse.formats import osv
@@ -480,3 +480,17 @@ def test_a_flood_of_copies_costs_a_query_at_most_max_scored_candidates_and_keeps
     best = index.candidates(query, 5)
     assert len(measured) == dedup.MAX_SCORED
     assert best[0].other_id == "copy-077" and best[0].evidence["identical_text"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aZ9_.()`'/:;,- \t\né漢İK")), max_size=60))
+@example("x" * 70 + ".Aa()" + "b_c" * 30 + "(d.e) " + "Foo" * 30)  # pieces and words longer than the caches take
+def test_words_are_the_word_expression_s_matches_whatever_the_characters(text: str) -> None:
+    # The tokenizer cuts the text into pieces and classifies each piece once; the words must be exactly the
+    # expression's matches over the whole text (non-ASCII letters, dots and "()" at piece edges included).
+    identifiers: set[str] = set()
+    expected = [word for word in map(dedup._word, dedup._WORD.findall(text))]
+    tokens = dedup._words(text, identifiers)
+    assert tokens == [token for token, _ in expected if token]
+    quoted = {q.lower().strip(".") for q in dedup._QUOTED.findall(text)} if "`" in text else set()
+    assert identifiers == {identifier for _, identifier in expected if identifier} | quoted
