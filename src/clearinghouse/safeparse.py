@@ -85,7 +85,12 @@ def _valid_json_depth(data: bytes, stop_above: int) -> int:
     brackets = b"".join(data.translate(None, _QUOTES_AND_BRACKETS_ONLY).split(b'"')[::2]).translate(_SQUARE)
     depth = 0
     while brackets and depth <= stop_above:
-        brackets = brackets.replace(b"[]", b"")
+        fewer = brackets.replace(b"[]", b"")
+        if len(fewer) == len(brackets):
+            # No empty pair left: the brackets do not nest properly, so the text is not valid JSON (2 MB of "["
+            # stops here after one round, not after `stop_above` of them).
+            return stop_above + 1
+        brackets = fewer
         depth += 1
     return depth
 
