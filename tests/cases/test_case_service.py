@@ -25,13 +25,14 @@ from clearinghouse.errors import (
 from clearinghouse.identity.model import OrgKind, Principal, Role
 from clearinghouse.intake.findings import normalise
 from clearinghouse.intake.lifecycle import ReportState
-from clearinghouse.intake.service import ReportService
+from clearinghouse.intake.service import PipelineRun, ReportService
 from clearinghouse.intake.submission import validate_submission
 from clearinghouse.policy import Operator
 from clearinghouse.policy.cases import CaseRole
 from clearinghouse.store.identity import IdentityStore
 from clearinghouse.store.records import RecordStore
-from clearinghouse.store.tables import case_events, case_messages, cases, records
+from clearinghouse.store.tables import case_events, case_messages, cases, records, reports
+from tests.store.test_report_locks import race_with_a_batch
 
 OPERATOR = Operator("test")
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -243,3 +244,18 @@ def test_a_later_report_joins_the_case_and_its_advisory(setting: Setting) -> Non
     assert [r.id for r in RecordStore(s.engine).affected("npm", "acme-js", "1.0")] == [view.advisory_id]
     with pytest.raises(CaseConflict, match="already in case"):
         s.service.add_reports(s.people["analyst"], case_id, [later])
+
+
+def test_a_case_opened_while_a_batch_reprocesses_its_report_waits_for_it_and_both_complete(setting: Setting) -> None:
+    """On PostgreSQL the case's move of the report and a worker's batch on it used to deadlock (`intake.locking`)."""
+    s = setting
+    if s.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: two transactions never hold locks the other waits for")
+    run = PipelineRun(s.report_id, {"check": {"ok": True, "ms": 1.0}}, {"credibility": 0.75}, None)
+    opened: list[str] = []
+    race_with_a_batch(
+        s.engine, [run], lambda: opened.append(s.service.open_case(s.people["analyst"], [s.report_id]).id)
+    )
+    with s.engine.connect() as conn:
+        row = conn.execute(sa.select(reports).where(reports.c.id == s.report_id)).one()
+    assert (row.state, row.credibility, opened) == (ReportState.COORDINATING, 0.75, ["CASE-2026-0001"])

@@ -74,6 +74,7 @@ from clearinghouse.ingest.pipeline import MATCH_RECORDS
 from clearinghouse.intake.findings import PURL_ECOSYSTEMS
 from clearinghouse.intake.lifecycle import REPORT_TRANSITIONS, ReportState
 from clearinghouse.intake.lifecycle import transition as report_transition
+from clearinghouse.intake.locking import updating_reports
 from clearinghouse.policy import Actor, Operator, actor_name
 from clearinghouse.policy import cases as policy
 from clearinghouse.policy.cases import CaseRole, Participation
@@ -200,10 +201,12 @@ class CaseService:
         if tlp is Tlp.CLEAR:
             raise CaseConflict("an unpublished case cannot be TLP:CLEAR (publication makes it so)")
         now = self.clock()
-        with self.audit.writing() as conn:
-            ids = list(dict.fromkeys(report_ids))
-            if cluster_id is not None:
-                ids += [i for i in repo.cluster_report_ids(conn, cluster_id) if i not in ids]
+        named = list(dict.fromkeys(report_ids))
+
+        def with_cluster(conn: sa.Connection) -> list[str]:
+            return named + [i for i in repo.cluster_report_ids(conn, cluster_id or "") if i not in named]
+
+        with updating_reports(self.audit, named if cluster_id is None else with_cluster) as (conn, ids):
             rows = self._openable_reports(conn, ids, cluster_id)
             case_id = f"CASE-{now.year}-{repo.next_case_number(conn, now.year):04d}"
             names = repo.organisation_names(conn, {r.organisation_id for r in rows})
@@ -246,11 +249,11 @@ class CaseService:
         again from every report of the case (its packages, credits and CVE id kept)."""
         policy.require_coordinator(actor)
         now = self.clock()
-        with self.audit.writing() as conn:
+        with updating_reports(self.audit, list(dict.fromkeys(report_ids))) as (conn, ids):
             row = self._case(conn, actor, case_id).row
             if row.state in (CaseState.PUBLISHED.value, CaseState.CLOSED_NO_ACTION.value):
                 raise CaseConflict(f"{case_id} is {row.state}; no report can join it")
-            added = self._openable_reports(conn, list(dict.fromkeys(report_ids)), None)
+            added = self._openable_reports(conn, ids, None)
             repo.link_reports(conn, case_id, [r.id for r in added])
             self._move_reports(conn, actor, added, (ReportState.COORDINATING,), f"coordinated in {case_id}", now)
             every = repo.report_rows(conn, repo.linked_reports(conn, case_id))
@@ -678,7 +681,7 @@ class CaseService:
         advisory.check_cve(cve_id)
         now = self.clock()
         admin = isinstance(coordinator, Operator) or coordinator.role is Role.ADMIN
-        with self.audit.writing() as conn:
+        with updating_reports(self.audit, lambda conn: repo.linked_reports(conn, case_id)) as (conn, linked_ids):
             row = self._case(conn, actor, case_id).row
             if CaseState(row.state) not in PUBLISHABLE:
                 raise CaseConflict(f"{case_id} is {row.state}; a case is published once its vendors are notified")
@@ -686,7 +689,7 @@ class CaseService:
             stored = repo.record_document(conn, row.advisory_id)
             document = advisory.published(stored.doc, _publication_facts(conn, row), now, cve_id)
             self._replace_advisory(conn, document, Tlp.CLEAR, RecordStatus.PUBLISHED)  # queues partners' matching
-            linked = repo.report_rows(conn, repo.linked_reports(conn, case_id))
+            linked = repo.report_rows(conn, linked_ids)
             moves = (ReportState.FIXED, ReportState.PUBLISHED)
             self._move_reports(conn, actor, linked, moves, f"{case_id} published as {row.advisory_id}", now)
             repo.update_case(

@@ -26,6 +26,14 @@ from clearinghouse.store.tables import (
     reports,
 )
 
+# Ordered, then locked: PostgreSQL locks the rows as the sorted rows come up, so in id order.
+_LOCK_ROWS = (
+    sa.select(reports.c.id)
+    .where(reports.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(reports.c.id)
+    .with_for_update(key_share=True)
+)
+
 
 def _like_escaped(word: str) -> str:
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -80,6 +88,23 @@ class ReportRepository:
             )
         ).first()
         return None if earlier is None else (earlier.request_hash, list(earlier.response["report_ids"]))
+
+    @staticmethod
+    def lock_rows(conn: sa.Connection, report_ids: Collection[str]) -> list[str]:
+        """Lock these reports' rows until commit, in id order, in one statement; the ids that exist.
+
+        The first step of every transaction that updates existing reports (the order is `intake.locking`'s).
+        FOR NO KEY UPDATE is the lock an UPDATE of these columns takes anyway: inserts of rows referring to a
+        report (case links, reproductions, fingerprints) are not held up by it. SQLite locks nothing here (one
+        writer at a time)."""
+        if not report_ids:
+            return []
+        return list(conn.execute(_LOCK_ROWS, {"ids": sorted(set(report_ids))}).scalars())
+
+    @staticmethod
+    def cluster_members(conn: sa.Connection, cluster_id: str) -> list[str]:
+        """The reports whose stored cluster is this one (a report leading its own cluster may store none)."""
+        return list(conn.execute(sa.select(reports.c.id).where(reports.c.cluster_id == cluster_id)).scalars())
 
     @staticmethod
     def update(conn: sa.Connection, report_id: str, values: dict[str, Any]) -> None:
@@ -176,13 +201,14 @@ class ReportRepository:
         return str(row.cluster_id or report_id)
 
     @staticmethod
-    def split_out(conn: sa.Connection, report_id: str, old_cluster: str) -> None:
-        """Give the report a cluster of its own; if it led its cluster, the next-oldest member leads the rest."""
+    def split_out(conn: sa.Connection, report_id: str, old_cluster: str, locked: Collection[str]) -> None:
+        """Give the report a cluster of its own; if it led its cluster, the next-oldest member leads the rest (of
+        the `locked` members: one that joined since was put there after this split)."""
         if old_cluster == report_id:
             rest = (
                 conn.execute(
                     sa.select(reports.c.id)
-                    .where(reports.c.cluster_id == report_id, reports.c.id != report_id)
+                    .where(reports.c.cluster_id == report_id, reports.c.id != report_id, reports.c.id.in_(list(locked)))
                     .order_by(reports.c.received_at)
                 )
                 .scalars()
@@ -193,13 +219,16 @@ class ReportRepository:
         conn.execute(sa.update(reports).where(reports.c.id == report_id).values(cluster_id=report_id))
 
     @staticmethod
-    def move_cluster(conn: sa.Connection, source: str, into_cluster: str) -> int:
-        """Move every report of one cluster into another; how many moved. `NotFound` if the target is empty."""
+    def move_cluster(conn: sa.Connection, source: str, into_cluster: str, locked: Collection[str]) -> int:
+        """Move every report of one cluster (of the `locked` ones: one that joined since was put there after this
+        move) into another; how many moved. `NotFound` if the target is empty."""
         exists = conn.execute(sa.select(reports.c.id).where(reports.c.cluster_id == into_cluster).limit(1)).first()
         if exists is None:
             raise NotFound(f"no duplicate cluster {into_cluster!r}")
         moved: int = conn.execute(
-            sa.update(reports).where(reports.c.cluster_id == source).values(cluster_id=into_cluster)
+            sa.update(reports)
+            .where(reports.c.cluster_id == source, reports.c.id.in_(list(locked)))
+            .values(cluster_id=into_cluster)
         ).rowcount
         return moved
 

@@ -22,6 +22,7 @@ from clearinghouse.errors import ClearinghouseError, IdempotencyConflict, Invali
 from clearinghouse.identity.model import Principal
 from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.lifecycle import ReportState, transition
+from clearinghouse.intake.locking import updating_reports
 from clearinghouse.intake.metrics import ProcessingStats, StepTotals
 from clearinghouse.intake.repository import ReportRepository
 from clearinghouse.intake.views import ClusterPage, QueueFilter, ReportPage, ReportView
@@ -300,13 +301,12 @@ class ReportService:
         """
         # The runs' own columns are written before the chain's lock is taken (on PostgreSQL, other workers and the
         # API write theirs meanwhile); the state moves, their audit entries and the shared step counters after it.
-        # A writer holding the lock from BEGIN that updates one of these reports meanwhile (an analyst's move of a
-        # report still being processed) can deadlock with this; PostgreSQL then aborts one of the two, and a
-        # failed batch is retried.
+        # The reports' rows are locked first, in id order, as every writer of reports does (`intake.locking`).
         with self.audit.writing(late=True) as conn:
             allowed = None if finish is None else set(finish(conn))
             kept = [run for run in runs if allowed is None or run.report_id in allowed]
             now = self.clock()
+            self.repository.lock_rows(conn, [run.report_id for run in kept])
             self.repository.update_many(
                 conn, [(run.report_id, {"pipeline": run.steps, "updated_at": now, **run.columns}) for run in kept]
             )
@@ -330,7 +330,7 @@ class ReportService:
 
     def change_state(self, actor: Actor, report_id: str, target: ReportState, reason: str) -> ReportState:
         rules.require_triage(actor)
-        with self.audit.writing() as conn:
+        with updating_reports(self.audit, [report_id]) as (conn, _):
             now = self.clock()
             current = self.repository.state(conn, report_id)
             values = self._move(conn, report_id, current, target, actor_name(actor), reason, now)
@@ -398,9 +398,10 @@ class ReportService:
     def split_cluster(self, actor: Actor, report_id: str, reason: str) -> str:
         """Take the report out of its cluster: it starts a cluster of its own (and of any report that pointed at it)."""
         rules.require_triage(actor)
-        with self.audit.writing() as conn:
+        members = self.repository.cluster_members  # those it may lead: given the next-oldest one as leader
+        with updating_reports(self.audit, lambda conn: [report_id, *members(conn, report_id)]) as (conn, locked):
             old = self.repository.cluster_of_locked(conn, report_id)
-            self.repository.split_out(conn, report_id, old)
+            self.repository.split_out(conn, report_id, old, locked)
             self.audit.append(
                 conn,
                 actor_name(actor),
@@ -414,9 +415,14 @@ class ReportService:
     def merge_clusters(self, actor: Actor, report_id: str, into_cluster: str, reason: str) -> str:
         """Move every report of this report's cluster into another cluster."""
         rules.require_triage(actor)
-        with self.audit.writing() as conn:
+
+        def members(conn: sa.Connection) -> list[str]:  # and the report itself, so that its cluster stays put
+            cluster = self.repository.cluster_of_locked(conn, report_id)
+            return [report_id, *self.repository.cluster_members(conn, cluster)]
+
+        with updating_reports(self.audit, members) as (conn, locked):
             source = self.repository.cluster_of_locked(conn, report_id)
-            moved = self.repository.move_cluster(conn, source, into_cluster)
+            moved = self.repository.move_cluster(conn, source, into_cluster, locked)
             self.audit.append(
                 conn,
                 actor_name(actor),

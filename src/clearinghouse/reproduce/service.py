@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from clearinghouse.cases import repository as case_repository
 from clearinghouse.errors import ClearinghouseError, EnvironmentBuildFailed, InvalidReproduction, NotFound
+from clearinghouse.intake.locking import updating_reports
 from clearinghouse.intake.service import PROCESS_REPORT
 from clearinghouse.policy import Actor, actor_name
 from clearinghouse.policy.reproductions import reproduction_scope, require_reproducer
@@ -182,7 +183,8 @@ class ReproductionService:
                 return None  # another worker has it, or it is done (a re-run is a new reproduction)
             RUN_LIFECYCLE.transition(RunState.QUEUED, RunState.RUNNING, PIPELINE_ACTOR, "started", self.clock())
         outcome = self.execute(parse_request(row.request), fix_only=row.purpose == "fix_verification")
-        with self.audit.writing() as conn:
+        summarised = [row.report_id] if row.purpose == "report" else []  # the report takes the latest verdict
+        with updating_reports(self.audit, summarised) as (conn, _):
             finished = self.clock()
             self.repository.finish(
                 conn,

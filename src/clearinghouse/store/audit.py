@@ -146,6 +146,13 @@ class AuditLog:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_KEY)))
             conn.info[_LOCK_KEY] = True
 
+    @staticmethod
+    def forget_lock(conn: sa.Connection) -> None:
+        """In a `writing(late=True)` transaction, after a ROLLBACK TO SAVEPOINT that undid the `lock` taken since
+        the savepoint: PostgreSQL let go of the lock with it, so the next `lock` takes it again."""
+        if conn.info.get(_LOCK_KEY) is True and conn.dialect.name == "postgresql":
+            conn.info[_LOCK_KEY] = False
+
     def append(
         self,
         conn: sa.Connection,
