@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from clearinghouse.data import sample_path
+from clearinghouse.feeds.signing import gnupg_home
 from clearinghouse.store.audit_keys import use_home
 from clearinghouse.store.db import create_engine, migrate
 from clearinghouse.store.records import RecordStore
@@ -153,15 +154,25 @@ def tamper_with_audit_log(engine: sa.Engine, statement: sa.Executable, table: st
             conn.execute(sa.text(sql))
 
 
+def stop_gpg_agent(home: Path) -> None:
+    """Stop the agent GnuPG started for the GnuPG home `home` (if one did), reached by the path the signer gives
+    GnuPG, and remove the short link to a long home the signer made for it."""
+    gpgconf = shutil.which("gpgconf")
+    if gpgconf is None or not (home / "pubring.kbx").exists():
+        return
+    given = gnupg_home(home)
+    subprocess.run([gpgconf, "--homedir", str(given), "--kill", "all"], check=False, timeout=30)
+    if given != home.absolute():
+        given.unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def stop_gpg_agents(request: pytest.FixtureRequest) -> Iterator[None]:
     """GnuPG starts an agent per home it uses (the CSAF provider's key, made by any request to the provider, and
     the feed tests' keyrings): stop them with the test rather than leave a daemon per test behind."""
     yield
     tmp_path = request.node.funcargs.get("tmp_path")  # only tests that have a temporary directory made one
-    gpgconf = shutil.which("gpgconf")
-    if tmp_path is None or gpgconf is None:
+    if tmp_path is None:
         return
     for home in (tmp_path, tmp_path / "keyring", tmp_path / "csaf-openpgp", tmp_path / "home" / "csaf-openpgp"):
-        if (home / "pubring.kbx").exists():
-            subprocess.run([gpgconf, "--homedir", str(home), "--kill", "all"], check=False, timeout=30)
+        stop_gpg_agent(home)
