@@ -446,6 +446,23 @@ class CsrfRefused(Forbidden):
     code = "csrf-refused"
 
 
+class StoreUnavailable(ClearinghouseError):
+    """The connection to the database was lost while answering (the server restarted, or dropped it): the request is
+    to be sent again (503, `Retry-After`). The pool has let go of its connections, so the next request opens new
+    ones. Whether a write in flight was committed cannot be known here: a submission sent with its
+    `Idempotency-Key` is stored once however often it is sent."""
+
+    code = "store-unavailable"
+    status = 503
+
+    def __init__(self) -> None:
+        self.retry_after = 1
+        super().__init__(
+            "the connection to the database was lost while answering; send the request again in 1 s (a report "
+            "submission sent with an Idempotency-Key is stored once however often it is sent)"
+        )
+
+
 # Intake back-pressure (issue 16) ---------------------------------------------------------------------------------
 
 

@@ -3,9 +3,15 @@ dropped it; one used moments ago is not (a round trip per checkout was a measura
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from clearinghouse.api.app import create_app
+from clearinghouse.config import Settings
 from clearinghouse.store import db
 
 pytestmark = pytest.mark.postgres
@@ -50,3 +56,28 @@ def test_only_a_connection_idle_past_the_limit_is_pinged(
         assert len(pinged) == 1
     finally:
         engine.dispose()
+
+
+def test_a_request_whose_connection_the_server_dropped_is_answered_503_and_the_next_one_works(
+    postgres_url: str, postgres_engine: sa.Engine, tmp_path: Path
+) -> None:
+    # A connection used moments ago is not pinged: when the server has dropped it meanwhile (a restart, an
+    # administrator), the request on it fails. The client is told to send again (503, Retry-After, problem+json),
+    # not that the server broke (500); the pool lets go of the dead connections, so the next request works.
+    name = f"lost-{uuid.uuid4().hex[:12]}"
+    url = f"{postgres_url}&application_name={name}"
+    with TestClient(create_app(Settings(home=tmp_path, database_url=url))) as client:
+        assert client.get("/api/v1/records/CVE-1999-0001").status_code == 404  # a connection in the pool now
+        with postgres_engine.connect() as conn:
+            dropped = conn.execute(
+                sa.select(sa.func.pg_terminate_backend(sa.column("pid")))
+                .select_from(sa.table("pg_stat_activity"))
+                .where(sa.column("application_name") == name)
+            ).all()
+        assert dropped and all(ok for (ok,) in dropped)
+        lost = client.get("/api/v1/records/CVE-1999-0001")
+        assert lost.status_code == 503
+        assert lost.headers["content-type"] == "application/problem+json"
+        assert lost.headers["retry-after"] == "1"
+        assert lost.json()["code"] == "store-unavailable"
+        assert client.get("/api/v1/records/CVE-1999-0001").status_code == 404

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearinghouse.errors import ClearinghouseError, InvalidRecord
+from clearinghouse.errors import ClearinghouseError, InvalidRecord, StoreUnavailable
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("clearinghouse.api")
@@ -27,6 +29,7 @@ _TITLES = {
     422: "Unprocessable content",
     429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 
@@ -72,7 +75,23 @@ async def _http(_request: Request, error: Exception) -> JSONResponse:
     return problem(error.status_code, code, str(error.detail), dict(error.headers or {}) or None)
 
 
+async def _database(request: Request, error: Exception) -> Response:
+    assert isinstance(error, sa.exc.DBAPIError)
+    if error.connection_invalidated:
+        # Connections idle for less than `store.db.PING_AFTER` are used without a ping: one the server dropped
+        # meanwhile fails its first statement here. The client can send again at once; a 500 would say it cannot.
+        log.warning("%s %s -> 503 store-unavailable: %s", request.method, request.url.path, error.orig)
+        # Answered as the app answers its own errors (the web interface's pages with an HTML page).
+        handler = request.app.exception_handlers.get(ClearinghouseError, _domain)
+        answer = handler(request, StoreUnavailable())
+        response: Response = await answer if inspect.isawaitable(answer) else answer
+        return response
+    log.error("%s %s -> 500", request.method, request.url.path, exc_info=error)
+    return problem(500, "internal-error", "the request failed inside the clearinghouse; it has been logged")
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ClearinghouseError, _domain)
+    app.add_exception_handler(sa.exc.DBAPIError, _database)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
