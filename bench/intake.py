@@ -552,7 +552,7 @@ def scale_table(options: argparse.Namespace, corpus: Corpus, counts: list[int]) 
         print(
             f"  {n:>2} | {acked / r.wall:14,.0f} | {r.processed / r.wall:11,.0f} | {p99:6.1f} | "
             f"{r.api_cpu * 1000 / max(1, acked):17.2f} | {r.worker_cpu * 1000 / max(1, r.processed):20.2f} "
-            f"| {r.database_cpu * 1000 / max(1, acked):24.2f}"
+            + (f"| {'-':>24}" if math.isnan(r.database_cpu) else f"| {r.database_cpu * 1000 / max(1, acked):24.2f}")
         )
 
 

@@ -91,14 +91,13 @@ def _console_examples(block: str) -> list[tuple[str, str | None]]:
     examples: list[tuple[str, str | None]] = []
     pieces = re.split(r"^\$ ", block, flags=re.MULTILINE)
     for piece in pieces[1:]:
-        command_lines, output = [], []
+        command_lines: list[str] = []
         lines = piece.splitlines()
         while lines and (not command_lines or command_lines[-1].endswith("\\")):
             command_lines.append(lines.pop(0))
-        output = lines
         command = " ".join(line.rstrip("\\").strip() for line in command_lines)
         if _runnable(command):
-            examples.append((command, "\n".join(output)))
+            examples.append((command, "\n".join(lines)))  # what is left under the command: its output
     return examples
 
 

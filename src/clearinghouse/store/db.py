@@ -30,7 +30,8 @@ HEAD_REVISION = "0017"
 # A PostgreSQL connection back from the pool is pinged first only if it sat there this long: pinging at every
 # checkout (`pool_pre_ping`) was a round trip and about 0.2 ms of CPU each, 10 a report batch and one or two a request.
 # A connection used moments ago that the server dropped since fails its statement instead; SQLAlchemy then discards
-# the whole pool, the worker retries its batch, and the API answers that one request with an error.
+# the whole pool, the worker retries its batch, and the API answers that one request 503 `store-unavailable`
+# (`api/problems.py`), to be sent again.
 PING_AFTER = 5.0
 _CHECKED_IN = "clearinghouse_checked_in"
 
