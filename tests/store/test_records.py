@@ -389,6 +389,58 @@ def test_affected_answers_as_evaluating_every_stored_entry_does(store: RecordSto
     assert answered >= 50, "the sample is chosen to give many matches"
 
 
+def test_a_store_that_read_every_record_answers_affected_from_what_it_kept(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report worker reads every record to build its duplicate index (`iter_records(keep=True)`): its triage then
+    answers from the records and prepared entries kept, exactly as brute force, reading no document again; a record
+    replaced afterwards is answered from its replacement."""
+    ImportPipeline(store).run([SAMPLE])
+    warmed = RecordStore(store.engine)
+    stored = list(warmed.iter_records(keep=True))
+    loaded: list[str] = []
+    load_matchers, load_records = records_module._load_matchers, records_module._load_records
+
+    def counting_matchers(conn: sa.Connection, keys: list[_EntryKey]) -> dict[_EntryKey, AffectedMatcher]:
+        loaded.extend(key.record_id for key in keys)
+        return load_matchers(conn, keys)
+
+    def counting_records(conn: sa.Connection, states: list[tuple[object, ...]]) -> dict[tuple[object, ...], object]:
+        loaded.extend(str(state[0]) for state in states)
+        return load_records(conn, states)  # type: ignore[return-value]
+
+    monkeypatch.setattr(records_module, "_load_matchers", counting_matchers)
+    monkeypatch.setattr(records_module, "_load_records", counting_records)
+    queries = {
+        (entry.package.ecosystem, entry.package.name, event.value)
+        for record in stored
+        for entry in record.osv.affected or ()
+        if entry.package is not None
+        for rng in entry.ranges or ()
+        if rng.type.value != "GIT"
+        for event in rng.events
+        if event.value != "0"
+    }
+    answered = 0
+    for query in sorted(queries):
+        expected = _brute_force(stored, *query)
+        assert _answer(warmed, *query) == expected, query
+        answered += bool(expected)
+    assert answered >= 50, "the sample is chosen to give many matches"
+    assert loaded == []
+    first = next(record for record in stored if record.osv.affected and record.osv.affected[0].package)
+    package = first.osv.affected[0].package
+    assert package is not None
+    replacement = minimal(
+        first.id,
+        "2099-01-01T00:00:00Z",
+        affected=[{"package": {"ecosystem": package.ecosystem, "name": package.name}, "versions": ["0.0.0-replaced"]}],
+    )
+    store.upsert([make_record(replacement)])
+    assert first.id in _answer(warmed, package.ecosystem, package.name, "0.0.0-replaced")
+    assert first.id in loaded
+
+
 def test_affected_reads_one_state_of_the_store_while_an_import_replaces_records(
     store: RecordStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -895,6 +895,18 @@ def _squared_idf(df: int, total: int) -> float:
     return (math.log(total / (df + 1)) + _IDF_FLOOR) ** 2
 
 
+class _WeightsByCount(dict[int, float]):
+    """`_squared_idf` of each count of items a token is in, for one collection size, each worked out once."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = total
+
+    def __missing__(self, count: int) -> float:
+        weight = self[count] = _squared_idf(count, self.total)
+        return weight
+
+
 _RUN_MARK = b"\x01" * _SHINGLE
 _UNMARKED = bytes([1]) + bytes(255)  # a mark of 0 (a word no template run covers) becomes 1, and 1 becomes 0
 
@@ -977,6 +989,7 @@ class DedupIndex:
         self._squared: dict[str, float] = {}
         self._unseen = (-1, 0.0)  # (collection size, squared weight of a token no indexed item has)
         self._weights_total = 0  # the collection size (plus one) `_squared` was computed for
+        self._weights_by_count = _WeightsByCount(0)  # for that size
         self._rare: dict[str, frozenset[str]] = {}  # rare identifiers by id, for the current collection
         self._texts: dict[str, _Text] = {}  # weighted text views by id, for the current collection
         self._query_text: tuple[Fingerprint, _Text] | None = None  # the last query's, for the current collection
@@ -1026,9 +1039,9 @@ class DedupIndex:
         if self._squared and size >= _REWEIGH_FROM and size + 1 <= self._weights_total * _REWEIGH_GROWTH:
             # One more item barely moves a large collection's weights: only its own words are weighed again (the
             # service adds every processed report, and weighing the whole vocabulary each time cost more than
-            # the rest of the step); everything is recomputed once the collection has grown by 1 %.
-            for token in fp.tokens:
-                self._squared[token] = _squared_idf(self._df[token], self._weights_total)
+            # the rest of the step); everything is recomputed once the collection has grown by 5 %.
+            weights = map(self._weights_by_count.__getitem__, map(self._df.__getitem__, fp.tokens))
+            self._squared.update(zip(fp.tokens, weights, strict=True))
             return
         # Weights depend on the collection size; recompute lazily.
         self._squared = {}
@@ -1044,7 +1057,11 @@ class DedupIndex:
         """Squared IDF weight of every indexed token, computed once per collection size."""
         if not self._squared:
             total = self._weights_total = len(self._fingerprints) + 1
-            self._squared = {t: _squared_idf(df, total) for t, df in self._df.items()}
+            # A weight depends only on the token's count: worked out once per count (a few hundred distinct among
+            # the vocabulary), then looked up in C: 1.0 ms against 2.7-3.5 ms for 15,600 tokens. Each report worker
+            # weighs its whole vocabulary again every 5 % of growth.
+            weights = self._weights_by_count = _WeightsByCount(total)
+            self._squared = dict(zip(self._df.keys(), map(weights.__getitem__, self._df.values()), strict=True))
         return self._squared
 
     def _dot(self, tokens: Iterable[str]) -> float:

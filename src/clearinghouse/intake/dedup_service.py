@@ -134,7 +134,7 @@ class DuplicateFinder:
             # Read before the reports: anything triaged while they are read is found again by `sync`.
             self._position = self.reports.audit_position()
             index = dedup.DedupIndex()
-            for record in self.records.iter_records():
+            for record in self.records.iter_records(keep=True):  # the pipeline's triage reads them next
                 index.add(f"record:{record.id}", dedup.fingerprint_osv(record.osv))
             self._index = index
             for report_id, finding in self.reports.processed_findings():

@@ -335,18 +335,38 @@ class RecordStore:
             found = self._records(conn, record_ids)
         return [found[i] for i in record_ids if i in found]
 
-    def iter_records(self, batch_size: int = 500) -> Iterator[VulnerabilityRecord]:
-        """Every record, in id order, read in pages so memory stays flat on large stores."""
+    def iter_records(self, batch_size: int = 500, keep: bool = False) -> Iterator[VulnerabilityRecord]:
+        """Every record, in id order, read in pages so memory stays flat on large stores.
+
+        `keep`: also keep the records, and their affected entries prepared for matching, in this store's caches
+        while they have room, as `affected_versions_many` would keep them. The report worker reads every record to
+        build its duplicate index and then asks about the same records report after report: each of N workers
+        preparing them again on its first reports made the workers' CPU per report grow with N.
+        """
         last = ""
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    sa.select(*_RECORD_COLUMNS).where(records.c.id > last).order_by(records.c.id).limit(batch_size)
+                    _ALL_RECORDS.where(records.c.id > last).order_by(records.c.id).limit(batch_size)
                 ).all()
             if not rows:
                 return
-            yield from (_from_row(row) for row in rows)
+            read = [(row, _from_row(row)) for row in rows]
+            if keep:
+                self._keep(read)
+            yield from (record for _, record in read)
             last = rows[-1].id
+
+    def _keep(self, read: Sequence[tuple[sa.Row[Any], VulnerabilityRecord]]) -> None:
+        self._records_kept.offer({tuple(getattr(row, name) for name in _STATE): record for row, record in read})
+        self._matchers.offer(
+            {
+                _EntryKey(record.osv.id, position, row.modified_key): matcher(affected)
+                for row, record in read
+                for position, affected in enumerate(record.osv.affected or ())
+                if affected.package is not None  # as `affected_packages` holds them
+            }
+        )
 
     def affected(self, ecosystem: str, name: str, version: str) -> list[VulnerabilityRecord]:
         """Records with an affected entry for this package whose ranges or versions include `version`.
@@ -754,9 +774,8 @@ _RECORD_COLUMNS = tuple(
 
 
 # The read queries, built once: building a statement and its cache key cost more than running it on SQLite.
-_RECORDS_BY_ID: sa.Select[Any] = sa.select(
-    *_RECORD_COLUMNS, sa.cast(records.c.modified, sa.Text).label("modified_key")
-).where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
+_ALL_RECORDS: sa.Select[Any] = sa.select(*_RECORD_COLUMNS, sa.cast(records.c.modified, sa.Text).label("modified_key"))
+_RECORDS_BY_ID = _ALL_RECORDS.where(records.c.id.in_(sa.bindparam("ids", expanding=True)))
 # What can change in a stored record: a new `modified` for everything its document says and the import that wrote it
 # (an upsert replaces only an older `modified`); the rest is set on its own (KEV marking, grouping, publication).
 _STATE_COLUMNS = (
@@ -952,6 +971,14 @@ class _Kept(Generic[_Key, _Value]):
         self.size = size
         self._kept: OrderedDict[_Key, _Value] = OrderedDict()
         self._lock = threading.Lock()
+
+    def offer(self, values: dict[_Key, _Value]) -> None:
+        """Keep these while there is room, dropping nothing kept already."""
+        with self._lock:
+            for key, value in values.items():
+                if len(self._kept) >= self.size:
+                    return
+                self._kept.setdefault(key, value)
 
     def get(self, keys: Sequence[_Key], load: Callable[[list[_Key]], dict[_Key, _Value]]) -> dict[_Key, _Value]:
         """The value of each of `keys`; those not kept come from `load` (one call for all of them)."""
