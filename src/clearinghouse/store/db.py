@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.compiler import OPERATORS
 
 from clearinghouse.config import Settings
 from clearinghouse.errors import ConfigurationError, StoreNotFound
@@ -65,6 +67,7 @@ def create_engine(url: str) -> sa.Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         engine = sa.create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+        engine.dialect.statement_compiler = _array_in_compiler(engine.dialect.statement_compiler)
         sa.event.listen(engine.pool, "checkin", _note_checkin)
         sa.event.listen(engine.pool, "checkout", _ping_if_idle)
         return engine
@@ -72,6 +75,32 @@ def create_engine(url: str) -> sa.Engine:
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite:///PATH or postgresql+psycopg://..."
     )
+
+
+def _array_in_compiler(compiler: type[Any]) -> type[Any]:
+    """The PostgreSQL dialect's statement compiler, writing `column IN (values)` as `column = ANY(:values)`.
+
+    SQLAlchemy writes a list given to `in_` as one parameter per value, expanded at every execution: that took
+    more of the client's CPU than running the query (200 ids: 0.93 ms against 0.32 ms as an array, 30 ids: 0.18
+    against 0.11 ms), and a statement whose text changes with the list's length is parsed again every time by the
+    driver and the server, never prepared. As an array the statement is the same text whatever the list. The
+    answers are the same, an empty list included (= ANY of an empty array is false, as IN of nothing). Lists of
+    tuples (`tuple_(...).in_`) and NOT IN are left as SQLAlchemy writes them.
+    """
+
+    class ArrayInCompiler(compiler):  # type: ignore[misc]
+        def visit_in_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
+            values = binary.right
+            if not (isinstance(values, sa.BindParameter) and values.expanding) or isinstance(binary.left, sa.Tuple):
+                return str(self._generate_generic_binary(binary, OPERATORS[operator], **kw))
+            # A clone keeps the original in its cloned set, so a cached compilation of this statement still takes
+            # the values of each new statement's own parameter.
+            array = values._clone()
+            array.expanding = False
+            array.type = ARRAY(values.type)
+            return f"{self.process(binary.left, **kw)} = ANY({self.process(array, **kw)})"
+
+    return ArrayInCompiler
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
