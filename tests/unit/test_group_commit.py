@@ -1,5 +1,5 @@
-"""Group commit under a steady stream (issue 16): a batch lingers to fill, but a submission after a quiet spell
-is committed at once."""
+"""Group commit under a steady stream (issue 16): a batch lingers to gather a target size at the rate submissions
+arrive, at most a bounded time, and a submission after a quiet spell is committed at once."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, cast
 
-from clearinghouse.intake.group_commit import AcceptanceWriter
+from clearinghouse.intake.group_commit import AcceptanceWriter, linger
 from clearinghouse.intake.service import Accepted, ReportService, Submitted
-
-# Generous, so that a test thread scheduled late on a loaded machine still counts as part of the stream.
-STREAM = 1.0
 
 
 class CountingStore:
@@ -30,41 +27,54 @@ def put(writer: AcceptanceWriter) -> Future[Accepted]:
     """Queue one submission as `accept` does, without an event loop."""
     future: Future[Accepted] = Future()
     writer._ensure_running()
-    writer._queue.put((cast(Submitted, object()), future))
+    writer._queue.put((cast(Submitted, object()), future, time.monotonic()))
     return future
 
 
-def test_under_a_steady_stream_a_batch_waits_for_the_next_submission() -> None:
+def test_the_linger_gathers_a_target_batch_at_the_measured_rate_within_the_cap() -> None:
+    assert linger(since_last=0.002, mean_gap=0.002, target=8, max_linger=0.025) == 0.016  # 500/s: 8 gaps
+    assert linger(since_last=0.008, mean_gap=0.008, target=8, max_linger=0.025) == 0.025  # 125/s: the cap
+    assert linger(since_last=0.03, mean_gap=0.001, target=8, max_linger=0.025) == 0.0  # after a quiet spell
+
+
+def test_a_slow_steady_stream_is_committed_in_batches_of_the_target_size() -> None:
+    """One submission every 80 ms, far slower than a fixed few-millisecond wait could gather (it committed each
+    alone): after the first (alone, at once) each commit holds the target 4. The cap is generous so that a test
+    thread scheduled late on a loaded machine still counts as part of the stream; the deadline leaves one
+    arrival's slack besides."""
     store = CountingStore()
-    writer = AcceptanceWriter(cast(ReportService, store), linger=0.5, busy=STREAM)
+    writer = AcceptanceWriter(cast(ReportService, store), target_batch=4, max_linger=5.0)
     try:
-        put(writer).result(timeout=5)  # the first after a quiet spell: committed alone, at once
-        first = put(writer)  # straight after that commit: a stream, so its batch waits for more ...
-        time.sleep(0.1)
-        second = put(writer)  # ... and takes this one
-        first.result(timeout=5), second.result(timeout=5)
+        pending = []
+        for _ in range(13):
+            pending.append(put(writer))
+            time.sleep(0.08)
+        for future in pending:
+            future.result(timeout=10)
     finally:
         writer.close()
-    assert store.batches == [1, 2]
+    assert store.batches == [1, 4, 4, 4]
 
 
-def test_after_a_quiet_spell_a_submission_does_not_wait() -> None:
+def test_a_lone_submission_does_not_wait() -> None:
     store = CountingStore()
-    writer = AcceptanceWriter(cast(ReportService, store), linger=5.0, busy=0.05)
+    writer = AcceptanceWriter(cast(ReportService, store), max_linger=0.3)
     try:
-        put(writer).result(timeout=5)
-        time.sleep(0.2)
+        started = time.monotonic()
+        put(writer).result(timeout=5)  # the first ever
+        first_waited = time.monotonic() - started
+        time.sleep(0.4)  # longer than the cap: a quiet spell
         started = time.monotonic()
         put(writer).result(timeout=5)
         waited = time.monotonic() - started
     finally:
         writer.close()
-    assert store.batches == [1, 1] and waited < 1.0
+    assert store.batches == [1, 1] and first_waited < 0.25 and waited < 0.25
 
 
 def test_a_full_batch_does_not_wait_out_the_linger() -> None:
     store = CountingStore()
-    writer = AcceptanceWriter(cast(ReportService, store), max_batch=4, linger=5.0, busy=STREAM)
+    writer = AcceptanceWriter(cast(ReportService, store), max_batch=4, max_linger=5.0)
     try:
         put(writer).result(timeout=5)
         started = time.monotonic()

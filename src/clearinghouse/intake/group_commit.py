@@ -2,11 +2,15 @@
 transaction, so that a burst of AI-generated reports costs one commit, not one commit each.
 
 Submitters wait for their own outcome: a 202 is answered only after the transaction holding the report has
-committed, exactly as with one transaction per report. A submission that arrives while the writer is idle is
-committed at once. Under a steady stream the writer lingers a few milliseconds for the next submissions before
-committing: each commit costs about a millisecond of CPU whatever its size (sealing the audit leaves into a link,
-signing and publishing the checkpoint, the commit itself), and without the wait a stream of 500 reports/s was
-committed 1.1 reports at a time, so the commits cost the API process as much CPU as the reports did.
+committed, exactly as with one transaction per report. A submission that arrives after a quiet spell is committed
+at once. Under a steady stream the writer lingers for the next submissions before committing: on PostgreSQL a
+commit costs the API process 2-3 ms of CPU whatever its size (its dozen statements, sealing the audit leaves into
+a link, signing and publishing the checkpoint, waking the submitters) against about 0.2 ms a report in it.
+How long it lingers follows the arrival rate it measures (`linger`): time for a batch of TARGET_BATCH at that
+rate, at most MAX_LINGER. The fixed 4 ms wait it replaces fitted one rate only: N API processes sharing a stream
+each see a N-th of it, and one process offered 125 reports/s (one of 4 at 500/s) committed them 1.1-1.6 at a time
+(0.62-0.93 commits a report over several runs; 0.15 at 500/s), so each report cost the API 2.6-3.7 ms of CPU
+against 1.1 at 500/s, and its PostgreSQL backends 1.1-1.4 ms against 0.4.
 """
 
 from __future__ import annotations
@@ -23,23 +27,40 @@ from clearinghouse.intake.service import Accepted, ReportService, Submitted
 log = logging.getLogger("clearinghouse.intake")
 
 MAX_BATCH = 64  # bounds one transaction's size (and the latency it adds to the first submitter in it)
-# The writer is busy when its last commit ended less than BUSY ago; then a batch waits up to LINGER for more. At
-# 500/s offered (bench/intake.py, no worker) 4 ms cut the API's CPU per report from 1.48 to 0.93 ms (4,615 commits
-# for 5,000 reports before, 1,371 after); 2 ms saved less, 8 ms little more for twice the added latency.
-LINGER = 0.004
-BUSY = 0.02
+TARGET_BATCH = 8  # what a batch lingers to gather: past it, a commit's fixed cost is small beside the reports'
+# The most the first submitter of a batch waits for others, from its arrival. One `serve --workers 0` process on
+# PostgreSQL offered 125 reports/s for 10 s (2 cores shared with other work; old and new code alternating, twice):
+# commits per report 0.62-0.71 -> 0.25, API CPU per report 3.2-3.7 -> 1.8-2.0 ms, its PostgreSQL backends' 1.2-1.4
+# -> 0.55 ms, p99 acceptance 36-39 -> 37-45 ms; at 250/s 2.1-2.3 -> 1.1-1.8 ms, p99 28-48 -> 40-42 ms. At 500/s a
+# batch of 8 gathers in 16 ms whatever the cap: 1.1 ms a report before and after, p99 32-53 -> 32-50 ms. A 40 ms
+# cap gathered 6 a commit at 125/s (0.17 commits a report) for a p99 of 50-59 ms.
+MAX_LINGER = 0.025
 
-_Pending = tuple[Submitted, "Future[Accepted]"]
+_Pending = tuple[Submitted, "Future[Accepted]", float]  # with its arrival (time.monotonic())
+
+
+def linger(since_last: float, mean_gap: float, target: int, max_linger: float) -> float:
+    """How long after the first submission of a batch arrived to wait for more: `target` times `mean_gap` (the
+    time between arrivals lately), which leaves one arrival's slack for the stream's jitter; at most `max_linger`.
+    Nothing when the one before arrived more than `max_linger` earlier (`since_last`): after a quiet spell there
+    is no stream to gather, and a lone submission is committed at once."""
+    if since_last > max_linger:
+        return 0.0
+    return min(max_linger, target * mean_gap)
 
 
 class AcceptanceWriter:
     def __init__(
-        self, store: ReportService, max_batch: int = MAX_BATCH, linger: float = LINGER, busy: float = BUSY
+        self,
+        store: ReportService,
+        max_batch: int = MAX_BATCH,
+        target_batch: int = TARGET_BATCH,
+        max_linger: float = MAX_LINGER,
     ) -> None:
         self.store = store
         self.max_batch = max_batch
-        self.linger = linger
-        self.busy = busy
+        self.target_batch = min(target_batch, max_batch)
+        self.max_linger = max_linger
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -48,7 +69,7 @@ class AcceptanceWriter:
         """Accept one submission; returns once it is committed (or raises what refused it)."""
         future: Future[Accepted] = Future()
         self._ensure_running()
-        self._queue.put((submission, future))
+        self._queue.put((submission, future, time.monotonic()))
         return await asyncio.wrap_future(future)
 
     def close(self) -> None:
@@ -69,16 +90,20 @@ class AcceptanceWriter:
 
     def _run(self) -> None:
         stopping = False
-        last_commit = float("-inf")
+        # The arrival rate, measured as `worker.fill_time` measures its jobs': the submissions of the last batch
+        # arrived between its first's arrival and this batch's first's.
+        last_first, last_size, last_arrival = float("-inf"), 1, float("-inf")
         while not stopping:
             first = self._queue.get()
             if first is None:
                 return
+            arrived = first[2]
+            mean_gap = (arrived - last_first) / last_size
+            deadline = arrived + linger(arrived - last_arrival, mean_gap, self.target_batch, self.max_linger)
             batch = [first]
-            now = time.monotonic()
-            deadline = now + self.linger if now - last_commit < self.busy else now
             while len(batch) < self.max_batch:
-                wait = deadline - time.monotonic()
+                # Short of the target, wait for more until the deadline; past it, take only what is queued.
+                wait = deadline - time.monotonic() if len(batch) < self.target_batch else 0.0
                 try:
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
@@ -87,23 +112,23 @@ class AcceptanceWriter:
                     stopping = True
                     break
                 batch.append(item)
+            last_first, last_size, last_arrival = arrived, len(batch), batch[-1][2]
             self._commit(batch)
-            last_commit = time.monotonic()
 
     def _commit(self, batch: list[_Pending]) -> None:
         # A submitter that hung up before its turn is dropped (it was never acknowledged); once running, a future
         # can no longer be cancelled, so every committed report gets its answer.
-        batch = [(submission, future) for submission, future in batch if future.set_running_or_notify_cancel()]
-        if not batch:
+        running = [(submission, future) for submission, future, _ in batch if future.set_running_or_notify_cancel()]
+        if not running:
             return
         try:
-            outcomes = self.store.accept_many([submission for submission, _ in batch])
+            outcomes = self.store.accept_many([submission for submission, _ in running])
         except Exception as exc:  # the store is down: every submitter in the batch gets the error, none a 202
-            log.exception("accepting %d submissions failed", len(batch))
-            for _, future in batch:
+            log.exception("accepting %d submissions failed", len(running))
+            for _, future in running:
                 future.set_exception(exc)
             return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for (_, future), outcome in zip(running, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 future.set_exception(outcome)
             else:
