@@ -28,13 +28,16 @@ log = logging.getLogger("clearinghouse.intake")
 
 MAX_BATCH = 64  # bounds one transaction's size (and the latency it adds to the first submitter in it)
 TARGET_BATCH = 8  # what a batch lingers to gather: past it, a commit's fixed cost is small beside the reports'
-# The most the first submitter of a batch waits for others, from its arrival. One `serve --workers 0` process on
-# PostgreSQL offered 125 reports/s for 10 s (2 cores shared with other work; old and new code alternating, twice):
-# commits per report 0.62-0.71 -> 0.25, API CPU per report 3.2-3.7 -> 1.8-2.0 ms, its PostgreSQL backends' 1.2-1.4
-# -> 0.55 ms, p99 acceptance 36-39 -> 37-45 ms; at 250/s 2.1-2.3 -> 1.1-1.8 ms, p99 28-48 -> 40-42 ms. At 500/s a
-# batch of 8 gathers in 16 ms whatever the cap: 1.1 ms a report before and after, p99 32-53 -> 32-50 ms. A 40 ms
-# cap gathered 6 a commit at 125/s (0.17 commits a report) for a p99 of 50-59 ms.
-MAX_LINGER = 0.025
+# The most the first submitter of a batch waits for others, from its arrival. One `serve --workers 0` process offered
+# a steady stream for 10 s (2 cores; old code and each cap in one session, alternating):
+# - PostgreSQL, 125 reports/s (one of 4 processes sharing 500/s): the fixed 4 ms wait committed 0.62-0.71 times a
+#   report, for 3.2-4.1 ms of API CPU and 1.2-1.4 ms of its PostgreSQL backends' a report; a 10 ms cap 0.51 times,
+#   3.1 and 1.0 ms, p99 22 ms (25 before); a 25 ms cap 0.25 times, 1.8-2.2 and 0.55 ms, p99 37-45 ms.
+# - SQLite, 500 reports/s (one process): the 4 ms wait 0.23-0.25 commits a report, 1.38-1.50 ms of API CPU, p99
+#   26-31 ms; 10 ms: 0.16-0.17, 0.89-0.97 ms, p99 18-19 ms; 25 ms: 0.13, 1.17-1.25 ms, p99 25-28 ms, and with the
+#   report worker sharing the cores p99 49 ms under a near-duplicate flood (bench/intake.py), at the issue's 50 ms.
+# 10 ms: the least CPU and latency on the embedded default, and part of the multi-process gain.
+MAX_LINGER = 0.010
 
 _Pending = tuple[Submitted, "Future[Accepted]", float]  # with its arrival (time.monotonic())
 
