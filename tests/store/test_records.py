@@ -481,6 +481,20 @@ def test_the_matcher_cache_is_bounded_and_loads_what_it_misses_in_one_call() -> 
     cache.get(keys("d"), load)  # over the bound: "b", the least recently used, goes
     cache.get(keys("a", "b", "c", "d"), load)
     assert loads == [["a", "b", "c"], ["d"], ["b"]]
+    # Offered (a worker warming up): kept while there is room, evicting nothing and preparing at most one past it.
+    offered = _Kept[_EntryKey, AffectedMatcher](size=2)
+    prepared: list[str] = []
+
+    def prepare(record_id: str) -> tuple[_EntryKey, AffectedMatcher]:
+        prepared.append(record_id)
+        return keys(record_id)[0], matcher(entry)
+
+    offered.offer(prepare(i) for i in ("a", "b", "c", "d"))
+    offered.offer(prepare(i) for i in ("e",))
+    assert prepared == ["a", "b", "c", "e"]
+    before = len(loads)
+    assert set(offered.get(keys("a", "b"), load)) == set(keys("a", "b"))
+    assert len(loads) == before  # both were kept: nothing loaded
 
 
 def test_affected_follows_replaced_records_and_rejects_unparseable_versions(store: RecordStore) -> None:

@@ -358,14 +358,13 @@ class RecordStore:
             last = rows[-1].id
 
     def _keep(self, read: Sequence[tuple[sa.Row[Any], VulnerabilityRecord]]) -> None:
-        self._records_kept.offer({tuple(getattr(row, name) for name in _STATE): record for row, record in read})
+        self._records_kept.offer((tuple(getattr(row, name) for name in _STATE), record) for row, record in read)
+        # Prepared one by one as offered: none once the cache is full (a store larger than it).
         self._matchers.offer(
-            {
-                _EntryKey(record.osv.id, position, row.modified_key): matcher(affected)
-                for row, record in read
-                for position, affected in enumerate(record.osv.affected or ())
-                if affected.package is not None  # as `affected_packages` holds them
-            }
+            (_EntryKey(record.osv.id, position, row.modified_key), matcher(affected))
+            for row, record in read
+            for position, affected in enumerate(record.osv.affected or ())
+            if affected.package is not None  # as `affected_packages` holds them
         )
 
     def affected(self, ecosystem: str, name: str, version: str) -> list[VulnerabilityRecord]:
@@ -972,10 +971,10 @@ class _Kept(Generic[_Key, _Value]):
         self._kept: OrderedDict[_Key, _Value] = OrderedDict()
         self._lock = threading.Lock()
 
-    def offer(self, values: dict[_Key, _Value]) -> None:
-        """Keep these while there is room, dropping nothing kept already."""
-        with self._lock:
-            for key, value in values.items():
+    def offer(self, values: Iterable[tuple[_Key, _Value]]) -> None:
+        """Keep these while there is room, dropping nothing kept already; stops taking them once full."""
+        for key, value in values:
+            with self._lock:
                 if len(self._kept) >= self.size:
                     return
                 self._kept.setdefault(key, value)
