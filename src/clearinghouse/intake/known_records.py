@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from clearinghouse.intake.findings import Finding
 from clearinghouse.policy import rules
@@ -32,7 +32,7 @@ MAX_VERSIONS = 10  # versions of one package a report may name that are looked u
 # published as their source record went 0.933 -> 0.920 -> 0.913.
 SAME_VULNERABILITY = 0.6
 _COPIES = 0.05
-_EXPLAINED_KEPT = 16384
+_KEPT = 16384  # entries in each of the matcher's caches (the first kept is the first dropped)
 
 
 @dataclass(frozen=True)
@@ -211,21 +211,11 @@ class KnownRecordMatcher:
 
     def _explain(self, record: OsvRecord, ecosystem: str, name: str, version: str) -> tuple[RangeMatch, ...]:
         key = (record.id, str(record.modified), ecosystem, name, version)
-        kept = self._explained.get(key)
-        if kept is None:
-            kept = self._explained[key] = tuple(explain(record, ecosystem, name, version))
-            if len(self._explained) > _EXPLAINED_KEPT:
-                self._explained.popitem(last=False)
-        return kept
+        return _kept(self._explained, key, lambda: tuple(explain(record, ecosystem, name, version)))
 
     def _known(self, record: VulnerabilityRecord) -> KnownRecord:
         osv = record.osv
-        key = (osv.id, str(osv.modified))
-        fixed = self._fixed.get(key)
-        if fixed is None:
-            fixed = self._fixed[key] = tuple(fixed_versions(osv))
-            if len(self._fixed) > _EXPLAINED_KEPT:
-                self._fixed.popitem(last=False)
+        fixed = _kept(self._fixed, (osv.id, str(osv.modified)), lambda: tuple(fixed_versions(osv)))
         return KnownRecord(
             record_id=osv.id,
             aliases=list(osv.aliases or ()),
@@ -291,6 +281,20 @@ class KnownRecordMatcher:
             for ecosystem, name, version in covered.get(known.record_id, ()):
                 known.matches.extend(self._explain(osv[known.record_id], ecosystem, name, version))
         return kept
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _kept(cache: OrderedDict[_Key, _Value], key: _Key, make: Callable[[], _Value]) -> _Value:
+    """`cache[key]`, made and kept if missing; past _KEPT entries the oldest is dropped."""
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = make()
+        if len(cache) > _KEPT:
+            cache.popitem(last=False)
+    return found
 
 
 # The triage a report carries is read by its submitter as well as by analysts, so only what the access policy lets
