@@ -3,6 +3,7 @@ wait for each other, whose entries are each sealed exactly once, whatever order 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from clearinghouse.identity.model import Principal
+from clearinghouse.intake.group_commit import AcceptanceWriter
 from clearinghouse.intake.service import ReportService
 from clearinghouse.intake.worker import Worker
 from clearinghouse.store.audit import SEAL_LOCK, AuditLog, sealed_after
@@ -144,6 +146,26 @@ def test_many_concurrent_writers_seal_every_entry_exactly_once(postgres_audit: A
     assert sealed_counts(audit) == Counter(e.seq for e in audit.entries())
     report = audit.verify()
     assert (report.ok, report.leaves, report.pending) == (True, 120, 0)
+
+
+def test_the_api_writer_seals_many_commits_with_one_link_and_leaves_nothing_pending(
+    postgres_audit: AuditLog, reporter: Principal
+) -> None:
+    """Reports accepted one a commit, all within one sealing period: the first commit seals its entries, the rest
+    wait and are sealed together once the stream stops, each exactly once."""
+    service = ReportService(postgres_audit.engine)
+    writer = AcceptanceWriter(service, max_linger=0.0, seal_every=WAIT)
+    links_before = len(postgres_audit.links())
+    try:
+        for i in range(8):
+            asyncio.run(writer.accept(submitted(reporter, f"Overflow number {i} in the decoder")))
+        assert postgres_audit.verify().pending > 0  # committed and acknowledged, not sealed yet
+    finally:
+        writer.close()  # a quiet spell or a shutdown: the writer seals what its commits left
+    report = postgres_audit.verify()
+    assert (report.ok, report.pending) == (True, 0)
+    assert sealed_counts(postgres_audit) == Counter(e.seq for e in postgres_audit.entries())
+    assert len(postgres_audit.links()) - links_before == 2
 
 
 def test_a_log_written_before_links_verifies_and_the_first_link_continues_it(tmp_path: Path) -> None:

@@ -104,9 +104,9 @@ def test_a_steady_stream_is_committed_in_batches_and_a_lone_report_at_once(
     batches: list[int] = []
     accept_many = service.accept_many
 
-    def counted(submissions: list[Submitted]) -> list[Accepted | Exception]:
+    def counted(submissions: list[Submitted], seal: bool = True) -> list[Accepted | Exception]:
         batches.append(len(submissions))
-        return accept_many(submissions)
+        return accept_many(submissions, seal)
 
     monkeypatch.setattr(service, "accept_many", counted)
     writer = AcceptanceWriter(service, max_linger=0.5)  # generous: a late-scheduled test is still a stream

@@ -3,6 +3,7 @@ arrive, at most a bounded time, and a submission after a quiet spell is committe
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -13,14 +14,20 @@ from clearinghouse.intake.service import Accepted, ReportService, Submitted
 
 
 class CountingStore:
-    """Stands in for `ReportService.accept_many`: records each batch it is given."""
+    """Stands in for `ReportService.accept_many`: records each batch it is given, and when the audit is sealed."""
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+        self.seals: list[tuple[float, str]] = []  # (when, "commit" or "alone") of each seal
 
-    def accept_many(self, submissions: Sequence[Any]) -> list[Accepted]:
+    def accept_many(self, submissions: Sequence[Any], seal: bool = True) -> list[Accepted]:
         self.batches.append(len(submissions))
+        if seal:
+            self.seals.append((time.monotonic(), "commit"))
         return [Accepted([f"r{n}"], False) for n, _ in enumerate(submissions)]
+
+    def seal_audit(self) -> None:
+        self.seals.append((time.monotonic(), "alone"))
 
 
 def put(writer: AcceptanceWriter) -> Future[Accepted]:
@@ -84,3 +91,32 @@ def test_a_full_batch_does_not_wait_out_the_linger() -> None:
     finally:
         writer.close()
     assert time.monotonic() - started < 1.0 and store.batches == [1, 4]
+
+
+def test_a_stream_seals_the_audit_at_most_once_a_period_and_the_last_entries_once_it_stops() -> None:
+    """Ten submissions 20 ms apart, each committed alone: the first commit seals, the next ones (well within the
+    period) leave their entries to a later seal, and once the stream stops the writer seals them by itself."""
+    store = CountingStore()
+    writer = AcceptanceWriter(cast(ReportService, store), max_linger=0.0, seal_every=1.0)
+    try:
+        for _ in range(10):
+            put(writer).result(timeout=5)
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while len(store.seals) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        writer.close()
+    kinds = [kind for _, kind in store.seals]
+    assert len(store.batches) == 10 and kinds[0] == "commit" and kinds[-1] == "alone" and len(kinds) < 10
+    times = [when for when, _ in store.seals]
+    assert all(later - earlier >= 1.0 for earlier, later in itertools.pairwise(times))
+
+
+def test_closing_the_writer_seals_what_its_commits_left() -> None:
+    store = CountingStore()
+    writer = AcceptanceWriter(cast(ReportService, store), max_linger=0.0, seal_every=60.0)
+    put(writer).result(timeout=5)
+    put(writer).result(timeout=5)  # within the period: not sealed
+    writer.close()
+    assert store.batches == [1, 1] and [kind for _, kind in store.seals] == ["commit", "alone"]

@@ -97,28 +97,33 @@ class ReportService:
             raise outcome
         return outcome
 
-    def accept_many(self, submissions: Sequence[Submitted]) -> list[Accepted | Exception]:
+    def accept_many(self, submissions: Sequence[Submitted], seal: bool = True) -> list[Accepted | Exception]:
         """Accept several submissions in one transaction (group commit), each as if alone.
 
         One commit (and, on a durable store, one flush to disk) then serves many submitters. A submission that is
         refused (an Idempotency-Key reused with another body) gets its error and the others go on; if the
         transaction itself fails (another process took the same key a moment ago), each is retried alone, so
         one submission never costs another its acknowledgement. Errors are returned in place, not raised.
+        `seal=False`: on PostgreSQL the audit entries are left for a later `seal_audit` (`AuditLog.writing`).
         """
         try:
-            return self._accept_together(submissions)
+            return self._accept_together(submissions, seal)
         except Exception:
             if len(submissions) == 1:
                 raise
         outcomes: list[Accepted | Exception] = []
         for submission in submissions:
             try:
-                outcomes.extend(self._accept_together([submission]))
+                outcomes.extend(self._accept_together([submission], seal))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def _accept_together(self, submissions: Sequence[Submitted]) -> list[Accepted | Exception]:
+    def seal_audit(self) -> None:
+        """Seal the audit entries committed and not sealed yet (PostgreSQL; see `accept_many`)."""
+        self.audit.seal()
+
+    def _accept_together(self, submissions: Sequence[Submitted], seal: bool) -> list[Accepted | Exception]:
         now = self.clock()
         outcomes: list[Accepted | Exception] = []
         report_rows: list[dict[str, Any]] = []
@@ -129,7 +134,7 @@ class ReportService:
         # The chain's lock only for the audit append, last: on PostgreSQL API processes insert their batches side
         # by side. Two processes taking one Idempotency-Key at once: the key's primary key fails one transaction,
         # and `accept_many` retries its submissions one by one (then the key is found and replayed).
-        with self.audit.writing(late=True) as conn:
+        with self.audit.writing(late=True, seal=seal) as conn:
             keys_in_batch: dict[tuple[str, str], tuple[str, list[str]]] = {}
             for submission in submissions:
                 if submission.idempotency_key is not None:

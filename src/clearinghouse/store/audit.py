@@ -110,14 +110,16 @@ class AuditLog:
         return self._keys
 
     @contextmanager
-    def writing(self, late: bool = False) -> Iterator[sa.Connection]:
+    def writing(self, late: bool = False, seal: bool = True) -> Iterator[sa.Connection]:
         """A write transaction in which `append` may be called.
 
         `late` (for high-volume writers whose other writes need no serialisation: accepting and processing
         reports): on PostgreSQL no lock is taken at all (call `lock` to serialise against writers that read before
         they write). Without it, and always on SQLite, the transaction is serialised against other writers.
         The leaves appended are sealed before commit, in the same transaction: on SQLite always, on PostgreSQL when
-        no other process is sealing (`pg_try_advisory_xact_lock`; else that seal, the next or a worker's takes them).
+        no other process is sealing (`pg_try_advisory_xact_lock`; else that seal, the next or a worker's takes them)
+        and `seal` is left true. A PostgreSQL writer committing many small transactions passes `seal=False` to most
+        of them and calls `seal` soon after (`intake.group_commit`): sealing is half of a small commit's cost.
         """
         postgres = self.engine.dialect.name == "postgresql"
         transaction = self.engine.begin() if late and postgres else serialised_writes(self.engine, _ADVISORY_KEY)
@@ -129,7 +131,7 @@ class AuditLog:
                 yield conn
                 leaves: list[AuditEntry] = conn.info[_LEAVES_KEY]
                 if leaves and postgres:
-                    sealed = self._try_seal(conn)
+                    sealed = self._try_seal(conn) if seal else None
                 elif leaves:  # the only writer now: seal this transaction's leaves with it
                     sealed = self._seal_in(conn, [(leaf.seq, leaf.hash) for leaf in leaves])
             finally:
