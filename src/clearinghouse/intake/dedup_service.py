@@ -8,6 +8,7 @@ match above the threshold; analysts confirm, split or merge clusters afterwards.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -185,8 +186,18 @@ class DuplicateFinder:
             exact = self._by_hash.get(content_hash)
             if exact and exact != report_id:
                 candidates[f"report:{exact}"] = {"score": 1.0, "evidence": {"exact": "same canonical content hash"}}
+            # Every report naming one of its ids is a candidate at 0.95, by id; only the first MAX_CANDIDATES can be
+            # shown (ties keep their order, and nothing before them scores less), so only those are written out: the
+            # others are kept from the near-duplicate search's candidates (`linked`), as their entries would have
+            # been. In a flood of copies naming one CVE, writing out and ranking every earlier copy grew each
+            # report's cost with the flood.
+            linked: list[set[str]] = []
             for identifier in finding.identifiers:
-                for other in sorted(self._by_identifier.get(identifier, ())):
+                others = self._by_identifier.get(identifier, set())
+                linked.append(others)
+                for other in heapq.nsmallest(MAX_CANDIDATES + 1, others):  # enough past this report and those in
+                    if len(candidates) >= MAX_CANDIDATES:
+                        break
                     if other != report_id:
                         candidates.setdefault(
                             f"report:{other}", {"score": 0.95, "evidence": {"identifier": identifier}}
@@ -197,7 +208,10 @@ class DuplicateFinder:
                 candidates.setdefault(f"record:{record_id}", {"score": 0.95, "evidence": {"identifier": record_id}})
             fingerprint = self._fingerprint(finding)
             for candidate in index.candidates(fingerprint, MAX_CANDIDATES):
-                if candidate.other_id != f"report:{report_id}" and candidate.score >= NEAR_DUPLICATE_THRESHOLD:
+                key = candidate.other_id
+                if key != f"report:{report_id}" and candidate.score >= NEAR_DUPLICATE_THRESHOLD:
+                    if key.startswith("report:") and any(key[7:] in others for others in linked):
+                        continue  # linked by an id: its place is among those (or past the shown ones)
                     candidates.setdefault(
                         candidate.other_id, {"score": candidate.score, "evidence": candidate.evidence}
                     )
