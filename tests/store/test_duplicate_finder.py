@@ -9,24 +9,7 @@ from clearinghouse.intake.findings import Finding, PackageRef
 from clearinghouse.intake.service import ReportService
 from clearinghouse.store.records import RecordStore
 
-WORDS = [
-    "alpha",
-    "bravo",
-    "charlie",
-    "delta",
-    "echo",
-    "foxtrot",
-    "golf",
-    "hotel",
-    "india",
-    "juliet",
-    "kilo",
-    "lima",
-    "mike",
-    "november",
-    "oscar",
-    "papa",
-]
+WORDS = [f"{letter}word" for letter in "abcdefghijklmnop"]  # 16 distinct words
 
 
 def finding(n: int, punctuation: str = "") -> Finding:
