@@ -195,7 +195,8 @@ class DuplicateFinder:
             for identifier in finding.identifiers:
                 others = self._by_identifier.get(identifier, set())
                 linked.append(others)
-                for other in heapq.nsmallest(MAX_CANDIDATES + 1, others):  # enough past this report and those in
+                # One more than the list holds: enough to fill it past this report and the entries already in it.
+                for other in heapq.nsmallest(MAX_CANDIDATES + 1, others):
                     if len(candidates) >= MAX_CANDIDATES:
                         break
                     if other != report_id:
@@ -210,11 +211,9 @@ class DuplicateFinder:
             for candidate in index.candidates(fingerprint, MAX_CANDIDATES):
                 key = candidate.other_id
                 if key != f"report:{report_id}" and candidate.score >= NEAR_DUPLICATE_THRESHOLD:
-                    if key.startswith("report:") and any(key[7:] in others for others in linked):
+                    if key.startswith("report:") and any(key.removeprefix("report:") in ids for ids in linked):
                         continue  # linked by an id: its place is among those (or past the shown ones)
-                    candidates.setdefault(
-                        candidate.other_id, {"score": candidate.score, "evidence": candidate.evidence}
-                    )
+                    candidates.setdefault(key, {"score": candidate.score, "evidence": candidate.evidence})
             ranked = sorted(candidates.items(), key=lambda item: -float(item[1]["score"]))[:MAX_CANDIDATES]
             best_report = next((key.removeprefix("report:") for key, _ in ranked if key.startswith("report:")), None)
             cluster_id = report_id
