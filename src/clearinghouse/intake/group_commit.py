@@ -4,8 +4,8 @@ transaction, so that a burst of AI-generated reports costs one commit, not one c
 Submitters wait for their own outcome: a 202 is answered only after the transaction holding the report has
 committed, exactly as with one transaction per report. A submission that arrives after a quiet spell is committed
 at once. Under a steady stream the writer lingers for the next submissions before committing: on PostgreSQL a
-commit costs the API process 2-3 ms of CPU whatever its size (its dozen statements, sealing the audit leaves into
-a link, signing and publishing the checkpoint, waking the submitters) against about 0.2 ms a report in it.
+commit costs the API process about 1 ms of CPU whatever its size (its statements, waking the submitters), 2-3 ms
+when it also seals the audit leaves into a link (see below), against about 0.2 ms a report in it.
 How long it lingers follows the arrival rate it measures (`linger`): time for a batch of TARGET_BATCH at that
 rate, at most MAX_LINGER. The fixed 4 ms wait it replaces fitted one rate only: N API processes sharing a stream
 each see a N-th of it, and one process offered 125 reports/s (one of 4 at 500/s) committed them 1.1-1.6 at a time
