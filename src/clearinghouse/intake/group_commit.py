@@ -126,18 +126,7 @@ class AcceptanceWriter:
             arrived = first[2]
             mean_gap = (arrived - last_first) / last_size
             deadline = arrived + linger(arrived - last_arrival, mean_gap, self.target_batch, self.max_linger)
-            batch = [first]
-            while len(batch) < self.max_batch:
-                # Short of the target, wait for more until the deadline; past it, take only what is queued.
-                wait = deadline - time.monotonic() if len(batch) < self.target_batch else 0.0
-                try:
-                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+            batch, stopping = self._gather(first, deadline)
             last_first, last_size, last_arrival = arrived, len(batch), batch[-1][2]
             seal = time.monotonic() - sealed_at >= self.seal_every or stopping
             self._commit(batch, seal)
@@ -145,6 +134,21 @@ class AcceptanceWriter:
                 sealed_at, unsealed = time.monotonic(), False
             else:
                 unsealed = True
+
+    def _gather(self, first: _Pending, deadline: float) -> tuple[list[_Pending], bool]:
+        """The batch `first` opens, and whether the writer was told to stop meanwhile: short of the target batch,
+        submissions are waited for until `deadline`; past it, only those already queued are taken."""
+        batch = [first]
+        while len(batch) < self.max_batch:
+            wait = deadline - time.monotonic() if len(batch) < self.target_batch else 0.0
+            try:
+                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
 
     def _seal(self) -> None:
         try:
