@@ -35,7 +35,7 @@ from clearinghouse.cli.notify import notify_app
 from clearinghouse.cli.partners import alert_app, asset_app
 from clearinghouse.cli.reports import report_app
 from clearinghouse.cli.reproduce import reproduce_app
-from clearinghouse.config import Settings, tune_garbage_collector
+from clearinghouse.config import Settings, freeze_long_lived, tune_garbage_collector
 from clearinghouse.data import sample_path
 from clearinghouse.errors import ClearinghouseError, InvalidRecord, Location, NotFound, PortInUse
 from clearinghouse.formats import kev, osv
@@ -400,6 +400,7 @@ def worker(
     if until_idle:
         console.print(f"ran {runner.run_until_idle():,} jobs")
         return
+    freeze_long_lived()  # what `warm` built lives as long as this process
     stop = threading.Event()
     # Ctrl-C or SIGTERM (from `serve` as it stops) lets the job in hand finish: none is left half-done.
     for stopping in (signal.SIGINT, signal.SIGTERM):
