@@ -1,4 +1,5 @@
-"""A job worker freezes what it holds for its life out of the collector's scans, and nothing that is garbage."""
+"""`freeze_long_lived`, which a job worker runs once its index is built: what is held then leaves the collector's
+scans, and nothing that is garbage is frozen with it."""
 
 from __future__ import annotations
 
