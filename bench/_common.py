@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import timeit
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,14 @@ def dataset(given: str | None = None) -> Path:
         return DEV_SET
     print(f"note: {DEV_SET} not found; using the bundled 63-record sample (figures will not be comparable)")
     return sample_path("osv-sample.jsonl")
+
+
+def host_speed() -> str:
+    """The time of a fixed pure-Python loop, best of five, to print at the start and the end of a bench: the shared
+    2-core host's speed drifts (the same de-duplication run took 7.25 CPU s at 06:34 and 13.27 at 05:53 one morning),
+    so figures are compared only within a run, and this says how far the host moved during it."""
+    seconds = min(timeit.repeat("sum(i * i for i in r)", "r = range(1000)", number=2000, repeat=5)) / 2000
+    return f"host speed: {seconds * 1e6:.1f} us for a fixed loop (lower is faster)"
 
 
 @contextmanager

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from _common import dataset
+from _common import dataset, host_speed
 
 from clearinghouse.errors import InvalidRecord
 from clearinghouse.formats import osv
@@ -279,7 +279,9 @@ def main() -> None:
     tune, held_out = split(documents)
     score_split("tune split", tune, args.threshold)
     figures = score_split("held-out split", held_out, args.threshold)
+    print(host_speed())
     runs = [run_engine(documents, args.threshold) for _ in range(args.runs)]
+    print(host_speed())
     _, seconds, summary, cpu = min(runs, key=lambda run: run[1])
     rate = len(documents) / seconds
     print(

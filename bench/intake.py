@@ -1,7 +1,7 @@
 """The flood benchmark (issue 16): intake and processing under a sustained offered load, over HTTP on loopback.
 
 Usage: python bench/intake.py [DEV_SET] [--seconds 20] [--rate 500] [--records 3000] [--baseline-ref REF]
-    [--database-url URL] [--scale 1,2,4]
+    [--database-url URL] [--scale 1,2,4 [--scale-baseline REF]]
 
 Each round starts `clearinghouse serve` (its job worker included) on a fresh store holding `--records` records of
 the dev set, waits until the worker has indexed them (a probe report is processed), then offers `--rate` reports
@@ -20,14 +20,18 @@ second half, acceptance latency percentiles, CPU per report of the API and the w
 missing from the store. Targets (SQLite, 2 cores): processing >= 500 reports/s with the backlog not growing at
 500/s offered; p99 acceptance < 50 ms; nothing lost.
 
-`--scale 1,2,4` (for PostgreSQL, with `--database-url`) instead runs this code's realistic load with `serve
---processes N --workers N` for each N and prints a table, with the CPU each report costs the API and the workers.
+`--scale 1,2,4` (for PostgreSQL, with `--database-url`) instead runs the realistic load with `serve --processes N
+--workers N` for each N and prints a table, with the CPU each report costs the API, the workers and PostgreSQL.
+With `--scale-baseline REF` each N runs on REF's code, then on this code, back to back: the host's speed drifts
+within minutes, so the two are compared only at one N. The host's speed (`_common.host_speed`) is printed at the
+start and the end of every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import io
 import json
@@ -50,7 +54,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from _common import dataset, fresh_store_url
+from _common import dataset, fresh_store_url, host_speed
 
 TARGET_RATE = 500.0
 TARGET_P99_MS = 50.0
@@ -536,21 +540,28 @@ def verdict(r: Round, rate: float) -> str:
 
 
 def scale_table(options: argparse.Namespace, corpus: Corpus, counts: list[int]) -> None:
-    rows = []
-    for n in counts:
-        result = run_round(options, corpus, f"{n}+{n}", None, "realistic", processes=n)
-        print_round(result)
-        rows.append((n, result))
+    """N API processes and N workers for each N, this code and (`--scale-baseline`) a baseline's, run back to back
+    at each N so that the host's drift falls on both alike."""
+    codes = [("baseline", options.scale_baseline)] if options.scale_baseline else []
+    codes.append(("current", None))
+    rows: list[tuple[int, str, Round]] = []
+    with contextlib.ExitStack() as trees:
+        paths = {code: trees.enter_context(code_tree(ref)) for code, ref in codes}
+        for n in counts:
+            for code, _ in codes:
+                result = run_round(options, corpus, f"{code} {n}+{n}", paths[code], "realistic", processes=n)
+                print_round(result)
+                rows.append((n, code, result))
     print(f"== API processes + workers, realistic load, {options.rate:,.0f}/s offered for {options.seconds:.0f} s:")
     print(
-        "   N | acknowledged/s | processed/s | p99 ms | API CPU ms/report | worker CPU ms/report "
+        "   N | code     | acknowledged/s | processed/s | p99 ms | API CPU ms/report | worker CPU ms/report "
         "| PostgreSQL CPU ms/report"
     )
-    for n, r in rows:
+    for n, code, r in rows:
         acked = len(r.result.acknowledged)
         p99 = statistics.quantiles(r.result.latencies, n=100)[98] if len(r.result.latencies) > 1 else 0.0
         print(
-            f"  {n:>2} | {acked / r.wall:14,.0f} | {r.processed / r.wall:11,.0f} | {p99:6.1f} | "
+            f"  {n:>2} | {code:<8} | {acked / r.wall:14,.0f} | {r.processed / r.wall:11,.0f} | {p99:6.1f} | "
             f"{r.api_cpu * 1000 / max(1, acked):17.2f} | {r.worker_cpu * 1000 / max(1, r.processed):20.2f} "
             + (f"| {'-':>24}" if math.isnan(r.database_cpu) else f"| {r.database_cpu * 1000 / max(1, acked):24.2f}")
         )
@@ -567,8 +578,11 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the baseline code; '' for none")
     parser.add_argument("--loads", default="realistic,flood")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--scale", default="", help="e.g. 1,2,4: realistic load, N API processes and N workers each")
     parser.add_argument(
-        "--scale", default="", help="e.g. 1,2,4: this code only, realistic load, N API processes and N workers each"
+        "--scale-baseline",
+        default="",
+        help="with --scale: a git ref run beside this code at each N (one with `serve --processes`, issue 16's)",
     )
     options = parser.parse_args()
     corpus = build_corpus(dataset(options.dataset), options.records, int(options.rate * options.seconds))
@@ -576,8 +590,10 @@ def main() -> None:
         f"{len(corpus.stored):,} records in each store; {len(corpus.realistic):,} distinct realistic reports; "
         f"store: {options.database_url or 'SQLite (embedded default)'}; {os.cpu_count()} cores"
     )
+    print(host_speed())
     if options.scale:
         scale_table(options, corpus, [int(n) for n in options.scale.split(",")])
+        print(host_speed())
         return
     rounds: list[Round] = []
     codes = [("baseline", options.baseline_ref)] if options.baseline_ref else []
@@ -589,6 +605,7 @@ def main() -> None:
     print(f"== same run, {options.rate:,.0f} reports/s offered for {options.seconds:.0f} s:")
     for r in rounds:
         print(verdict(r, options.rate))
+    print(host_speed())
 
 
 if __name__ == "__main__":
