@@ -30,9 +30,10 @@ def dataset(given: str | None = None) -> Path:
 
 
 def host_speed() -> str:
-    """The time of a fixed pure-Python loop, best of five, to print at the start and the end of a bench: the shared
-    2-core host's speed drifts (the same de-duplication run took 7.25 CPU s at 06:34 and 13.27 at 05:53 one morning),
-    so figures are compared only within a run, and this says how far the host moved during it."""
+    """The time of a fixed pure-Python loop on one core, best of five, to print at the start and the end of a bench:
+    the shared 2-core host's speed drifts (the same de-duplication run took 7.25 CPU s at 06:34 and 13.27 at 05:53
+    one morning), so figures are compared only within a run, and this flags a drift during one. It sees one core
+    only: at 07:28 it read faster than an hour before while that run still cost 11.10 CPU s."""
     seconds = min(timeit.repeat("sum(i * i for i in r)", "r = range(1000)", number=2000, repeat=5)) / 2000
     return f"host speed: {seconds * 1e6:.1f} us for a fixed loop (lower is faster)"
 
