@@ -95,7 +95,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -357,6 +357,12 @@ _MAX_WORD_HASHES = 1 << 18
 # report. Adding 20,000 reports to a worker's index: 11.4 objects for the collector a fingerprint instead of 19.1,
 # and 0.19-0.23 s of collections instead of 0.29-0.30.
 _EMPTY: frozenset[Any] = frozenset()
+_T = TypeVar("_T")
+
+
+def _frozen(items: Iterable[_T]) -> frozenset[_T]:
+    """`frozenset(items)`, the shared `_EMPTY` when there are none."""
+    return frozenset(items) or _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,7 +555,7 @@ def _identifier_set(found: set[str]) -> frozenset[str]:
     kept = {value for value in found if len(value) > 2 and not value.isdigit()}
     for value in [v for v in kept if not v.replace("_", "").isalnum()]:
         kept.update(_IDENTIFIER_PART.findall(value))  # tf.raw_ops.sparseadd: also raw_ops and sparseadd
-    return frozenset(kept) or _EMPTY
+    return _frozen(kept)
 
 
 def _text_features(title: str, description: str) -> tuple[list[str], str, frozenset[str], frozenset[str]]:
@@ -578,7 +584,7 @@ def _build(
     clean_title = _without_module_paths(strip_identifiers(title)) if title else ""
     clean_description = _without_module_paths(strip_identifiers(description)) if description else ""
     words, digest, title_tokens_list, identifiers = _text_features(clean_title, clean_description)
-    title_tokens = frozenset(title_tokens_list) or _EMPTY
+    title_tokens = _frozen(title_tokens_list)
     whole = f"{title or ''} {description or ''}"
     text_cwes = {f"CWE-{int(m)}" for m in _CWE.findall(whole)} if "cwe" in whole.lower() else set()
     files = {f.lower() for f in _SOURCE_FILE.findall(whole)} if _SOURCE_EXTENSION.search(whole) else set()
@@ -616,29 +622,29 @@ def _build(
         own = _versions(versions)
         all_versions |= own
         keys.update(f"{part}@{version}" for part in parts for version in own)
-    tokens = frozenset(words) or _EMPTY
+    tokens = _frozen(words)
     return Fingerprint(
         tokens=tokens,
         text_digest=digest,
-        packages=frozenset(keys_shown) or _EMPTY,
-        names=frozenset(all_names) or _EMPTY,
-        name_parts=frozenset(all_parts) or _EMPTY,
-        versions=frozenset(all_versions) or _EMPTY,
-        keys=frozenset(keys) or _EMPTY,
-        cwes=frozenset({c for c in (_cwe(value) for value in cwes) if c} | text_cwes) or _EMPTY,
-        locations=frozenset(loc.strip().lower() for loc in locations if loc.strip()) or _EMPTY,
+        packages=_frozen(keys_shown),
+        names=_frozen(all_names),
+        name_parts=_frozen(all_parts),
+        versions=_frozen(all_versions),
+        keys=_frozen(keys),
+        cwes=_frozen({c for c in (_cwe(value) for value in cwes) if c} | text_cwes),
+        locations=_frozen(loc.strip().lower() for loc in locations if loc.strip()),
         identifiers=identifiers,
         title=title_tokens,
         words=tuple(words),
         title_length=len(title_tokens_list),
-        ecosystem_packages=frozenset(owned) or _EMPTY,
-        fixes=frozenset(fixed) or _EMPTY,
-        vulnerabilities=frozenset(v.upper() for v in vulnerabilities if _CVE_ID.match(v)) or _EMPTY,
-        files=frozenset(files) or _EMPTY,
-        ecosystems=frozenset(e for e, _ in owned) or _EMPTY,
-        releases=frozenset(f.rpartition("@")[2] for f in fixed) or _EMPTY,
+        ecosystem_packages=_frozen(owned),
+        fixes=_frozen(fixed),
+        vulnerabilities=_frozen(v.upper() for v in vulnerabilities if _CVE_ID.match(v)),
+        files=_frozen(files),
+        ecosystems=_frozen(e for e, _ in owned),
+        releases=_frozen(f.rpartition("@")[2] for f in fixed),
         crash_state=_crash_state(description) if description and "Crash state:" in description else "",
-        introductions=frozenset(introduced) or _EMPTY,
+        introductions=_frozen(introduced),
         fixes_by_package={package: frozenset(found) for package, found in fixed_by.items()},
         introductions_by_package={package: frozenset(found) for package, found in introduced_by.items()},
     )
@@ -1408,8 +1414,8 @@ def _b64(data: bytes) -> str:
 # How each kind of field is turned into plain JSON-able data and back, by its annotation. A field of another kind
 # fails here, at import, so a new field cannot silently miss from the shared form.
 _PLAIN: dict[str, tuple[Any, Any]] = {
-    "frozenset[str]": (sorted, lambda items: frozenset(items) or _EMPTY),
-    "frozenset[tuple[str, str]]": (sorted, lambda items: frozenset(tuple(item) for item in items) or _EMPTY),
+    "frozenset[str]": (sorted, _frozen),
+    "frozenset[tuple[str, str]]": (sorted, lambda items: _frozen(tuple(item) for item in items)),
     "tuple[str, ...]": (list, tuple),
     "tuple[bytes, ...]": (lambda items: [_b64(b) for b in items], lambda items: tuple(map(base64.b64decode, items))),
     "bytes": (_b64, base64.b64decode),
